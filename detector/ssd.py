@@ -1,0 +1,58 @@
+"""SSD back-end: models that end in TFLite_Detection_PostProcess (boxes, classes, scores, count)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from detector.base import Detection
+from detector.registry import register
+from detector.tflite import TFLiteDetector
+
+PERSON = 0  # COCO label map with "???" as background: class index 0 is person
+
+
+@register("ssd")
+class SsdDetector(TFLiteDetector):
+    """The int8 SSD MobileNet v1 and its kin: the model does its own decoding and NMS."""
+
+    name = "ssd"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._order = self._output_order()
+
+    def _output_order(self) -> tuple[int, int, int]:
+        """Tensor indices of boxes, classes and scores (exporters name them differently)."""
+        outs = self._outputs
+        boxes = next(o["index"] for o in outs if len(o["shape"]) == 3)
+        flat = [o for o in outs if len(o["shape"]) == 2]
+        # classes come before scores in the TFLite_Detection_PostProcess layout
+        return boxes, flat[0]["index"], flat[1]["index"]
+
+    def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Any]:
+        w, h = self.input_size
+        rgb = cv2.cvtColor(cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_AREA),
+                           cv2.COLOR_BGR2RGB)
+        dtype = self._input["dtype"]
+        if dtype == np.uint8:
+            tensor = rgb[np.newaxis]
+        else:  # float SSDs expect -1..1
+            tensor = (rgb.astype(np.float32)[np.newaxis] - 127.5) / 127.5
+        return np.ascontiguousarray(tensor), None
+
+    def decode(self, meta: Any, image_wh: tuple[int, int]) -> list[Detection]:
+        get = self.interpreter.get_tensor
+        b_idx, c_idx, s_idx = self._order
+        boxes, classes, scores = get(b_idx)[0], get(c_idx)[0], get(s_idx)[0]
+        floor = self.settings.score_threshold
+        out = []
+        for (y1, x1, y2, x2), cls, score in zip(boxes, classes, scores, strict=True):
+            if round(float(cls)) == PERSON and score >= floor:
+                out.append(Detection(
+                    float(np.clip(x1, 0, 1)), float(np.clip(y1, 0, 1)),
+                    float(np.clip(x2, 0, 1)), float(np.clip(y2, 0, 1)), float(score),
+                ))
+        return out

@@ -1,0 +1,105 @@
+"""Shared plumbing of the TFLite back-ends: crop, invoke, map back, filter, time each step."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detector.base import Detection, DetectorResult, StageTimes
+from detector.runtime import load_interpreter
+from detector.settings import DetectorSettings
+
+Roi = tuple[int, int, int, int]  # x, y, w, h in pixels
+
+
+class TFLiteDetector(ABC):
+    """A back-end: ``preprocess`` makes the input tensor, ``decode`` reads the outputs.
+
+    Boxes come back from ``decode`` in fractions of the image that was fed in (the crop), and are
+    mapped here to fractions of the whole frame, so every back-end shares cropping and filtering.
+    """
+
+    name = "tflite"
+
+    def __init__(self, model_path: Path, settings: DetectorSettings) -> None:
+        self.settings = settings
+        self.model_path = model_path
+        self.interpreter: Any = load_interpreter(model_path, settings.threads)
+        self._input = self.interpreter.get_input_details()[0]
+        self._outputs = self.interpreter.get_output_details()
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the model's input image."""
+        shape = self._input["shape"]
+        if shape[1] == 3:  # channels first
+            return int(shape[3]), int(shape[2])
+        return int(shape[2]), int(shape[1])
+
+    @abstractmethod
+    def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The input tensor, and whatever ``decode`` needs to undo the resize."""
+
+    @abstractmethod
+    def decode(self, meta: Any, image_wh: tuple[int, int]) -> list[Detection]:
+        """Person boxes in fractions of the input image, score-filtered."""
+
+    def invoke_raw(self, image_bgr: np.ndarray, times: StageTimes) -> list[Detection]:
+        """Run the model once on ``image_bgr``; boxes in fractions of that image."""
+        t0 = time.perf_counter()
+        tensor, meta = self.preprocess(image_bgr)
+        t1 = time.perf_counter()
+        self.interpreter.set_tensor(self._input["index"], tensor)
+        self.interpreter.invoke()
+        t2 = time.perf_counter()
+        h, w = image_bgr.shape[:2]
+        dets = self.decode(meta, (w, h))
+        t3 = time.perf_counter()
+        times.preprocess_ms += (t1 - t0) * 1e3
+        times.invoke_ms += (t2 - t1) * 1e3
+        times.decode_ms += (t3 - t2) * 1e3
+        times.invokes += 1
+        return dets
+
+    def detect(self, frame_bgr: np.ndarray, roi: Roi | None = None) -> DetectorResult:
+        """Persons in ``frame_bgr`` (optionally only inside ``roi``), in frame fractions."""
+        times = StageTimes()
+        frame_bgr = as_bgr(frame_bgr)
+        fh, fw = frame_bgr.shape[:2]
+        x0, y0, rw, rh = roi if roi is not None else (0, 0, fw, fh)
+        crop = frame_bgr[y0 : y0 + rh, x0 : x0 + rw]
+        raw = self.invoke_raw(crop, times)
+        t0 = time.perf_counter()
+        dets = [
+            Detection(
+                (x0 + d.x1 * rw) / fw,
+                (y0 + d.y1 * rh) / fh,
+                (x0 + d.x2 * rw) / fw,
+                (y0 + d.y2 * rh) / fh,
+                d.score,
+            )
+            for d in raw
+        ]
+        dets = [d for d in dets if self.settings.accepts(d)]
+        times.decode_ms += (time.perf_counter() - t0) * 1e3
+        return DetectorResult(dets, times)
+
+    def close(self) -> None:
+        self.interpreter = None
+
+
+def as_bgr(frame: np.ndarray) -> np.ndarray:
+    """Three-channel BGR from a colour, grey (infrared) or BGRA frame."""
+    import cv2
+
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.shape[2] == 1:
+        return cv2.cvtColor(frame[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame

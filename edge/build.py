@@ -1,0 +1,59 @@
+"""Assembling the daemon's parts from a config: the one place that picks real or simulated.
+
+Like gpiozero's pin factories: the camera source, the detector and the relay's pin factory are
+chosen here, from the config (or the environment for the pin factory), and the pipeline is handed
+whatever was chosen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from actuators.light import RelayLight, make_pin_factory
+from detector.models import verify_model
+from detector.registry import create
+from detector.settings import DetectorSettings
+from edge.config import Config, DetectorConfig, pin_factory_name
+from edge.decision.core import CoreSettings, DecisionCore
+
+log = structlog.get_logger("stopsafe.build")
+
+
+def detector_settings(d: DetectorConfig) -> DetectorSettings:
+    return DetectorSettings(
+        score_threshold=d.score_threshold, nms_iou=d.nms_iou, min_box_height=d.min_box_height,
+        max_box_height=d.max_box_height, max_box_area=d.max_box_area, threads=d.threads,
+    )
+
+
+def build_detector(cfg: Config) -> Any:
+    """The configured back-end on a verified model (raises ModelError with how to fetch it)."""
+    d = cfg.detector
+    verify_model(d.model_path, check_hash=d.verify_hash)
+    return create(d.backend.value, d.model_path, detector_settings(d))
+
+
+def core_settings(cfg: Config) -> CoreSettings:
+    return CoreSettings(
+        zone=cfg.zone.polygon, dwell_s=cfg.waiting.dwell_s, hold_s=cfg.light.hold_s,
+        min_on_s=cfg.light.min_on_s, max_missed_s=cfg.tracker.max_missed_s,
+        match_distance=cfg.tracker.match_distance, confirm_hits=cfg.tracker.confirm_hits,
+        leave_grace_s=cfg.waiting.leave_grace_s, windows=tuple(cfg.schedule.windows),
+    )
+
+
+def build_core(cfg: Config) -> DecisionCore:
+    return DecisionCore(core_settings(cfg))
+
+
+def build_light(cfg: Config, pin_factory: str | None = None) -> RelayLight:
+    """The relay; ``pin_factory`` (e.g. 'mock' in the simulator) overrides config and env."""
+    name = pin_factory or pin_factory_name(cfg.light)
+    pin, high = cfg.light.pin, cfg.light.active_high
+    # at boot GPIO 0-8 are pulled up and 9-27 down: a floating pin must mean "off"
+    if (high and pin <= 8) or (not high and pin >= 9):
+        log.warning("light_pin_floats_on", pin=pin, active_high=high,
+                    hint="use an active-high relay on GPIO 9-27 or an active-low one on GPIO 0-8")
+    return RelayLight(pin, active_high=high, pin_factory=make_pin_factory(name))

@@ -1,0 +1,331 @@
+"""The daemon's configuration: one pydantic model per concern under one root, loaded from YAML.
+
+A bad file stops start-up with exit status 78 (EX_CONFIG) and one line naming the file and the
+field, before any pin or camera is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time as dtime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+EX_CONFIG = 78
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PIN_FACTORY_ENV = "GPIOZERO_PIN_FACTORY"
+
+NonNegSeconds = Annotated[float, Field(ge=0.0, le=86400.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are refused, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CameraConfig(Section):
+    """Where frames come from and how often one is processed."""
+
+    source: str = Field(
+        "/dev/video0",
+        title="Camera source",
+        description="A V4L2 device (/dev/video0 or its index '0'), an rtsp:// or http(s):// URL, "
+        "a video file, or a folder of frames taken in name order.",
+        min_length=1,
+    )
+    fps: float = Field(
+        5.0, gt=0.0, le=60.0, title="Processing rate",
+        description="Frames processed a second; a live source's extra frames are dropped.",
+    )
+    width: int | None = Field(None, ge=64, le=7680, description="Requested capture width (px).")
+    height: int | None = Field(None, ge=48, le=4320, description="Requested capture height (px).")
+    reconnect_min_s: NonNegSeconds = Field(
+        1.0, description="First wait before reopening a camera that failed to deliver a frame."
+    )
+    reconnect_max_s: NonNegSeconds = Field(
+        30.0, description="Longest wait between reopen attempts (the wait doubles up to this)."
+    )
+
+
+class DetectorBackend(str, Enum):
+    SSD = "ssd"
+    YOLOX = "yolox"
+
+
+class DetectorConfig(Section):
+    """The person detector: which model, where it lives, and its thresholds."""
+
+    backend: DetectorBackend = Field(
+        DetectorBackend.SSD, description="Back-end plugin: 'ssd' (TFLite_Detection_PostProcess "
+        "models) or 'yolox' (raw YOLOX heads).",
+    )
+    model: str = Field(
+        "ssd_mobilenet_v1_coco_quant.tflite", min_length=1,
+        description="Model file name, as listed in models/manifest.yaml.",
+    )
+    models_dir: Path = Field(
+        REPO_ROOT / "models",
+        description="Folder holding the model files (fill it with `stopsafe models fetch`).",
+    )
+    score_threshold: Fraction = Field(0.5, description="Lowest person score kept.")
+    nms_iou: Fraction = Field(0.5, description="IoU above which overlapping boxes are merged.")
+    min_box_height: Fraction = Field(
+        0.04, description="Smallest person box kept, as a fraction of the frame's height."
+    )
+    max_box_height: Fraction = Field(
+        1.0, description="Largest person box kept, as a fraction of the frame's height."
+    )
+    max_box_area: Fraction = Field(
+        0.8, description="Largest person box kept, as a fraction of the frame's area."
+    )
+    threads: int = Field(2, ge=1, le=16, description="Interpreter CPU threads.")
+    verify_hash: bool = Field(
+        True, description="Check the model's sha256 against the manifest before loading it."
+    )
+
+    @property
+    def model_path(self) -> Path:
+        return self.models_dir / self.model
+
+
+Point = tuple[Fraction, Fraction]
+
+
+class ZoneConfig(Section):
+    """The waiting area, as a polygon in fractions of the frame."""
+
+    polygon: list[Point] = Field(
+        [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)],
+        min_length=3, max_length=64,
+        description="Points [x, y], each 0..1 of the frame's width and height. A person is in "
+        "the zone when the bottom-centre of their box (where they stand) is inside.",
+    )
+
+
+class TrackerConfig(Section):
+    """How detections become people that keep their identity from frame to frame."""
+
+    max_missed_s: NonNegSeconds = Field(
+        2.0, description="How long a person who is not detected is kept (standing people "
+        "flicker in and out of detection; this bridges it).",
+    )
+    match_distance: Annotated[float, Field(gt=0.0, le=5.0)] = Field(
+        1.0, description="Largest jump of the standing point between frames, in box heights, "
+        "for a detection to continue a track.",
+    )
+    confirm_hits: int = Field(
+        2, ge=1, le=30, description="Detections a new track needs before it counts as a person."
+    )
+
+
+class WaitingConfig(Section):
+    """When a person in the zone counts as waiting."""
+
+    dwell_s: NonNegSeconds = Field(
+        3.0, description="Time in the zone before a person counts as waiting; people passing "
+        "through faster never light the stop.",
+    )
+    leave_grace_s: NonNegSeconds = Field(
+        1.0, description="A waiting person may step over the zone's edge this long without "
+        "their stay (and dwell) starting over.",
+    )
+
+
+class PinFactory(str, Enum):
+    AUTO = "auto"
+    MOCK = "mock"
+    LGPIO = "lgpio"
+    RPIGPIO = "rpigpio"
+    PIGPIO = "pigpio"
+    NATIVE = "native"
+
+
+class LightConfig(Section):
+    """The floor light's relay and its timing."""
+
+    pin: int = Field(
+        17, ge=0, le=27, description="BCM pin of the relay. Pins 9-27 are pulled down at boot, "
+        "so with an active-high relay a floating pin means 'light off'.",
+    )
+    active_high: bool = Field(
+        True, description="True when a high pin switches the relay on."
+    )
+    pin_factory: PinFactory = Field(
+        PinFactory.AUTO, description="gpiozero pin factory; 'auto' takes "
+        "$GPIOZERO_PIN_FACTORY or gpiozero's own choice ('lgpio' on a Raspberry Pi 5).",
+    )
+    hold_s: NonNegSeconds = Field(
+        5.0, description="Time the light stays on after the last waiting person has left."
+    )
+    min_on_s: NonNegSeconds = Field(
+        0.0, description="Shortest time the light stays on once switched on."
+    )
+
+
+class Window(Section):
+    """One daily window of operating hours; an end before the start runs past midnight."""
+
+    start: dtime = Field(description="Local time the window opens (HH:MM).")
+    end: dtime = Field(description="Local time the window closes (HH:MM).")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        min_length=1, description="Days on which the window opens.",
+    )
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: Any) -> Any:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 05:30 as the number 330
+            raise ValueError("write times in quotes, e.g. '05:30'")
+        return value
+
+
+class ScheduleConfig(Section):
+    """Operating hours: outside them the light stays off."""
+
+    windows: list[Window] = Field(
+        [], description="Daily windows; an empty list means always in operation."
+    )
+
+
+class LogFormat(str, Enum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class LoggingConfig(Section):
+    """Structured logs."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level.")
+    format: LogFormat = Field(
+        LogFormat.AUTO, description="'auto': key=value on a terminal, JSON lines otherwise."
+    )
+
+
+class MqttConfig(Section):
+    """Link to the maintenance broker (off unless enabled)."""
+
+    enabled: bool = Field(False, description="Connect to a broker.")
+    host: str = Field("localhost", min_length=1, description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    prefix: str = Field("stopsafe", min_length=1, description="Topic root before the stop id.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive, seconds.")
+
+
+class PrivacyConfig(Section):
+    """What may leave the box. Nothing is recorded; frames leave only on request."""
+
+    snapshots: bool = Field(
+        False, description="Allow maintenance snapshots over MQTT (people are blurred)."
+    )
+
+
+class StopConfig(Section):
+    """Which stop this box serves."""
+
+    id: str = Field(
+        "stop-0001", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+        description="Stop id: letters, digits, '-' and '_' (used in MQTT topics).",
+    )
+    name: str = Field("", max_length=200, description="Human-readable name of the stop.")
+
+
+class Config(Section):
+    """The whole configuration file."""
+
+    stop: StopConfig = Field(default_factory=StopConfig)
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    zone: ZoneConfig = Field(default_factory=ZoneConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    waiting: WaitingConfig = Field(default_factory=WaitingConfig)
+    light: LightConfig = Field(default_factory=LightConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone_has_area(cls, zone: ZoneConfig) -> ZoneConfig:
+        import cv2
+        import numpy as np
+
+        if abs(cv2.contourArea(np.asarray(zone.polygon, np.float32))) <= 0.0:
+            raise ValueError("zone.polygon has no area (its points are in a line)")
+        return zone
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``str()`` is the one line for the operator."""
+
+    exit_code = EX_CONFIG
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = _field_path(first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{path}: {field}: {msg}{tail}"
+
+
+def parse_config(data: Any, source: Path | str = "<config>") -> Config:
+    """Validate an already-parsed YAML document."""
+    path = Path(source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping of sections")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc)) from None
+
+
+def load_config(path: Path | str | None) -> Config:
+    """The validated config from ``path``, or the built-in defaults when ``path`` is None."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: YAML syntax: {where}{problem}") from None
+    return parse_config(data, path)
+
+
+def pin_factory_name(light: LightConfig) -> str | None:
+    """The gpiozero pin factory to use: the config's, else the environment's, else gpiozero's."""
+    if light.pin_factory is not PinFactory.AUTO:
+        return light.pin_factory.value
+    env = os.environ.get(PIN_FACTORY_ENV, "").strip().lower()
+    return env or None
+
+

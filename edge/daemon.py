@@ -1,0 +1,53 @@
+"""``stopsafe run``: the daemon on the real edges (camera, detector, relay), until a signal."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import structlog
+
+from edge.build import build_core, build_detector, build_light
+from edge.camera import open_camera
+from edge.config import Config
+from edge.pipeline import Pipeline, Sink
+
+log = structlog.get_logger("stopsafe.daemon")
+
+
+def run_daemon(cfg: Config, config_path: Path | None = None,
+               extra_sinks: list[Sink] | None = None) -> int:
+    """Start everything, loop until SIGTERM/SIGINT or the source ends, switch the light off.
+
+    Order matters: the config is already valid; the model is checked before the relay is set up,
+    and the relay (starting off) before the camera, so a bad model never touches a pin.
+    """
+    detector = build_detector(cfg)
+    light = build_light(cfg)
+    try:
+        source = open_camera(cfg.camera)
+    except BaseException:
+        light.close()
+        raise
+    pipeline = Pipeline(source, detector.detect, build_core(cfg), light, extra_sinks or [])
+    stop = pipeline.stop_event
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+    log.info("daemon_started", stop_id=cfg.stop.id, source=cfg.camera.source,
+             model=cfg.detector.model, backend=cfg.detector.backend.value,
+             config=str(config_path) if config_path else None)
+    try:
+        frames = pipeline.run()
+    finally:
+        pipeline.shutdown()  # the light goes off before anything else is released
+        detector.close()
+    log.info("daemon_stopped", frames=frames, light="off")
+    return 0
+

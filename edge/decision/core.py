@@ -1,0 +1,100 @@
+"""The decision core: detections and the time in, occupancy, waiting count and light out.
+
+Pure: no I/O and no clock of its own. The caller passes a monotonic time for every frame and the
+local wall time for the schedule, so tests script both and the simulator uses the clip's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from detector.base import Detection
+from edge.decision.dwell import DwellTimer
+from edge.decision.light_rules import LightDecision, LightMode, LightRules
+from edge.decision.schedule import WindowLike, in_service
+from edge.decision.tracker import Track, Tracker
+from edge.decision.zones import Zone
+
+
+@dataclass(frozen=True, slots=True)
+class PersonState:
+    id: int
+    box: Detection
+    point: tuple[float, float]
+    seen_now: bool
+    in_zone: bool
+    dwell_s: float
+    waiting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    t: float
+    occupancy: int  # confirmed people in the zone now
+    waiting: int  # of those, people whose stay has lasted dwell_s
+    light: LightDecision
+    mode: LightMode
+    in_service: bool
+    people: tuple[PersonState, ...]
+
+    @property
+    def occupied(self) -> bool:
+        return self.occupancy > 0
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    zone: Sequence[Sequence[float]]
+    dwell_s: float
+    hold_s: float
+    min_on_s: float = 0.0
+    max_missed_s: float = 2.0
+    match_distance: float = 1.0
+    confirm_hits: int = 2
+    leave_grace_s: float = 1.0
+    windows: Sequence[WindowLike] = ()
+
+
+class DecisionCore:
+    def __init__(self, s: CoreSettings) -> None:
+        self.settings = s
+        self.zone = Zone(s.zone)
+        self.tracker = Tracker(s.max_missed_s, s.match_distance, s.confirm_hits)
+        self.dwell = DwellTimer(self.zone, s.dwell_s, s.leave_grace_s)
+        self.rules = LightRules(s.hold_s, s.min_on_s)
+        self.last_waiting_seen: float | None = None
+
+    def reset(self) -> None:
+        """Forget everyone (a new scene); the light rules start over too."""
+        self.tracker.reset()
+        self.dwell.reset()
+        self.rules.reset()
+        self.last_waiting_seen = None
+
+    def update(self, detections: list[Detection], now: float, local: datetime | None) -> Decision:
+        tracks = self.tracker.update(detections, now)
+        self.dwell.update(tracks, now)
+        people = tuple(self._person(t, now) for t in tracks if self.tracker.confirmed(t))
+        waiting = [p for p in people if p.waiting]
+        if any(p.seen_now for p in waiting):
+            self.last_waiting_seen = now
+        service = True if local is None else in_service(self.settings.windows, local)
+        light = self.rules.update(now, len(waiting), self.last_waiting_seen, service)
+        return Decision(
+            t=now,
+            occupancy=sum(p.in_zone for p in people),
+            waiting=len(waiting),
+            light=light,
+            mode=self.rules.mode,
+            in_service=service,
+            people=people,
+        )
+
+    def _person(self, t: Track, now: float) -> PersonState:
+        return PersonState(
+            id=t.id, box=t.box, point=t.point, seen_now=t.seen_now,
+            in_zone=self.dwell.in_zone(t), dwell_s=self.dwell.dwell(t, now),
+            waiting=self.dwell.waiting(t, now),
+        )

@@ -1,0 +1,104 @@
+"""A small tracker: detections keep their identity across frames and short drop-outs.
+
+People who stand still flicker in and out of detection; a track survives ``max_missed_s`` without
+a detection, its standing point carried on by its last velocity, so that a person who walks out
+of the zone leaves it while a person who stands still stays in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from detector.base import Detection
+
+VELOCITY_SMOOTHING = 0.5  # weight of the newest step in the velocity estimate
+
+
+@dataclass(slots=True)
+class Track:
+    id: int
+    box: Detection
+    first_seen: float
+    last_seen: float
+    hits: int = 1
+    velocity: tuple[float, float] = (0.0, 0.0)  # of the standing point, fractions per second
+    point: tuple[float, float] = field(default=(0.0, 0.0))  # standing point now (seen or guessed)
+    seen_now: bool = True
+
+    def predict(self, now: float) -> tuple[float, float]:
+        dt = now - self.last_seen
+        x, y = self.box.bottom_centre
+        return x + self.velocity[0] * dt, y + self.velocity[1] * dt
+
+
+class Tracker:
+    """Greedy nearest-neighbour association on the standing point, scaled by box height."""
+
+    def __init__(self, max_missed_s: float, match_distance: float, confirm_hits: int) -> None:
+        self.max_missed_s = max_missed_s
+        self.match_distance = match_distance
+        self.confirm_hits = confirm_hits
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def reset(self) -> None:
+        self.tracks.clear()
+
+    def confirmed(self, track: Track) -> bool:
+        return track.hits >= self.confirm_hits
+
+    def update(self, detections: list[Detection], now: float) -> list[Track]:
+        """Advance to time ``now`` with this frame's detections; the live tracks after it."""
+        pairs = []
+        for ti, track in enumerate(self.tracks):
+            px, py = track.predict(now)
+            for di, det in enumerate(detections):
+                dx, dy = det.bottom_centre
+                scale = max(track.box.height, det.height, 1e-3)
+                cost = ((dx - px) ** 2 + (dy - py) ** 2) ** 0.5 / scale
+                if cost <= self.match_distance:
+                    pairs.append((cost, ti, di))
+        pairs.sort()
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        for _, ti, di in pairs:
+            if ti in used_t or di in used_d:
+                continue
+            used_t.add(ti)
+            used_d.add(di)
+            self._observe(self.tracks[ti], detections[di], now)
+
+        alive = []
+        for ti, track in enumerate(self.tracks):
+            if ti in used_t:
+                alive.append(track)
+                continue
+            track.seen_now = False
+            track.point = track.predict(now)
+            # a tentative track that misses a frame was noise; a confirmed one may coast
+            if self.confirmed(track) and now - track.last_seen <= self.max_missed_s:
+                alive.append(track)
+        for di, det in enumerate(detections):
+            if di not in used_d:
+                alive.append(Track(self._next_id, det, now, now, point=det.bottom_centre))
+                self._next_id += 1
+        self.tracks = alive
+        return alive
+
+    @staticmethod
+    def _observe(track: Track, det: Detection, now: float) -> None:
+        dt = now - track.last_seen
+        if dt > 0:
+            ox, oy = track.box.bottom_centre
+            nx, ny = det.bottom_centre
+            vx, vy = (nx - ox) / dt, (ny - oy) / dt
+            a = VELOCITY_SMOOTHING
+            track.velocity = (
+                a * vx + (1 - a) * track.velocity[0],
+                a * vy + (1 - a) * track.velocity[1],
+            )
+        track.box = det
+        track.last_seen = now
+        track.hits += 1
+        track.point = det.bottom_centre
+        track.seen_now = True

@@ -1,0 +1,122 @@
+"""The frame loop: camera -> detector -> decision core -> light, then the sinks.
+
+It only wires the parts together and times each stage; it does not know whether a part is real or
+simulated. Sinks (the simulator's recorder, the MQTT publisher, systemd's notifier) see every
+frame's record and never feed anything back into the decision.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from actuators.light import Light
+from detector.base import Detection, DetectorResult
+from edge.decision.core import Decision, DecisionCore
+from edge.decision.light_rules import LightMode
+from edge.frames import Frame, FrameSource
+
+log = structlog.get_logger("stopsafe.pipeline")
+
+
+@dataclass(slots=True)
+class FrameRecord:
+    frame: Frame
+    detections: list[Detection]
+    decision: Decision
+    light_on: bool  # read back from the pin
+    invokes: int
+    times_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Sink(Protocol):
+    def on_frame(self, record: FrameRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+
+DetectFn = Callable[[Any], DetectorResult]
+
+
+class Pipeline:
+    def __init__(
+        self, source: FrameSource, detect: DetectFn, core: DecisionCore, light: Light,
+        sinks: Sequence[Sink] = (),
+    ) -> None:
+        self.source = source
+        self.detect = detect
+        self.core = core
+        self.light = light
+        self.sinks = list(sinks)
+        self.stop_event = threading.Event()
+        self.frames = 0
+        self._pending_mode: tuple[LightMode, float | None] | None = None
+        self._lock = threading.Lock()
+
+    def request_mode(self, mode: LightMode, for_s: float | None = None) -> None:
+        """Manual override from another thread (MQTT); applied before the next decision."""
+        with self._lock:
+            self._pending_mode = (mode, for_s)
+
+    def step(self) -> FrameRecord | None:
+        """Process one frame; None when the source has ended."""
+        frame = self.source.read()
+        if frame is None:
+            return None
+        t_read = time.perf_counter()
+        result = self.detect(frame.image)
+        t_detect = time.perf_counter()
+        with self._lock:
+            pending, self._pending_mode = self._pending_mode, None
+        if pending is not None:
+            self.core.rules.set_mode(pending[0], frame.t, pending[1])
+        decision = self.core.update(result.detections, frame.t, frame.wall)
+        t_decide = time.perf_counter()
+        light_on = self.light.set(decision.light.on) if decision.light.changed else None
+        if decision.light.changed:
+            log.info(
+                "light_on" if decision.light.on else "light_off",
+                reason=decision.light.reason.value, waiting=decision.waiting,
+                occupancy=decision.occupancy, mode=decision.mode.value, t=round(frame.t, 2),
+            )
+        else:
+            light_on = self.light.read()
+        t_light = time.perf_counter()
+        # the source reports its own reading work (decoding, skipped frames), not its pacing
+        read_ms = frame.read_ms
+        times = {
+            "read": read_ms,
+            "preprocess": result.times.preprocess_ms,
+            "invoke": result.times.invoke_ms,
+            "decode": result.times.decode_ms,
+            "decide": (t_decide - t_detect) * 1e3,
+            "light": (t_light - t_decide) * 1e3,
+        }
+        times["frame"] = read_ms + (t_light - t_read) * 1e3
+        record = FrameRecord(frame, result.detections, decision, light_on, result.times.invokes,
+                             times)
+        for sink in self.sinks:
+            sink.on_frame(record)
+        self.frames += 1
+        return record
+
+    def run(self) -> int:
+        """Loop until the source ends or ``stop_event`` is set; returns frames processed."""
+        while not self.stop_event.is_set():
+            if self.step() is None:
+                break
+        return self.frames
+
+    def shutdown(self) -> None:
+        """Light off first, then release everything."""
+        try:
+            self.light.close()
+        finally:
+            self.source.close()
+            for sink in self.sinks:
+                sink.close()
