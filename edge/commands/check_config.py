@@ -1,0 +1,22 @@
+"""``stopsafe check-config -c CONFIG``: validate and print the effective config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge.commands.common import load
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = load(args.config)
+    print(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    print(f"ok: {args.config} is valid", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check-config", help="validate and print the effective config")
+    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    p.set_defaults(func=cmd_check_config)

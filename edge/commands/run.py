@@ -1,0 +1,40 @@
+"""``stopsafe run -c CONFIG``: the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import structlog
+
+from edge.commands.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.logs import configure_logging
+
+log = structlog.get_logger("stopsafe.cli")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from actuators.light import LightError
+    from detector.models import ModelError
+    from edge.daemon import run_daemon
+    from edge.frames import CameraError
+
+    cfg = load(args.config)
+    configure_logging(cfg.logging.level, cfg.logging.format)
+    try:
+        return run_daemon(cfg, config_path=Path(args.config))
+    except ModelError as exc:
+        log.error("model_unusable", error=str(exc))
+        print(f"stopsafe: {exc}", file=sys.stderr)
+        return EX_SOFTWARE
+    except (CameraError, LightError) as exc:
+        log.error("start_failed", error=str(exc))
+        print(f"stopsafe: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the daemon")
+    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    p.set_defaults(func=cmd_run)

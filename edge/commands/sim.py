@@ -1,0 +1,23 @@
+"""``stopsafe sim SCENARIO.yaml...``: the pipeline on recorded clips with the mock relay."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge.commands.common import load
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from sim.cli import run_sim
+
+    return run_sim(load(args.config), args)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sim", help="run scenarios through the pipeline with the mock relay")
+    p.add_argument("scenarios", nargs="+", help="scenario.yaml files")
+    p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
+    p.add_argument("--json", action="store_true", help="print only the JSON scores on stdout")
+    p.add_argument("--report", metavar="DIR", help="write timeline and snapshot pictures")
+    p.add_argument("--realtime", action="store_true", help="play clips at their own pace")
+    p.set_defaults(func=cmd_sim)

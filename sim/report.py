@@ -1,0 +1,112 @@
+"""Report pictures of one simulated run: a timeline and an annotated snapshot (OpenCV drawing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from edge.config import Config
+from sim.scenario import Scenario
+from sim.truth import Truth, expected_light
+
+if TYPE_CHECKING:
+    from sim.runner import Recorder
+
+GREEN, RED, AMBER, BLUE, GREY, WHITE, BLACK = (
+    (60, 180, 75), (40, 40, 220), (0, 170, 255), (200, 120, 0), (150, 150, 150),
+    (255, 255, 255), (0, 0, 0),
+)
+
+
+def write_report(out: Path, sc: Scenario, cfg: Config, truth: Truth, rec: Recorder,
+                 duration_s: float) -> dict[str, str]:
+    out = out / sc.name
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"timeline": str(out / "timeline.png")}
+    cv2.imwrite(paths["timeline"], timeline(sc, truth, rec, duration_s))
+    if rec.snapshot is not None:
+        paths["snapshot"] = str(out / "snapshot.png")
+        cv2.imwrite(paths["snapshot"], snapshot(rec.snapshot[0], rec.snapshot[1], cfg))
+    return paths
+
+
+def timeline(sc: Scenario, truth: Truth, rec: Recorder, duration_s: float) -> np.ndarray:
+    """Rows against time: truth presence, detected occupancy, waiting count, expected and
+    actual light."""
+    width, left, row_h = 1400, 170, 46
+    rows = ["truth in zone", "detected in zone", "waiting (count)", "expected light", "light"]
+    img = np.full((row_h * len(rows) + 70, width, 3), 255, np.uint8)
+    span = max(duration_s, 1e-6)
+
+    def x_of(t: float) -> int:
+        return left + int((width - left - 20) * min(max(t / span, 0.0), 1.0))
+
+    samples = rec.samples
+    nxt = [s.t for s in samples[1:]] + [duration_s]
+    max_wait = max([s.waiting for s in samples] + [1])
+    expected = expected_light(truth.stays, sc.dwell_s, sc.hold_s)
+    for r, label in enumerate(rows):
+        y0 = 20 + r * row_h
+        cv2.putText(img, label, (8, y0 + 28), cv2.FONT_HERSHEY_SIMPLEX, 0.5, BLACK, 1,
+                    cv2.LINE_AA)
+        cv2.rectangle(img, (left, y0 + 6), (width - 20, y0 + row_h - 6), (235, 235, 235), -1)
+        for s, t1 in zip(samples, nxt, strict=True):
+            x0, x1 = x_of(s.t), max(x_of(t1), x_of(s.t) + 1)
+            if r == 0 and s.truth_occupied:
+                cv2.rectangle(img, (x0, y0 + 6), (x1, y0 + row_h - 6), GREY, -1)
+            elif r == 1 and s.occupied:
+                colour = GREEN if s.truth_occupied in (True, None) else RED
+                cv2.rectangle(img, (x0, y0 + 6), (x1, y0 + row_h - 6), colour, -1)
+            elif r == 2 and s.waiting:
+                h = int((row_h - 12) * s.waiting / max_wait)
+                cv2.rectangle(img, (x0, y0 + row_h - 6 - h), (x1, y0 + row_h - 6), BLUE, -1)
+            elif r == 4 and s.light_on:
+                cv2.rectangle(img, (x0, y0 + 6), (x1, y0 + row_h - 6), AMBER, -1)
+        if r == 3:
+            for a, b in expected:
+                cv2.rectangle(img, (x_of(a), y0 + 6), (x_of(b), y0 + row_h - 6), GREY, -1)
+    base = 20 + len(rows) * row_h
+    step = 10 if span > 60 else (1 if span > 5 else 0.5)
+    t = 0.0
+    while t <= span:
+        x = x_of(t)
+        cv2.line(img, (x, base), (x, base + 6), BLACK, 1)
+        cv2.putText(img, f"{t:g}s", (x - 10, base + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.4, BLACK, 1,
+                    cv2.LINE_AA)
+        t += step
+    cv2.putText(img, f"{sc.name}: dwell {sc.dwell_s:g} s, hold {sc.hold_s:g} s "
+                f"(green: seen and true, red: seen but not true)", (left, base + 45),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, BLACK, 1, cv2.LINE_AA)
+    return img
+
+
+def draw_zone(img: np.ndarray, polygon: list[tuple[float, float]], colour=AMBER) -> None:
+    h, w = img.shape[:2]
+    pts = np.array([[int(x * (w - 1)), int(y * (h - 1))] for x, y in polygon], np.int32)
+    overlay = img.copy()
+    cv2.fillPoly(overlay, [pts], colour)
+    cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
+    cv2.polylines(img, [pts], True, colour, 2, cv2.LINE_AA)
+
+
+def snapshot(image: np.ndarray, record, cfg: Config) -> np.ndarray:
+    """The frame with the zone, every person's box, standing point and dwell."""
+    img = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    h, w = img.shape[:2]
+    draw_zone(img, list(cfg.zone.polygon))
+    for p in record.decision.people:
+        b = p.box
+        colour = BLUE if p.waiting else (GREEN if p.in_zone else GREY)
+        p1, p2 = (int(b.x1 * w), int(b.y1 * h)), (int(b.x2 * w), int(b.y2 * h))
+        cv2.rectangle(img, p1, p2, colour, 2)
+        cv2.circle(img, (int(p.point[0] * w), int(p.point[1] * h)), 4, colour, -1)
+        label = f"#{p.id} {b.score:.2f} dwell {p.dwell_s:.1f}s" + (" WAITING" if p.waiting else "")
+        cv2.putText(img, label, (p1[0], max(12, p1[1] - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    colour, 1, cv2.LINE_AA)
+    light = "ON" if record.light_on else "OFF"
+    cv2.putText(img, f"t={record.frame.t:.1f}s waiting={record.decision.waiting} light={light}",
+                (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, WHITE, 2, cv2.LINE_AA)
+    return img
