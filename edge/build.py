@@ -7,6 +7,7 @@ whatever was chosen.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
@@ -17,6 +18,8 @@ from detector.registry import create
 from detector.settings import DetectorSettings
 from edge.config import Config, DetectorConfig, pin_factory_name
 from edge.decision.core import CoreSettings, DecisionCore
+from edge.decision.light_rules import FailSafe
+from edge.faults import FaultRegistry
 
 log = structlog.get_logger("stopsafe.build")
 
@@ -56,4 +59,44 @@ def build_light(cfg: Config, pin_factory: str | None = None) -> RelayLight:
     if (high and pin <= 8) or (not high and pin >= 9):
         log.warning("light_pin_floats_on", pin=pin, active_high=high,
                     hint="use an active-high relay on GPIO 9-27 or an active-low one on GPIO 0-8")
-    return RelayLight(pin, active_high=high, pin_factory=make_pin_factory(name))
+    factory = make_pin_factory(name)
+    fb = cfg.lamp_feedback
+    if name == "mock" and fb.pin is not None:
+        # the simulated box has a working lamp: the relay's pin drives the feedback input
+        from gpiozero.pins.mock import MockConnectedPin
+
+        level = fb.active_high == high
+        factory.pin(pin, pin_class=MockConnectedPin,
+                    input_pin=factory.pin(fb.pin) if level else _InvertedInput(factory.pin(fb.pin)))
+    return RelayLight(pin, active_high=high, pin_factory=factory)
+
+
+class _InvertedInput:
+    """A mock input wired through an inverter (relay and feedback of opposite polarity)."""
+
+    def __init__(self, pin: Any) -> None:
+        self.pin = pin
+        pin.drive_high()
+
+    def drive_high(self) -> None:
+        self.pin.drive_low()
+
+    def drive_low(self) -> None:
+        self.pin.drive_high()
+
+
+def build_feedback(cfg: Config, light: RelayLight, faults: FaultRegistry | None) -> Any:
+    """The lamp-current input on the relay's pin factory, or None when none is wired."""
+    fb = cfg.lamp_feedback
+    if fb.pin is None:
+        return None
+    from actuators.feedback import LampFeedback
+
+    return LampFeedback(fb.pin, follow_s=fb.follow_s, active_high=fb.active_high,
+                        pull_up=fb.pull_up, pin_factory=light.device.pin_factory, faults=faults)
+
+
+def build_failsafe(cfg: Config, start: float | None = None) -> FailSafe:
+    """The fail-safe, its blind clock started now (daemon start)."""
+    return FailSafe(cfg.failsafe.fail_state, cfg.failsafe.after_s,
+                    time.monotonic() if start is None else start)

@@ -209,6 +209,7 @@ def open_camera(cam: CameraConfig) -> LiveCamera | PacedFileSource:
         return LiveCamera(
             cam.source, cam.fps, width=cam.width, height=cam.height,
             reconnect_min_s=cam.reconnect_min_s, reconnect_max_s=cam.reconnect_max_s,
+            timeout_s=cam.timeout_s,
         )
     if not Path(cam.source).exists():
         raise CameraError(f"camera source {cam.source} does not exist")

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge.decision.light_rules import FailState
 
 EX_CONFIG = 78
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +52,10 @@ class CameraConfig(Section):
     )
     reconnect_max_s: NonNegSeconds = Field(
         30.0, description="Longest wait between reopen attempts (the wait doubles up to this)."
+    )
+    timeout_s: Annotated[float, Field(gt=0.0, le=600.0)] = Field(
+        2.0, description="A live camera that delivers no frame for this long counts as lost "
+        "for that moment (the fail-safe clock runs; see failsafe.after_s).",
     )
 
 
@@ -168,6 +174,46 @@ class LightConfig(Section):
     )
 
 
+class LampFeedbackConfig(Section):
+    """Optional lamp-current input: a current sensor or the relay's auxiliary contact."""
+
+    pin: int | None = Field(
+        None, ge=0, le=27, description="BCM pin of the input; null when no feedback is wired.",
+    )
+    active_high: bool = Field(
+        True, description="True when a high input means 'the lamp draws current'."
+    )
+    pull_up: bool | None = Field(
+        False, description="Internal pull: false = pull-down, true = pull-up, null = none "
+        "(an external resistor).",
+    )
+    follow_s: Annotated[float, Field(gt=0.0, le=600.0)] = Field(
+        2.0, description="The input must follow the relay within this time, else the "
+        "lamp_failed fault is raised (lamp_stuck_on when it stays on after the relay is off).",
+    )
+
+
+class FailsafeConfig(Section):
+    """What the light does when the daemon cannot see (camera lost, model failing)."""
+
+    fail_state: FailState = Field(
+        FailState.ON, description="'on' (default): a blind stop lights so that every bus "
+        "stops; a dark one would let buses pass waiting passengers by. 'off': dark while "
+        "blind. 'last': keep the state the light had when the daemon went blind.",
+    )
+    after_s: Annotated[float, Field(gt=0.0, le=86400.0)] = Field(
+        10.0, description="Blind (no frame or no working detector) this long before "
+        "fail_state applies. Keep it below the unit's WatchdogSec (30 s).",
+    )
+
+    @field_validator("fail_state", mode="before")
+    @classmethod
+    def _yaml_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML 1.1 reads an unquoted on/off as true/false
+            return FailState.ON if value else FailState.OFF
+        return value
+
+
 class Window(Section):
     """One daily window of operating hours; an end before the start runs past midnight."""
 
@@ -225,6 +271,10 @@ class PrivacyConfig(Section):
     snapshots: bool = Field(
         False, description="Allow maintenance snapshots over MQTT (people are blurred)."
     )
+    local_snapshots: bool = Field(
+        True, description="Allow `stopsafe snapshot` and `stopsafe commission`, run by the "
+        "installer on the box itself, to write an unblurred picture to a file they are given.",
+    )
 
 
 class StopConfig(Section):
@@ -247,6 +297,8 @@ class Config(Section):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     waiting: WaitingConfig = Field(default_factory=WaitingConfig)
     light: LightConfig = Field(default_factory=LightConfig)
+    lamp_feedback: LampFeedbackConfig = Field(default_factory=LampFeedbackConfig)
+    failsafe: FailsafeConfig = Field(default_factory=FailsafeConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
@@ -261,6 +313,14 @@ class Config(Section):
         if abs(cv2.contourArea(np.asarray(zone.polygon, np.float32))) <= 0.0:
             raise ValueError("zone.polygon has no area (its points are in a line)")
         return zone
+
+    @model_validator(mode="after")
+    def _feedback_pin_is_not_the_relay(self) -> Config:
+        if self.lamp_feedback.pin is not None and self.lamp_feedback.pin == self.light.pin:
+            raise ValueError(
+                f"lamp_feedback.pin {self.lamp_feedback.pin} is the relay's pin (light.pin)"
+            )
+        return self
 
 
 class ConfigError(Exception):

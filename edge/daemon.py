@@ -8,9 +8,11 @@ from pathlib import Path
 
 import structlog
 
-from edge.build import build_core, build_detector, build_light
+from edge.build import build_core, build_detector, build_failsafe, build_feedback, build_light
 from edge.camera import open_camera
 from edge.config import Config
+from edge.faults import FaultRegistry
+from edge.notify import SystemdSink
 from edge.pipeline import Pipeline, Sink
 
 log = structlog.get_logger("stopsafe.daemon")
@@ -21,16 +23,21 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
     """Start everything, loop until SIGTERM/SIGINT or the source ends, switch the light off.
 
     Order matters: the config is already valid; the model is checked before the relay is set up,
-    and the relay (starting off) before the camera, so a bad model never touches a pin.
+    and the relay (starting off) before the camera, so a bad model never touches a pin. systemd
+    hears READY=1 from the frame loop with the first decided frame, not from here.
     """
     detector = build_detector(cfg)
     light = build_light(cfg)
+    faults = FaultRegistry()
     try:
+        feedback = build_feedback(cfg, light, faults)
         source = open_camera(cfg.camera)
     except BaseException:
         light.close()
         raise
-    pipeline = Pipeline(source, detector.detect, build_core(cfg), light, extra_sinks or [])
+    sinks: list[Sink] = [SystemdSink(), *(extra_sinks or [])]
+    pipeline = Pipeline(source, detector.detect, build_core(cfg), light, sinks,
+                        failsafe=build_failsafe(cfg), feedback=feedback, faults=faults)
     stop = pipeline.stop_event
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -42,11 +49,15 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
         signal.signal(signal.SIGINT, _on_signal)
     log.info("daemon_started", stop_id=cfg.stop.id, source=cfg.camera.source,
              model=cfg.detector.model, backend=cfg.detector.backend.value,
-             config=str(config_path) if config_path else None)
+             config=str(config_path) if config_path else None,
+             fail_state=cfg.failsafe.fail_state.value, failsafe_after_s=cfg.failsafe.after_s,
+             lamp_feedback_pin=cfg.lamp_feedback.pin)
     try:
         frames = pipeline.run()
     finally:
         pipeline.shutdown()  # the light goes off before anything else is released
+        if feedback is not None:
+            feedback.close()
         detector.close()
     log.info("daemon_stopped", frames=frames, light="off")
     return 0

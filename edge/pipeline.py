@@ -3,6 +3,12 @@
 It only wires the parts together and times each stage; it does not know whether a part is real or
 simulated. Sinks (the simulator's recorder, the MQTT publisher, systemd's notifier) see every
 frame's record and never feed anything back into the decision.
+
+Given a :class:`FailSafe`, the loop survives a lost camera (``CameraError``) and a failing model:
+it keeps trying, raises the ``camera_lost``/``model_failed`` faults, drives the light per
+``fail_state`` once it has been blind for ``after_s``, and lets the decision core take over again
+with the first good frame. Sinks then get ``on_health`` instead of ``on_frame`` (no frame, no
+record, and so no watchdog ping). Without a FailSafe (the simulator) those errors propagate.
 """
 
 from __future__ import annotations
@@ -11,17 +17,27 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from actuators.light import Light
 from detector.base import Detection, DetectorResult
 from edge.decision.core import Decision, DecisionCore
-from edge.decision.light_rules import LightMode
-from edge.frames import Frame, FrameSource
+from edge.decision.light_rules import FailSafe, LightMode
+from edge.decision.schedule import in_service
+from edge.faults import Fault, FaultRegistry
+from edge.frames import CameraError, Frame, FrameSource
+
+if TYPE_CHECKING:
+    from actuators.feedback import LampFeedback
 
 log = structlog.get_logger("stopsafe.pipeline")
+
+
+class DetectorFailed(RuntimeError):
+    """The detector raised on a frame (the original exception is the cause)."""
 
 
 @dataclass(slots=True)
@@ -32,6 +48,18 @@ class FrameRecord:
     light_on: bool  # read back from the pin
     invokes: int
     times_ms: dict[str, float] = field(default_factory=dict)
+    faults: frozenset[Fault] = frozenset()  # active when the frame was done
+
+
+@dataclass(frozen=True, slots=True)
+class HealthState:
+    """Handed to sinks' optional ``on_health`` when a frame could not be processed."""
+
+    cause: Fault  # camera_lost or model_failed
+    error: str
+    blind_s: float
+    failsafe: bool  # the fail-safe drives the light
+    light_on: bool
 
 
 class Sink(Protocol):
@@ -46,15 +74,23 @@ DetectFn = Callable[[Any], DetectorResult]
 class Pipeline:
     def __init__(
         self, source: FrameSource, detect: DetectFn, core: DecisionCore, light: Light,
-        sinks: Sequence[Sink] = (),
+        sinks: Sequence[Sink] = (), *, failsafe: FailSafe | None = None,
+        feedback: LampFeedback | None = None, faults: FaultRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self.detect = detect
         self.core = core
         self.light = light
         self.sinks = list(sinks)
+        self.failsafe = failsafe
+        self.feedback = feedback
+        self.faults = faults if faults is not None else FaultRegistry()
+        self.clock = clock  # for health (fail-safe, lamp feedback), never for the decision
         self.stop_event = threading.Event()
         self.frames = 0
+        self.blind_cycles = 0
+        self.light_applied = False  # the relay starts off until the first decision
         self._pending_mode: tuple[LightMode, float | None] | None = None
         self._lock = threading.Lock()
 
@@ -63,22 +99,39 @@ class Pipeline:
         with self._lock:
             self._pending_mode = (mode, for_s)
 
+    def _take_pending(self, now: float) -> None:
+        with self._lock:
+            pending, self._pending_mode = self._pending_mode, None
+        if pending is not None:
+            self.core.rules.set_mode(pending[0], now, pending[1])
+
     def step(self) -> FrameRecord | None:
-        """Process one frame; None when the source has ended."""
+        """Process one frame; None when the source has ended.
+
+        Raises ``CameraError`` when no frame came and ``DetectorFailed`` when the detector raised.
+        """
         frame = self.source.read()
         if frame is None:
             return None
         t_read = time.perf_counter()
-        result = self.detect(frame.image)
+        try:
+            result = self.detect(frame.image)
+        except Exception as exc:
+            raise DetectorFailed(f"{type(exc).__name__}: {exc}") from exc
         t_detect = time.perf_counter()
-        with self._lock:
-            pending, self._pending_mode = self._pending_mode, None
-        if pending is not None:
-            self.core.rules.set_mode(pending[0], frame.t, pending[1])
+        self._take_pending(frame.t)
         decision = self.core.update(result.detections, frame.t, frame.wall)
         t_decide = time.perf_counter()
-        light_on = self.light.set(decision.light.on) if decision.light.changed else None
-        if decision.light.changed:
+        if self.failsafe is not None:
+            fs = self.failsafe.update(self.clock(), ok=True, light_on=self.light_applied)
+            if fs.changed:
+                log.info("failsafe_released", light=decision.light.on)
+            self.faults.clear(Fault.CAMERA_LOST)
+            self.faults.clear(Fault.MODEL_FAILED)
+        # the relay follows the rules' state; after the fail-safe it may differ from it
+        if decision.light.on != self.light_applied:
+            light_on = self.light.set(decision.light.on)
+            self.light_applied = decision.light.on
             log.info(
                 "light_on" if decision.light.on else "light_off",
                 reason=decision.light.reason.value, waiting=decision.waiting,
@@ -86,6 +139,7 @@ class Pipeline:
             )
         else:
             light_on = self.light.read()
+        self._check_lamp()
         t_light = time.perf_counter()
         # the source reports its own reading work (decoding, skipped frames), not its pacing
         read_ms = frame.read_ms
@@ -99,17 +153,60 @@ class Pipeline:
         }
         times["frame"] = read_ms + (t_light - t_read) * 1e3
         record = FrameRecord(frame, result.detections, decision, light_on, result.times.invokes,
-                             times)
+                             times, frozenset(self.faults.active()))
         for sink in self.sinks:
             sink.on_frame(record)
         self.frames += 1
         return record
 
+    def _check_lamp(self) -> None:
+        if self.feedback is not None:
+            self.feedback.check(self.light_applied, self.clock())
+
+    def blind(self, cause: Fault, error: str) -> HealthState:
+        """One failed attempt (no frame, or the detector raised): faults, fail-safe, sinks."""
+        assert self.failsafe is not None
+        now = self.clock()
+        self.blind_cycles += 1
+        self.faults.raise_(cause, error=error)
+        self._take_pending(now)
+        mode = self.core.rules.current_mode(now)
+        service = in_service(self.core.settings.windows, datetime.now())
+        fs = self.failsafe.update(now, ok=False, light_on=self.light_applied,
+                                  in_service=service, mode=mode)
+        if fs.changed:
+            log.warning("failsafe_engaged", cause=cause.value, fail_state=
+                        self.failsafe.fail_state.value, blind_s=round(fs.blind_s, 1), light=fs.on)
+        if fs.active and fs.on is not None and fs.on != self.light_applied:
+            self.light.set(fs.on)
+            self.light_applied = fs.on
+            log.info("light_on" if fs.on else "light_off", reason="failsafe",
+                     fail_state=self.failsafe.fail_state.value, mode=mode.value)
+        self._check_lamp()
+        health = HealthState(cause, error, fs.blind_s, fs.active, self.light_applied)
+        for sink in self.sinks:
+            on_health = getattr(sink, "on_health", None)
+            if on_health is not None:
+                on_health(health)
+        return health
+
     def run(self) -> int:
         """Loop until the source ends or ``stop_event`` is set; returns frames processed."""
         while not self.stop_event.is_set():
-            if self.step() is None:
-                break
+            try:
+                if self.step() is None:
+                    break
+            except CameraError as exc:
+                if self.failsafe is None:
+                    raise
+                self.blind(Fault.CAMERA_LOST, str(exc))
+            except DetectorFailed as exc:
+                if self.failsafe is None:
+                    raise
+                log.error("detect_failed", error=str(exc))
+                self.blind(Fault.MODEL_FAILED, str(exc))
+                # a model that fails at once must not spin: wait a camera frame's time
+                self.stop_event.wait(1.0 / max(getattr(self.source, "fps", 5.0), 1.0))
         return self.frames
 
     def shutdown(self) -> None:

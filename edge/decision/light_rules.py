@@ -21,6 +21,7 @@ class LightReason(str, Enum):
     OUT_OF_HOURS = "out_of_hours"
     FORCED_ON = "forced_on"
     FORCED_OFF = "forced_off"
+    FAILSAFE = "failsafe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +56,16 @@ class LightRules:
     def reset(self) -> None:
         self.__init__(self.hold_s, self.min_on_s)  # type: ignore[misc]
 
+    def current_mode(self, now: float) -> LightMode:
+        """The manual mode at ``now``, letting a timed one expire (used while blind too)."""
+        if self.mode_until is not None and now >= self.mode_until:
+            self.mode, self.mode_until = LightMode.AUTO, None
+        return self.mode
+
     def update(
         self, now: float, waiting: int, last_waiting_seen: float | None, in_service: bool
     ) -> LightDecision:
-        if self.mode_until is not None and now >= self.mode_until:
-            self.mode, self.mode_until = LightMode.AUTO, None
+        self.current_mode(now)
         on, reason = self._want(now, waiting, last_waiting_seen, in_service)
         changed = on != self.on
         if changed:
@@ -84,3 +90,58 @@ class LightRules:
             if self.on_since is not None and now - self.on_since < self.min_on_s:
                 return True, LightReason.MIN_ON
         return False, LightReason.NOBODY_WAITING
+
+
+class FailState(str, Enum):
+    """What the light does while the daemon is blind."""
+
+    ON = "on"
+    OFF = "off"
+    LAST = "last"
+
+
+@dataclass(frozen=True, slots=True)
+class FailSafeDecision:
+    active: bool  # the daemon has been blind for at least after_s
+    on: bool | None  # the light the fail-safe wants while active; None: the rules decide
+    changed: bool  # engaged or released by this call
+    blind_s: float  # how long since the last frame that was seen and decided on
+
+
+class FailSafe:
+    """The light while the daemon cannot see. Pure: every call is given the time.
+
+    ``update(now, ok=True)`` on every frame that was read and decided on; ``ok=False`` on every
+    failed attempt (no frame within the camera's timeout, the detector raising). Blind for
+    ``after_s`` or longer, the fail-safe engages and wants ``fail_state`` (``last``: the light's
+    state when it engaged); a manual mode still wins, and outside operating hours the light is
+    off. The first good frame releases it. The blind clock starts at ``start`` (daemon start), so
+    a camera that never delivers engages it too.
+    """
+
+    def __init__(self, fail_state: FailState, after_s: float, start: float) -> None:
+        self.fail_state = fail_state
+        self.after_s = after_s
+        self.last_ok = start
+        self.active = False
+        self._held = False
+
+    def update(self, now: float, ok: bool, light_on: bool, *, in_service: bool = True,
+               mode: LightMode = LightMode.AUTO) -> FailSafeDecision:
+        if ok:
+            changed, self.active, self.last_ok = self.active, False, now
+            return FailSafeDecision(False, None, changed, 0.0)
+        blind_s = max(0.0, now - self.last_ok)
+        changed = False
+        if not self.active and blind_s >= self.after_s:
+            self.active, self._held, changed = True, light_on, True
+        if not self.active:
+            return FailSafeDecision(False, None, changed, blind_s)
+        if mode is LightMode.FORCE_ON:
+            on = True
+        elif mode is LightMode.FORCE_OFF or not in_service:
+            on = False
+        else:
+            on = {FailState.ON: True, FailState.OFF: False, FailState.LAST: self._held}[
+                self.fail_state]
+        return FailSafeDecision(True, on, changed, blind_s)

@@ -1,0 +1,108 @@
+"""Faults the daemon knows about, and the registry of those that are active now.
+
+One registry per daemon, written from the frame loop and read from anywhere (the MQTT publisher,
+the systemd STATUS line): every raise and clear is logged (``fault_raised`` / ``fault_cleared``)
+and handed to the registry's listeners, so a publisher can send an event without polling.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("stopsafe.faults")
+
+
+class Fault(str, Enum):
+    CAMERA_LOST = "camera_lost"  # no frame within camera.timeout_s
+    MODEL_FAILED = "model_failed"  # the detector raised on a frame
+    LAMP_FAILED = "lamp_failed"  # relay on, lamp-current input did not follow in follow_s
+    LAMP_STUCK_ON = "lamp_stuck_on"  # relay off, lamp-current input stayed on for follow_s
+
+
+@dataclass(frozen=True, slots=True)
+class FaultEvent:
+    """One raise or clear; times are the wall clock (epoch seconds) for the maintenance crew."""
+
+    fault: Fault
+    active: bool
+    at: float
+    raised_at: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveFault:
+    fault: Fault
+    raised_at: float
+    detail: dict[str, Any]
+
+
+Listener = Callable[[FaultEvent], None]
+
+
+class FaultRegistry:
+    """Active faults with their raise time; raising an active fault or clearing an inactive one
+    does nothing (so the frame loop can call it every frame)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._active: dict[Fault, ActiveFault] = {}
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self.history: list[FaultEvent] = []  # the last few events, newest last
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(event)`` on every raise and clear (from the frame loop's thread)."""
+        self._listeners.append(listener)
+
+    def raise_(self, fault: Fault, **detail: Any) -> bool:
+        """Mark ``fault`` active; True when it was not active before."""
+        with self._lock:
+            if fault in self._active:
+                return False
+            now = self._clock()
+            self._active[fault] = ActiveFault(fault, now, detail)
+            event = FaultEvent(fault, True, now, now, detail)
+        log.warning("fault_raised", fault=fault.value, **detail)
+        self._emit(event)
+        return True
+
+    def clear(self, fault: Fault, **detail: Any) -> bool:
+        """Mark ``fault`` cleared; True when it was active."""
+        with self._lock:
+            was = self._active.pop(fault, None)
+            if was is None:
+                return False
+            now = self._clock()
+            event = FaultEvent(fault, False, now, was.raised_at, detail)
+        log.info("fault_cleared", fault=fault.value, active_s=round(now - was.raised_at, 1),
+                 **detail)
+        self._emit(event)
+        return True
+
+    def set(self, fault: Fault, active: bool, **detail: Any) -> bool:
+        return self.raise_(fault, **detail) if active else self.clear(fault, **detail)
+
+    def is_active(self, fault: Fault) -> bool:
+        with self._lock:
+            return fault in self._active
+
+    def active(self) -> dict[Fault, ActiveFault]:
+        """A copy of the active faults."""
+        with self._lock:
+            return dict(self._active)
+
+    def _emit(self, event: FaultEvent) -> None:
+        self.history = [*self.history[-49:], event]
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as exc:  # a broken publisher must not stop the frame loop
+                log.error("fault_listener_failed", fault=event.fault.value, error=str(exc))

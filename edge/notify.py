@@ -1,0 +1,144 @@
+"""systemd's notify protocol, as a pipeline sink: READY, WATCHDOG and STATUS from the frame loop.
+
+READY=1 goes out with the first frame that was read, detected on and decided on: by then the
+model is loaded and the relay is set up (the pipeline is built from them) and the camera has
+delivered. WATCHDOG=1 is sent only from ``on_frame``, i.e. only while frames are being processed;
+there is no timer thread, so a hung camera or model stops the pings and systemd restarts the
+daemon. STATUS= (fps, light, waiting, faults) is rate-limited, and sent at once when the light
+switches or the daemon goes blind. Without ``$NOTIFY_SOCKET`` (not under systemd) it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import structlog
+
+if TYPE_CHECKING:
+    from edge.pipeline import FrameRecord, HealthState
+
+log = structlog.get_logger("stopsafe.notify")
+
+STATUS_EVERY_S = 5.0
+
+
+class Notifier:
+    """A few lines on the datagram socket named by ``$NOTIFY_SOCKET`` (``@`` = abstract)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        addr = env.get("NOTIFY_SOCKET", "")
+        self.address: str | None = None
+        if addr.startswith("@"):
+            self.address = "\0" + addr[1:]
+        elif addr.startswith("/"):
+            self.address = addr
+        self._sock: socket.socket | None = None
+        self.failures = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.address is not None
+
+    def send(self, *fields: str) -> bool:
+        """Send ``KEY=VALUE`` lines as one datagram; False when not under systemd or it failed."""
+        if self.address is None:
+            return False
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.sendto("\n".join(fields).encode(), self.address)
+            return True
+        except OSError as exc:
+            self.failures += 1
+            if self.failures in (1, 10, 100) or self.failures % 1000 == 0:
+                log.warning("notify_failed", error=str(exc), failures=self.failures)
+            return False
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def watchdog_interval(env: Mapping[str, str] | None = None) -> float | None:
+    """Half of systemd's watchdog period (``$WATCHDOG_USEC``) when it is meant for this process."""
+    env = os.environ if env is None else env
+    usec = env.get("WATCHDOG_USEC")
+    pid = env.get("WATCHDOG_PID")
+    if not usec or (pid and pid.isdigit() and int(pid) != os.getpid()):
+        return None
+    try:
+        return max(int(usec) / 1e6 / 2.0, 0.0)
+    except ValueError:
+        return None
+
+
+class SystemdSink:
+    """The pipeline's sink for systemd. Pings at most every half watchdog period (every frame
+    when no period is given), never from anywhere but the frame loop."""
+
+    def __init__(self, notifier: Notifier | None = None, *, env: Mapping[str, str] | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 status_every_s: float | None = None) -> None:
+        self.notifier = notifier or Notifier(env)
+        self.clock = clock
+        self.ping_every_s = watchdog_interval(env) or 0.0
+        self.status_every_s = STATUS_EVERY_S if status_every_s is None else status_every_s
+        self.ready = False
+        self._last_ping: float | None = None
+        self._last_status: float | None = None
+        self._last_light: bool | None = None
+        self._was_blind = False
+        self._times: deque[float] = deque(maxlen=25)
+        self.fps = 0.0
+
+    def on_frame(self, record: FrameRecord) -> None:
+        now = self.clock()
+        self._count_fps(now)
+        light = bool(record.light_on)
+        faults = ",".join(sorted(f.value for f in record.faults)) or "none"
+        status = (f"STATUS=running: {self.fps:.1f} fps, light {'on' if light else 'off'}, "
+                  f"waiting {record.decision.waiting}, faults {faults}")
+        fields: list[str] = []
+        if not self.ready:
+            fields.append("READY=1")
+            self.ready = True
+            log.info("systemd_ready", notify=self.notifier.enabled)
+        if self._last_ping is None or now - self._last_ping >= self.ping_every_s:
+            fields.append("WATCHDOG=1")
+            self._last_ping = now
+        if (self._last_status is None or now - self._last_status >= self.status_every_s
+                or light != self._last_light or self._was_blind):
+            fields.append(status)
+            self._last_status, self._last_light, self._was_blind = now, light, False
+        if fields:
+            self.notifier.send(*fields)
+
+    def on_health(self, health: HealthState) -> None:
+        """Called by the pipeline when a frame could not be processed: a STATUS, never a ping."""
+        now = self.clock()
+        self._times.clear()
+        self.fps = 0.0
+        if not self._was_blind or self._last_status is None or \
+                now - self._last_status >= self.status_every_s:
+            light = "on" if health.light_on else "off"
+            state = f"fail-safe, light {light}" if health.failsafe else f"light {light}"
+            self.notifier.send(
+                f"STATUS=blind {health.blind_s:.1f} s ({health.cause.value}): {state}")
+            self._last_status, self._was_blind = now, True
+
+    def _count_fps(self, now: float) -> None:
+        """The rate over the last couple of dozen frames."""
+        self._times.append(now)
+        span = self._times[-1] - self._times[0]
+        self.fps = (len(self._times) - 1) / span if span > 0 else 0.0
+
+    def close(self) -> None:
+        self.notifier.send("STOPPING=1", "STATUS=stopping: light off")
+        self.notifier.close()

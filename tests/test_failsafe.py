@@ -1,0 +1,188 @@
+"""The fail-safe policy: the pure rule, and the pipeline driving gpiozero's mock relay with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+import yaml
+
+from edge.build import build_core, build_failsafe, build_light
+from edge.config import ConfigError, parse_config
+from edge.decision.light_rules import FailSafe, FailState, LightMode
+from edge.faults import Fault
+from edge.pipeline import FrameRecord, HealthState, Pipeline
+from tests.fakes import FakeClock, ScriptedDetector, ScriptedSource
+from tests.helpers import person
+
+
+def test_fail_state_reads_unquoted_yaml_on_off_and_refuses_nonsense():
+    for text, want in (("on", FailState.ON), ("off", FailState.OFF), ("last", FailState.LAST),
+                       ("'on'", FailState.ON)):
+        cfg = parse_config(yaml.safe_load(f"failsafe: {{fail_state: {text}}}"))
+        assert cfg.failsafe.fail_state is want
+    assert parse_config({}).failsafe.fail_state is FailState.ON  # the documented default
+    with pytest.raises(ConfigError, match=r"failsafe\.fail_state"):
+        parse_config({"failsafe": {"fail_state": "blink"}}, "x.yaml")
+    with pytest.raises(ConfigError, match=r"failsafe\.after_s"):
+        parse_config({"failsafe": {"after_s": 0}}, "x.yaml")
+
+
+def test_pure_failsafe_engages_after_after_s_and_releases_on_a_good_frame():
+    fs = FailSafe(FailState.ON, 10.0, start=0.0)
+    assert not fs.update(1.0, ok=True, light_on=False).active
+    d = fs.update(10.9, ok=False, light_on=False)
+    assert (d.active, d.on, d.changed) == (False, None, False)
+    assert d.blind_s == pytest.approx(9.9)
+    d = fs.update(11.0, ok=False, light_on=False)
+    assert (d.active, d.on, d.changed) == (True, True, True)
+    assert not fs.update(12.0, ok=False, light_on=True).changed
+    assert fs.update(12.0, ok=False, light_on=True, mode=LightMode.FORCE_OFF).on is False
+    assert fs.update(12.0, ok=False, light_on=True, in_service=False).on is False
+    d = fs.update(13.0, ok=True, light_on=True)
+    assert (d.active, d.on, d.changed) == (False, None, True)
+
+
+def test_pure_failsafe_last_keeps_the_state_it_engaged_with():
+    for was in (True, False):
+        fs = FailSafe(FailState.LAST, 5.0, start=0.0)
+        assert fs.update(5.0, ok=False, light_on=was).on is was
+        assert fs.update(9.0, ok=False, light_on=not was).on is was  # not what it drove since
+
+
+def test_a_camera_that_never_delivers_engages_it_from_daemon_start():
+    fs = FailSafe(FailState.ON, 10.0, start=100.0)
+    assert not fs.update(105.0, ok=False, light_on=False).active
+    assert fs.update(110.0, ok=False, light_on=False).on is True
+
+
+@dataclass
+class Trace:
+    """A sink that notes the relay read back from the mock pin, for frames and blind cycles."""
+
+    clock: FakeClock
+    light: object
+    rows: list[tuple[float, str, bool, float]] = field(default_factory=list)
+
+    def on_frame(self, r: FrameRecord) -> None:
+        self.rows.append((self.clock.t, "frame", self.light.read(), 0.0))
+
+    def on_health(self, h: HealthState) -> None:
+        assert h.light_on == self.light.read()
+        self.rows.append((self.clock.t, h.cause.value, self.light.read(), h.blind_s))
+
+    def close(self) -> None:
+        pass
+
+    def light_at(self, kind: str) -> list[bool]:
+        return [on for _, k, on, _ in self.rows if k == kind]
+
+
+def run_pipeline(fail_state: str, script, people=lambda t: [], failing=lambda t: False,
+                 after_s: float = 10.0, **cfg_extra):
+    cfg = parse_config({"failsafe": {"fail_state": fail_state, "after_s": after_s},
+                        "light": {"pin_factory": "mock"}, **cfg_extra})
+    clock = FakeClock()
+    source = ScriptedSource(script, clock)
+    light = build_light(cfg)
+    assert light.read() is False  # the relay starts off, before any decision
+    trace = Trace(clock, light)
+    pipeline = Pipeline(source, ScriptedDetector(clock, people, failing), build_core(cfg), light,
+                        [trace], failsafe=build_failsafe(cfg, start=clock.t), clock=clock)
+    raised: list[tuple[Fault, bool]] = []
+    pipeline.faults.subscribe(lambda e: raised.append((e.fault, e.active)))
+    pipeline.run()
+    pipeline.shutdown()
+    assert light.device.closed
+    return trace, raised, pipeline
+
+
+def frames_lost_frames(n1: int, lost: int, n2: int):
+    return lambda i: ("frame" if i < n1 else "lost" if i < n1 + lost
+                      else "frame" if i < n1 + lost + n2 else "end")
+
+
+def test_fail_state_on_lights_a_blind_stop_after_after_s_and_the_rules_take_back_over():
+    trace, raised, _ = run_pipeline("on", frames_lost_frames(10, 8, 10))
+    assert trace.light_at("frame")[:10] == [False] * 10  # nobody there: off
+    blind = [(b, on) for _, k, on, b in trace.rows if k == "camera_lost"]
+    assert [on for b, on in blind if b < 10.0] == [False] * 4
+    assert all(on for b, on in blind if b >= 10.0) and len([b for b, _ in blind if b >= 10]) == 4
+    assert trace.light_at("frame")[10:] == [False] * 10  # frames back, nobody: off again
+    assert raised == [(Fault.CAMERA_LOST, True), (Fault.CAMERA_LOST, False)]
+
+
+def test_fail_state_off_darkens_a_lit_stop_when_blind():
+    waiting = lambda t: [person(0.5, 0.8)]  # noqa: E731 - someone waits all along
+    trace, _, _ = run_pipeline("off", frames_lost_frames(30, 8, 5), people=waiting)
+    assert trace.light_at("frame")[29] is True  # lit for the waiting person before the loss
+    blind = [(b, on) for _, k, on, b in trace.rows if k == "camera_lost"]
+    assert [on for b, on in blind] == [True] * 4 + [False] * 4
+
+
+@pytest.mark.parametrize("lit", [True, False])
+def test_fail_state_last_keeps_the_light_as_it_was(lit):
+    people = (lambda t: [person(0.5, 0.8)]) if lit else (lambda t: [])
+    trace, _, _ = run_pipeline("last", frames_lost_frames(30, 8, 0), people=people)
+    assert trace.light_at("camera_lost") == [lit] * 8
+
+
+def test_a_failing_model_is_blind_too_and_recovers():
+    clock_fail = {"from": None}
+
+    def failing(t: float) -> bool:
+        if clock_fail["from"] is None:
+            clock_fail["from"] = t + 2.0
+        return clock_fail["from"] <= t < clock_fail["from"] + 15.0
+
+    trace, raised, pipeline = run_pipeline("on", lambda i: "frame" if i < 150 else "end",
+                                           failing=failing)
+    blind = [(b, on) for _, k, on, b in trace.rows if k == "model_failed"]
+    assert blind, "the failing detector must be reported"
+    assert not any(on for b, on in blind if b < 10.0)
+    assert any(on for b, on in blind if b >= 10.0)
+    assert trace.light_at("frame")[-1] is False  # recovered: nobody there, off
+    assert raised == [(Fault.MODEL_FAILED, True), (Fault.MODEL_FAILED, False)]
+    assert pipeline.faults.active() == {}
+
+
+def test_a_manual_force_off_wins_over_the_failsafe_while_blind():
+    clock = FakeClock()
+    cfg = parse_config({"failsafe": {"after_s": 4.0}})
+    light = build_light(cfg, "mock")
+    source = ScriptedSource(lambda i: "frame" if i < 3 else "lost" if i < 8 else "end", clock)
+    pipeline = Pipeline(source, ScriptedDetector(clock, lambda t: []), build_core(cfg), light,
+                        failsafe=build_failsafe(cfg, start=clock.t), clock=clock)
+    for _ in range(6):  # 3 frames, 3 lost reads (blind 2, 4, 6 s)
+        try:
+            pipeline.step()
+        except Exception as exc:
+            pipeline.blind(Fault.CAMERA_LOST, str(exc))
+    assert light.read() is True
+    pipeline.request_mode(LightMode.FORCE_OFF)
+    pipeline.blind(Fault.CAMERA_LOST, "still lost")
+    assert light.read() is False
+    pipeline.shutdown()
+
+
+def test_out_of_hours_the_failsafe_keeps_the_light_off():
+    now = datetime.now()
+    window = {"start": (now + timedelta(hours=2)).strftime("%H:%M"),
+              "end": (now + timedelta(hours=3)).strftime("%H:%M")}
+    trace, _, _ = run_pipeline("on", frames_lost_frames(3, 8, 0),
+                               schedule={"windows": [window]})
+    assert trace.light_at("camera_lost") == [False] * 8
+
+
+def test_without_a_failsafe_the_simulator_still_sees_camera_errors():
+    from edge.frames import CameraError
+
+    clock = FakeClock()
+    cfg = parse_config({})
+    pipeline = Pipeline(ScriptedSource(lambda i: "lost", clock),
+                        ScriptedDetector(clock, lambda t: []), build_core(cfg),
+                        build_light(cfg, "mock"))
+    with pytest.raises(CameraError):
+        pipeline.run()
+    pipeline.shutdown()
