@@ -7,7 +7,7 @@ VENV ?= .venv
 SHARED ?= ../shared
 REPORT ?= reports/one-by-one
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto
+APT_PACKAGES := mosquitto systemd
 
 .PHONY: setup system-packages models demo test lint clean
 
@@ -19,7 +19,8 @@ $(BIN)/stopsafe: setup.cfg pyproject.toml
 
 setup: $(BIN)/stopsafe
 
-# Debian packages the tests need (a real MQTT broker); installs only what is missing.
+# Debian packages the tests need (a real MQTT broker; systemd-analyze and systemd-sysusers for
+# the installer tests); installs only what is missing.
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
