@@ -9,4 +9,8 @@ MODULES = (
     "edge.commands.sim",
     "edge.commands.models",
     "edge.commands.check_config",
+    "edge.commands.selftest",
+    "edge.commands.snapshot",
+    "edge.commands.zone",
+    "edge.commands.commission",
 )

@@ -1,0 +1,75 @@
+"""``stopsafe zone -c CONFIG --set "x,y x,y x,y ..." [--px]``: set the zone in the config file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edge.commands.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.config import ConfigError
+
+
+def _frame_size(args: argparse.Namespace) -> tuple[int, int]:
+    if args.size:
+        w, _, h = args.size.lower().partition("x")
+        return int(w), int(h)
+    from edge.commissioning import grab_frame
+
+    h, w = grab_frame(load(args.config), warmup_s=0.0).shape[:2]
+    return w, h
+
+
+def cmd_zone(args: argparse.Namespace) -> int:
+    from detector.models import ModelError
+    from edge.commands.snapshot import refuse_unless_allowed, write_snapshot
+    from edge.config_edit import parse_points, write_zone
+    from edge.frames import CameraError
+
+    path = Path(args.config)
+    load(args.config)  # the file must be valid before it is changed
+    try:
+        points = parse_points(args.set)
+    except ValueError as exc:
+        print(f"stopsafe zone: --set: {exc}", file=sys.stderr)
+        return 2
+    if args.px:
+        try:
+            w, h = _frame_size(args)
+        except CameraError as exc:
+            print(f"stopsafe zone: --px needs the frame size (--size WxH): {exc}",
+                  file=sys.stderr)
+            return EX_UNAVAILABLE
+        points = [(x / max(w - 1, 1), y / max(h - 1, 1)) for x, y in points]
+    try:
+        cfg, backup = write_zone(path, points)
+    except ConfigError as exc:
+        print(f"stopsafe zone: not written: {exc}", file=sys.stderr)
+        return 78
+    print(f"wrote zone.polygon {[list(p) for p in cfg.zone.polygon]} to {path} "
+          f"(previous file: {backup})")
+    print("restart the daemon to use it: sudo systemctl restart stopsafe")
+    if args.no_snapshot or refuse_unless_allowed(cfg, "zone"):
+        return 0
+    try:
+        summary = write_snapshot(cfg, Path(args.snapshot), warmup_s=0.5)
+    except (CameraError, ModelError) as exc:
+        print(f"stopsafe zone: zone written, but no snapshot: {exc}", file=sys.stderr)
+        return EX_SOFTWARE if isinstance(exc, ModelError) else EX_UNAVAILABLE
+    print(f"wrote {args.snapshot}: {summary}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("zone", help="set the waiting zone in the config file, redraw the snapshot")
+    p.add_argument("-c", "--config", required=True, help="YAML config file (edited in place; "
+                   "the old one is kept as FILE.bak)")
+    p.add_argument("--set", required=True, metavar="POINTS",
+                   help='polygon points "x,y x,y x,y ...": fractions 0..1 of the frame '
+                   "(or pixels with --px)")
+    p.add_argument("--px", action="store_true", help="the points are pixel coordinates")
+    p.add_argument("--size", metavar="WxH", help="frame size for --px (default: ask the camera)")
+    p.add_argument("-o", "--snapshot", default="snapshot.png", metavar="FILE.png",
+                   help="where to redraw the snapshot (default snapshot.png)")
+    p.add_argument("--no-snapshot", action="store_true", help="only write the config")
+    p.set_defaults(func=cmd_zone)

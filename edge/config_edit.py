@@ -1,0 +1,112 @@
+"""Changing the config file on the box without losing it: ``stopsafe zone --set``.
+
+The installer's file has their comments in it, so only the ``zone.polygon`` value is replaced in
+the text (located with PyYAML's composer), the result is validated like at start-up, written to a
+temporary file beside it with the same mode and owner, and renamed over it; the old file stays as
+``FILE.bak``. A power cut at any moment leaves either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from edge.config import Config, ConfigError, parse_config
+
+
+def _flow(polygon: Sequence[Sequence[float]]) -> str:
+    return "[" + ", ".join(f"[{round(x, 4):g}, {round(y, 4):g}]" for x, y in polygon) + "]"
+
+
+def _end(node: yaml.Node) -> int:
+    """Where a node's own text ends (a block collection's end mark runs on over comments)."""
+    if isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
+        return _end(node.value[-1])
+    if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
+        return _end(node.value[-1][1])
+    return node.end_mark.index
+
+
+def replace_zone_text(text: str, polygon: Sequence[Sequence[float]]) -> str:
+    """``text`` with ``zone.polygon`` set to ``polygon``, everything else as it was."""
+    flow = _flow(polygon)
+    root = yaml.compose(text) if text.strip() else None
+    if root is None:
+        return f"{text.rstrip()}\nzone:\n  polygon: {flow}\n".lstrip("\n")
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError("the config is not a mapping of sections")
+    for key, value in root.value:
+        if key.value != "zone":
+            continue
+        if isinstance(value, yaml.MappingNode):
+            for k2, v2 in value.value:
+                if k2.value == "polygon":
+                    return text[:k2.end_mark.index] + ": " + flow + text[_end(v2):]
+            if not value.flow_style and value.value:
+                first_key = value.value[0][0]
+                indent = " " * first_key.start_mark.column
+                at = first_key.start_mark.index - first_key.start_mark.column
+                return text[:at] + f"{indent}polygon: {flow}\n" + text[at:]
+        # zone: (empty), zone: {} or zone: {other: ...}: write the section as a flow mapping
+        data = yaml.safe_load(text[value.start_mark.index:_end(value)]) if value.value else {}
+        data = data if isinstance(data, dict) else {}
+        items = [f"{k}: {yaml.safe_dump(v, default_flow_style=True).strip()}"
+                 for k, v in data.items() if k != "polygon"]
+        section = "{" + ", ".join([f"polygon: {flow}", *items]) + "}"
+        return text[:key.end_mark.index] + ": " + section + text[_end(value):]
+    return f"{text.rstrip()}\n\nzone:\n  polygon: {flow}\n"
+
+
+def write_zone(path: Path, polygon: Sequence[Sequence[float]]) -> tuple[Config, Path]:
+    """Set the zone in the file at ``path``; returns the new config and the backup's path.
+
+    Raises ConfigError (and leaves the file alone) when the result would not be valid.
+    """
+    text = path.read_text(encoding="utf-8")
+    new_text = replace_zone_text(text, polygon)
+    try:
+        data = yaml.safe_load(new_text)
+    except yaml.YAMLError as exc:  # pragma: no cover - replace_zone_text writes valid YAML
+        raise ConfigError(f"{path}: the edited file is not YAML: {exc}") from None
+    cfg = parse_config(data, path)
+    want = [(round(x, 4), round(y, 4)) for x, y in polygon]
+    if [(round(x, 4), round(y, 4)) for x, y in cfg.zone.polygon] != want:
+        raise ConfigError(f"{path}: zone.polygon did not come out as set; file left as it was")
+    backup = path.with_name(path.name + ".bak")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    st = path.stat()
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(new_text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, st.st_mode & 0o7777)
+        if hasattr(os, "chown") and os.geteuid() == 0:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        shutil.copy2(path, backup)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return cfg, backup
+
+
+def parse_points(spec: str) -> list[tuple[float, float]]:
+    """``"x,y x,y x,y"`` (also ``;``-separated) to a list of points."""
+    points = []
+    for part in spec.replace(";", " ").split():
+        xs = part.split(",")
+        if len(xs) != 2:
+            raise ValueError(f"{part!r} is not a point x,y")
+        points.append((float(xs[0]), float(xs[1])))
+    if len(points) < 3:
+        raise ValueError(f"a zone needs at least 3 points, got {len(points)}")
+    return points
