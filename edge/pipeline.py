@@ -205,8 +205,10 @@ class Pipeline:
                     raise
                 log.error("detect_failed", error=str(exc))
                 self.blind(Fault.MODEL_FAILED, str(exc))
-                # a model that fails at once must not spin: wait a camera frame's time
-                self.stop_event.wait(1.0 / max(getattr(self.source, "fps", 5.0), 1.0))
+            else:
+                continue
+            # a source or model that fails at once must not spin: wait a frame's time
+            self.stop_event.wait(1.0 / max(getattr(self.source, "fps", 5.0), 1.0))
         return self.frames
 
     def shutdown(self) -> None:

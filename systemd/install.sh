@@ -26,7 +26,8 @@ usage: install.sh [--root DIR] [--prefix DIR] [--models-from DIR] [--skip-models
                      (default python3)
   --extras LIST      pip extras, e.g. pi5 (default: pi5 on a Raspberry Pi 5)
   --no-venv          skip making the venv and pip (tests; the venv must come from elsewhere)
-  --no-start         enable the unit but do not (re)start it now
+  --no-start         enable the unit but do not restart it now (a first install, with the
+                     example config just written, is never started)
   --uninstall        remove the unit, venv, models and user file; keep /etc/stopsafe/stopsafe.yaml
 EOF
 }
@@ -156,7 +157,9 @@ install -d -m 0755 "$(r "$CONF_DIR")"
 install -m 0644 "$EXAMPLE" "$(r "$CONF_DIR/stopsafe.example.yaml")"
 if [ -e "$(r "$CONFIG")" ]; then
   say "kept the existing config $(r "$CONFIG")"
+  UPGRADE=1
 else
+  UPGRADE=0
   # the example with the models where this installer puts them
   sed -E "s|^([[:space:]]*)# (models_dir: )/var/lib/stopsafe/models.*$|\1\2$MODELS_DIR|" \
     "$EXAMPLE" > "$(r "$CONFIG").tmp"
@@ -189,7 +192,11 @@ mv -f "$(r "$UNIT_DIR/$UNIT").tmp" "$(r "$UNIT_DIR/$UNIT")"
 if systemd_running; then
   systemctl daemon-reload
   systemctl enable "$UNIT"
-  if [ "$NO_START" = 0 ]; then
+  if [ "$NO_START" = 1 ]; then
+    say "--no-start: not started"
+  elif [ "$UPGRADE" = 0 ]; then
+    say "not started yet: edit $CONFIG, commission, then: systemctl start $UNIT"
+  else
     systemctl restart "$UNIT" || say "the daemon did not start: journalctl -u stopsafe"
   fi
 else
