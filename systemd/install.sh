@@ -141,10 +141,15 @@ if [ "$NO_VENV" = 0 ]; then
     EXTRAS=""
     grep -qs "Raspberry Pi 5" /proc/device-tree/model && EXTRAS=pi5
   fi
-  spec="$SRC"
-  [ -n "$EXTRAS" ] && spec="$SRC[$EXTRAS]"
+  # build from a copy, so that the checkout gets no root-owned build/ and egg-info
+  BUILD="$(mktemp -d)"
+  trap 'rm -rf "$BUILD"' EXIT
+  tar -C "$SRC" --exclude=./.git --exclude=./.venv --exclude=./build --exclude='*.egg-info' \
+      --exclude='./models/*.tflite' --exclude=./reports -cf - . | tar -C "$BUILD" -xf -
+  spec="$BUILD"
+  [ -n "$EXTRAS" ] && spec="$BUILD[$EXTRAS]"
   [ -x "$(r "$PREFIX")/bin/python" ] || "$PYTHON" -m venv "$(r "$PREFIX")"
-  say "pip install $spec into $(r "$PREFIX")"
+  say "pip install stopsafe${EXTRAS:+[$EXTRAS]} from $SRC into $(r "$PREFIX")"
   "$(r "$PREFIX")/bin/python" -m pip install --quiet --disable-pip-version-check "$spec"
   RUN=("$(r "$PREFIX")/bin/stopsafe")
 else
