@@ -18,7 +18,7 @@ import structlog
 from actuators.light import Light
 from detector.base import Detection, DetectorResult
 from edge.decision.core import Decision, DecisionCore
-from edge.decision.light_rules import LightMode
+from edge.decision.light_rules import LightMode, LightReason
 from edge.frames import Frame, FrameSource
 
 log = structlog.get_logger("stopsafe.pipeline")
@@ -115,6 +115,8 @@ class Pipeline:
     def shutdown(self) -> None:
         """Light off first, then release everything."""
         try:
+            if self.light.read():
+                log.info("light_off", reason=LightReason.SHUTDOWN.value, waiting=None)
             self.light.close()
         finally:
             self.source.close()
