@@ -8,6 +8,7 @@ from pathlib import Path
 
 import structlog
 
+from edge.adaptive import build_gate
 from edge.build import build_core, build_detector, build_light
 from edge.camera import open_camera
 from edge.config import Config
@@ -30,7 +31,9 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
     except BaseException:
         light.close()
         raise
-    pipeline = Pipeline(source, detector.detect, build_core(cfg), light, extra_sinks or [])
+    core = build_core(cfg)
+    pipeline = Pipeline(source, detector.detect, core, light, extra_sinks or [],
+                        gate=build_gate(cfg, core.zone))
     stop = pipeline.stop_event
 
     def _on_signal(signum: int, _frame: object) -> None:

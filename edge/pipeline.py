@@ -32,6 +32,7 @@ class FrameRecord:
     light_on: bool  # read back from the pin
     invokes: int
     times_ms: dict[str, float] = field(default_factory=dict)
+    detected: bool = True  # False when the adaptive rate skipped the detector on this frame
 
 
 class Sink(Protocol):
@@ -43,10 +44,18 @@ class Sink(Protocol):
 DetectFn = Callable[[Any], DetectorResult]
 
 
+class FrameGate(Protocol):
+    """Whether the detector runs on a frame (the adaptive rate); None means every frame."""
+
+    def should_detect(self, frame: Frame, last: Decision | None, core: DecisionCore) -> bool: ...
+
+    def reset(self) -> None: ...
+
+
 class Pipeline:
     def __init__(
         self, source: FrameSource, detect: DetectFn, core: DecisionCore, light: Light,
-        sinks: Sequence[Sink] = (),
+        sinks: Sequence[Sink] = (), gate: FrameGate | None = None,
     ) -> None:
         self.source = source
         self.detect = detect
@@ -54,6 +63,8 @@ class Pipeline:
         self.light = light
         self.sinks = list(sinks)
         self.stop_event = threading.Event()
+        self.gate = gate
+        self.last: Decision | None = None
         self.frames = 0
         self._pending_mode: tuple[LightMode, float | None] | None = None
         self._lock = threading.Lock()
@@ -63,22 +74,35 @@ class Pipeline:
         with self._lock:
             self._pending_mode = (mode, for_s)
 
+    def reset(self) -> None:
+        """Forget the scene (the simulator's unrelated stills): core and gate start over."""
+        self.core.reset()
+        if self.gate is not None:
+            self.gate.reset()
+        self.last = None
+
     def step(self) -> FrameRecord | None:
         """Process one frame; None when the source has ended."""
         frame = self.source.read()
         if frame is None:
             return None
-        t_read = time.perf_counter()
-        result = self.detect(frame.image)
+        t0 = time.perf_counter()
+        run_detector = self.gate is None or self.gate.should_detect(frame, self.last, self.core)
+        t_gate = time.perf_counter()
+        result = self.detect(frame.image) if run_detector else DetectorResult()
         t_detect = time.perf_counter()
         with self._lock:
             pending, self._pending_mode = self._pending_mode, None
         if pending is not None:
             self.core.rules.set_mode(pending[0], frame.t, pending[1])
-        decision = self.core.update(result.detections, frame.t, frame.wall)
+        if run_detector:
+            self.core.observe(result.detections, frame.t)
+        t_track = time.perf_counter()
+        decision = self.core.decide(frame.t, frame.wall)
         t_decide = time.perf_counter()
-        light_on = self.light.set(decision.light.on) if decision.light.changed else None
+        self.last = decision
         if decision.light.changed:
+            light_on = self.light.set(decision.light.on)
             log.info(
                 "light_on" if decision.light.on else "light_off",
                 reason=decision.light.reason.value, waiting=decision.waiting,
@@ -87,21 +111,23 @@ class Pipeline:
         else:
             light_on = self.light.read()
         t_light = time.perf_counter()
-        # the source reports its own reading work (decoding, skipped frames), not its pacing
-        read_ms = frame.read_ms
         times = {
-            "read": read_ms,
+            # the source reports its own reading work (decoding, skipped frames), not its pacing
+            "read": frame.read_ms,
+            "gate": (t_gate - t0) * 1e3,
             "preprocess": result.times.preprocess_ms,
             "invoke": result.times.invoke_ms,
             "decode": result.times.decode_ms,
-            "decide": (t_decide - t_detect) * 1e3,
+            "track": (t_track - t_detect) * 1e3,
+            "decide": (t_decide - t_track) * 1e3,
             "light": (t_light - t_decide) * 1e3,
         }
-        times["frame"] = read_ms + (t_light - t_read) * 1e3
+        times["frame"] = frame.read_ms + (t_light - t0) * 1e3
         record = FrameRecord(frame, result.detections, decision, light_on, result.times.invokes,
-                             times)
+                             times, detected=run_detector)
         for sink in self.sinks:
             sink.on_frame(record)
+        times["publish"] = (time.perf_counter() - t_light) * 1e3
         self.frames += 1
         return record
 
