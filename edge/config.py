@@ -111,7 +111,16 @@ class DetectorConfig(Section):
     max_box_area: Fraction = Field(
         0.8, description="Largest person box kept, as a fraction of the frame's area."
     )
-    threads: int = Field(2, ge=1, le=16, description="Interpreter CPU threads.")
+    threads: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = Field(
+        "auto", description="Interpreter CPU threads; 'auto' uses one a core, at most 4 "
+        "(measured: 2 threads take 0.57x the time of 1 on 2 cores).",
+    )
+
+    @property
+    def thread_count(self) -> int:
+        if self.threads == "auto":
+            return max(1, min(4, os.cpu_count() or 1))
+        return int(self.threads)
     verify_hash: bool = Field(
         True, description="Check the model's sha256 against the manifest before loading it."
     )

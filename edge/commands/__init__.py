@@ -9,4 +9,5 @@ MODULES = (
     "edge.commands.sim",
     "edge.commands.models",
     "edge.commands.check_config",
+    "edge.commands.bench",
 )
