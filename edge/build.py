@@ -27,7 +27,7 @@ log = structlog.get_logger("stopsafe.build")
 def detector_settings(d: DetectorConfig) -> DetectorSettings:
     return DetectorSettings(
         score_threshold=d.score_threshold, nms_iou=d.nms_iou, min_box_height=d.min_box_height,
-        max_box_height=d.max_box_height, max_box_area=d.max_box_area, threads=d.threads,
+        max_box_height=d.max_box_height, max_box_area=d.max_box_area, threads=d.thread_count,
     )
 
 

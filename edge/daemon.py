@@ -8,6 +8,7 @@ from pathlib import Path
 
 import structlog
 
+from edge.adaptive import build_gate
 from edge.build import build_core, build_detector, build_failsafe, build_feedback, build_light
 from edge.camera import open_camera
 from edge.config import Config
@@ -35,9 +36,11 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
     except BaseException:
         light.close()
         raise
+    core = build_core(cfg)
     sinks: list[Sink] = [SystemdSink(), *(extra_sinks or [])]
-    pipeline = Pipeline(source, detector.detect, build_core(cfg), light, sinks,
-                        failsafe=build_failsafe(cfg), feedback=feedback, faults=faults)
+    pipeline = Pipeline(source, detector.detect, core, light, sinks,
+                        gate=build_gate(cfg, core.zone), failsafe=build_failsafe(cfg),
+                        feedback=feedback, faults=faults)
     stop = pipeline.stop_event
 
     def _on_signal(signum: int, _frame: object) -> None:

@@ -25,7 +25,7 @@ import structlog
 from actuators.light import Light
 from detector.base import Detection, DetectorResult
 from edge.decision.core import Decision, DecisionCore
-from edge.decision.light_rules import FailSafe, LightMode
+from edge.decision.light_rules import FailSafe, LightMode, LightReason
 from edge.decision.schedule import in_service
 from edge.faults import Fault, FaultRegistry
 from edge.frames import CameraError, Frame, FrameSource
@@ -48,6 +48,7 @@ class FrameRecord:
     light_on: bool  # read back from the pin
     invokes: int
     times_ms: dict[str, float] = field(default_factory=dict)
+    detected: bool = True  # False when the adaptive rate skipped the detector on this frame
     faults: frozenset[Fault] = frozenset()  # active when the frame was done
 
 
@@ -71,12 +72,20 @@ class Sink(Protocol):
 DetectFn = Callable[[Any], DetectorResult]
 
 
+class FrameGate(Protocol):
+    """Whether the detector runs on a frame (the adaptive rate); None means every frame."""
+
+    def should_detect(self, frame: Frame, last: Decision | None, core: DecisionCore) -> bool: ...
+
+    def reset(self) -> None: ...
+
+
 class Pipeline:
     def __init__(
         self, source: FrameSource, detect: DetectFn, core: DecisionCore, light: Light,
-        sinks: Sequence[Sink] = (), *, failsafe: FailSafe | None = None,
-        feedback: LampFeedback | None = None, faults: FaultRegistry | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        sinks: Sequence[Sink] = (), gate: FrameGate | None = None, *,
+        failsafe: FailSafe | None = None, feedback: LampFeedback | None = None,
+        faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self.detect = detect
@@ -88,6 +97,8 @@ class Pipeline:
         self.faults = faults if faults is not None else FaultRegistry()
         self.clock = clock  # for health (fail-safe, lamp feedback), never for the decision
         self.stop_event = threading.Event()
+        self.gate = gate
+        self.last: Decision | None = None
         self.frames = 0
         self.blind_cycles = 0
         self.light_applied = False  # the relay starts off until the first decision
@@ -105,6 +116,13 @@ class Pipeline:
         if pending is not None:
             self.core.rules.set_mode(pending[0], now, pending[1])
 
+    def reset(self) -> None:
+        """Forget the scene (the simulator's unrelated stills): core and gate start over."""
+        self.core.reset()
+        if self.gate is not None:
+            self.gate.reset()
+        self.last = None
+
     def step(self) -> FrameRecord | None:
         """Process one frame; None when the source has ended.
 
@@ -113,15 +131,21 @@ class Pipeline:
         frame = self.source.read()
         if frame is None:
             return None
-        t_read = time.perf_counter()
+        t0 = time.perf_counter()
+        run_detector = self.gate is None or self.gate.should_detect(frame, self.last, self.core)
+        t_gate = time.perf_counter()
         try:
-            result = self.detect(frame.image)
+            result = self.detect(frame.image) if run_detector else DetectorResult()
         except Exception as exc:
             raise DetectorFailed(f"{type(exc).__name__}: {exc}") from exc
         t_detect = time.perf_counter()
         self._take_pending(frame.t)
-        decision = self.core.update(result.detections, frame.t, frame.wall)
+        if run_detector:
+            self.core.observe(result.detections, frame.t)
+        t_track = time.perf_counter()
+        decision = self.core.decide(frame.t, frame.wall)
         t_decide = time.perf_counter()
+        self.last = decision
         if self.failsafe is not None:
             fs = self.failsafe.update(self.clock(), ok=True, light_on=self.light_applied)
             if fs.changed:
@@ -141,21 +165,24 @@ class Pipeline:
             light_on = self.light.read()
         self._check_lamp()
         t_light = time.perf_counter()
-        # the source reports its own reading work (decoding, skipped frames), not its pacing
-        read_ms = frame.read_ms
         times = {
-            "read": read_ms,
+            # the source reports its own reading work (decoding, skipped frames), not its pacing
+            "read": frame.read_ms,
+            "gate": (t_gate - t0) * 1e3,
             "preprocess": result.times.preprocess_ms,
             "invoke": result.times.invoke_ms,
             "decode": result.times.decode_ms,
-            "decide": (t_decide - t_detect) * 1e3,
+            "track": (t_track - t_detect) * 1e3,
+            "decide": (t_decide - t_track) * 1e3,
             "light": (t_light - t_decide) * 1e3,
         }
-        times["frame"] = read_ms + (t_light - t_read) * 1e3
+        times["frame"] = frame.read_ms + (t_light - t0) * 1e3
         record = FrameRecord(frame, result.detections, decision, light_on, result.times.invokes,
-                             times, frozenset(self.faults.active()))
+                             times, detected=run_detector,
+                             faults=frozenset(self.faults.active()))
         for sink in self.sinks:
             sink.on_frame(record)
+        times["publish"] = (time.perf_counter() - t_light) * 1e3
         self.frames += 1
         return record
 
@@ -214,6 +241,8 @@ class Pipeline:
     def shutdown(self) -> None:
         """Light off first, then release everything."""
         try:
+            if self.light.read():
+                log.info("light_off", reason=LightReason.SHUTDOWN.value, waiting=None)
             self.light.close()
         finally:
             self.source.close()

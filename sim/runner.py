@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.adaptive import build_gate
 from edge.build import build_core, build_detector, build_light
 from edge.camera import frame_files
 from edge.config import Config
@@ -56,6 +57,7 @@ class Recorder:
     samples: list[Sample] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     snapshot: tuple[np.ndarray, FrameRecord] | None = None
+    invocations: int = 0
     _best: tuple[int, int] = (-1, -1)
 
     def on_frame(self, r: FrameRecord) -> None:
@@ -63,10 +65,11 @@ class Recorder:
         self.samples.append(Sample(
             t=r.frame.t, index=r.frame.index, path=r.frame.path, occupied=d.occupied,
             waiting=d.waiting, light_on=bool(r.light_on), invoke_ms=r.times_ms["invoke"],
-            frame_ms=r.times_ms["frame"],
+            frame_ms=r.times_ms["frame"], detected=r.detected,
             truth_occupied=self.truth.occupied(r.frame.t, r.frame.index, r.frame.path),
         ))
-        self.records.append({k: round(v, 3) for k, v in r.times_ms.items()})
+        self.records.append(r.times_ms)
+        self.invocations += r.invokes
         score = (d.waiting, d.occupancy)
         if score > self._best:  # keep the busiest frame for the report's snapshot
             self._best = score
@@ -76,41 +79,70 @@ class Recorder:
         pass
 
 
-def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
-                 report_dir: Path | None = None, detector: Any = None) -> dict[str, Any]:
+@dataclass
+class SimRun:
+    """What one pass of a scenario through the pipeline left behind."""
+
+    scenario: Scenario
+    config: Config
+    truth: Truth
+    recorder: Recorder
+    duration_s: float
+    wall_s: float
+    cpu_s: float
+
+
+def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: Any = None,
+             sinks: tuple[Any, ...] = ()) -> SimRun:
+    """Run the daemon's pipeline on the scenario's clip with the mock relay."""
     cfg = scenario_config(base, sc)
     core = build_core(cfg)
     truth = load_truth(sc, core.zone)
     det = detector or build_detector(cfg)
+    pipeline: Pipeline | None = None
     if sc.truth.kind == "frames":
         files = frame_files(sc.clip_path)
         source: Any = StillsSource(files, sc.fps or 1.0, cfg.tracker.confirm_hits,
-                                   on_new_still=core.reset)
+                                   on_new_still=lambda: pipeline and pipeline.reset())
     else:
         source = ClipSource(sc.clip_path, fps=sc.fps, process_fps=cfg.camera.fps,
                             realtime=realtime)
     recorder = Recorder(truth)
     light = build_light(cfg, pin_factory="mock")
-    pipeline = Pipeline(source, det.detect, core, light, [recorder])
+    # unrelated stills have no motion or pace to adapt to: every still is looked at
+    gate = None if sc.truth.kind == "frames" else build_gate(cfg, core.zone)
+    pipeline = Pipeline(source, det.detect, core, light, [recorder, *sinks], gate=gate)
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     try:
         pipeline.run()
     finally:
         pipeline.shutdown()
         if detector is None:
             det.close()
-    wall_s = time.perf_counter() - t0
-    duration = source.duration_s
+    return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
+                  time.process_time() - cpu0)
+
+
+def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
+                 report_dir: Path | None = None, detector: Any = None) -> dict[str, Any]:
+    """Simulate and score one scenario: the document ``stopsafe sim --json`` prints."""
+    run = simulate(sc, base, realtime=realtime, detector=detector)
+    rec, duration = run.recorder, run.duration_s
     result: dict[str, Any] = {
         "name": sc.name,
-        "frames": len(recorder.samples),
+        "frames": len(rec.samples),
         "duration_s": round(duration, 3),
-        "occupancy": occupancy_scores(recorder.samples, truth),
-        "light": light_scores(recorder.samples, truth, sc.dwell_s, sc.hold_s, duration),
-        "perf": perf_scores(recorder.samples, wall_s),
+        "occupancy": occupancy_scores(rec.samples, run.truth),
+        "light": light_scores(rec.samples, run.truth, sc.dwell_s, sc.hold_s, duration),
+        "perf": {
+            **perf_scores(rec.samples, run.wall_s),
+            "invocations": rec.invocations,
+            "cpu_s_per_s": round(run.cpu_s / duration, 4) if duration else None,
+        },
     }
     if report_dir is not None:
         from sim.report import write_report
 
-        result["report"] = write_report(report_dir, sc, cfg, truth, recorder, duration)
+        result["report"] = write_report(report_dir, sc, run.config, run.truth, rec, duration)
     return result

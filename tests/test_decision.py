@@ -188,3 +188,24 @@ def test_core_never_reads_a_clock(monkeypatch):
     trace = run(core, lambda t: [person(0.25, 0.8)] if t < 8 else [], 16.0,
                 local=datetime(2026, 3, 2, 12, 0))
     assert light_on_times(trace)
+
+
+def test_a_stream_of_passers_by_never_chains_into_a_wait():
+    """People walk through one after another on the same path, 1.5 s apart: identities must not
+    hop from one to the next (that would add their times up into a false wait)."""
+    core = make_core(dwell_s=3.0)
+    speed = 0.25  # frame widths a second: 2 s across the half-frame zone
+
+    def stream(t):
+        dets = []
+        for k in range(12):
+            start = 1.5 * k
+            x = -0.05 + speed * (t - start)
+            if t - start >= 0.0 and -0.05 <= x <= 1.05:
+                dets.append(person(x, 0.8 + 0.01 * (k % 3)))
+        return dets
+
+    trace = run(core, stream, 22.0)
+    assert any(d.occupancy for _, d in trace)
+    assert not light_on_times(trace), [(t, [(p.id, round(p.dwell_s, 1)) for p in d.people])
+                                       for t, d in trace if d.light.on][:3]

@@ -9,6 +9,7 @@ MODULES = (
     "edge.commands.sim",
     "edge.commands.models",
     "edge.commands.check_config",
+    "edge.commands.bench",
     "edge.commands.selftest",
     "edge.commands.snapshot",
     "edge.commands.zone",

@@ -23,7 +23,8 @@ class PersonState:
     id: int
     box: Detection
     point: tuple[float, float]
-    seen_now: bool
+    seen_now: bool  # matched by a detection on this very frame
+    misses: int  # detector runs since last matched
     in_zone: bool
     dwell_s: float
     waiting: bool
@@ -65,6 +66,7 @@ class DecisionCore:
         self.dwell = DwellTimer(self.zone, s.dwell_s, s.leave_grace_s)
         self.rules = LightRules(s.hold_s, s.min_on_s)
         self.last_waiting_seen: float | None = None
+        self._fresh = False
 
     def reset(self) -> None:
         """Forget everyone (a new scene); the light rules start over too."""
@@ -73,10 +75,21 @@ class DecisionCore:
         self.rules.reset()
         self.last_waiting_seen = None
 
-    def update(self, detections: list[Detection], now: float, local: datetime | None) -> Decision:
+    def observe(self, detections: list[Detection], now: float) -> None:
+        """Take a detector result: tracking and dwell (the pipeline times this as 'track')."""
         tracks = self.tracker.update(detections, now)
         self.dwell.update(tracks, now)
-        people = tuple(self._person(t, now) for t in tracks if self.tracker.confirmed(t))
+        self._fresh = True
+
+    def decide(self, now: float, local: datetime | None) -> Decision:
+        """Who is waiting and what the light does now, from what was last observed.
+
+        Called after :meth:`observe`, or alone on frames the detector skipped (adaptive rate):
+        then dwell times still advance with ``now`` but nobody counts as freshly seen.
+        """
+        fresh, self._fresh = self._fresh, False
+        people = tuple(self._person(t, now, fresh) for t in self.tracker.tracks
+                       if self.tracker.confirmed(t))
         waiting = [p for p in people if p.waiting]
         if any(p.seen_now for p in waiting):
             self.last_waiting_seen = now
@@ -92,9 +105,14 @@ class DecisionCore:
             people=people,
         )
 
-    def _person(self, t: Track, now: float) -> PersonState:
+    def update(self, detections: list[Detection], now: float, local: datetime | None) -> Decision:
+        """One frame with a detector result: observe, then decide."""
+        self.observe(detections, now)
+        return self.decide(now, local)
+
+    def _person(self, t: Track, now: float, fresh: bool) -> PersonState:
         return PersonState(
-            id=t.id, box=t.box, point=t.point, seen_now=t.seen_now,
+            id=t.id, box=t.box, point=t.point, seen_now=t.seen_now and fresh, misses=t.misses,
             in_zone=self.dwell.in_zone(t), dwell_s=self.dwell.dwell(t, now),
             waiting=self.dwell.waiting(t, now),
         )

@@ -21,6 +21,7 @@ class LightReason(str, Enum):
     OUT_OF_HOURS = "out_of_hours"
     FORCED_ON = "forced_on"
     FORCED_OFF = "forced_off"
+    SHUTDOWN = "shutdown"
     FAILSAFE = "failsafe"
 
 

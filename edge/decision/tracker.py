@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from detector.base import Detection
 
 VELOCITY_SMOOTHING = 0.5  # weight of the newest step in the velocity estimate
+# a confirmed track also survives this many detector runs without a match, however far apart
+# they are (at a low adaptive rate one miss can span more than max_missed_s)
+MIN_MISSES_TO_DROP = 2
 
 
 @dataclass(slots=True)
@@ -24,6 +27,7 @@ class Track:
     velocity: tuple[float, float] = (0.0, 0.0)  # of the standing point, fractions per second
     point: tuple[float, float] = field(default=(0.0, 0.0))  # standing point now (seen or guessed)
     seen_now: bool = True
+    misses: int = 0  # detector runs since it was last matched
 
     def predict(self, now: float) -> tuple[float, float]:
         dt = now - self.last_seen
@@ -74,9 +78,11 @@ class Tracker:
                 alive.append(track)
                 continue
             track.seen_now = False
+            track.misses += 1
             track.point = track.predict(now)
             # a tentative track that misses a frame was noise; a confirmed one may coast
-            if self.confirmed(track) and now - track.last_seen <= self.max_missed_s:
+            recent = now - track.last_seen <= self.max_missed_s
+            if self.confirmed(track) and (recent or track.misses < MIN_MISSES_TO_DROP):
                 alive.append(track)
         for di, det in enumerate(detections):
             if di not in used_d:
@@ -100,5 +106,6 @@ class Tracker:
         track.box = det
         track.last_seen = now
         track.hits += 1
+        track.misses = 0
         track.point = det.bottom_centre
         track.seen_now = True
