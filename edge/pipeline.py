@@ -195,7 +195,8 @@ class Pipeline:
         assert self.failsafe is not None
         now = self.clock()
         self.blind_cycles += 1
-        self.faults.raise_(cause, error=error)
+        if self.faults.raise_(cause, error=error) and self.gate is not None:
+            self.gate.reset()  # the scene it measured motion against is gone: look afresh
         self._take_pending(now)
         mode = self.core.rules.current_mode(now)
         service = in_service(self.core.settings.windows, datetime.now())
