@@ -201,7 +201,7 @@ def test_a_stream_of_passers_by_never_chains_into_a_wait():
         for k in range(12):
             start = 1.5 * k
             x = -0.05 + speed * (t - start)
-            if 0.0 <= t - start and -0.05 <= x <= 1.05:
+            if t - start >= 0.0 and -0.05 <= x <= 1.05:
                 dets.append(person(x, 0.8 + 0.01 * (k % 3)))
         return dets
 
