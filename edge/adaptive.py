@@ -20,7 +20,7 @@ class AdaptiveGate:
         self.motion = MotionDetector(region, a.motion_fraction)
         self.governor = RateGovernor(RateSettings(
             full_fps=full_fps, idle_fps=min(a.idle_fps, full_fps),
-            watch_fps=min(a.watch_fps, full_fps),
+            watch_fps=min(a.watch_fps, full_fps), near=region,
         ))
 
     @property
@@ -32,7 +32,9 @@ class AdaptiveGate:
         self.governor.reset()
 
     def should_detect(self, frame: Frame, last: Decision | None, core: DecisionCore) -> bool:
-        people = [p.box for p in last.people] if last is not None else []
+        # mask only people found at the last detector run: a coasting track's old box may be
+        # where nobody is any more
+        people = [p.box for p in last.people if not p.misses] if last is not None else []
         moved = self.motion.update(frame.image, people)
         tentative = any(not core.tracker.confirmed(t) for t in core.tracker.tracks)
         return self.governor.should_detect(frame.t, last, moved, tentative)

@@ -369,7 +369,11 @@ class ConfigError(Exception):
 def _field_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = str(part) if str(part).isidentifier() else repr(part)  # odd keys, quoted
+        out += f".{name}" if out else name
     return out
 
 
@@ -381,7 +385,7 @@ def _describe(path: Path, exc: ValidationError) -> str:
         msg = "unknown key"
     more = len(exc.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{path}: {field}: {msg}{tail}"
+    return " ".join(f"{path}: {field}: {msg}{tail}".splitlines())
 
 
 def parse_config(data: Any, source: Path | str = "<config>") -> Config:

@@ -75,6 +75,9 @@ class ClipSource:
     def read(self) -> Frame | None:
         t0 = time.perf_counter()
         eps = 1e-6
+        if self.realtime and self._wall_start is not None:
+            # like a live camera: a pipeline that fell behind gets the newest frame, not a queue
+            self._next_due = max(self._next_due, time.monotonic() - self._wall_start)
         while True:
             t_next = self._index / self.fps  # time of the frame that comes next
             take = t_next + eps >= self._next_due

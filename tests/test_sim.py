@@ -62,3 +62,19 @@ def test_bad_scenario_is_a_clear_error(tmp_path):
     proc = run_sim(str(bad))
     assert proc.returncode == 78
     assert "zone" in proc.stderr
+
+
+def test_walking_through_a_zone_never_lights_it(shared, models_dir, tmp_path):
+    """Real footage: the zone is the strip on the right that every visitor crosses when they
+    leave (about a second) but where nobody stands; the light must never come on."""
+    (tmp_path / "nobody.csv").write_text("start_s,end_s\n")
+    clip = shared / "clips/one-by-one/one-by-one-person-detection.mp4"
+    (tmp_path / "strip.yaml").write_text(
+        f"name: passing-strip\nclip: {clip}\n"
+        "zone: [[0.78, 0.0], [1.0, 0.0], [1.0, 1.0], [0.78, 1.0]]\n"
+        "dwell_s: 3.0\nhold_s: 5.0\ntruth: {presence: nobody.csv, tolerance_s: 1.0}\n")
+    proc = run_sim(str(tmp_path / "strip.yaml"), "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["occupancy"]["fp"] > 0, "the visitors are seen crossing the strip"
+    assert r["light"]["switches"] == 0 and r["light"]["false_on_s"] == 0

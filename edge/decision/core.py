@@ -25,6 +25,7 @@ class PersonState:
     point: tuple[float, float]
     seen_now: bool  # matched by a detection on this very frame
     misses: int  # detector runs since last matched
+    speed: float  # of the standing point, in box heights a second (walking is about 0.8)
     in_zone: bool
     dwell_s: float
     waiting: bool
@@ -113,6 +114,7 @@ class DecisionCore:
     def _person(self, t: Track, now: float, fresh: bool) -> PersonState:
         return PersonState(
             id=t.id, box=t.box, point=t.point, seen_now=t.seen_now and fresh, misses=t.misses,
+            speed=(t.velocity[0] ** 2 + t.velocity[1] ** 2) ** 0.5 / max(t.box.height, 1e-3),
             in_zone=self.dwell.in_zone(t), dwell_s=self.dwell.dwell(t, now),
             waiting=self.dwell.waiting(t, now),
         )

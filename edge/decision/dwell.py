@@ -38,10 +38,8 @@ class DwellTimer:
             inside = self.zone.contains(track.point)
             stay = self.stays.get(track.id)
             if inside:
-                if stay is None:
-                    # a track first seen now entered when it was first seen, not earlier
-                    start = track.first_seen if track.seen_now else now
-                    stay = self.stays[track.id] = Stay(since=start, last_in=now)
+                if stay is None:  # the stay starts now, however long the track is known
+                    stay = self.stays[track.id] = Stay(since=now, last_in=now)
                 stay.out_since = None
                 if track.seen_now:
                     stay.last_in = now

@@ -1,10 +1,11 @@
 """Adaptive processing rate: when the detector needs to look, from the scene's state. Pure.
 
 Idle (nobody tracked, no motion): a slow rate, a safety net for arrivals that the motion
-detector misses. Motion, or anyone tracked who is not yet waiting: the full rate, so arrivals are
-confirmed and dwell is timed closely. Everyone tracked is waiting (or the light is holding): a
-middle rate; the hold and the tracker's coasting give slack, and a person who stands still is
-re-detected at this rate, so they never time out for lack of motion.
+detector misses. Motion, anyone in the zone who is not yet waiting, anyone walking in or near it,
+or a person in the zone the detector just missed: the full rate, so arrivals are confirmed,
+dwell is timed closely and leaving is seen. Everyone in the zone waiting and standing (or the
+light holding): a middle rate; the hold and the tracker's coasting give slack, and a person who
+stands still is re-detected at this rate, so they never time out for lack of motion.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ class RateState(str, Enum):
     WATCH = "watch"
 
 
+MOVING_SPEED = 0.3  # box heights a second: above it a person is walking, not standing
+
+
 @dataclass(frozen=True, slots=True)
 class RateSettings:
     full_fps: float
     idle_fps: float
     watch_fps: float
+    near: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # zone's box plus a margin
 
 
 class RateGovernor:
@@ -41,15 +46,19 @@ class RateGovernor:
     def classify(self, last: Decision | None, motion: bool, tentative: bool) -> RateState:
         if last is None or tentative:
             return RateState.FULL
-        settling = any(not p.waiting for p in last.people if p.in_zone or p.seen_now)
-        if settling:
-            return RateState.FULL
-        if any(p.misses for p in last.people):
-            # someone tracked was not found: look closely until they are found or gone
-            return RateState.FULL
+        present = [p for p in last.people if p.in_zone]  # people elsewhere do not matter
+        if any(not p.waiting for p in present):
+            return RateState.FULL  # an arrival: confirm it and time the dwell closely
+        if any(p.misses for p in present):
+            return RateState.FULL  # someone present was not found: found again, or gone?
+        x1, y1, x2, y2 = self.s.near
+        if any(p.speed > MOVING_SPEED and (p.in_zone or (x1 <= p.point[0] <= x2
+                                                         and y1 <= p.point[1] <= y2))
+               for p in last.people):
+            return RateState.FULL  # someone walking in or near the zone: arriving or leaving
         if motion:
             return RateState.FULL
-        if last.waiting or last.light.on or last.people:
+        if present or last.light.on:
             return RateState.WATCH
         return RateState.IDLE
 
