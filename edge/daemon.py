@@ -11,7 +11,7 @@ import structlog
 from edge.adaptive import build_gate
 from edge.build import build_core, build_detector, build_light
 from edge.camera import open_camera
-from edge.config import Config
+from edge.config import Config, load_config
 from edge.pipeline import Pipeline, Sink
 
 log = structlog.get_logger("stopsafe.daemon")
@@ -24,16 +24,30 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
     Order matters: the config is already valid; the model is checked before the relay is set up,
     and the relay (starting off) before the camera, so a bad model never touches a pin.
     """
-    detector = build_detector(cfg)
-    light = build_light(cfg)
+    from edge.mqtt.service import bind_pipeline, start_mqtt
+
+    mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
+    try:
+        detector = build_detector(cfg)
+        light = build_light(cfg)
+    except BaseException:
+        if mqtt is not None:
+            mqtt.close()
+        raise
     try:
         source = open_camera(cfg.camera)
     except BaseException:
         light.close()
+        if mqtt is not None:
+            mqtt.close()
         raise
     core = build_core(cfg)
-    pipeline = Pipeline(source, detector.detect, core, light, extra_sinks or [],
+    sinks = [*(extra_sinks or []), *([mqtt] if mqtt is not None else [])]
+    pipeline = Pipeline(source, detector.detect, core, light, sinks,
                         gate=build_gate(cfg, core.zone))
+    if mqtt is not None:
+        bind_pipeline(mqtt, pipeline, cfg,
+                      (lambda: load_config(config_path)) if config_path else None)
     stop = pipeline.stop_event
 
     def _on_signal(signum: int, _frame: object) -> None:
