@@ -10,4 +10,6 @@ MODULES = (
     "edge.commands.models",
     "edge.commands.check_config",
     "edge.commands.bench",
+    "edge.commands.console",
+    "edge.commands.fleet_sim",
 )
