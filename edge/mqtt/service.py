@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 
 from edge import __version__
 from edge.config import Config, ConfigError
-from edge.decision.light_rules import LightMode
+from edge.decision.light_rules import LightMode, LightReason
 from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending
 from edge.mqtt.control import Control, blur_people
 from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
@@ -204,7 +204,8 @@ class MqttService:
                 st.light_on_s_today += t - st.last_t
             st.prev_light, st.last_t, st.last_frame_at = light_on, t, now
             st.frames += 1
-            st.invoke_ms.append(record.times_ms.get("invoke", 0.0))
+            if getattr(record, "detected", True):  # the adaptive rate may skip the detector
+                st.invoke_ms.append(record.times_ms.get("invoke", 0.0))
             if d.light.changed and light_on:
                 st.lights_switched_today += 1
             if d.waiting > 0:
@@ -245,7 +246,15 @@ class MqttService:
         self._closed = True
         # the pipeline switches the light off before it closes its sinks
         if self._published.get(State.LIGHT) != OnOff.OFF.value:
+            self._published[State.LIGHT] = OnOff.OFF.value
             self._q.put((_Msg.STATE, State.LIGHT, OnOff.OFF.value))
+            with self._lock:
+                t = self._stats.last_t
+            self._q.put((_Msg.EVENT, {
+                "kind": EventKind.LIGHT.value, "on": False, "reason": LightReason.SHUTDOWN.value,
+                "mode": self._published.get(State.LIGHT_MODE), "waiting": None,
+                "t": None if t is None else round(t, 3), "ts": _now_iso(),
+            }))
 
         def _close() -> None:
             self._drain(self.clock())
