@@ -11,7 +11,7 @@ import structlog
 from edge.adaptive import build_gate
 from edge.build import build_core, build_detector, build_failsafe, build_feedback, build_light
 from edge.camera import open_camera
-from edge.config import Config
+from edge.config import Config, load_config
 from edge.faults import FaultRegistry
 from edge.notify import SystemdSink
 from edge.pipeline import Pipeline, Sink
@@ -27,20 +27,35 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
     and the relay (starting off) before the camera, so a bad model never touches a pin. systemd
     hears READY=1 from the frame loop with the first decided frame, not from here.
     """
-    detector = build_detector(cfg)
-    light = build_light(cfg)
+    from edge.mqtt.service import bind_pipeline, start_mqtt
+
+    mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
+    try:
+        detector = build_detector(cfg)
+        light = build_light(cfg)
+    except BaseException:
+        if mqtt is not None:
+            mqtt.close()
+        raise
     faults = FaultRegistry()
     try:
         feedback = build_feedback(cfg, light, faults)
         source = open_camera(cfg.camera)
     except BaseException:
         light.close()
+        if mqtt is not None:
+            mqtt.close()
         raise
     core = build_core(cfg)
     sinks: list[Sink] = [SystemdSink(), *(extra_sinks or [])]
+    if mqtt is not None:
+        sinks.append(mqtt)
     pipeline = Pipeline(source, detector.detect, core, light, sinks,
                         gate=build_gate(cfg, core.zone), failsafe=build_failsafe(cfg),
                         feedback=feedback, faults=faults)
+    if mqtt is not None:
+        bind_pipeline(mqtt, pipeline, cfg,
+                      (lambda: load_config(config_path)) if config_path else None)
     stop = pipeline.stop_event
 
     def _on_signal(signum: int, _frame: object) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -103,6 +104,7 @@ class Pipeline:
         self.blind_cycles = 0
         self.light_applied = False  # the relay starts off until the first decision
         self._pending_mode: tuple[LightMode, float | None] | None = None
+        self._calls: list[tuple[Callable[[], Any], Future[Any]]] = []
         self._lock = threading.Lock()
 
     def request_mode(self, mode: LightMode, for_s: float | None = None) -> None:
@@ -123,11 +125,32 @@ class Pipeline:
             self.gate.reset()
         self.last = None
 
+    def call_soon(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run ``fn`` in the frame thread before the next frame (maintenance work that touches
+        the relay or the detector, which are not thread-safe); its result comes in the future."""
+        future: Future[Any] = Future()
+        with self._lock:
+            self._calls.append((fn, future))
+        return future
+
+    def _run_calls(self) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for fn, future in calls:
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, never raised here
+                future.set_exception(exc)
+
     def step(self) -> FrameRecord | None:
         """Process one frame; None when the source has ended.
 
         Raises ``CameraError`` when no frame came and ``DetectorFailed`` when the detector raised.
         """
+        if self._calls:
+            self._run_calls()
         frame = self.source.read()
         if frame is None:
             return None
@@ -241,6 +264,10 @@ class Pipeline:
 
     def shutdown(self) -> None:
         """Light off first, then release everything."""
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for _fn, future in calls:
+            future.cancel()
         try:
             if self.light.read():
                 log.info("light_off", reason=LightReason.SHUTDOWN.value, waiting=None)

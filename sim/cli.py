@@ -49,7 +49,9 @@ def run_sim(cfg: Config, args: argparse.Namespace) -> int:
         task = progress.add_task("scenarios", total=len(scenarios))
         for sc in scenarios:
             progress.update(task, description=sc.name)
-            results.append(run_scenario(sc, cfg, realtime=args.realtime, report_dir=report))
+            results.append(run_scenario(
+                sc, cfg, realtime=args.realtime, report_dir=report,
+                config_path=Path(args.config) if getattr(args, "config", None) else None))
             progress.advance(task)
     if args.json:
         doc = results[0] if len(results) == 1 else results

@@ -13,7 +13,7 @@ import numpy as np
 from edge.adaptive import build_gate
 from edge.build import build_core, build_detector, build_light
 from edge.camera import frame_files
-from edge.config import Config
+from edge.config import Config, load_config
 from edge.decision.zones import Zone
 from edge.pipeline import FrameRecord, Pipeline
 from sim.camera import ClipSource, StillsSource
@@ -93,8 +93,10 @@ class SimRun:
 
 
 def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: Any = None,
-             sinks: tuple[Any, ...] = ()) -> SimRun:
-    """Run the daemon's pipeline on the scenario's clip with the mock relay."""
+             sinks: tuple[Any, ...] = (), config_path: Path | None = None) -> SimRun:
+    """Run the daemon's pipeline on the scenario's clip with the mock relay; with
+    ``mqtt.enabled`` it is also on the broker, like the daemon (``config_path`` is what a
+    ``reload`` command re-reads)."""
     cfg = scenario_config(base, sc)
     core = build_core(cfg)
     truth = load_truth(sc, core.zone)
@@ -108,10 +110,18 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
         source = ClipSource(sc.clip_path, fps=sc.fps, process_fps=cfg.camera.fps,
                             realtime=realtime)
     recorder = Recorder(truth)
+    from edge.mqtt.service import bind_pipeline, start_mqtt
+
+    mqtt = start_mqtt(cfg, config_path)
     light = build_light(cfg, pin_factory="mock")
     # unrelated stills have no motion or pace to adapt to: every still is looked at
     gate = None if sc.truth.kind == "frames" else build_gate(cfg, core.zone)
-    pipeline = Pipeline(source, det.detect, core, light, [recorder, *sinks], gate=gate)
+    pipeline = Pipeline(source, det.detect, core, light,
+                        [recorder, *sinks, *([mqtt] if mqtt is not None else [])], gate=gate)
+    if mqtt is not None:
+        loader = ((lambda: scenario_config(load_config(config_path), sc))
+                  if config_path else None)
+        bind_pipeline(mqtt, pipeline, cfg, loader)
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     try:
@@ -125,9 +135,10 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
 
 
 def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
-                 report_dir: Path | None = None, detector: Any = None) -> dict[str, Any]:
+                 report_dir: Path | None = None, detector: Any = None,
+                 config_path: Path | None = None) -> dict[str, Any]:
     """Simulate and score one scenario: the document ``stopsafe sim --json`` prints."""
-    run = simulate(sc, base, realtime=realtime, detector=detector)
+    run = simulate(sc, base, realtime=realtime, detector=detector, config_path=config_path)
     rec, duration = run.recorder, run.duration_s
     result: dict[str, Any] = {
         "name": sc.name,

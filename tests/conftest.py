@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.mqtt_fixtures"]  # the real-mosquitto fixture for the MQTT tests
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STOPSAFE_SHARED", REPO.parent / "shared")).resolve()
 CLIPS = SHARED / "clips"

@@ -14,4 +14,6 @@ MODULES = (
     "edge.commands.snapshot",
     "edge.commands.zone",
     "edge.commands.commission",
+    "edge.commands.console",
+    "edge.commands.fleet_sim",
 )

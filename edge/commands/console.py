@@ -1,0 +1,173 @@
+"""``stopsafe console``: the maintenance crew's live table of every stop, and ``send``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+EXIT_OK, EXIT_REFUSED, EXIT_NO_ANSWER = 0, 1, 2
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from edge.console import FleetTable, SortKey, render, rows_json
+    from edge.mqtt.client import broker_config, connect_client
+
+    cfg = broker_config(args)
+    table = FleetTable(cfg.mqtt.prefix)
+    subscribed = threading.Event()
+
+    def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if not rc.is_failure:
+            client.subscribe(table.subscriptions())
+
+    def on_subscribe(*_a: Any) -> None:
+        subscribed.set()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        table.update(msg.topic, msg.payload)
+
+    client = connect_client(cfg, "console", on_connect, on_message)
+    client.on_subscribe = on_subscribe
+    client.loop_start()
+    sort = SortKey(args.sort)
+    try:
+        if args.json:
+            # retained values arrive right after the subscription; wait until no new stop has
+            # shown up for --settle seconds (or --wait in all)
+            start = time.monotonic()
+            subscribed.wait(args.wait)
+            seen, quiet_since = -1, time.monotonic()
+            while time.monotonic() - start < args.wait:
+                n = len(table)
+                if n != seen:
+                    seen, quiet_since = n, time.monotonic()
+                elif time.monotonic() - quiet_since >= args.settle:
+                    break
+                time.sleep(0.05)
+            json.dump(rows_json(table.snapshot(sort, args.reverse)), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+            return EXIT_OK
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console()
+        limit = max(5, (console.height or 40) - 8) if args.rows is None else args.rows
+        with Live(render(table, sort, args.reverse, limit), console=console,
+                  refresh_per_second=1.0 / args.refresh_s, screen=False) as live:
+            end = None if args.duration is None else time.monotonic() + args.duration
+            while end is None or time.monotonic() < end:
+                time.sleep(args.refresh_s)
+                live.update(render(table, sort, args.reverse, limit))
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from edge.config import MqttProtocol
+    from edge.console import new_correlation
+    from edge.mqtt.client import broker_config, connect_client
+    from edge.mqtt.topics import Topics
+
+    cfg = broker_config(args)
+    topics = Topics(cfg.mqtt.prefix, args.stop)
+    result_topic = topics.result(args.command)
+    payload = (args.payload or "").encode()
+    corr = new_correlation()
+    ours: Any = None
+    try:
+        sent = json.loads(payload) if payload else None
+        ours = sent.get("id") if isinstance(sent, dict) else None
+    except ValueError:
+        pass
+    v5 = cfg.mqtt.protocol is MqttProtocol.V5
+    answer: dict[str, Any] = {}
+    got = threading.Event()
+    ready = threading.Event()
+
+    def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if not rc.is_failure:
+            client.subscribe(result_topic, qos=1)
+
+    def on_subscribe(*_a: Any) -> None:
+        ready.set()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        their = getattr(getattr(msg, "properties", None), "CorrelationData", None)
+        if their is not None and their != corr:
+            return  # someone else's answer
+        try:
+            body = json.loads(msg.payload)
+        except ValueError:
+            return
+        if not isinstance(body, dict) or (their is None and ours is not None
+                                          and body.get("id") != ours):
+            return
+        answer.update(body)
+        got.set()
+
+    start = time.monotonic()
+    client = connect_client(cfg, "console", on_connect, on_message)
+    client.on_subscribe = on_subscribe
+    client.loop_start()
+    try:
+        if not ready.wait(args.timeout):
+            print(f"stopsafe console send: no subscription within {args.timeout:g} s",
+                  file=sys.stderr)
+            return EXIT_NO_ANSWER
+        props = None
+        if v5:
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = result_topic
+            props.CorrelationData = corr
+        client.publish(topics.cmd(args.command), payload, qos=1, properties=props)
+        remaining = max(0.0, args.timeout - (time.monotonic() - start))
+        if not got.wait(remaining):
+            print(f"stopsafe console send: no answer from {args.stop} on {result_topic} "
+                  f"within {args.timeout:g} s", file=sys.stderr)
+            return EXIT_NO_ANSWER
+        print(json.dumps(answer))
+        return EXIT_OK if answer.get("ok") is True else EXIT_REFUSED
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from edge.console import SortKey
+    from edge.mqtt.client import add_broker_args
+
+    p = sub.add_parser("console", help="live table of every stop on the broker; send commands")
+    add_broker_args(p)
+    p.add_argument("--json", action="store_true",
+                   help="print one snapshot of the table as JSON and exit")
+    p.add_argument("--sort", choices=[k.value for k in SortKey], default=SortKey.STOP.value,
+                   help="order within each group (offline first, then faults, then the rest)")
+    p.add_argument("--reverse", action="store_true", help="descending order")
+    p.add_argument("--settle", type=float, default=1.0, metavar="S",
+                   help="--json: stop collecting once no new stop appeared for S seconds")
+    p.add_argument("--wait", type=float, default=10.0, metavar="S",
+                   help="--json: collect at most S seconds")
+    p.add_argument("--refresh-s", type=float, default=0.5, help="live table: redraw period")
+    p.add_argument("--rows", type=int, default=None, help="live table: rows shown")
+    p.add_argument("--duration", type=float, default=None, help="live table: exit after S s")
+    p.set_defaults(func=cmd_console)
+    csub = p.add_subparsers(dest="console_command", metavar="ACTION")
+    s = csub.add_parser("send", help="send a command to a stop and print its answer (exit 0 "
+                        "ok, 1 refused, 2 no answer)")
+    add_broker_args(s, nested=True)
+    s.add_argument("stop", help="stop id")
+    s.add_argument("command", help="light, reload, selftest, snapshot, status")
+    s.add_argument("payload", nargs="?", help="e.g. ON, or '{\"mode\": \"ON\", \"for_s\": 600}'")
+    s.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
+    s.set_defaults(func=cmd_send)

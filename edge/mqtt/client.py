@@ -1,0 +1,72 @@
+"""Connecting tools (console, fleet-sim) to the broker the way the daemon does: from a config's
+mqtt section (``-c CONFIG``) or from ``--broker HOST:PORT`` and the environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.config import Config, ConfigError, MqttProtocol, load_config, parse_config
+from edge.mqtt.service import resolve_credentials
+
+
+def add_broker_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
+    """The broker options; ``nested`` for a sub-command's copy (it must not reset the parent's
+    values to None when it is not given there)."""
+    kw: dict = {"default": argparse.SUPPRESS} if nested else {"default": None}
+    p.add_argument("-c", "--config", help="take broker, prefix, TLS and credentials from this "
+                   "config's mqtt section", **kw)
+    p.add_argument("--broker", metavar="HOST:PORT",
+                   help="broker address (overrides the config's); credentials then come from "
+                   "$STOPSAFE_MQTT_USERNAME and $STOPSAFE_MQTT_PASSWORD", **kw)
+    p.add_argument("--prefix", help="topic root (default: the config's, else 'stopsafe')", **kw)
+    p.add_argument("--ca-file", help="connect with TLS, verifying the broker against this CA",
+                   **kw)
+
+
+def broker_config(args: argparse.Namespace) -> Config:
+    """The effective config for a tool: the file's, then the command line's overrides."""
+    cfg = load_config(Path(args.config)) if args.config else Config()
+    data = cfg.model_dump(mode="python")
+    m = data["mqtt"]
+    if args.broker:
+        host, sep, port = args.broker.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"--broker {args.broker}: expected HOST:PORT")
+        m.update(host=host.strip("[]"), port=int(port))
+        if not args.config:
+            m.update(username=None, password_file=None)
+    if args.prefix:
+        m["prefix"] = args.prefix
+    if args.ca_file:
+        m["tls"] = {"enabled": True, "ca_file": args.ca_file}
+    m["enabled"] = True
+    return parse_config(data, args.config or "<command line>")
+
+
+def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> paho.Client:
+    """A paho client for a tool (its own random client id), connected (loop not started)."""
+    m = cfg.mqtt
+    v5 = m.protocol is MqttProtocol.V5
+    client = paho.Client(CallbackAPIVersion.VERSION2,
+                         client_id=f"stopsafe-{role}-{uuid.uuid4().hex[:8]}",
+                         protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+                         clean_session=None if v5 else True)
+    user, password = resolve_credentials(cfg, os.environ)
+    if user is not None or password is not None:
+        client.username_pw_set(user or "", password)
+    if m.tls.enabled:
+        client.tls_set(ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
+                       certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
+                       keyfile=str(m.tls.key_file) if m.tls.key_file else None,
+                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.connect(m.host, m.port, m.keepalive_s)
+    return client

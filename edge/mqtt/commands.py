@@ -1,0 +1,301 @@
+"""Commands on ``cmd/<name>``: checked (rate, size, encoding, JSON, schema) and answered.
+
+Every message gets exactly one answer ``{"ok": bool, "id": ..., "error": ..., ...}`` on
+``result/<name>``; bad input is refused with a reason and counted, and never reaches the
+pipeline. The handler itself does no I/O: it calls the ``Actions`` it is given, and a command
+that has to wait for the frame thread (reload, selftest, snapshot) comes back as ``Pending``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Annotated, Any, Protocol
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from edge.decision.light_rules import LightMode
+
+log = structlog.get_logger("stopsafe.mqtt.commands")
+
+MAX_NAME_CHARS = 64  # longer names are unknown anyway; the answer's topic echoes the name
+
+
+class CommandName(str, Enum):
+    LIGHT = "light"
+    RELOAD = "reload"
+    SELFTEST = "selftest"
+    SNAPSHOT = "snapshot"
+    STATUS = "status"
+
+
+class Rejection(str, Enum):
+    """Why a command was refused (``error`` in the answer, counters in ``tele``)."""
+
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+    NOT_UTF8 = "not_utf8"
+    MALFORMED_JSON = "malformed_json"
+    INVALID = "invalid_payload"
+    UNKNOWN_COMMAND = "unknown_command"
+    DISABLED = "disabled"
+    NOT_READY = "not_ready"
+
+
+class Failure(str, Enum):
+    """A well-formed command that could not be carried out."""
+
+    CONFIG_ERROR = "config_error"
+    SELFTEST_FAILED = "selftest_failed"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
+
+
+LIGHT_WORDS: dict[str, LightMode] = {
+    "ON": LightMode.FORCE_ON, "OFF": LightMode.FORCE_OFF, "AUTO": LightMode.AUTO,
+    "FORCE_ON": LightMode.FORCE_ON, "FORCE_OFF": LightMode.FORCE_OFF,
+}
+
+CommandId = Annotated[StrictStr, Field(max_length=64)] | Annotated[
+    StrictInt, Field(ge=-(2**63), lt=2**63)
+]
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    id: CommandId | None = Field(
+        None, description="Echoed in the answer, to match it to the request."
+    )
+
+
+class LightArgs(_Args):
+    mode: Annotated[str, Field(strict=True, max_length=16)]
+    for_s: Annotated[float, Field(gt=0.0, le=86400.0, strict=True)] | None = Field(
+        None, description="Fall back to AUTO after this many seconds."
+    )
+
+    @property
+    def light_mode(self) -> LightMode:
+        return LIGHT_WORDS[self.mode.upper()]
+
+
+ARGS: dict[CommandName, type[_Args]] = {
+    CommandName.LIGHT: LightArgs,
+    CommandName.RELOAD: _Args,
+    CommandName.SELFTEST: _Args,
+    CommandName.SNAPSHOT: _Args,
+    CommandName.STATUS: _Args,
+}
+
+
+class Actions(Protocol):
+    """What commands may do; the MQTT service implements it over the pipeline and the link."""
+
+    def request_mode(self, mode: LightMode, for_s: float | None) -> None: ...
+
+    def reload(self) -> Future[dict[str, Any]]: ...
+
+    def selftest(self) -> Future[dict[str, Any]]: ...
+
+    def snapshot(self) -> Future[dict[str, Any]]: ...
+
+    def republish(self) -> None: ...
+
+
+class CommandFailed(Exception):
+    """Raised by an action's future: the command was well-formed but did not succeed."""
+
+    def __init__(self, failure: Failure, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.failure = failure
+        self.detail = detail
+        self.extra = extra
+
+
+@dataclass(slots=True)
+class Pending:
+    """An answer that waits for the frame thread."""
+
+    name: str
+    id: Any
+    future: Future[dict[str, Any]]
+    deadline: float
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    rate_per_s: float
+    burst: int
+    tokens: float = -1.0
+    last: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self.last is None:
+            self.tokens, self.last = float(self.burst), now
+        self.tokens = min(float(self.burst), self.tokens + (now - self.last) * self.rate_per_s)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def answer(ok: bool, cmd_id: Any = None, error: str | None = None, **extra: Any
+           ) -> dict[str, Any]:
+    return {"ok": ok, "id": cmd_id, "error": error, **extra}
+
+
+def _safe_id(value: Any) -> Any:
+    """The request's id as far as it can be echoed (a short string or an integer)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and abs(value) < 2**63:
+        return value
+    if isinstance(value, str) and len(value) <= 64:
+        return value
+    return None
+
+
+def _no_constant(word: str) -> float:
+    raise ValueError(f"{word} is not a number")
+
+
+@dataclass
+class CommandHandler:
+    """Checks and answers commands; counts what it refused."""
+
+    max_bytes: int
+    rate_per_s: float
+    burst: int
+    snapshots: bool
+    actions: Actions | None = None
+    timeout_s: float = 10.0
+    rejected: Counter[str] = field(default_factory=Counter)
+    accepted: int = 0
+    failed: int = 0
+    _logged: set[str] = field(default_factory=set)
+    _bucket: TokenBucket = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._bucket = TokenBucket(self.rate_per_s, self.burst)
+
+    def _reject(self, kind: Rejection, name: str, detail: str, cmd_id: Any = None
+                ) -> dict[str, Any]:
+        self.rejected[kind.value] += 1
+        if kind.value not in self._logged:  # once per kind: a flood must not flood the log
+            self._logged.add(kind.value)
+            log.warning("command_rejected", kind=kind.value, command=name[:MAX_NAME_CHARS],
+                        detail=detail[:200])
+        return answer(False, cmd_id, kind.value, detail=detail)
+
+    def handle(self, name: str, payload: bytes, now: float) -> dict[str, Any] | Pending:
+        """One command message -> its answer now, or a Pending one."""
+        if not self._bucket.take(now):
+            return self._reject(Rejection.RATE_LIMITED, name,
+                                f"more than {self.rate_per_s:g}/s (burst {self.burst})")
+        if len(payload) > self.max_bytes:
+            return self._reject(Rejection.TOO_LARGE, name,
+                                f"{len(payload)} bytes, limit {self.max_bytes}")
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return self._reject(Rejection.NOT_UTF8, name, str(exc))
+        try:
+            command = CommandName(name)
+        except ValueError:
+            known = ", ".join(c.value for c in CommandName)
+            return self._reject(Rejection.UNKNOWN_COMMAND, name, f"known: {known}")
+        data: Any
+        stripped = text.strip()
+        if not stripped:
+            data = {}
+        elif command is CommandName.LIGHT and stripped.upper() in LIGHT_WORDS:
+            data = {"mode": stripped}
+        else:
+            try:
+                data = json.loads(stripped, parse_constant=_no_constant)
+            except (ValueError, RecursionError) as exc:
+                return self._reject(Rejection.MALFORMED_JSON, name, str(exc)[:200])
+            if command is CommandName.LIGHT and isinstance(data, str):
+                data = {"mode": data}
+        if not isinstance(data, dict):
+            return self._reject(Rejection.INVALID, name, "expected a JSON object")
+        cmd_id = _safe_id(data.get("id"))
+        try:
+            args = ARGS[command].model_validate(data)
+            if isinstance(args, LightArgs):
+                self._check_light(args)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = str(first["loc"][0]) if first["loc"] else "payload"
+            return self._reject(Rejection.INVALID, name, f"{where}: {first['msg']}", cmd_id)
+        except ValueError as exc:
+            return self._reject(Rejection.INVALID, name, str(exc), cmd_id)
+        if command is CommandName.SNAPSHOT and not self.snapshots:
+            return self._reject(Rejection.DISABLED, name,
+                                "snapshots are off (privacy.snapshots)", cmd_id)
+        if self.actions is None:
+            return self._reject(Rejection.NOT_READY, name, "the pipeline is not running yet",
+                                cmd_id)
+        return self._run(command, args, now)
+
+    @staticmethod
+    def _check_light(args: LightArgs) -> None:
+        if args.mode.upper() not in LIGHT_WORDS:
+            raise ValueError(f"mode: one of {', '.join(LIGHT_WORDS)}")
+        if args.for_s is not None and args.light_mode is LightMode.AUTO:
+            raise ValueError("for_s: only with ON or OFF")
+        if args.for_s is not None and not math.isfinite(args.for_s):
+            raise ValueError("for_s: must be finite")
+
+    def _run(self, command: CommandName, args: _Args, now: float) -> dict[str, Any] | Pending:
+        assert self.actions is not None
+        self.accepted += 1
+        if isinstance(args, LightArgs):
+            mode = args.light_mode
+            self.actions.request_mode(mode, args.for_s)
+            log.info("light_mode_requested", mode=mode.value, for_s=args.for_s, id=args.id)
+            return answer(True, args.id, mode=mode.value, for_s=args.for_s)
+        if command is CommandName.STATUS:
+            self.actions.republish()
+            return answer(True, args.id)
+        start: Callable[[], Future[dict[str, Any]]] = {
+            CommandName.RELOAD: self.actions.reload,
+            CommandName.SELFTEST: self.actions.selftest,
+            CommandName.SNAPSHOT: self.actions.snapshot,
+        }[command]
+        try:
+            future = start()
+        except CommandFailed as exc:
+            self.failed += 1
+            return answer(False, args.id, exc.failure.value, detail=exc.detail, **exc.extra)
+        return Pending(command.value, args.id, future, now + self.timeout_s)
+
+    def finish(self, p: Pending, now: float) -> dict[str, Any] | None:
+        """The answer of a pending command once it is done or overdue, else None."""
+        if not p.future.done():
+            if now < p.deadline:
+                return None
+            p.future.cancel()
+            self.failed += 1
+            return answer(False, p.id, Failure.TIMEOUT.value,
+                          detail=f"no result within {self.timeout_s:g} s")
+        exc = p.future.exception()
+        if exc is None:
+            return answer(True, p.id, **p.future.result())
+        self.failed += 1
+        if isinstance(exc, CommandFailed):
+            return answer(False, p.id, exc.failure.value, detail=exc.detail, **exc.extra)
+        log.error("command_failed", command=p.name, error=repr(exc)[:200])
+        return answer(False, p.id, Failure.FAILED.value, detail=repr(exc)[:200])
+
+    def counters(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "failed": self.failed,
+                "rejected": dict(sorted(self.rejected.items()))}

@@ -1,0 +1,177 @@
+"""What commands do to a running pipeline. Anything that touches the relay, the detector or the
+decision core runs in the frame thread (``Pipeline.call_soon``), between two frames."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+import structlog
+
+from edge.build import core_settings
+from edge.config import Config, ConfigError
+from edge.decision.core import CoreSettings, DecisionCore
+from edge.decision.light_rules import LightMode
+from edge.decision.zones import Zone
+from edge.mqtt.commands import CommandFailed, Failure
+from edge.pipeline import FrameRecord, Pipeline
+
+log = structlog.get_logger("stopsafe.mqtt.control")
+
+PULSE_S = 0.05  # the self-test's relay pulse: long enough for a relay to pull in
+# sections a reload applies to the running pipeline; any other change needs a restart
+LIVE_SECTIONS = ("zone", "tracker", "waiting", "schedule", "privacy")
+LIVE_LIGHT_FIELDS = ("hold_s", "min_on_s")
+
+Box = tuple[float, float, float, float]
+
+
+class Control(Protocol):
+    """The pipeline side of the commands (the daemon's, or a fake stop's in fleet-sim)."""
+
+    def request_mode(self, mode: LightMode, for_s: float | None) -> None: ...
+
+    def reload(self) -> Future[dict[str, Any]]: ...
+
+    def selftest_frame(self) -> Future[dict[str, Any]]: ...
+
+    def snapshot_frame(self) -> Future[tuple[Any, list[Box]]]: ...
+
+
+def apply_core_settings(core: DecisionCore, s: CoreSettings) -> None:
+    """New timings, zone and schedule without forgetting who is there or what the light does."""
+    core.settings = s
+    core.zone = Zone(s.zone)
+    core.dwell.zone = core.zone
+    core.dwell.dwell_s = s.dwell_s
+    core.dwell.leave_grace_s = s.leave_grace_s
+    core.tracker.max_missed_s = s.max_missed_s
+    core.tracker.match_distance = s.match_distance
+    core.tracker.confirm_hits = s.confirm_hits
+    core.rules.hold_s = s.hold_s
+    core.rules.min_on_s = s.min_on_s
+
+
+def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
+    """(applied live, needing a restart): the names of the changed settings."""
+    live: list[str] = []
+    restart: list[str] = []
+    for name in type(old).model_fields:
+        a, b = getattr(old, name), getattr(new, name)
+        if a == b:
+            continue
+        if name in LIVE_SECTIONS:
+            live.append(name)
+        elif name == "light":
+            for f in type(a).model_fields:
+                if getattr(a, f) != getattr(b, f):
+                    (live if f in LIVE_LIGHT_FIELDS else restart).append(f"light.{f}")
+        else:
+            restart.append(name)
+    return live, restart
+
+
+class PipelineControl:
+    """Commands' actions on the daemon's (or the simulator's) pipeline."""
+
+    def __init__(self, pipeline: Pipeline, cfg: Config, loader: Callable[[], Config] | None,
+                 last_record: Callable[[], FrameRecord | None],
+                 on_reloaded: Callable[[Config], None] | None = None) -> None:
+        self.pipeline = pipeline
+        self.cfg = cfg
+        self.loader = loader
+        self.last_record = last_record
+        self.on_reloaded = on_reloaded
+
+    def request_mode(self, mode: LightMode, for_s: float | None) -> None:
+        self.pipeline.request_mode(mode, for_s)
+
+    def reload(self) -> Future[dict[str, Any]]:
+        """Re-read the config file; a bad one is refused with the start-up message."""
+        if self.loader is None:
+            raise CommandFailed(Failure.FAILED, "no config file to reload (started without -c)")
+        try:
+            new = self.loader()
+        except ConfigError as exc:
+            log.warning("reload_refused", error=str(exc))
+            raise CommandFailed(Failure.CONFIG_ERROR, str(exc)) from None
+        live, restart = config_changes(self.cfg, new)
+
+        def apply() -> dict[str, Any]:
+            apply_core_settings(self.pipeline.core, core_settings(new))
+            self.cfg = new
+            if self.on_reloaded is not None:
+                self.on_reloaded(new)
+            log.info("config_reloaded", applied=live, restart_needed=restart)
+            return {"applied": live, "restart_needed": restart}
+
+        return self.pipeline.call_soon(apply)
+
+    def selftest_frame(self) -> Future[dict[str, Any]]:
+        """Pulse the relay (only while the light is off) and invoke the model once."""
+
+        def run() -> dict[str, Any]:
+            light = self.pipeline.light
+            relay: dict[str, Any]
+            if light.read():
+                relay = {"ok": light.read(), "pulsed": False, "note": "light is on: not pulsed"}
+            else:
+                on = light.set(True)
+                time.sleep(PULSE_S)
+                off = light.set(False)
+                relay = {"ok": on and not off, "pulsed": True, "read_on": on, "read_off": off}
+            record = self.last_record()
+            model: dict[str, Any]
+            if record is None:
+                model = {"ok": False, "error": "no frame yet"}
+            else:
+                t0 = time.perf_counter()
+                result = self.pipeline.detect(record.frame.image)
+                model = {"ok": True, "invoke_ms": round((time.perf_counter() - t0) * 1e3, 1),
+                         "people": len(result.detections)}
+            return {"relay": relay, "model": model}
+
+        return self.pipeline.call_soon(run)
+
+    def snapshot_frame(self) -> Future[tuple[Any, list[Box]]]:
+        """The last frame and every person box in it (detections and tracked people)."""
+
+        def run() -> tuple[Any, list[Box]]:
+            record = self.last_record()
+            if record is None:
+                raise CommandFailed(Failure.FAILED, "no frame yet")
+            boxes = [(d.x1, d.y1, d.x2, d.y2) for d in record.detections]
+            boxes += [(p.box.x1, p.box.y1, p.box.x2, p.box.y2) for p in record.decision.people]
+            return record.frame.image.copy(), boxes
+
+        return self.pipeline.call_soon(run)
+
+
+def blur_people(image: Any, boxes: list[Box], max_width: int = 640, margin: float = 0.15
+                ) -> bytes:
+    """A JPEG of ``image`` with every box pixelated beyond recognition (done before it leaves
+    the box; pixelation, unlike a light blur, cannot be undone)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    out = image.copy()
+    for x1, y1, x2, y2 in boxes:
+        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+        a = max(0, int((x1 - mx) * w))
+        b = max(0, int((y1 - my) * h))
+        c = min(w, int((x2 + mx) * w) + 1)
+        d = min(h, int((y2 + my) * h) + 1)
+        if c - a < 2 or d - b < 2:
+            continue
+        region = out[b:d, a:c]
+        small = cv2.resize(region, (max(1, (c - a) // 16), max(1, (d - b) // 16)),
+                           interpolation=cv2.INTER_AREA)
+        out[b:d, a:c] = cv2.resize(small, (c - a, d - b), interpolation=cv2.INTER_NEAREST)
+    if w > max_width:
+        out = cv2.resize(out, (max_width, int(h * max_width / w)), interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    if not ok:
+        raise CommandFailed(Failure.FAILED, "JPEG encoding failed")
+    return jpeg.tobytes()

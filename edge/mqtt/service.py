@@ -1,0 +1,528 @@
+"""The pipeline's MQTT sink: frame records in, retained states, events and telemetry out, and
+the commands' answers.
+
+``on_frame`` runs in the frame thread and only compares a few values and puts messages on a
+queue; it never waits for the broker. Everything else runs in the link's thread (``tick``,
+``on_message``, ``on_connected``), driven by a ``LinkRunner``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from enum import Enum
+from pathlib import Path
+from queue import Empty, SimpleQueue
+from typing import Any
+
+import numpy as np
+import paho.mqtt
+import psutil
+import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge import __version__
+from edge.config import Config, ConfigError
+from edge.decision.light_rules import LightMode, LightReason
+from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending
+from edge.mqtt.control import Control, blur_people
+from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
+from edge.mqtt.link import Link, LinkRunner, LinkSettings
+from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
+from edge.mqtt.topics import EventKind, Fault, Leaf, OnOff, State, Status, Topics
+from edge.pipeline import FrameRecord
+
+log = structlog.get_logger("stopsafe.mqtt")
+
+USERNAME_ENV = "STOPSAFE_MQTT_USERNAME"
+PASSWORD_ENV = "STOPSAFE_MQTT_PASSWORD"
+CLOSE_GRACE_S = 2.0  # at a clean exit, time given to the outbox to drain
+SELFTEST_WAIT_S = 5.0
+
+
+class _Msg(str, Enum):
+    STATE = "state"
+    EVENT = "event"
+    FAULT = "fault"
+
+
+def resolve_credentials(cfg: Config, env: Mapping[str, str], config_path: Path | None = None
+                        ) -> tuple[str | None, str | None]:
+    """User name and password from the config's file or the environment (never logged)."""
+    m = cfg.mqtt
+    user = m.username or env.get(USERNAME_ENV) or None
+    password: str | None
+    if m.password_file is not None:
+        try:
+            lines = m.password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            where = config_path or "<config>"
+            raise ConfigError(f"{where}: mqtt.password_file: cannot read {m.password_file}: "
+                              f"{exc.strerror or exc}") from None
+        password = lines[0] if lines else ""
+    else:
+        password = env.get(PASSWORD_ENV) or None
+    return user, password
+
+
+def link_settings(cfg: Config, topics: Topics, env: Mapping[str, str],
+                  config_path: Path | None = None,
+                  subscriptions: tuple[str, ...] = ()) -> LinkSettings:
+    m = cfg.mqtt
+    user, password = resolve_credentials(cfg, env, config_path)
+    return LinkSettings(
+        topics=topics, host=m.host, port=m.port, keepalive_s=m.keepalive_s,
+        protocol=m.protocol, client_id=m.client_id or f"stopsafe-{cfg.stop.id}",
+        username=user, password=password, tls=m.tls, reconnect_min_s=m.reconnect_min_s,
+        reconnect_max_s=m.reconnect_max_s, subscriptions=subscriptions,
+    )
+
+
+def _cpu_temp_c() -> float | None:
+    """The SoC's temperature where the board reports one (Raspberry Pi: cpu_thermal)."""
+    reader = getattr(psutil, "sensors_temperatures", None)
+    if reader is None:
+        return None
+    try:
+        temps = reader()
+    except OSError:
+        return None
+    for name in ("cpu_thermal", "coretemp", "k10temp", "soc_thermal", "cpu-thermal"):
+        if temps.get(name):
+            return round(temps[name][0].current, 1)
+    for entries in temps.values():
+        if entries:
+            return round(entries[0].current, 1)
+    return None
+
+
+@dataclass
+class _Stats:
+    """Counters the frame thread updates and telemetry reads (under the service's lock)."""
+
+    day: date | None = None
+    frames: int = 0
+    invoke_ms: list[float] = field(default_factory=list)
+    last_frame_at: float | None = None
+    last_t: float | None = None
+    prev_light: bool = False
+    light_on_s_today: float = 0.0
+    lights_switched_today: int = 0
+    episodes_today: int = 0
+
+
+class MqttService:
+    """One stop on the broker. A pipeline ``Sink``; see the module's doc for the threads."""
+
+    def __init__(self, cfg: Config, *, runner: LinkRunner | None = None,
+                 config_path: Path | None = None, env: Mapping[str, str] | None = None,
+                 clock: Callable[[], float] = time.monotonic, seed: int | None = None) -> None:
+        import random
+
+        m = cfg.mqtt
+        self.cfg = cfg
+        self.clock = clock
+        self.topics = Topics(m.prefix, cfg.stop.id)
+        subs = (self.topics.cmd_filter,)
+        if m.discovery:
+            subs += (ha_status_topic(m.discovery_prefix),)
+        settings = link_settings(cfg, self.topics, os.environ if env is None else env,
+                                 config_path, subs)
+        path = m.outbox.path or default_outbox_path(cfg.stop.id)
+        try:
+            outbox = Outbox(path, m.outbox.max_events, m.outbox.drop)
+        except Exception as exc:  # sqlite3.Error, OSError: an unusable path is a config error
+            raise ConfigError(f"{config_path or '<config>'}: mqtt.outbox.path: cannot open "
+                              f"{path}: {exc}") from None
+        self.handler = CommandHandler(m.cmd_max_bytes, m.cmd_rate_per_s, m.cmd_burst,
+                                      cfg.privacy.snapshots)
+        self.link = Link(settings, outbox, self, random.Random(seed))
+        self.control: Control | None = None
+        self.started = clock()
+        self._q: SimpleQueue[tuple[Any, ...]] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._stats = _Stats()
+        self._last_record: FrameRecord | None = None
+        self._published: dict[State, str] = {}  # frame thread's view of what it queued
+        self._episode: tuple[float, int] | None = None  # (start t, peak) of the waiting now
+        self._readback_bad = False
+        self._faults: set[Fault] = set()
+        self._pending: list[tuple[Pending, Any]] = []
+        self._jobs: list[Callable[[float], bool]] = []
+        self._next_tele = 0.0
+        self._tele_at = clock()
+        self._closed = False
+        self._versions = {
+            "stopsafe": __version__, "model": cfg.detector.model,
+            "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
+            "python": platform.python_version(),
+        }
+        for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
+                             (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
+                             (State.FAULTS, "[]")):
+            self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
+            self._published[state] = value
+        self._own_runner = runner is None
+        self.runner = runner or LinkRunner(name=f"mqtt-{cfg.stop.id}")
+        self.runner.add(self.link)
+        if self._own_runner:
+            self.runner.start()
+        log.info("mqtt_started", host=m.host, port=m.port, root=self.topics.root,
+                 tls=m.tls.enabled, protocol=m.protocol.value, outbox=str(path),
+                 events_queued=len(outbox))
+
+    # ---------------- frame thread ----------------
+    def attach(self, control: Control) -> None:
+        """Commands that act on the pipeline are refused (``not_ready``) until this."""
+        self.control = control
+        self.handler.actions = self
+
+    def last_record(self) -> FrameRecord | None:
+        return self._last_record
+
+    def on_frame(self, record: FrameRecord) -> None:
+        d = record.decision
+        t = record.frame.t
+        light_on = bool(record.light_on)
+        now = self.clock()
+        day = (record.frame.wall or datetime.now()).date()
+        ended: tuple[float, int] | None = None
+        with self._lock:
+            st = self._stats
+            if st.day != day:
+                st.day, st.light_on_s_today = day, 0.0
+                st.lights_switched_today = st.episodes_today = 0
+            if st.prev_light and st.last_t is not None and t > st.last_t:
+                st.light_on_s_today += t - st.last_t
+            st.prev_light, st.last_t, st.last_frame_at = light_on, t, now
+            st.frames += 1
+            if getattr(record, "detected", True):  # the adaptive rate may skip the detector
+                st.invoke_ms.append(record.times_ms.get("invoke", 0.0))
+            if d.light.changed and light_on:
+                st.lights_switched_today += 1
+            if d.waiting > 0:
+                if self._episode is None:
+                    self._episode = (t, d.waiting)
+                    st.episodes_today += 1
+                elif d.waiting > self._episode[1]:
+                    self._episode = (self._episode[0], d.waiting)
+            elif self._episode is not None:
+                ended, self._episode = self._episode, None
+        self._last_record = record
+        for state, value in ((State.LIGHT, OnOff.of(light_on).value),
+                             (State.LIGHT_MODE, d.mode.value),
+                             (State.OCCUPANCY, OnOff.of(d.occupied).value),
+                             (State.WAITING, str(d.waiting))):
+            if self._published.get(state) != value:
+                self._published[state] = value
+                self._q.put((_Msg.STATE, state, value))
+        if d.light.changed:
+            self._q.put((_Msg.EVENT, {
+                "kind": EventKind.LIGHT.value, "on": light_on, "reason": d.light.reason.value,
+                "mode": d.mode.value, "waiting": d.waiting, "t": round(t, 3), "ts": _now_iso(),
+            }))
+        if ended is not None:
+            self._q.put((_Msg.EVENT, {
+                "kind": EventKind.WAITING_ENDED.value, "duration_s": round(t - ended[0], 3),
+                "peak": ended[1], "t": round(t, 3), "ts": _now_iso(),
+            }))
+        bad = record.light_on is not None and bool(record.light_on) != d.light.on
+        if bad != self._readback_bad:
+            self._readback_bad = bad
+            self._q.put((_Msg.FAULT, Fault.LIGHT_READBACK, bad))
+
+    def close(self) -> None:
+        """Clean exit: last states, ``status`` ``stopped``, outbox drained (briefly), no will."""
+        if self._closed:
+            return
+        self._closed = True
+        # the pipeline switches the light off before it closes its sinks
+        if self._published.get(State.LIGHT) != OnOff.OFF.value:
+            self._published[State.LIGHT] = OnOff.OFF.value
+            self._q.put((_Msg.STATE, State.LIGHT, OnOff.OFF.value))
+            with self._lock:
+                t = self._stats.last_t
+            self._q.put((_Msg.EVENT, {
+                "kind": EventKind.LIGHT.value, "on": False, "reason": LightReason.SHUTDOWN.value,
+                "mode": self._published.get(State.LIGHT_MODE), "waiting": None,
+                "t": None if t is None else round(t, 3), "ts": _now_iso(),
+            }))
+
+        def _close() -> None:
+            self._drain(self.clock())
+            self.link.begin_close(Status.STOPPED.value, CLOSE_GRACE_S, time.monotonic())
+
+        self.runner.call(_close)
+        if not self.link.closed.wait(CLOSE_GRACE_S + 3.0):
+            log.warning("mqtt_close_timeout", stop_id=self.cfg.stop.id)
+        if self._own_runner:
+            self.runner.stop()
+            self.runner.join(timeout=2.0)
+        log.info("mqtt_stopped", events_left=len(self.link.outbox) if not
+                 self.link.closed.is_set() else None)
+
+    # ---------------- link thread ----------------
+    def on_connected(self, link: Link) -> None:
+        self._publish_discovery()
+        self._next_tele = 0.0  # a fresh telemetry message right away
+
+    def on_message(self, link: Link, msg: Any) -> None:
+        m = self.cfg.mqtt
+        if m.discovery and msg.topic == ha_status_topic(m.discovery_prefix):
+            if msg.payload == Status.ONLINE.value.encode():
+                log.info("ha_online_resend_discovery")
+                self._publish_discovery()
+            return
+        name = self.topics.command_name(msg.topic)
+        if name is None:
+            return
+        result = self.handler.handle(name, bytes(msg.payload), self.clock())
+        props = getattr(msg, "properties", None)
+        if isinstance(result, Pending):
+            self._pending.append((result, props))
+        else:
+            self._answer(name, result, props)
+
+    def tick(self, link: Link, now: float) -> None:
+        self._drain(now)
+        self._check_camera(now)
+        if self._pending:
+            still = []
+            for p, props in self._pending:
+                ans = self.handler.finish(p, now)
+                if ans is None:
+                    still.append((p, props))
+                else:
+                    self._answer(p.name, ans, props)
+            self._pending = still
+        if self._jobs:
+            self._jobs = [job for job in self._jobs if not job(now)]
+        if link.connected and now >= self._next_tele:
+            self._next_tele = now + self.cfg.mqtt.telemetry_s
+            link.publish(self.topics.tele, json.dumps(self.telemetry(now),
+                                                      separators=(",", ":")))
+
+    def _drain(self, now: float) -> None:
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except Empty:
+                return
+            kind = item[0]
+            if kind is _Msg.STATE:
+                self.link.set_retained(self.topics.leaf(item[1]), item[2])
+            elif kind is _Msg.EVENT:
+                self.link.add_event(item[1])
+            elif kind is _Msg.FAULT:
+                self._set_fault(item[1], item[2])
+
+    def _set_fault(self, fault: Fault, active: bool) -> None:
+        if (fault in self._faults) == active:
+            return
+        (self._faults.add if active else self._faults.discard)(fault)
+        log.warning("fault_raised" if active else "fault_cleared", fault=fault.value)
+        self.link.set_retained(self.topics.leaf(State.FAULTS),
+                               json.dumps(sorted(f.value for f in self._faults)))
+        with self._lock:
+            t = self._stats.last_t
+        self.link.add_event({"kind": EventKind.FAULT.value, "fault": fault.value,
+                             "active": active, "t": None if t is None else round(t, 3),
+                             "ts": _now_iso()})
+
+    def frame_age_s(self, now: float) -> float | None:
+        with self._lock:
+            last = self._stats.last_frame_at
+        return None if last is None else max(0.0, now - last)
+
+    def _check_camera(self, now: float) -> None:
+        age = self.frame_age_s(now)
+        waited = now - self.started if age is None else age
+        self._set_fault(Fault.CAMERA_STALE, waited > self.cfg.mqtt.camera_stale_s)
+
+    def _answer(self, name: str, body: dict[str, Any], props: Any) -> None:
+        payload = json.dumps(body, separators=(",", ":"), default=str)
+        out_props = None
+        corr = getattr(props, "CorrelationData", None) if props is not None else None
+        if self.link.mqtt5 and corr is not None:
+            out_props = Properties(PacketTypes.PUBLISH)
+            out_props.CorrelationData = corr
+        topic = self.topics.result(name)
+        self.link.publish(topic, payload, qos=1, properties=out_props)
+        resp = getattr(props, "ResponseTopic", None) if props is not None else None
+        # only below its own root: a stop never writes anywhere else (and its ACL forbids it)
+        if (self.link.mqtt5 and isinstance(resp, str) and resp != topic
+                and resp.startswith(self.topics.root + "/") and not set(resp) & {"+", "#"}):
+            self.link.publish(resp, payload, qos=1, properties=out_props)
+
+    def _publish_discovery(self) -> None:
+        m = self.cfg.mqtt
+        if not m.discovery:
+            return
+        for topic, payload in discovery_configs(self.topics, m.discovery_prefix,
+                                                self.cfg.stop.name).items():
+            self.link.publish(topic, dumps(payload), qos=1, retain=True)
+
+    def telemetry(self, now: float) -> dict[str, Any]:
+        with self._lock:
+            st = self._stats
+            frames, samples = st.frames, st.invoke_ms
+            st.frames, st.invoke_ms = 0, []
+            on_s, switched, episodes = (st.light_on_s_today, st.lights_switched_today,
+                                        st.episodes_today)
+        elapsed = max(1e-6, now - self._tele_at)
+        self._tele_at = now
+        age = self.frame_age_s(now)
+        stale = age is None or age > self.cfg.mqtt.camera_stale_s
+        proc = psutil.Process()
+        p50 = p95 = None
+        if samples:
+            p50, p95 = (round(float(x), 2) for x in np.percentile(samples, [50, 95]))
+        return {
+            "stop_id": self.cfg.stop.id,
+            "ts": _now_iso(),
+            "uptime_s": round(now - self.started, 1),
+            "fps": round(frames / elapsed, 2),
+            "inference_ms": {"p50": p50, "p95": p95},
+            "frame_age_s": None if age is None else round(age, 2),
+            "camera": "waiting" if age is None else ("stale" if stale else "ok"),
+            "light": {"on": self._published.get(State.LIGHT) == OnOff.ON.value,
+                      "mode": self._published.get(State.LIGHT_MODE),
+                      "on_s_today": round(on_s, 1), "switched_on_today": switched},
+            "waiting_episodes_today": episodes,
+            "cpu_temp_c": _cpu_temp_c(),
+            "memory": {"rss_mb": round(proc.memory_info().rss / 2**20, 1),
+                       "system_used_pct": psutil.virtual_memory().percent},
+            "versions": self._versions,
+            "commands": self.handler.counters(),
+            "events": {"queued": len(self.link.outbox), "dropped": self.link.outbox.dropped},
+            "mqtt": {"connects": self.link.connects},
+            "faults": sorted(f.value for f in self._faults),
+        }
+
+    # ---------------- Actions (for the command handler, link thread) ----------------
+    def request_mode(self, mode: LightMode, for_s: float | None) -> None:
+        assert self.control is not None
+        self.control.request_mode(mode, for_s)
+
+    def reload(self) -> Future[dict[str, Any]]:
+        assert self.control is not None
+        return self.control.reload()
+
+    def republish(self) -> None:
+        self.link.publish(self.topics.status, Status.ONLINE.value, qos=1, retain=True)
+        self.link.republish()
+        self._publish_discovery()
+
+    def selftest(self) -> Future[dict[str, Any]]:
+        assert self.control is not None
+        outer: Future[dict[str, Any]] = Future()
+        outer.set_running_or_notify_cancel()
+        t0 = time.monotonic()
+        frame_part = self.control.selftest_frame()
+        rtt: dict[str, Any] = {}
+
+        def acked(ok: bool) -> None:
+            rtt.update(ok=ok, rtt_ms=round((time.monotonic() - t0) * 1e3, 1))
+
+        sent = self.link.publish(self.topics.leaf(Leaf.SELFTEST),
+                                 json.dumps({"ts": _now_iso()}), qos=1, on_ack=acked)
+        age = self.frame_age_s(self.clock())
+
+        def job(now: float) -> bool:
+            if outer.done():
+                return True
+            waiting = not frame_part.done() or (sent and not rtt)
+            if waiting and time.monotonic() - t0 < SELFTEST_WAIT_S:
+                return False
+            checks: dict[str, Any] = {}
+            if frame_part.done() and frame_part.exception() is None:
+                checks.update(frame_part.result())
+            else:
+                checks["relay"] = {"ok": False, "error": "frame thread did not answer"}
+                checks["model"] = {"ok": False, "error": "frame thread did not answer"}
+            checks["camera"] = {"ok": age is not None and age <= self.cfg.mqtt.camera_stale_s,
+                                "frame_age_s": None if age is None else round(age, 2)}
+            checks["broker"] = rtt if rtt else {"ok": False, "error": "no PUBACK"}
+            failed = [k for k, v in checks.items() if not v.get("ok")]
+            if failed:
+                outer.set_exception(CommandFailed(Failure.SELFTEST_FAILED,
+                                                  "failed: " + ", ".join(failed), checks=checks))
+            else:
+                outer.set_result({"checks": checks})
+            return True
+
+        self._jobs.append(job)
+        return outer
+
+    def snapshot(self) -> Future[dict[str, Any]]:
+        assert self.control is not None
+        outer: Future[dict[str, Any]] = Future()
+        outer.set_running_or_notify_cancel()
+        part = self.control.snapshot_frame()
+
+        def job(now: float) -> bool:
+            if outer.done():
+                return True
+            if not part.done():
+                return False
+            exc = part.exception()
+            if exc is not None:
+                outer.set_exception(exc)
+                return True
+            image, boxes = part.result()
+            try:
+                jpeg = blur_people(image, boxes)
+            except Exception as e:  # encoding problems are answered, not raised
+                outer.set_exception(e)
+                return True
+            topic = self.topics.leaf(Leaf.SNAPSHOT)
+            if not self.link.publish(topic, jpeg, qos=1):
+                outer.set_exception(CommandFailed(Failure.FAILED, "not connected"))
+            else:
+                outer.set_result({"topic": topic, "bytes": len(jpeg),
+                                  "people_blurred": len(boxes)})
+            return True
+
+        self._jobs.append(job)
+        return outer
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def memory_outbox(cfg: Config) -> Config:
+    """``cfg`` with an in-memory outbox (fleet-sim's fake stops keep nothing on disk)."""
+    out = cfg.model_copy(deep=True)
+    out.mqtt.outbox.path = Path(MEMORY)
+    return out
+
+
+def start_mqtt(cfg: Config, config_path: Path | None = None) -> MqttService | None:
+    """The MQTT sink when ``mqtt.enabled`` (connecting in its own thread), else None.
+
+    Called before any pin or camera is touched: an unreadable password file or outbox path is a
+    config error (exit 78) like any other.
+    """
+    if not cfg.mqtt.enabled:
+        return None
+    return MqttService(cfg, config_path=config_path)
+
+
+def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
+                  loader: Callable[[], Config] | None) -> None:
+    """Let commands act on ``pipeline``; ``loader`` re-reads the config for ``reload``."""
+    from edge.mqtt.control import PipelineControl
+
+    def reloaded(new: Config) -> None:
+        service.handler.snapshots = new.privacy.snapshots
+
+    service.attach(PipelineControl(pipeline, cfg, loader, service.last_record, reloaded))

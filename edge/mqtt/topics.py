@@ -1,0 +1,120 @@
+"""Topic names below a stop's root ``<prefix>/<stop_id>/``, and the payloads that are fixed words.
+
+Everything the daemon publishes is named here once, so the daemon, the console, fleet-sim, the
+discovery configs, the ACL example and the tests all agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Status(str, Enum):
+    """Payloads of ``status`` (retained): ``offline`` is the broker's last will."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+
+class OnOff(str, Enum):
+    ON = "ON"
+    OFF = "OFF"
+
+    @classmethod
+    def of(cls, value: bool) -> OnOff:
+        return cls.ON if value else cls.OFF
+
+
+class State(str, Enum):
+    """Retained state topics: published on change and all again on every (re)connect."""
+
+    LIGHT = "light/state"
+    LIGHT_MODE = "light/mode/state"
+    OCCUPANCY = "occupancy/state"
+    WAITING = "waiting/state"
+    FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
+
+
+class Leaf(str, Enum):
+    """Other topics below the root."""
+
+    STATUS = "status"
+    TELE = "tele"
+    EVENT = "event"
+    CMD = "cmd"
+    RESULT = "result"
+    SNAPSHOT = "snapshot"
+    SELFTEST = "selftest"  # the self-test's broker round trip publishes here (QoS 1)
+
+
+class EventKind(str, Enum):
+    LIGHT = "light"  # the light went on or off (with reason)
+    WAITING_ENDED = "waiting_ended"  # a waiting episode ended (duration, peak count)
+    FAULT = "fault"  # a fault was raised or cleared
+
+
+class Fault(str, Enum):
+    CAMERA_STALE = "camera_stale"  # no frame for mqtt.camera_stale_s
+    LIGHT_READBACK = "light_readback"  # the pin does not read back what was set
+
+
+HA_STATUS_TOPIC_LEAF = "status"  # <discovery_prefix>/status: Home Assistant's birth message
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """All topic names of one stop."""
+
+    prefix: str
+    stop_id: str
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}/{self.stop_id}"
+
+    def leaf(self, leaf: Leaf | State | str) -> str:
+        value = leaf.value if isinstance(leaf, Enum) else leaf
+        return f"{self.root}/{value}"
+
+    @property
+    def status(self) -> str:
+        return self.leaf(Leaf.STATUS)
+
+    @property
+    def tele(self) -> str:
+        return self.leaf(Leaf.TELE)
+
+    @property
+    def event(self) -> str:
+        return self.leaf(Leaf.EVENT)
+
+    @property
+    def cmd_filter(self) -> str:
+        return f"{self.root}/{Leaf.CMD.value}/+"
+
+    def cmd(self, name: str) -> str:
+        return f"{self.root}/{Leaf.CMD.value}/{name}"
+
+    def result(self, name: str) -> str:
+        return f"{self.root}/{Leaf.RESULT.value}/{name}"
+
+    def command_name(self, topic: str) -> str | None:
+        """The ``<name>`` of ``<root>/cmd/<name>``, None for any other topic."""
+        head = f"{self.root}/{Leaf.CMD.value}/"
+        if not topic.startswith(head):
+            return None
+        name = topic[len(head):]
+        return None if "/" in name else name
+
+
+def split_stop_topic(prefix: str, topic: str) -> tuple[str, str] | None:
+    """``(stop_id, rest)`` of ``<prefix>/<stop_id>/<rest>``, None when the topic is elsewhere."""
+    head = prefix + "/"
+    if not topic.startswith(head):
+        return None
+    stop, sep, rest = topic[len(head):].partition("/")
+    if not sep or not stop:
+        return None
+    return stop, rest

@@ -1,0 +1,359 @@
+"""The MQTT service against a real mosquitto: the exact messages on the wire, outages,
+reconnects, the outbox, MQTT 5 answers, Home Assistant discovery, TLS, credentials and the ACL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.config import DropPolicy
+from edge.mqtt.discovery import REQUIRED
+from edge.mqtt.outbox import Outbox
+from tests.conftest import REPO
+from tests.mqtt_fixtures import Broker, Collector
+from tests.mqtt_stop import Stop, someone_between, stop_config
+
+pytestmark = pytest.mark.mqtt
+ROOT = "stopsafe/t1"
+RETAINED = {f"{ROOT}/status": "online", f"{ROOT}/light/state": "OFF",
+            f"{ROOT}/light/mode/state": "AUTO", f"{ROOT}/occupancy/state": "OFF",
+            f"{ROOT}/waiting/state": "0", f"{ROOT}/faults/state": "[]"}
+
+
+def events(c: Collector) -> list[dict]:
+    return [json.loads(m.payload) for m in c.on(f"{ROOT}/event")]
+
+
+def send(broker: Broker, topic: str, payload: bytes, props: Properties | None = None) -> None:
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}",
+                    protocol=paho.MQTTv5)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    c.publish(topic, payload, qos=1, properties=props).wait_for_publish(5)
+    c.loop_stop()
+    c.disconnect()
+
+
+def test_outbox_keeps_order_bound_and_seq_across_restarts(tmp_path):
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, 5, DropPolicy.OLDEST)
+    seqs = [box.append({"n": i}) for i in range(8)]
+    assert seqs == list(range(1, 9)) and len(box) == 5 and box.dropped == 3
+    assert [(s, e["n"]) for s, e in box.after(0, 10)] == [(4, 3), (5, 4), (6, 5), (7, 6), (8, 7)]
+    box.ack(4)
+    box.close()
+    box = Outbox(path, 5, DropPolicy.NEWEST)  # what was not acknowledged survives a restart
+    assert [s for s, _ in box.after(0, 10)] == [5, 6, 7, 8]
+    assert box.append({"n": 8}) == 9  # seq is never reused
+    assert box.append({"n": 9}) is None and box.dropped == 1  # 'newest': the new one is refused
+    assert [s for s, _ in box.after(6, 10)] == [7, 8, 9]
+
+
+def test_connect_publishes_status_and_every_retained_topic_then_stopped(broker, tmp_path):
+    live = Collector(broker, ("stopsafe/#", "homeassistant/#"))
+    stop = Stop(stop_config(broker, tmp_path), someone_between(99, 99))
+    try:
+        live.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "online")
+        live.wait_for(lambda m: m.topic == f"{ROOT}/tele")
+        late = Collector(broker, ("stopsafe/#", "homeassistant/#"))  # sees only retained
+        time.sleep(0.5)
+        got = {m.topic: m.text for m in late.messages if m.retain}
+        for topic, payload in RETAINED.items():
+            assert got.get(topic) == payload, topic
+        configs = {t: json.loads(p) for t, p in got.items() if t.startswith("homeassistant/")}
+        assert sorted(configs) == sorted([
+            "homeassistant/binary_sensor/t1/light/config",
+            "homeassistant/binary_sensor/t1/occupancy/config",
+            "homeassistant/binary_sensor/t1/problem/config",
+            "homeassistant/button/t1/selftest/config",
+            "homeassistant/select/t1/light_mode/config",
+            "homeassistant/sensor/t1/fps/config",
+            "homeassistant/sensor/t1/inference_ms/config",
+            "homeassistant/sensor/t1/waiting/config"])
+        for cfg in configs.values():
+            assert all(k in cfg for k in REQUIRED)
+            assert cfg["availability_topic"] == f"{ROOT}/status"
+            assert cfg["device"]["identifiers"] == ["stopsafe_t1"]
+        assert configs["homeassistant/select/t1/light_mode/config"]["options"] == [
+            "AUTO", "FORCE_ON", "FORCE_OFF"]
+        tele = json.loads(live.on(f"{ROOT}/tele")[0].payload)
+        assert {"fps", "inference_ms", "frame_age_s", "camera", "light", "uptime_s", "memory",
+                "versions", "commands", "waiting_episodes_today", "cpu_temp_c"} <= set(tele)
+        assert not live.on(f"{ROOT}/tele")[0].retain
+        # a HA restart (birth message) makes the stop send its configs again
+        mark = live.mark()
+        send(broker, "homeassistant/status", b"online")
+        live.wait_for(lambda m: m.topic.startswith("homeassistant/select/"), after=mark)
+        late.close()
+    finally:
+        stop.close()
+    live.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "stopped")
+    time.sleep(0.3)
+    assert [x.text for x in live.on(f"{ROOT}/status")][-1] == "stopped"  # no last will
+    live.close()
+
+
+def test_scene_gives_states_and_events_in_order(broker, tmp_path):
+    live = Collector(broker, (f"{ROOT}/#",))
+    stop = Stop(stop_config(broker, tmp_path), someone_between(1.0, 2.0))
+    try:
+        live.wait_for(lambda m: m.topic.endswith("/event") and b"waiting_ended" in m.payload)
+        live.wait_for(lambda m: m.topic.endswith("/event") and b'"on":false' in m.payload)
+    finally:
+        stop.close()
+    ev = events(live)
+    assert [e["kind"] for e in ev] == ["light", "waiting_ended", "light"]
+    assert [e["seq"] for e in ev] == sorted(e["seq"] for e in ev)
+    assert (ev[0]["on"], ev[0]["reason"], ev[2]["on"]) == (True, "waiting", False)
+    assert ev[1]["peak"] == 1 and ev[1]["duration_s"] > 0.3
+    assert [(e["t"], e["on"]) for e in ev if e["kind"] == "light"] == stop.timeline.switches
+    light = [m.text for m in live.on(f"{ROOT}/light/state")]
+    assert light == ["OFF", "ON", "OFF"]
+    assert all(m.retain is False or m.text for m in live.on(f"{ROOT}/waiting/state"))
+
+
+def test_broker_down_at_start_then_back_events_in_order_and_retained_again(tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    broker = Broker(folder)  # not started yet
+    stop = Stop(stop_config(broker, tmp_path), lambda t: [] if int(t) % 2 else
+                someone_between(0, 99)(t))  # someone for a second, gone for a second, ...
+    try:
+        time.sleep(4.5)  # the light switches while there is no broker at all
+        assert len(stop.timeline.switches) >= 3
+        broker.start()
+        live = Collector(broker, (f"{ROOT}/#",))
+        live.wait_for(lambda m: m.topic.endswith("/event"), timeout=10)
+        time.sleep(1.0)
+        # a broker restart: everything retained is published again after the reconnect
+        broker.stop()
+        time.sleep(1.0)
+        broker.start()
+        deadline = time.monotonic() + 10
+        while stop.service.link.connects < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        late = Collector(broker, (f"{ROOT}/#",))  # sees what the stop re-published, retained
+        late.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "online"
+                      and m.retain, timeout=10)
+        time.sleep(0.5)
+        assert {m.topic for m in late.messages if m.retain} >= set(RETAINED)
+    finally:
+        stop.close()
+    time.sleep(0.5)
+    ev = events(live) + [e for e in events(late) if e["seq"] > max(x["seq"] for x in
+                                                                   events(live))]
+    seqs = [e["seq"] for e in ev]
+    assert seqs == list(range(1, len(seqs) + 1))  # from the first, none lost, in order
+    light = [(e["t"], e["on"]) for e in ev if e["kind"] == "light" and e["t"] is not None
+             and e["reason"] != "shutdown"]
+    assert light == stop.timeline.switches[:len(light)]
+    assert len(light) >= 3
+    live.close()
+    late.close()
+    broker.stop()
+
+
+def test_mqtt5_answer_carries_correlation_and_goes_to_response_topic(broker, tmp_path):
+    live = Collector(broker, (f"{ROOT}/result/#", f"{ROOT}/light/mode/state"))
+    stop = Stop(stop_config(broker, tmp_path), someone_between(99, 99))
+    try:
+        live.wait_for(lambda m: m.topic.endswith("/light/mode/state"))
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = f"{ROOT}/result/light/mine"
+        props.CorrelationData = b"c-42"
+        send(broker, f"{ROOT}/cmd/light", b'{"mode": "ON", "for_s": 1, "id": 5}', props)
+        want = {"ok": True, "id": 5, "error": None, "mode": "FORCE_ON", "for_s": 1.0}
+        a = live.wait_for(lambda m: m.topic == f"{ROOT}/result/light")
+        b = live.wait_for(lambda m: m.topic == f"{ROOT}/result/light/mine")
+        for m in (a, b):
+            assert json.loads(m.payload) == want
+            assert m.properties.CorrelationData == b"c-42"
+        live.wait_for(lambda m: m.topic.endswith("/light/mode/state") and m.text == "FORCE_ON")
+        # for_s: back to AUTO by itself
+        live.wait_for(lambda m: m.topic.endswith("/light/mode/state") and m.text == "AUTO",
+                      after=live.mark() - 1, timeout=5)
+        # a response topic outside the stop's root is ignored (a stop writes only below it)
+        props.ResponseTopic = "elsewhere/x"
+        send(broker, f"{ROOT}/cmd/status", b"", props)
+        live.wait_for(lambda m: m.topic == f"{ROOT}/result/status")
+    finally:
+        stop.close()
+
+
+def test_mqtt311_rate_limit_and_tele_counters(broker, tmp_path):
+    cfg = stop_config(broker, tmp_path, protocol="3.1.1", cmd_rate_per_s=0.01, cmd_burst=2,
+                      telemetry_s=1)
+    live = Collector(broker, (f"{ROOT}/result/#", f"{ROOT}/tele"))
+    stop = Stop(cfg, someone_between(99, 99))
+    try:
+        live.wait_for(lambda m: m.topic.endswith("/tele"))
+        for _ in range(5):
+            send(broker, f"{ROOT}/cmd/status", b"")
+        deadline = time.monotonic() + 5
+        while len(live.on(f"{ROOT}/result/status")) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answers = [json.loads(m.payload) for m in live.on(f"{ROOT}/result/status")]
+        assert [a["ok"] for a in answers] == [True, True, False, False, False]
+        assert answers[2]["error"] == "rate_limited"
+        mark = live.mark()
+        tele = json.loads(live.wait_for(lambda m: m.topic.endswith("/tele"), after=mark).payload)
+        assert tele["commands"]["rejected"] == {"rate_limited": 3}
+        assert tele["commands"]["accepted"] == 2
+    finally:
+        stop.close()
+
+
+def test_selftest_reload_and_snapshot(broker, tmp_path):
+    conf = tmp_path / "stop.yaml"
+    base = {"enabled": True, "host": broker.host, "port": broker.port,
+            "outbox": {"path": str(tmp_path / "o.sqlite")}}
+    conf.write_text(json.dumps({"stop": {"id": "t1"}, "mqtt": base}))
+    from edge.config import load_config
+
+    live = Collector(broker, (f"{ROOT}/result/#", f"{ROOT}/snapshot"))
+    stop = Stop(load_config(conf), someone_between(0.0, 99), config_path=conf)
+    try:
+        time.sleep(0.5)
+        send(broker, f"{ROOT}/cmd/selftest", b'{"id": "st"}')
+        a = json.loads(live.wait_for(lambda m: m.topic.endswith("/selftest")).payload)
+        assert a["ok"] is True and a["id"] == "st", a
+        c = a["checks"]
+        assert c["relay"]["ok"] and c["model"]["ok"] and c["camera"]["ok"] and c["broker"]["ok"]
+        send(broker, f"{ROOT}/cmd/snapshot", b"")
+        a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/snapshot")).payload)
+        assert a == {"ok": False, "id": None, "error": "disabled",
+                     "detail": "snapshots are off (privacy.snapshots)"}
+        # a bad file is refused with the start-up message; the running config stays
+        conf.write_text(json.dumps({"stop": {"id": "t1"}, "mqtt": base,
+                                    "waiting": {"dwell_s": -1}}))
+        send(broker, f"{ROOT}/cmd/reload", b"")
+        a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/reload")).payload)
+        assert a == {"ok": False, "id": None, "error": "config_error",
+                     "detail": f"{conf}: waiting.dwell_s: Input should be greater than or "
+                               "equal to 0"}
+        assert stop.pipeline.core.dwell.dwell_s == 0.3
+        conf.write_text(json.dumps({"stop": {"id": "t1"}, "mqtt": base,
+                                    "privacy": {"snapshots": True},
+                                    "waiting": {"dwell_s": 1.5}, "camera": {"fps": 2}}))
+        mark = live.mark()
+        send(broker, f"{ROOT}/cmd/reload", b"")
+        a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/reload"),
+                                     after=mark).payload)
+        assert a["ok"] is True and "waiting" in a["applied"] and "privacy" in a["applied"]
+        assert "camera" in a["restart_needed"]
+        assert stop.pipeline.core.dwell.dwell_s == 1.5
+        mark = live.mark()
+        send(broker, f"{ROOT}/cmd/snapshot", b"")
+        a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/snapshot"),
+                                     after=mark).payload)
+        assert a["ok"] is True and a["people_blurred"] >= 1, a
+        jpeg = live.wait_for(lambda m: m.topic == f"{ROOT}/snapshot").payload
+        assert jpeg[:2] == b"\xff\xd8" and len(jpeg) == a["bytes"]
+    finally:
+        stop.close()
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_tls_verifies_the_broker(tmp_path):
+    d = tmp_path / "pki"
+    d.mkdir()
+    for name in ("ca", "other"):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                 f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=d)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+             "server.key", "-out", "server.csr", cwd=d)
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.crt", cwd=d)
+    folder = tmp_path / "b"
+    folder.mkdir()
+    broker = Broker(folder, tls=f"cafile {d}/ca.crt\ncertfile {d}/server.crt\n"
+                    f"keyfile {d}/server.key")
+    broker.start()
+    try:
+        good = Stop(stop_config(broker, tmp_path, tls={"enabled": True,
+                                                       "ca_file": str(d / "ca.crt")}),
+                    someone_between(99, 99))
+        bad_cfg = stop_config(broker, tmp_path / "x", tls={"enabled": True,
+                                                           "ca_file": str(d / "other.crt")})
+        bad_cfg.stop.id = "t2"
+        (tmp_path / "x").mkdir()
+        bad = Stop(bad_cfg, someone_between(99, 99))
+        deadline = time.monotonic() + 5
+        while not good.service.link.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert good.service.link.connected
+        assert not bad.service.link.connected  # an unknown CA is never trusted
+        assert bad.thread.is_alive() and bad.source.n > 10  # and the frames go on
+        good.close()
+        bad.close()
+    finally:
+        broker.stop()
+
+
+def test_credentials_and_the_example_acl(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    passwd = folder / "passwd"
+    passwd.write_text("")
+    for user, pw in (("t1", "pw-t1-secret"), ("t2", "pw-t2"), ("console", "pw-console")):
+        subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, pw], check=True,
+                       capture_output=True)
+    acl = REPO / "systemd/mosquitto/stopsafe.acl"
+    broker = Broker(folder, extra=f"allow_anonymous false\npassword_file {passwd}\n"
+                    f"acl_file {acl}")
+    broker.start()
+    try:
+        pwfile = tmp_path / "pw"
+        pwfile.write_text("pw-t1-secret\n")
+        monkeypatch.setenv("STOPSAFE_MQTT_USERNAME", "t1")
+        cfg = stop_config(broker, tmp_path, password_file=str(pwfile), telemetry_s=1)
+        console = Collector(broker, ("stopsafe/#",), auth=("console", "pw-console"))
+        stop = Stop(cfg, someone_between(99, 99))
+        console.wait_for(lambda m: m.topic == f"{ROOT}/tele")
+        # the console may command t1; t1 answers
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id="console-x",
+                        protocol=paho.MQTTv5)
+        c.username_pw_set("console", "pw-console")
+        c.connect(broker.host, broker.port)
+        c.loop_start()
+        c.publish(f"{ROOT}/cmd/light", b"ON", qos=1).wait_for_publish(5)
+        assert json.loads(console.wait_for(
+            lambda m: m.topic == f"{ROOT}/result/light").payload)["ok"] is True
+        console.wait_for(lambda m: m.topic == f"{ROOT}/light/state" and m.text == "ON")
+        mark = console.mark()
+        # the console may not write anything but commands
+        c.publish(f"{ROOT}/light/state", b"OFF", qos=1).wait_for_publish(5)
+        # t2 may not write below t1's root nor read t1's commands
+        t2 = Collector(broker, ("stopsafe/t1/cmd/#",), auth=("t2", "pw-t2"))
+        t2.client.publish(f"{ROOT}/light/state", b"HACKED", qos=1).wait_for_publish(5)
+        c.publish(f"{ROOT}/cmd/status", b"", qos=1).wait_for_publish(5)
+        console.wait_for(lambda m: m.topic == f"{ROOT}/result/status", after=mark)
+        time.sleep(0.5)
+        after = [m.text for m in console.messages[mark:] if m.topic == f"{ROOT}/light/state"]
+        assert after == ["ON"]  # only t1's own re-publication
+        assert t2.messages == []
+        c.loop_stop()
+        c.disconnect()
+        t2.close()
+        stop.close()
+        everything = b"".join(m.payload for m in console.messages)
+        assert b"pw-t1-secret" not in everything
+        assert "pw-t1-secret" not in capsys.readouterr().err
+        console.close()
+    finally:
+        broker.stop()
