@@ -20,6 +20,7 @@ from edge.config import Config, DetectorConfig, pin_factory_name
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.light_rules import FailSafe
 from edge.faults import FaultRegistry
+from edge.health import CameraHealth, HealthSettings
 
 log = structlog.get_logger("stopsafe.build")
 
@@ -100,3 +101,14 @@ def build_failsafe(cfg: Config, start: float | None = None) -> FailSafe:
     """The fail-safe, its blind clock started now (daemon start)."""
     return FailSafe(cfg.failsafe.fail_state, cfg.failsafe.after_s,
                     time.monotonic() if start is None else start)
+
+
+def build_health(cfg: Config) -> CameraHealth | None:
+    """The picture-health monitor, or None when switched off."""
+    h = cfg.health
+    if not h.enabled:
+        return None
+    return CameraHealth(HealthSettings(
+        frozen_s=h.frozen_s, black_s=h.black_s, blur_s=h.blur_s, black_level=h.black_level,
+        blur_ratio=h.blur_ratio,
+    ))

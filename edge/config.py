@@ -229,6 +229,25 @@ class LampFeedbackConfig(Section):
     )
 
 
+class HealthConfig(Section):
+    """Picture health: faults for a frozen, black (covered) or badly blurred camera. While one
+    is active the light follows failsafe.fail_state."""
+
+    enabled: bool = Field(True, description="Check every frame's picture (costs about 0.3 ms).")
+    frozen_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        10.0, description="The very same picture this long raises camera_frozen.")
+    black_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        3.0, description="A black picture this long raises camera_black (lens covered).")
+    blur_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        5.0, description="A badly blurred picture this long raises camera_blurred.")
+    black_level: Annotated[float, Field(ge=0.0, le=255.0)] = Field(
+        12.0, description="Mean grey level (0..255) below which, with almost no contrast, the "
+        "picture counts as black.")
+    blur_ratio: Fraction = Field(
+        0.2, description="Sharpness (variance of the Laplacian) below this share of the "
+        "scene's own learnt sharpness counts as blurred.")
+
+
 class FailsafeConfig(Section):
     """What the light does when the daemon cannot see (camera lost, model failing)."""
 
@@ -439,6 +458,7 @@ class Config(Section):
     light: LightConfig = Field(default_factory=LightConfig)
     lamp_feedback: LampFeedbackConfig = Field(default_factory=LampFeedbackConfig)
     failsafe: FailsafeConfig = Field(default_factory=FailsafeConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)

@@ -9,7 +9,14 @@ from pathlib import Path
 import structlog
 
 from edge.adaptive import build_gate
-from edge.build import build_core, build_detector, build_failsafe, build_feedback, build_light
+from edge.build import (
+    build_core,
+    build_detector,
+    build_failsafe,
+    build_feedback,
+    build_health,
+    build_light,
+)
 from edge.camera import open_camera
 from edge.config import Config, load_config
 from edge.faults import FaultRegistry
@@ -52,7 +59,7 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
         sinks.append(mqtt)
     pipeline = Pipeline(source, detector.detect, core, light, sinks,
                         gate=build_gate(cfg, core.zone), failsafe=build_failsafe(cfg),
-                        feedback=feedback, faults=faults)
+                        feedback=feedback, faults=faults, health=build_health(cfg))
     if mqtt is not None:
         bind_pipeline(mqtt, pipeline, cfg,
                       (lambda: load_config(config_path)) if config_path else None)

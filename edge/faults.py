@@ -24,6 +24,14 @@ class Fault(str, Enum):
     MODEL_FAILED = "model_failed"  # the detector raised on a frame
     LAMP_FAILED = "lamp_failed"  # relay on, lamp-current input did not follow in follow_s
     LAMP_STUCK_ON = "lamp_stuck_on"  # relay off, lamp-current input stayed on for follow_s
+    CAMERA_FROZEN = "camera_frozen"  # the same picture for health.frozen_s
+    CAMERA_BLACK = "camera_black"  # black picture (lens covered) for health.black_s
+    CAMERA_BLURRED = "camera_blurred"  # far less sharp than usual for health.blur_s
+    LIGHT_READBACK = "light_readback"  # the relay's pin does not read back what was set
+    CAMERA_STALE = "camera_stale"  # (MQTT) no frame for mqtt.camera_stale_s
+
+
+PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
 
 
 @dataclass(frozen=True, slots=True)

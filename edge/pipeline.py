@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,11 +29,12 @@ from detector.base import Detection, DetectorResult
 from edge.decision.core import Decision, DecisionCore
 from edge.decision.light_rules import FailSafe, LightMode, LightReason
 from edge.decision.schedule import in_service
-from edge.faults import Fault, FaultRegistry
+from edge.faults import PICTURE_FAULTS, Fault, FaultRegistry
 from edge.frames import CameraError, Frame, FrameSource
 
 if TYPE_CHECKING:
     from actuators.feedback import LampFeedback
+    from edge.health import CameraHealth
 
 log = structlog.get_logger("stopsafe.pipeline")
 
@@ -87,6 +89,7 @@ class Pipeline:
         sinks: Sequence[Sink] = (), gate: FrameGate | None = None, *,
         failsafe: FailSafe | None = None, feedback: LampFeedback | None = None,
         faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
+        health: CameraHealth | None = None, wall: Callable[[], datetime] = datetime.now,
     ) -> None:
         self.source = source
         self.detect = detect
@@ -97,6 +100,13 @@ class Pipeline:
         self.feedback = feedback
         self.faults = faults if faults is not None else FaultRegistry()
         self.clock = clock  # for health (fail-safe, lamp feedback), never for the decision
+        self.wall = wall  # local time for the schedule while blind (the clip's in the simulator)
+        self.health = health
+        self.errors: Counter[str] = Counter()  # exceptions caught per stage, for telemetry
+        self._last_good_t: float | None = None  # frame time of the last frame decided on
+        self._blind_since_t: float | None = None  # frame time since which nothing was seen
+        self.stage = "start"  # what the loop is doing now, for the stage watchdog
+        self.stage_since = time.monotonic()
         self.stop_event = threading.Event()
         self.gate = gate
         self.last: Decision | None = None
@@ -151,41 +161,77 @@ class Pipeline:
         """
         if self._calls:
             self._run_calls()
+        self._enter("read")
         frame = self.source.read()
         if frame is None:
             return None
         t0 = time.perf_counter()
-        run_detector = self.gate is None or self.gate.should_detect(frame, self.last, self.core)
+        self._enter("health")
+        picture_bad = self._check_picture(frame)  # a picture fault: the fail-safe decides
+        unusable = picture_bad or (self.health is not None and self.health.unusable)
+        self._enter("gate")
+        model_failing = Fault.MODEL_FAILED in self.faults.active()
+        run_detector = not unusable and (
+            model_failing or self.gate is None
+            or self.gate.should_detect(frame, self.last, self.core))
         t_gate = time.perf_counter()
+        self._enter("detect")
         try:
             result = self.detect(frame.image) if run_detector else DetectorResult()
         except Exception as exc:
             raise DetectorFailed(f"{type(exc).__name__}: {exc}") from exc
         t_detect = time.perf_counter()
+        self._enter("decide")
         self._take_pending(frame.t)
+        if unusable:
+            self._blind_since_t = frame.t if self._blind_since_t is None else self._blind_since_t
+        elif self._blind_since_t is not None:
+            self._resume(frame.t)
         if run_detector:
             self.core.observe(result.detections, frame.t)
         t_track = time.perf_counter()
-        decision = self.core.decide(frame.t, frame.wall)
+        if unusable and self.last is not None:
+            decision = self.last  # nothing seen: the decision (and its clocks) wait
+        else:
+            decision = self.core.decide(frame.t, frame.wall)
         t_decide = time.perf_counter()
         self.last = decision
+        want, reason = decision.light.on, decision.light.reason.value
         if self.failsafe is not None:
-            fs = self.failsafe.update(self.clock(), ok=True, light_on=self.light_applied)
-            if fs.changed:
-                log.info("failsafe_released", light=decision.light.on)
+            if picture_bad:  # frames come, but show nothing usable: the fail-safe decides
+                fs = self.failsafe.update(self.clock(), ok=False, light_on=self.light_applied,
+                                          in_service=decision.in_service, mode=decision.mode,
+                                          immediate=True)
+                if fs.changed:
+                    log.warning("failsafe_engaged", cause="picture", light=fs.on,
+                                fail_state=self.failsafe.fail_state.value)
+                if fs.on is not None:
+                    want, reason = fs.on, "failsafe"
+            else:
+                fs = self.failsafe.update(self.clock(), ok=True, light_on=self.light_applied)
+                if fs.changed:
+                    log.info("failsafe_released", light=decision.light.on)
             self.faults.clear(Fault.CAMERA_LOST)
-            self.faults.clear(Fault.MODEL_FAILED)
+            if run_detector:
+                self.faults.clear(Fault.MODEL_FAILED)
+        if not unusable:
+            self._last_good_t = frame.t
+        self._enter("light")
         # the relay follows the rules' state; after the fail-safe it may differ from it
-        if decision.light.on != self.light_applied:
-            light_on = self.light.set(decision.light.on)
-            self.light_applied = decision.light.on
+        if want != self.light_applied:
+            light_on = self.light.set(want)
+            self.light_applied = want
             log.info(
-                "light_on" if decision.light.on else "light_off",
-                reason=decision.light.reason.value, waiting=decision.waiting,
+                "light_on" if want else "light_off",
+                reason=reason, waiting=decision.waiting,
                 occupancy=decision.occupancy, mode=decision.mode.value, t=round(frame.t, 2),
             )
         else:
             light_on = self.light.read()
+        if light_on != self.light_applied:
+            self.faults.raise_(Fault.LIGHT_READBACK, wanted=self.light_applied, read=light_on)
+        else:
+            self.faults.clear(Fault.LIGHT_READBACK)
         self._check_lamp()
         t_light = time.perf_counter()
         times = {
@@ -203,11 +249,45 @@ class Pipeline:
         record = FrameRecord(frame, result.detections, decision, light_on, result.times.invokes,
                              times, detected=run_detector,
                              faults=frozenset(self.faults.active()))
+        self._enter("publish")
         for sink in self.sinks:
-            sink.on_frame(record)
+            try:
+                sink.on_frame(record)
+            except Exception:  # a publisher must never stop the light: log, count, go on
+                self.errors["publish"] += 1
+                log.exception("sink_failed", sink=type(sink).__name__, frame=frame.index)
         times["publish"] = (time.perf_counter() - t_light) * 1e3
         self.frames += 1
+        self._enter("idle")
         return record
+
+    def _resume(self, t: float) -> None:
+        """The first usable frame after a blind spell: the decision's clocks skip the time it
+        could not see, so a person who waited before it and is still there keeps waiting (and
+        the light does not go dark for a new dwell), while one who left is dropped as usual."""
+        if self._last_good_t is not None:
+            self.core.shift(max(0.0, t - self._last_good_t))
+        if self.gate is not None:
+            self.gate.reset()
+        self._blind_since_t = None
+
+    def _enter(self, stage: str) -> None:
+        self.stage, self.stage_since = stage, time.monotonic()
+
+    def _check_picture(self, frame: Frame) -> bool:
+        """Frozen, black or blurred picture: sync the faults; True while any is active."""
+        if self.health is None:
+            return False
+        active = self.health.update(frame.image, frame.t)
+        stats = self.health.last
+        detail = {} if stats is None else {"mean": round(stats.mean, 1),
+                                           "sharpness": round(stats.sharpness, 1)}
+        for fault in PICTURE_FAULTS:
+            if fault in active:
+                self.faults.raise_(fault, **detail)
+            else:
+                self.faults.clear(fault)
+        return bool(active)
 
     def _check_lamp(self) -> None:
         if self.feedback is not None:
@@ -218,11 +298,13 @@ class Pipeline:
         assert self.failsafe is not None
         now = self.clock()
         self.blind_cycles += 1
+        if self._blind_since_t is None:
+            self._blind_since_t = self._last_good_t if self._last_good_t is not None else 0.0
         if self.faults.raise_(cause, error=error) and self.gate is not None:
             self.gate.reset()  # the scene it measured motion against is gone: look afresh
         self._take_pending(now)
         mode = self.core.rules.current_mode(now)
-        service = in_service(self.core.settings.windows, datetime.now())
+        service = in_service(self.core.settings.windows, self.wall())
         fs = self.failsafe.update(now, ok=False, light_on=self.light_applied,
                                   in_service=service, mode=mode)
         if fs.changed:
@@ -238,7 +320,11 @@ class Pipeline:
         for sink in self.sinks:
             on_health = getattr(sink, "on_health", None)
             if on_health is not None:
-                on_health(health)
+                try:
+                    on_health(health)
+                except Exception:
+                    self.errors["publish"] += 1
+                    log.exception("sink_failed", sink=type(sink).__name__)
         return health
 
     def run(self) -> int:
@@ -254,12 +340,21 @@ class Pipeline:
             except DetectorFailed as exc:
                 if self.failsafe is None:
                     raise
+                self.errors["detect"] += 1
                 log.error("detect_failed", error=str(exc))
                 self.blind(Fault.MODEL_FAILED, str(exc))
+            except Exception:
+                # anything else (decision core, relay) leaves no safe state to go on from:
+                # say where, and let the process end non-zero so systemd restarts it
+                self.errors[self.stage] += 1
+                log.exception("pipeline_failed", stage=self.stage, frames=self.frames)
+                raise
             else:
                 continue
-            # a source or model that fails at once must not spin: wait a frame's time
-            self.stop_event.wait(1.0 / max(getattr(self.source, "fps", 5.0), 1.0))
+            # a source or model that fails at once must not spin: wait a frame's time (only
+            # for a live source; a recorded clip's clock moves on by itself)
+            if self.source.live:
+                self.stop_event.wait(1.0 / max(getattr(self.source, "fps", 5.0), 1.0))
         return self.frames
 
     def shutdown(self) -> None:

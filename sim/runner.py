@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,14 @@ import cv2
 import numpy as np
 
 from edge.adaptive import build_gate
-from edge.build import build_core, build_detector, build_light
+from edge.build import build_core, build_detector, build_failsafe, build_health, build_light
 from edge.camera import frame_files
 from edge.config import Config, load_config
 from edge.decision.zones import Zone
+from edge.faults import FaultEvent, FaultRegistry
 from edge.pipeline import FrameRecord, Pipeline
 from sim.camera import ClipSource, StillsSource
+from sim.faults import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
 from sim.scenario import Scenario
 from sim.scoring import Sample, light_scores, occupancy_scores, perf_scores
 from sim.truth import Truth, read_frames, read_mot, read_presence
@@ -58,6 +61,7 @@ class Recorder:
     records: list[dict[str, Any]] = field(default_factory=list)
     snapshot: tuple[np.ndarray, FrameRecord] | None = None
     invocations: int = 0
+    fault_log: list[dict[str, Any]] = field(default_factory=list)
     _best: tuple[int, int] = (-1, -1)
 
     def on_frame(self, r: FrameRecord) -> None:
@@ -74,6 +78,16 @@ class Recorder:
         if score > self._best:  # keep the busiest frame for the report's snapshot
             self._best = score
             self.snapshot = (r.frame.image.copy(), r)
+
+    def on_fault(self, event: FaultEvent) -> None:
+        if event.active:
+            self.fault_log.append({"fault": event.fault.value, "raised_s": round(event.at, 3),
+                                   "cleared_s": None})
+            return
+        for entry in reversed(self.fault_log):
+            if entry["fault"] == event.fault.value and entry["cleared_s"] is None:
+                entry["cleared_s"] = round(event.at, 3)
+                break
 
     def close(self) -> None:
         pass
@@ -93,31 +107,47 @@ class SimRun:
 
 
 def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: Any = None,
-             sinks: tuple[Any, ...] = (), config_path: Path | None = None) -> SimRun:
+             sinks: tuple[Any, ...] = (), config_path: Path | None = None,
+             broker: BrokerControl | None = None) -> SimRun:
     """Run the daemon's pipeline on the scenario's clip with the mock relay; with
     ``mqtt.enabled`` it is also on the broker, like the daemon (``config_path`` is what a
-    ``reload`` command re-reads)."""
+    ``reload`` command re-reads). The scenario's faults are injected on the clip's clock, and the
+    fail-safe, picture health and fault registry run on that clock too."""
     cfg = scenario_config(base, sc)
     core = build_core(cfg)
     truth = load_truth(sc, core.zone)
+    plan = FaultPlan(sc.faults, broker)
     det = detector or build_detector(cfg)
     pipeline: Pipeline | None = None
-    if sc.truth.kind == "frames":
+    stills = sc.truth.kind == "frames"
+    if stills:
         files = frame_files(sc.clip_path)
         source: Any = StillsSource(files, sc.fps or 1.0, cfg.tracker.confirm_hits,
                                    on_new_still=lambda: pipeline and pipeline.reset())
     else:
         source = ClipSource(sc.clip_path, fps=sc.fps, process_fps=cfg.camera.fps,
                             realtime=realtime)
+    start_wall = source.start_wall
+
+    def clip_clock() -> float:
+        return plan.now
+
+    faults = FaultRegistry(clock=clip_clock)
     recorder = Recorder(truth)
+    faults.subscribe(recorder.on_fault)
     from edge.mqtt.service import bind_pipeline, start_mqtt
 
     mqtt = start_mqtt(cfg, config_path)
-    light = build_light(cfg, pin_factory="mock")
-    # unrelated stills have no motion or pace to adapt to: every still is looked at
-    gate = None if sc.truth.kind == "frames" else build_gate(cfg, core.zone)
-    pipeline = Pipeline(source, det.detect, core, light,
-                        [recorder, *sinks, *([mqtt] if mqtt is not None else [])], gate=gate)
+    light = FaultyRelay(build_light(cfg, pin_factory="mock"), plan)
+    # unrelated stills have no motion, pace or picture history: every still is looked at alone
+    pipeline = Pipeline(
+        FaultyCamera(source, plan), faulty_detect(det.detect, plan), core, light,
+        [recorder, *sinks, *([mqtt] if mqtt is not None else [])],
+        gate=None if stills else build_gate(cfg, core.zone),
+        failsafe=build_failsafe(cfg, start=0.0), faults=faults, clock=clip_clock,
+        health=None if stills else build_health(cfg),
+        wall=lambda: start_wall + timedelta(seconds=plan.now),
+    )
     if mqtt is not None:
         loader = ((lambda: scenario_config(load_config(config_path), sc))
                   if config_path else None)
@@ -130,6 +160,7 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
         pipeline.shutdown()
         if detector is None:
             det.close()
+        plan.tick(float("inf"))  # a broker stopped by a fault is started again
     return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
                   time.process_time() - cpu0)
 
@@ -146,6 +177,10 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
         "duration_s": round(duration, 3),
         "occupancy": occupancy_scores(rec.samples, run.truth),
         "light": light_scores(rec.samples, run.truth, sc.dwell_s, sc.hold_s, duration),
+        "faults": {
+            "injected": [f.model_dump(mode="json") for f in sc.faults],
+            "raised": rec.fault_log,
+        },
         "perf": {
             **perf_scores(rec.samples, run.wall_s),
             "invocations": rec.invocations,

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.config import ConfigError, Point, _describe
+from sim.faults import FaultSpec
 
 
 class TruthSpec(BaseModel):
@@ -47,6 +48,8 @@ class Scenario(BaseModel):
     dwell_s: Annotated[float, Field(ge=0.0)]
     hold_s: Annotated[float, Field(ge=0.0)]
     truth: TruthSpec
+    faults: list[FaultSpec] = Field(
+        [], description="Injected faults (camera, model, relay, broker) on the clip's clock.")
     base_dir: Path = Field(Path("."), exclude=True)
 
     @property

@@ -76,6 +76,19 @@ class DecisionCore:
         self.rules.reset()
         self.last_waiting_seen = None
 
+    def shift(self, dt: float) -> None:
+        """Let ``dt`` seconds pass unseen (the camera was blind): every remembered time moves
+        forward by it, so dwell, coasting and hold resume where they were. A manual mode's
+        expiry is wall time and does not move."""
+        for t in self.tracker.tracks:
+            t.first_seen += dt
+            t.last_seen += dt
+        self.dwell.shift(dt)
+        if self.last_waiting_seen is not None:
+            self.last_waiting_seen += dt
+        if self.rules.on_since is not None:
+            self.rules.on_since += dt
+
     def observe(self, detections: list[Detection], now: float) -> None:
         """Take a detector result: tracking and dwell (the pipeline times this as 'track')."""
         tracks = self.tracker.update(detections, now)

@@ -51,6 +51,13 @@ class DwellTimer:
         for gone in set(self.stays) - live:
             del self.stays[gone]
 
+    def shift(self, dt: float) -> None:
+        for stay in self.stays.values():
+            stay.since += dt
+            stay.last_in += dt
+            if stay.out_since is not None:
+                stay.out_since += dt
+
     def in_zone(self, track: Track) -> bool:
         return self.zone.contains(track.point)
 

@@ -128,13 +128,15 @@ class FailSafe:
         self._held = False
 
     def update(self, now: float, ok: bool, light_on: bool, *, in_service: bool = True,
-               mode: LightMode = LightMode.AUTO) -> FailSafeDecision:
+               mode: LightMode = LightMode.AUTO, immediate: bool = False) -> FailSafeDecision:
+        """``immediate``: engage without waiting ``after_s`` (a picture fault that has already
+        held for its own time)."""
         if ok:
             changed, self.active, self.last_ok = self.active, False, now
             return FailSafeDecision(False, None, changed, 0.0)
         blind_s = max(0.0, now - self.last_ok)
         changed = False
-        if not self.active and blind_s >= self.after_s:
+        if not self.active and (immediate or blind_s >= self.after_s):
             self.active, self._held, changed = True, light_on, True
         if not self.active:
             return FailSafeDecision(False, None, changed, blind_s)

@@ -32,12 +32,13 @@ from paho.mqtt.properties import Properties
 from edge import __version__
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode, LightReason
+from edge.faults import Fault
 from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending
 from edge.mqtt.control import Control, blur_people
 from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
-from edge.mqtt.topics import EventKind, Fault, Leaf, OnOff, State, Status, Topics
+from edge.mqtt.topics import EventKind, Leaf, OnOff, State, Status, Topics
 from edge.pipeline import FrameRecord
 
 log = structlog.get_logger("stopsafe.mqtt")
@@ -324,6 +325,10 @@ class MqttService:
             elif kind is _Msg.FAULT:
                 self._set_fault(item[1], item[2])
 
+    def fault(self, fault: Fault, active: bool) -> None:
+        """Publish a fault raised or cleared elsewhere (thread-safe: queued like the rest)."""
+        self._q.put((_Msg.FAULT, fault, active))
+
     def _set_fault(self, fault: Fault, active: bool) -> None:
         if (fault in self._faults) == active:
             return
@@ -526,3 +531,7 @@ def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
         service.handler.snapshots = new.privacy.snapshots
 
     service.attach(PipelineControl(pipeline, cfg, loader, service.last_record, reloaded))
+    # every fault the daemon raises or clears (camera, model, lamp, picture) goes out as an event
+    pipeline.faults.subscribe(lambda ev: service.fault(ev.fault, ev.active))
+    for active in pipeline.faults.active():
+        service.fault(active, True)

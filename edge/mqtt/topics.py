@@ -55,10 +55,6 @@ class EventKind(str, Enum):
     FAULT = "fault"  # a fault was raised or cleared
 
 
-class Fault(str, Enum):
-    CAMERA_STALE = "camera_stale"  # no frame for mqtt.camera_stale_s
-    LIGHT_READBACK = "light_readback"  # the pin does not read back what was set
-
 
 HA_STATUS_TOPIC_LEAF = "status"  # <discovery_prefix>/status: Home Assistant's birth message
 
