@@ -248,6 +248,16 @@ class HealthConfig(Section):
         "scene's own learnt sharpness counts as blurred.")
 
 
+class WatchdogConfig(Section):
+    """The daemon's own watchdog over its pipeline stages."""
+
+    stage_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        60.0, description="A stage (camera read, detector, decision, relay, publishing) that "
+        "has not returned after this long ends the process with status 70, so systemd "
+        "restarts it. Keep it above camera.timeout_s.",
+    )
+
+
 class FailsafeConfig(Section):
     """What the light does when the daemon cannot see (camera lost, model failing)."""
 
@@ -459,6 +469,7 @@ class Config(Section):
     lamp_feedback: LampFeedbackConfig = Field(default_factory=LampFeedbackConfig)
     failsafe: FailsafeConfig = Field(default_factory=FailsafeConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)

@@ -22,6 +22,7 @@ from edge.config import Config, load_config
 from edge.faults import FaultRegistry
 from edge.notify import SystemdSink
 from edge.pipeline import Pipeline, Sink
+from edge.stage_watchdog import StageWatchdog
 
 log = structlog.get_logger("stopsafe.daemon")
 
@@ -77,9 +78,11 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
              config=str(config_path) if config_path else None,
              fail_state=cfg.failsafe.fail_state.value, failsafe_after_s=cfg.failsafe.after_s,
              lamp_feedback_pin=cfg.lamp_feedback.pin)
+    watchdog = StageWatchdog(pipeline, cfg.watchdog.stage_timeout_s).start()
     try:
         frames = pipeline.run()
     finally:
+        watchdog.stop()
         pipeline.shutdown()  # the light goes off before anything else is released
         if feedback is not None:
             feedback.close()
