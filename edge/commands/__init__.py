@@ -10,6 +10,7 @@ MODULES = (
     "edge.commands.models",
     "edge.commands.check_config",
     "edge.commands.bench",
+    "edge.commands.soak",
     "edge.commands.selftest",
     "edge.commands.snapshot",
     "edge.commands.zone",

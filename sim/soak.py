@@ -1,0 +1,144 @@
+"""Soak: a clip looped through the whole daemon (detector, decision, mock relay, MQTT) for a long
+time at full speed, watching memory, descriptors and threads, and checking that every loop
+switches the light at the same clip times.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import psutil
+
+from edge.adaptive import build_gate
+from edge.build import build_core, build_detector, build_failsafe, build_health, build_light
+from edge.config import Config
+from edge.frames import Frame
+from edge.pipeline import FrameRecord, Pipeline
+from sim.camera import ClipSource
+from sim.runner import scenario_config
+from sim.scenario import Scenario
+
+LOOP_GAP_S = 10.0  # quiet time between loops, so each loop starts from an empty, dark stop
+
+
+class LoopingClip:
+    """The scenario's clip again and again, on one clock that keeps running (with a gap)."""
+
+    live = False
+
+    def __init__(self, sc: Scenario, process_fps: float, until: float,
+                 max_loops: int | None = None) -> None:
+        self.sc, self.process_fps, self.until = sc, process_fps, until
+        self.max_loops = max_loops
+        self.loop = 0
+        self.offset = 0.0
+        self._clip = self._open()
+        self.duration_s = self._clip.duration_s
+        self.fps = self._clip.fps
+
+    def _open(self) -> ClipSource:
+        return ClipSource(self.sc.clip_path, fps=self.sc.fps, process_fps=self.process_fps)
+
+    def read(self) -> Frame | None:
+        frame = self._clip.read()
+        if frame is None:
+            self._clip.close()
+            if time.monotonic() >= self.until or (
+                    self.max_loops is not None and self.loop + 1 >= self.max_loops):
+                return None
+            self.loop += 1
+            self.offset += self.duration_s + LOOP_GAP_S
+            self._clip = self._open()
+            frame = self._clip.read()
+            if frame is None:
+                return None
+        frame.t += self.offset
+        frame.wall = self._clip.start_wall + timedelta(seconds=frame.t)
+        return frame
+
+    def close(self) -> None:
+        self._clip.close()
+
+
+@dataclass
+class SoakProbe:
+    """A pipeline sink: the light's switches per loop, and the process's figures over time."""
+
+    source: LoopingClip
+    warmup_s: float = 60.0
+    switches: dict[int, list[tuple[float, bool]]] = field(default_factory=dict)
+    samples: list[dict[str, float]] = field(default_factory=list)
+    _last: bool = False
+    _t0: float = field(default_factory=time.monotonic)
+    _next_sample: float = 0.0
+
+    def on_frame(self, r: FrameRecord) -> None:
+        on = bool(r.light_on)
+        if on != self._last:
+            clip_t = round(r.frame.t - self.source.offset, 3)
+            self.switches.setdefault(self.source.loop, []).append((clip_t, on))
+            self._last = on
+        now = time.monotonic() - self._t0
+        if now >= self._next_sample:
+            self._next_sample = now + 5.0
+            proc = psutil.Process()
+            self.samples.append({"t_s": round(now, 1), "rss_mb": proc.memory_info().rss / 2**20,
+                                 "fds": proc.num_fds(), "threads": threading.active_count(),
+                                 "loop": self.source.loop})
+
+    def close(self) -> None:
+        pass
+
+
+def soak(sc: Scenario, base: Config, minutes: float, warmup_s: float = 60.0,
+         max_loops: int | None = None) -> dict[str, Any]:
+    """Loop until ``minutes`` have passed (each loop runs to its end) or ``max_loops``."""
+    cfg = scenario_config(base, sc)
+    from edge.mqtt.service import bind_pipeline, start_mqtt
+
+    source = LoopingClip(sc, cfg.camera.fps, time.monotonic() + minutes * 60.0, max_loops)
+    probe = SoakProbe(source, warmup_s)
+    detector = build_detector(cfg)
+    core = build_core(cfg)
+    mqtt = start_mqtt(cfg)
+    sinks: list[Any] = [probe, *([mqtt] if mqtt is not None else [])]
+    clock_now = [0.0]
+    pipeline = Pipeline(
+        source, detector.detect, core, build_light(cfg, pin_factory="mock"), sinks,
+        gate=build_gate(cfg, core.zone), failsafe=build_failsafe(cfg, start=0.0),
+        health=build_health(cfg), clock=lambda: clock_now[0],
+    )
+    if mqtt is not None:
+        bind_pipeline(mqtt, pipeline, cfg, None)
+    t0 = time.monotonic()
+    try:
+        pipeline.run()
+    finally:
+        pipeline.shutdown()
+        detector.close()
+    wall = time.monotonic() - t0
+    loops = source.loop + 1  # every loop runs to the clip's end
+    timelines = [probe.switches.get(k, []) for k in range(loops)]
+    after = [s for s in probe.samples if s["t_s"] >= warmup_s] or probe.samples
+    first, last = after[0], after[-1]
+    return {
+        "name": sc.name,
+        "minutes": round(wall / 60.0, 2),
+        "loops": loops,
+        "frames": pipeline.frames,
+        "mqtt": mqtt is not None,
+        "timelines_identical": bool(timelines) and all(t == timelines[0] for t in timelines),
+        "switches_per_loop": len(timelines[0]) if timelines else 0,
+        "rss_mb": {"after_warmup": round(first["rss_mb"], 1), "end": round(last["rss_mb"], 1),
+                   "growth": round(last["rss_mb"] - first["rss_mb"], 2),
+                   "peak": round(max(s["rss_mb"] for s in probe.samples), 1)},
+        "fds": {"after_warmup": first["fds"], "end": last["fds"],
+                "max": max(s["fds"] for s in after)},
+        "threads": {"after_warmup": first["threads"], "end": last["threads"],
+                    "max": max(s["threads"] for s in after)},
+        "errors": dict(pipeline.errors),
+    }
