@@ -22,43 +22,62 @@ from sim.camera import ClipSource
 from sim.runner import scenario_config
 from sim.scenario import Scenario
 
-LOOP_GAP_S = 10.0  # quiet time between loops, so each loop starts from an empty, dark stop
+LOOP_GAP_S = 8.0  # the empty stop between loops: hold and coasting run out, the light goes off
 
 
 class LoopingClip:
-    """The scenario's clip again and again, on one clock that keeps running (with a gap)."""
+    """The scenario's clip again and again on one clock that keeps running. Between loops the
+    stop stands empty for ``LOOP_GAP_S`` (the clip's first, empty picture), so each loop starts
+    from a dark stop; ``on_loop`` is called as each new loop begins."""
 
     live = False
 
     def __init__(self, sc: Scenario, process_fps: float, until: float,
-                 max_loops: int | None = None) -> None:
+                 max_loops: int | None = None, on_loop: Any = None) -> None:
         self.sc, self.process_fps, self.until = sc, process_fps, until
         self.max_loops = max_loops
+        self.on_loop = on_loop
         self.loop = 0
         self.offset = 0.0
         self._clip = self._open()
         self.duration_s = self._clip.duration_s
         self.fps = self._clip.fps
+        self._empty: Any = None
+        self._gap_t: float | None = None
 
     def _open(self) -> ClipSource:
         return ClipSource(self.sc.clip_path, fps=self.sc.fps, process_fps=self.process_fps)
 
     def read(self) -> Frame | None:
+        if self._gap_t is not None:
+            return self._gap()
         frame = self._clip.read()
         if frame is None:
             self._clip.close()
             if time.monotonic() >= self.until or (
                     self.max_loops is not None and self.loop + 1 >= self.max_loops):
                 return None
-            self.loop += 1
-            self.offset += self.duration_s + LOOP_GAP_S
-            self._clip = self._open()
-            frame = self._clip.read()
-            if frame is None:
-                return None
+            self._gap_t = self.duration_s
+            return self._gap()
+        if self._empty is None:
+            self._empty = frame.image
         frame.t += self.offset
         frame.wall = self._clip.start_wall + timedelta(seconds=frame.t)
         return frame
+
+    def _gap(self) -> Frame | None:
+        assert self._gap_t is not None
+        if self._gap_t >= self.duration_s + LOOP_GAP_S:
+            self._gap_t = None
+            self.loop += 1
+            self.offset += self.duration_s + LOOP_GAP_S
+            self._clip = self._open()
+            if self.on_loop is not None:
+                self.on_loop()
+            return self.read()
+        t = self.offset + self._gap_t
+        self._gap_t += 1.0 / self.process_fps
+        return Frame(self._empty, t, -1, wall=self._clip.start_wall + timedelta(seconds=t))
 
     def close(self) -> None:
         self._clip.close()
@@ -100,7 +119,14 @@ def soak(sc: Scenario, base: Config, minutes: float, warmup_s: float = 60.0,
     cfg = scenario_config(base, sc)
     from edge.mqtt.service import bind_pipeline, start_mqtt
 
-    source = LoopingClip(sc, cfg.camera.fps, time.monotonic() + minutes * 60.0, max_loops)
+    pipeline: Pipeline | None = None
+
+    def new_loop() -> None:  # the adaptive rate's schedule starts afresh with each loop
+        if pipeline is not None and pipeline.gate is not None:
+            pipeline.gate.reset()
+
+    source = LoopingClip(sc, cfg.camera.fps, time.monotonic() + minutes * 60.0, max_loops,
+                         on_loop=new_loop)
     probe = SoakProbe(source, warmup_s)
     detector = build_detector(cfg)
     core = build_core(cfg)
@@ -122,7 +148,10 @@ def soak(sc: Scenario, base: Config, minutes: float, warmup_s: float = 60.0,
         detector.close()
     wall = time.monotonic() - t0
     loops = source.loop + 1  # every loop runs to the clip's end
-    timelines = [probe.switches.get(k, []) for k in range(loops)]
+    # the last loop's trailing switch-off falls in a gap that is never played: compare the
+    # switches within the clip
+    timelines = [[sw for sw in probe.switches.get(k, []) if sw[0] < source.duration_s]
+                 for k in range(loops)]
     after = [s for s in probe.samples if s["t_s"] >= warmup_s] or probe.samples
     first, last = after[0], after[-1]
     return {

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+TIME_EPS = 1e-6  # frame times are sums of floats: compare durations with a little slack
+
 
 class LightMode(str, Enum):
     AUTO = "AUTO"
@@ -86,9 +88,9 @@ class LightRules:
         if waiting > 0:
             return True, LightReason.WAITING
         if self.on:
-            if last_seen is not None and now - last_seen < self.hold_s:
+            if last_seen is not None and now - last_seen < self.hold_s - TIME_EPS:
                 return True, LightReason.HOLD
-            if self.on_since is not None and now - self.on_since < self.min_on_s:
+            if self.on_since is not None and now - self.on_since < self.min_on_s - TIME_EPS:
                 return True, LightReason.MIN_ON
         return False, LightReason.NOBODY_WAITING
 
