@@ -46,6 +46,7 @@ class Rejection(str, Enum):
     UNKNOWN_COMMAND = "unknown_command"
     DISABLED = "disabled"
     NOT_READY = "not_ready"
+    NOT_A_COMMAND = "not_a_command"  # a message on no command topic: dropped, never answered
 
 
 class Failure(str, Enum):

@@ -33,7 +33,7 @@ from edge import __version__
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode, LightReason
 from edge.faults import Fault
-from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending
+from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, Rejection
 from edge.mqtt.control import Control, blur_people
 from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
@@ -284,6 +284,7 @@ class MqttService:
             return
         name = self.topics.command_name(msg.topic)
         if name is None:
+            self.handler.rejected[Rejection.NOT_A_COMMAND.value] += 1
             return
         result = self.handler.handle(name, bytes(msg.payload), self.clock())
         props = getattr(msg, "properties", None)
