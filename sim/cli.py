@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edge.config import Config
+from edge.config import Config, ConfigError
+from sim.broker import Broker
+from sim.faults import FaultKind
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 
@@ -40,6 +43,26 @@ def results_table(results: list[dict]) -> Table:
 
 def run_sim(cfg: Config, args: argparse.Namespace) -> int:
     scenarios = [load_scenario(p) for p in args.scenarios]  # all validated before any runs
+    needs_broker = any(f.kind is FaultKind.BROKER_DOWN for sc in scenarios for f in sc.faults)
+    if needs_broker and not getattr(args, "own_broker", False):
+        raise ConfigError(f"{args.scenarios[0]}: faults: broker_down needs a broker the "
+                          "simulator runs itself: add --own-broker")
+    if getattr(args, "own_broker", False):
+        with tempfile.TemporaryDirectory(prefix="stopsafe-broker-") as tmp:
+            broker = Broker(Path(tmp))
+            broker.start()
+            try:
+                cfg = cfg.model_copy(deep=True)
+                m = cfg.mqtt
+                m.enabled, m.host, m.port = True, broker.host, broker.port
+                m.outbox.path = Path(tmp) / "outbox.sqlite"
+                return _run(cfg, args, scenarios, broker)
+            finally:
+                broker.stop()
+    return _run(cfg, args, scenarios, None)
+
+
+def _run(cfg: Config, args: argparse.Namespace, scenarios: list, broker: Broker | None) -> int:
     err = Console(stderr=True)
     report = Path(args.report) if args.report else None
     results = []
@@ -50,7 +73,7 @@ def run_sim(cfg: Config, args: argparse.Namespace) -> int:
         for sc in scenarios:
             progress.update(task, description=sc.name)
             results.append(run_scenario(
-                sc, cfg, realtime=args.realtime, report_dir=report,
+                sc, cfg, realtime=args.realtime, report_dir=report, broker=broker,
                 config_path=Path(args.config) if getattr(args, "config", None) else None))
             progress.advance(task)
     if args.json:

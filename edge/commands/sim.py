@@ -20,4 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print only the JSON scores on stdout")
     p.add_argument("--report", metavar="DIR", help="write timeline and snapshot pictures")
     p.add_argument("--realtime", action="store_true", help="play clips at their own pace")
+    p.add_argument("--own-broker", action="store_true",
+                   help="run a private mosquitto and publish to it (needed for broker_down "
+                   "faults, which stop and start it)")
     p.set_defaults(func=cmd_sim)
