@@ -17,7 +17,15 @@ from edge.decision.zones import Zone
 from edge.pipeline import FrameRecord, Pipeline
 from sim.camera import ClipSource, StillsSource
 from sim.scenario import Scenario
-from sim.scoring import Sample, light_scores, occupancy_scores, perf_scores
+from sim.scoring import (
+    FrameMatch,
+    Sample,
+    detection_scores,
+    light_scores,
+    match_frame,
+    occupancy_scores,
+    perf_scores,
+)
 from sim.truth import Truth, read_frames, read_mot, read_presence
 
 
@@ -56,15 +64,25 @@ class Recorder:
     samples: list[Sample] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     snapshot: tuple[np.ndarray, FrameRecord] | None = None
+    matches: dict[int, FrameMatch] = field(default_factory=dict)  # mot: per frame index
+    frame_paths: dict[int, str] = field(default_factory=dict)
     _best: tuple[int, int] = (-1, -1)
 
     def on_frame(self, r: FrameRecord) -> None:
         d = r.decision
+        if self.truth.kind == "mot" and r.frame.index in self.truth.boxes:
+            h, w = r.frame.image.shape[:2]
+            dets = [(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h, b.score) for b in r.detections]
+            self.matches[r.frame.index] = match_frame(
+                dets, self.truth.boxes[r.frame.index], self.truth.ignored_boxes[r.frame.index])
+            if r.frame.path is not None:
+                self.frame_paths[r.frame.index] = r.frame.path
         self.samples.append(Sample(
             t=r.frame.t, index=r.frame.index, path=r.frame.path, occupied=d.occupied,
             waiting=d.waiting, light_on=bool(r.light_on), invoke_ms=r.times_ms["invoke"],
             frame_ms=r.times_ms["frame"],
             truth_occupied=self.truth.occupied(r.frame.t, r.frame.index, r.frame.path),
+            invokes=r.invokes,
         ))
         self.records.append({k: round(v, 3) for k, v in r.times_ms.items()})
         score = (d.waiting, d.occupancy)
@@ -109,6 +127,12 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
         "light": light_scores(recorder.samples, truth, sc.dwell_s, sc.hold_s, duration),
         "perf": perf_scores(recorder.samples, wall_s),
     }
+    stats = getattr(det, "stats", None)
+    if stats is not None:  # what the detector front-end did: profiles, dark frames
+        result["perf"].update(profiles=dict(stats.counts), dark_frames=stats.dark_frames,
+                              enhanced_frames=stats.enhanced_frames)
+    if truth.kind == "mot":
+        result["detection"] = detection_scores(list(recorder.matches.values()))
     if report_dir is not None:
         from sim.report import write_report
 
