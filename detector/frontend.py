@@ -30,7 +30,7 @@ class CropSettings:
     enabled: bool = True
     margin: float = 0.05  # of the frame's width and height, on every side
     head_room: float = 0.35  # of the frame's height above the zone: bodies stand above their feet
-    max_area: float = 0.6  # crop only when the crop is at most this fraction of the frame's area
+    max_area: float = 0.5  # crop only when the crop is at most this fraction of the frame's area
 
 
 def _grow(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
@@ -109,20 +109,24 @@ class FrontendStats:
 class ZoneDetector:
     """The detector the pipeline sees: ``detect(frame)`` does crop, light, tiles and merge.
 
-    A frame is dark when the mean luma of the region is below ``dark_below``; it is light again
-    only above ``dark_below + hysteresis``, so a dusk scene near the threshold does not make the
-    night and day profiles alternate frame by frame.
+    Three profiles: ``day`` (the detector's own settings), ``wide`` for a region whose longer
+    side is over ``wide_above_px`` (its people are small: by default YOLOX on tiles), and
+    ``night`` for dark frames. A frame is dark when the mean luma of the region is below
+    ``dark_below``; it is light again only above ``dark_below + hysteresis``, so a dusk scene
+    near the threshold does not make the profiles alternate frame by frame.
     """
 
-    def __init__(self, day: Profile, night: Profile | None,
-                 zone_bounds: tuple[float, float, float, float], crop: CropSettings,
-                 dark_below: float, hysteresis: float = 0.03) -> None:
-        self.day, self.night = day, night
+    def __init__(self, day: Profile, zone_bounds: tuple[float, float, float, float],
+                 crop: CropSettings, *, wide: Profile | None = None, wide_above_px: int = 960,
+                 night: Profile | None = None, dark_below: float = 0.3,
+                 hysteresis: float = 0.03) -> None:
+        self.day, self.wide, self.night = day, wide, night
+        self.wide_above_px = wide_above_px
         self.zone_bounds = zone_bounds
         self.crop = crop
         self.dark_below = dark_below
         self.hysteresis = hysteresis
-        self.name = day.detector.name if night is None else f"{day.name}+{night.name}"
+        self.name = day.detector.name
         self.stats = FrontendStats()
         self._dark = False
         self._rois: dict[tuple[int, int], Roi] = {}
@@ -159,7 +163,11 @@ class ZoneDetector:
             log.info("light_level_changed", dark=dark, brightness=round(level, 3),
                      threshold=self.dark_below)
         self._dark = dark
-        profile = self.night if dark and self.night is not None else self.day
+        profile = self.day
+        if dark and self.night is not None:
+            profile = self.night
+        elif self.wide is not None and max(rw, rh) > self.wide_above_px:
+            profile = self.wide
         enhanced = profile.enhancer.wanted(dark)
         if enhanced:
             region = profile.enhancer.apply(region)
@@ -198,6 +206,8 @@ class ZoneDetector:
         return DetectorResult(found, times)
 
     def close(self) -> None:
-        self.day.detector.close()
-        if self.night is not None and self.night.detector is not self.day.detector:
-            self.night.detector.close()
+        done: list[TFLiteDetector] = []
+        for p in (self.day, self.wide, self.night):
+            if p is not None and all(p.detector is not d for d in done):
+                p.detector.close()
+                done.append(p.detector)

@@ -17,8 +17,9 @@ from detector.frontend import CropSettings, Profile, ZoneDetector
 from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
+from detector.tflite import TFLiteDetector
 from detector.tiling import TilingSettings
-from edge.config import Config, DetectorConfig, EnhanceMethod, EnhanceMode, pin_factory_name
+from edge.config import Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.zones import Zone
 
@@ -34,23 +35,24 @@ def detector_settings(d: DetectorConfig, score_threshold: float | None = None
     )
 
 
-def _profile(name: str, d: DetectorConfig, backend: str, model: str, score: float,
-             tiling: bool, tile_scale: float, enhance: EnhanceMode, method: EnhanceMethod,
-             reuse: Profile | None = None) -> Profile:
-    """A profile; it shares ``reuse``'s interpreter when model and threshold are the same."""
-    same = (reuse is not None and reuse.detector.name == backend
-            and reuse.detector.model_path.name == model
-            and reuse.detector.settings.score_threshold == score)
-    if same:
-        assert reuse is not None
-        detector = reuse.detector
-    else:
+def _profile(name: str, d: DetectorConfig, o: ProfileConfig | None,
+             made: dict[tuple[str, str, float], TFLiteDetector]) -> Profile:
+    """The detector's settings with the overrides ``o``; interpreters are shared through
+    ``made`` when back-end, model and threshold are the same."""
+    o = o or ProfileConfig()
+    backend = (o.backend or d.backend).value
+    model = o.model or d.model
+    score = d.score_threshold if o.score_threshold is None else o.score_threshold
+    key = (backend, model, score)
+    if key not in made:
         path = d.models_dir / model
         verify_model(path, check_hash=d.verify_hash)
-        detector = create(backend, path, detector_settings(d, score))
+        made[key] = create(backend, path, detector_settings(d, score))
+    enhance, method = o.enhance or d.enhance, o.enhance_method or d.enhance_method
     return Profile(
-        name=name, detector=detector,
-        tiling=TilingSettings(enabled=tiling, tile_scale=tile_scale, overlap=d.tile_overlap,
+        name=name, detector=made[key],
+        tiling=TilingSettings(enabled=d.tiling if o.tiling is None else o.tiling,
+                              tile_scale=o.tile_scale or d.tile_scale, overlap=d.tile_overlap,
                               full_pass=d.tile_full_pass),
         enhancer=Enhancer(EnhanceSettings(
             mode=EnhanceMode_(enhance.value), method=EnhanceMethod_(method.value),
@@ -60,22 +62,16 @@ def _profile(name: str, d: DetectorConfig, backend: str, model: str, score: floa
 
 def build_detector(cfg: Config) -> ZoneDetector:
     """The configured detector on verified models (raises ModelError with how to fetch them):
-    the day profile, an optional night profile, and the crop to the zone."""
+    its own settings, the 'wide' and 'night' profiles, and the crop to the zone."""
     d = cfg.detector
-    day = _profile("day", d, d.backend.value, d.model, d.score_threshold, d.tiling,
-                   d.tile_scale, d.enhance, d.enhance_method)
-    night = None
-    if d.night is not None:
-        n = d.night
-        night = _profile(
-            "night", d, (n.backend or d.backend).value, n.model or d.model,
-            d.score_threshold if n.score_threshold is None else n.score_threshold,
-            d.tiling if n.tiling is None else n.tiling, n.tile_scale or d.tile_scale,
-            n.enhance or d.enhance, n.enhance_method or d.enhance_method, reuse=day,
-        )
+    made: dict[tuple[str, str, float], TFLiteDetector] = {}
+    base = _profile("day", d, None, made)
+    wide = _profile("wide", d, d.wide, made) if d.wide is not None else None
+    night = _profile("night", d, d.night, made) if d.night is not None else None
     crop = CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
                         head_room=d.crop_head_room, max_area=d.crop_max_area)
-    return ZoneDetector(day, night, Zone(cfg.zone.polygon).bounds(), crop, d.dark_below)
+    return ZoneDetector(base, Zone(cfg.zone.polygon).bounds(), crop, wide=wide,
+                        wide_above_px=d.wide_above_px, night=night, dark_below=d.dark_below)
 
 
 def core_settings(cfg: Config) -> CoreSettings:

@@ -69,22 +69,34 @@ class EnhanceMethod(str, Enum):
     CLAHE = "clahe"
 
 
-class NightConfig(Section):
-    """What changes on dark frames (region darker than ``detector.dark_below``).
+YOLOX_NANO = "yolox_nano_fp16.tflite"
 
-    Every key left out keeps the day's value, so ``night: {}`` only marks that a night profile
-    exists, and ``night: {backend: yolox, model: yolox_nano_fp16.tflite}`` swaps the model.
+
+class ProfileConfig(Section):
+    """Settings that replace the detector's own in one situation (a wide region, a dark frame).
+
+    Every key left out keeps the detector's value, so ``night: {score_threshold: 0.4}`` only
+    lowers the threshold at night, and ``night: null`` turns the night profile off.
     """
 
-    backend: DetectorBackend | None = Field(None, description="Back-end at night.")
-    model: str | None = Field(None, min_length=1, description="Model file at night.")
-    score_threshold: Fraction | None = Field(None, description="Lowest person score at night.")
-    tiling: bool | None = Field(None, description="Tiled inference at night.")
+    backend: DetectorBackend | None = Field(None, description="Back-end plugin.")
+    model: str | None = Field(None, min_length=1, description="Model file (models/manifest.yaml).")
+    score_threshold: Fraction | None = Field(None, description="Lowest person score kept.")
+    tiling: bool | None = Field(None, description="Tiled inference (see detector.tiling).")
     tile_scale: Annotated[float, Field(ge=1.0, le=8.0)] | None = Field(
-        None, description="Tile side at night, in model input sides."
+        None, description="Tile side, in model input sides (see detector.tile_scale)."
     )
-    enhance: EnhanceMode | None = Field(None, description="Enhancement at night.")
-    enhance_method: EnhanceMethod | None = Field(None, description="Enhancement method at night.")
+    enhance: EnhanceMode | None = Field(None, description="Low-light enhancement mode.")
+    enhance_method: EnhanceMethod | None = Field(None, description="Enhancement method.")
+
+
+def _wide_default() -> ProfileConfig:
+    return ProfileConfig(backend=DetectorBackend.YOLOX, model=YOLOX_NANO, tiling=True)
+
+
+def _night_default() -> ProfileConfig:
+    return ProfileConfig(backend=DetectorBackend.YOLOX, model=YOLOX_NANO, tiling=True,
+                         score_threshold=0.4)
 
 
 class DetectorConfig(Section):
@@ -129,10 +141,10 @@ class DetectorConfig(Section):
         "height: the zone is where people stand, their bodies are above it.",
     )
     crop_max_area: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        0.6, description="Crop only when the crop covers at most this fraction of the frame.",
+        0.5, description="Crop only when the crop covers at most this fraction of the frame.",
     )
     tiling: bool = Field(
-        True, description="Tiled inference: when the region is larger than one tile, run the "
+        False, description="Tiled inference: when the region is larger than one tile, run the "
         "model on overlapping tiles and merge the boxes (finds small, distant people; costs one "
         "model run per tile).",
     )
@@ -166,8 +178,19 @@ class DetectorConfig(Section):
         0.3, description="A frame is dark when the mean luma of the detector's region is below "
         "this (0 black .. 1 white); it is light again above this plus 0.03.",
     )
-    night: NightConfig | None = Field(
-        None, description="Settings that replace the day's on dark frames (none: the same).",
+    wide_above_px: int = Field(
+        960, ge=64, le=16384, description="A region (the crop, or the whole frame) whose longer "
+        "side has more pixels than this is 'wide': its people are small at the model's input "
+        "size, and the 'wide' settings apply.",
+    )
+    wide: ProfileConfig | None = Field(
+        default_factory=_wide_default, description="Settings for a wide region (null: the "
+        "detector's own). Default: YOLOX-nano on tiles, which finds small people the SSD misses.",
+    )
+    night: ProfileConfig | None = Field(
+        default_factory=_night_default, description="Settings for dark frames, whatever the "
+        "region's size (null: the same as by day). Default: YOLOX-nano on tiles at a lower "
+        "threshold, since people in the dark score lower.",
     )
     verify_hash: bool = Field(
         True, description="Check the model's sha256 against the manifest before loading it."

@@ -36,7 +36,7 @@ def variant(backend: str, score: float, tiling: str, enhance: str, crop: bool) -
     v: dict[str, Any] = {
         "backend": backend, "model": MODELS[backend], "score_threshold": score,
         "tiling": scale is not None, "tile_scale": scale or 2.0, "crop_to_zone": crop,
-        "night": None, "enhance": "off" if enhance == "off" else "dark",
+        "night": None, "wide": None, "enhance": "off" if enhance == "off" else "dark",
     }
     if enhance != "off":
         v["enhance_method"] = enhance

@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from detector.base import Detection
 
 VELOCITY_SMOOTHING = 0.5  # weight of the newest step in the velocity estimate
+SIDE_EDGE = 0.005  # a box this close to the frame's left or right side is cut by it
+
+
+def _at_side_edge(box: Detection) -> bool:
+    return box.x1 <= SIDE_EDGE or box.x2 >= 1.0 - SIDE_EDGE
 
 
 @dataclass(slots=True)
@@ -75,8 +80,10 @@ class Tracker:
                 continue
             track.seen_now = False
             track.point = track.predict(now)
-            # a tentative track that misses a frame was noise; a confirmed one may coast
-            if self.confirmed(track) and now - track.last_seen <= self.max_missed_s:
+            # a tentative track that misses a frame was noise; a confirmed one may coast, unless
+            # it was last seen at the picture's left or right edge: that person walked out of it
+            if (self.confirmed(track) and now - track.last_seen <= self.max_missed_s
+                    and not _at_side_edge(track.box)):
                 alive.append(track)
         for di, det in enumerate(detections):
             if di not in used_d:
