@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import datetime, timedelta
 
 import pytest
 
+from edge.config import Window
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.light_rules import LightMode, LightReason
 from edge.decision.schedule import in_service
-from edge.config import Window
 from tests.helpers import person
 
 LEFT_HALF = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
@@ -46,7 +47,7 @@ def test_waiting_person_lights_after_dwell_and_holds_after_leaving():
     assert 4.0 <= on[0] <= 4.0 + 2 * DT  # entered at 1.0, dwell 3.0 (+ confirmation)
     last_seen = 11.0 - DT
     assert abs(on[-1] - (last_seen + 5.0)) <= DT + 1e-9  # off hold_s after last seen
-    switches = sum(a[1].light.on != b[1].light.on for a, b in zip(trace, trace[1:]))
+    switches = sum(a[1].light.on != b[1].light.on for a, b in itertools.pairwise(trace))
     assert switches == 2
 
 
