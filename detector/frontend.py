@@ -86,7 +86,8 @@ class Profile:
     """One way of detecting: a model with its thresholds, tiling and enhancement."""
 
     name: str
-    detector: TFLiteDetector
+    detector: TFLiteDetector  # may be shared with other profiles, at the lowest threshold
+    score_threshold: float
     tiling: TilingSettings
     enhancer: Enhancer
 
@@ -193,7 +194,8 @@ class ZoneDetector:
         t2 = time.perf_counter()
         found = merge(drop_cut(whole, cut), det.settings.nms_iou, (fw, fh)) if tiled else whole
         cropped = roi != (0, 0, fw, fh)
-        found = [d for d in found if det.settings.accepts(d)
+        found = [d for d in found if d.score >= profile.score_threshold
+                 and det.settings.accepts(d)
                  and not (cropped and cut_by_crop_side(d, roi, (fw, fh)))]
         times.decode_ms += (time.perf_counter() - t2) * 1e3
 

@@ -7,6 +7,8 @@ whatever was chosen.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import structlog
 
 from actuators.light import RelayLight, make_pin_factory
@@ -19,7 +21,14 @@ from detector.registry import create
 from detector.settings import DetectorSettings
 from detector.tflite import TFLiteDetector
 from detector.tiling import TilingSettings
-from edge.config import Config, DetectorConfig, ProfileConfig, pin_factory_name
+from edge.config import (
+    Config,
+    DetectorConfig,
+    EnhanceMethod,
+    EnhanceMode,
+    ProfileConfig,
+    pin_factory_name,
+)
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.zones import Zone
 
@@ -35,43 +44,59 @@ def detector_settings(d: DetectorConfig, score_threshold: float | None = None
     )
 
 
-def _profile(name: str, d: DetectorConfig, o: ProfileConfig | None,
-             made: dict[tuple[str, str, float], TFLiteDetector]) -> Profile:
-    """The detector's settings with the overrides ``o``; interpreters are shared through
-    ``made`` when back-end, model and threshold are the same."""
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One profile's settings: the detector's own with a profile's overrides."""
+
+    name: str
+    backend: str
+    model: str
+    score: float
+    tiling: bool
+    tile_scale: float
+    enhance: EnhanceMode
+    method: EnhanceMethod
+
+
+def _spec(name: str, d: DetectorConfig, o: ProfileConfig | None) -> _Spec:
     o = o or ProfileConfig()
-    backend = (o.backend or d.backend).value
-    model = o.model or d.model
-    score = d.score_threshold if o.score_threshold is None else o.score_threshold
-    key = (backend, model, score)
-    if key not in made:
-        path = d.models_dir / model
-        verify_model(path, check_hash=d.verify_hash)
-        made[key] = create(backend, path, detector_settings(d, score))
-    enhance, method = o.enhance or d.enhance, o.enhance_method or d.enhance_method
-    return Profile(
-        name=name, detector=made[key],
-        tiling=TilingSettings(enabled=d.tiling if o.tiling is None else o.tiling,
-                              tile_scale=o.tile_scale or d.tile_scale, overlap=d.tile_overlap,
-                              full_pass=d.tile_full_pass),
-        enhancer=Enhancer(EnhanceSettings(
-            mode=EnhanceMode_(enhance.value), method=EnhanceMethod_(method.value),
-            gamma=d.enhance_gamma, clip_limit=d.enhance_clip_limit)),
+    return _Spec(
+        name=name, backend=(o.backend or d.backend).value, model=o.model or d.model,
+        score=d.score_threshold if o.score_threshold is None else o.score_threshold,
+        tiling=d.tiling if o.tiling is None else o.tiling, tile_scale=o.tile_scale or d.tile_scale,
+        enhance=o.enhance or d.enhance, method=o.enhance_method or d.enhance_method,
     )
 
 
 def build_detector(cfg: Config) -> ZoneDetector:
     """The configured detector on verified models (raises ModelError with how to fetch them):
-    its own settings, the 'wide' and 'night' profiles, and the crop to the zone."""
+    its own settings, the 'wide' and 'night' profiles, and the crop to the zone.
+
+    Profiles on the same model share one interpreter (memory: the box has little), run at the
+    lowest of their thresholds; each profile then keeps only boxes above its own.
+    """
     d = cfg.detector
-    made: dict[tuple[str, str, float], TFLiteDetector] = {}
-    base = _profile("day", d, None, made)
-    wide = _profile("wide", d, d.wide, made) if d.wide is not None else None
-    night = _profile("night", d, d.night, made) if d.night is not None else None
+    specs = [_spec("day", d, None)]
+    specs += [_spec(n, d, o) for n, o in (("wide", d.wide), ("night", d.night)) if o is not None]
+    made: dict[tuple[str, str], TFLiteDetector] = {}
+    for key in dict.fromkeys((s.backend, s.model) for s in specs):
+        path = d.models_dir / key[1]
+        verify_model(path, check_hash=d.verify_hash)
+        floor = min(s.score for s in specs if (s.backend, s.model) == key)
+        made[key] = create(key[0], path, detector_settings(d, floor))
+    profiles = {s.name: Profile(
+        name=s.name, detector=made[(s.backend, s.model)], score_threshold=s.score,
+        tiling=TilingSettings(enabled=s.tiling, tile_scale=s.tile_scale, overlap=d.tile_overlap,
+                              full_pass=d.tile_full_pass),
+        enhancer=Enhancer(EnhanceSettings(
+            mode=EnhanceMode_(s.enhance.value), method=EnhanceMethod_(s.method.value),
+            gamma=d.enhance_gamma, clip_limit=d.enhance_clip_limit)),
+    ) for s in specs}
     crop = CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
                         head_room=d.crop_head_room, max_area=d.crop_max_area)
-    return ZoneDetector(base, Zone(cfg.zone.polygon).bounds(), crop, wide=wide,
-                        wide_above_px=d.wide_above_px, night=night, dark_below=d.dark_below)
+    return ZoneDetector(profiles["day"], Zone(cfg.zone.polygon).bounds(), crop,
+                        wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
+                        night=profiles.get("night"), dark_below=d.dark_below)
 
 
 def core_settings(cfg: Config) -> CoreSettings:
