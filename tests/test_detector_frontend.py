@@ -16,7 +16,8 @@ from detector.enhance import (
     EnhanceSettings,
     brightness,
 )
-from detector.frontend import CropSettings, cut_by_crop_side, zone_roi
+from detector.frontend import CropSettings, Profile, ZoneDetector, cut_by_crop_side, zone_roi
+from detector.settings import DetectorSettings
 from detector.tiling import TilingSettings, cut_by_inner_edge, drop_cut, merge, tile_grid
 from edge.config import ConfigError, parse_config
 from edge.decision.tracker import Tracker
@@ -157,3 +158,46 @@ def test_a_lost_track_at_the_picture_side_has_left_it():
         tr.update([at_edge, inside], t)
     alive = tr.update([], 0.4)
     assert len(alive) == 1 and alive[0].box == inside  # the one inside coasts on
+
+
+class _Fake:
+    """A stand-in back-end: one box in the middle of whatever image it is given."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name, self.input_size, self.runs = name, (size, size), 0
+        self.settings = DetectorSettings(score_threshold=0.1, min_box_height=0.0)
+
+    def invoke_raw(self, image, times):
+        self.runs += 1
+        times.invokes += 1
+        return [Detection(0.4, 0.2, 0.6, 0.9, 0.45)]
+
+    def close(self) -> None:
+        pass
+
+
+def _profile(name: str, det: _Fake, score: float, tiles: bool = False,
+             mode: EnhanceMode = EnhanceMode.OFF) -> Profile:
+    return Profile(name, det, score, TilingSettings(enabled=tiles, tile_scale=1.0),
+                   Enhancer(EnhanceSettings(mode=mode)))
+
+
+def test_profiles_by_light_and_region_size():
+    ssd, yolox = _Fake("ssd", 300), _Fake("yolox", 416)
+    zd = ZoneDetector(_profile("day", ssd, 0.5), (0.0, 0.0, 1.0, 1.0), CropSettings(),
+                      wide=_profile("wide", yolox, 0.4, tiles=True), wide_above_px=960,
+                      night=_profile("night", yolox, 0.4, mode=EnhanceMode.DARK),
+                      dark_below=0.3)
+    light, dark = np.full((432, 768, 3), 140, np.uint8), np.full((432, 768, 3), 40, np.uint8)
+    r = zd.detect(light)
+    assert zd.stats.profile == "day" and r.detections == []  # 0.45 is under the day's 0.5
+    r = zd.detect(dark)
+    assert zd.stats.profile == "night" and zd.stats.enhanced and len(r.detections) == 1
+    # hysteresis: just above the threshold is still night, clearly above is day again
+    zd.detect(np.full((432, 768, 3), int(0.31 * 255), np.uint8))
+    assert zd.stats.profile == "night"
+    zd.detect(light)
+    assert zd.stats.profile == "day"
+    r = zd.detect(np.full((1080, 1920), 140, np.uint8))  # one channel, and wide
+    assert zd.stats.profile == "wide" and zd.stats.tiles > 1 and r.times.invokes == zd.stats.tiles
+    assert zd.stats.counts == {"day": 2, "night": 2, "wide": 1} and zd.stats.dark_frames == 2

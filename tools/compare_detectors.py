@@ -72,15 +72,16 @@ def _f(x: Any, nd: int = 3) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = ("| scenario | setting | tiles | enhance | occ P | occ R | occ F1 | light agr. "
-            "| det P | det R | runs/frame | invoke ms/frame | frame ms |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "| latency max s | det P | det R | runs/frame | invoke ms/frame | frame ms |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         o, li, d, p = r["occupancy"], r["light"], r["detection"] or {}, r["perf"]
         lines.append(
             f"| {r['scenario']} | {r['setting']} | {r['tiling']} | {r['enhance']} "
             f"| {_f(o['precision'], 2)} | {_f(o['recall'], 2)} | {_f(o['f1'])} "
-            f"| {_f(li['agreement'])} | {_f(d.get('precision'))} | {_f(d.get('recall'))} "
+            f"| {_f(li['agreement'])} | {_f(li['on_latency_s']['max'], 1)} "
+            f"| {_f(d.get('precision'))} | {_f(d.get('recall'))} "
             f"| {_f(p['invokes_per_frame'], 1)} | {_f(p['invoke_ms_p50'], 1)} "
             f"| {_f(p['frame_ms_p50'], 1)} |")
     return head + "\n".join(lines) + "\n"
