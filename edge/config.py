@@ -69,6 +69,11 @@ class EnhanceMethod(str, Enum):
     CLAHE = "clahe"
 
 
+def _off_is_false(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``off`` as false: take it as the mode 'off'."""
+    return "off" if value is False else value
+
+
 YOLOX_NANO = "yolox_nano_fp16.tflite"
 
 
@@ -88,6 +93,8 @@ class ProfileConfig(Section):
     )
     enhance: EnhanceMode | None = Field(None, description="Low-light enhancement mode.")
     enhance_method: EnhanceMethod | None = Field(None, description="Enhancement method.")
+
+    _enhance_off = field_validator("enhance", mode="before")(_off_is_false)
 
 
 def _wide_default() -> ProfileConfig:
@@ -164,6 +171,7 @@ class DetectorConfig(Section):
         EnhanceMode.DARK, description="Low-light enhancement of the luma before the "
         "detector: 'off', 'dark' (only on dark frames) or 'always'.",
     )
+    _enhance_off = field_validator("enhance", mode="before")(_off_is_false)
     enhance_method: EnhanceMethod = Field(
         EnhanceMethod.GAMMA, description="'gamma' (a curve that lifts the shadows) or 'clahe' "
         "(local histogram equalisation).",

@@ -143,6 +143,8 @@ def test_profile_config():
     cfg = parse_config({"detector": {"night": None, "wide": {"score_threshold": 0.6}}})
     assert cfg.detector.night is None and cfg.detector.wide.score_threshold == 0.6
     assert cfg.detector.wide.backend is None  # not given: the detector's own
+    off = parse_config({"detector": {"enhance": False, "night": {"enhance": False}}})
+    assert off.detector.enhance.value == "off" == off.detector.night.enhance.value  # YAML's off
     default = parse_config({})
     assert default.detector.night.backend.value == "yolox"
     for bad in ({"tile_scale": 0.5}, {"night": {"color": 1}}, {"dark_below": 1.5},
