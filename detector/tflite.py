@@ -74,22 +74,23 @@ class TFLiteDetector(ABC):
         crop = frame_bgr[y0 : y0 + rh, x0 : x0 + rw]
         raw = self.invoke_raw(crop, times)
         t0 = time.perf_counter()
-        dets = [
-            Detection(
-                (x0 + d.x1 * rw) / fw,
-                (y0 + d.y1 * rh) / fh,
-                (x0 + d.x2 * rw) / fw,
-                (y0 + d.y2 * rh) / fh,
-                d.score,
-            )
-            for d in raw
-        ]
-        dets = [d for d in dets if self.settings.accepts(d)]
+        dets = [d for d in to_frame(raw, (x0, y0, rw, rh), (fw, fh)) if self.settings.accepts(d)]
         times.decode_ms += (time.perf_counter() - t0) * 1e3
         return DetectorResult(dets, times)
 
     def close(self) -> None:
         self.interpreter = None
+
+
+def to_frame(dets: list[Detection], roi: Roi, frame_wh: tuple[int, int]) -> list[Detection]:
+    """Boxes in fractions of the ``roi`` image mapped to fractions of the whole frame."""
+    x0, y0, rw, rh = roi
+    fw, fh = frame_wh
+    return [
+        Detection((x0 + d.x1 * rw) / fw, (y0 + d.y1 * rh) / fh,
+                  (x0 + d.x2 * rw) / fw, (y0 + d.y2 * rh) / fh, d.score)
+        for d in dets
+    ]
 
 
 def as_bgr(frame: np.ndarray) -> np.ndarray:

@@ -8,35 +8,100 @@ whatever was chosen.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from actuators.light import RelayLight, make_pin_factory
+from detector.enhance import EnhanceMethod as EnhanceMethod_
+from detector.enhance import EnhanceMode as EnhanceMode_
+from detector.enhance import Enhancer, EnhanceSettings
+from detector.frontend import CropSettings, Profile, ZoneDetector
 from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
-from edge.config import Config, DetectorConfig, pin_factory_name
+from detector.tflite import TFLiteDetector
+from detector.tiling import TilingSettings
+from edge.config import (
+    Config,
+    DetectorConfig,
+    EnhanceMethod,
+    EnhanceMode,
+    ProfileConfig,
+    pin_factory_name,
+)
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.light_rules import FailSafe
+from edge.decision.zones import Zone
 from edge.faults import FaultRegistry
 from edge.health import CameraHealth, HealthSettings
 
 log = structlog.get_logger("stopsafe.build")
 
 
-def detector_settings(d: DetectorConfig) -> DetectorSettings:
+def detector_settings(d: DetectorConfig, score_threshold: float | None = None
+                      ) -> DetectorSettings:
     return DetectorSettings(
-        score_threshold=d.score_threshold, nms_iou=d.nms_iou, min_box_height=d.min_box_height,
-        max_box_height=d.max_box_height, max_box_area=d.max_box_area, threads=d.thread_count,
+        score_threshold=d.score_threshold if score_threshold is None else score_threshold,
+        nms_iou=d.nms_iou, min_box_height=d.min_box_height, max_box_height=d.max_box_height,
+        max_box_area=d.max_box_area, threads=d.thread_count,
     )
 
 
-def build_detector(cfg: Config) -> Any:
-    """The configured back-end on a verified model (raises ModelError with how to fetch it)."""
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One profile's settings: the detector's own with a profile's overrides."""
+
+    name: str
+    backend: str
+    model: str
+    score: float
+    tiling: bool
+    tile_scale: float
+    enhance: EnhanceMode
+    method: EnhanceMethod
+
+
+def _spec(name: str, d: DetectorConfig, o: ProfileConfig | None) -> _Spec:
+    o = o or ProfileConfig()
+    return _Spec(
+        name=name, backend=(o.backend or d.backend).value, model=o.model or d.model,
+        score=d.score_threshold if o.score_threshold is None else o.score_threshold,
+        tiling=d.tiling if o.tiling is None else o.tiling, tile_scale=o.tile_scale or d.tile_scale,
+        enhance=o.enhance or d.enhance, method=o.enhance_method or d.enhance_method,
+    )
+
+
+def build_detector(cfg: Config) -> ZoneDetector:
+    """The configured detector on verified models (raises ModelError with how to fetch them):
+    its own settings, the 'wide' and 'night' profiles, and the crop to the zone.
+
+    Profiles on the same model share one interpreter (memory: the box has little), run at the
+    lowest of their thresholds; each profile then keeps only boxes above its own.
+    """
     d = cfg.detector
-    verify_model(d.model_path, check_hash=d.verify_hash)
-    return create(d.backend.value, d.model_path, detector_settings(d))
+    specs = [_spec("day", d, None)]
+    specs += [_spec(n, d, o) for n, o in (("wide", d.wide), ("night", d.night)) if o is not None]
+    made: dict[tuple[str, str], TFLiteDetector] = {}
+    for key in dict.fromkeys((s.backend, s.model) for s in specs):
+        path = d.models_dir / key[1]
+        verify_model(path, check_hash=d.verify_hash)
+        floor = min(s.score for s in specs if (s.backend, s.model) == key)
+        made[key] = create(key[0], path, detector_settings(d, floor))
+    profiles = {s.name: Profile(
+        name=s.name, detector=made[(s.backend, s.model)], score_threshold=s.score,
+        tiling=TilingSettings(enabled=s.tiling, tile_scale=s.tile_scale, overlap=d.tile_overlap,
+                              full_pass=d.tile_full_pass),
+        enhancer=Enhancer(EnhanceSettings(
+            mode=EnhanceMode_(s.enhance.value), method=EnhanceMethod_(s.method.value),
+            gamma=d.enhance_gamma, clip_limit=d.enhance_clip_limit)),
+    ) for s in specs}
+    crop = CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
+                        head_room=d.crop_head_room, max_area=d.crop_max_area)
+    return ZoneDetector(profiles["day"], Zone(cfg.zone.polygon).bounds(), crop,
+                        wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
+                        night=profiles.get("night"), dark_below=d.dark_below)
 
 
 def core_settings(cfg: Config) -> CoreSettings:

@@ -91,8 +91,57 @@ class DetectorBackend(str, Enum):
     YOLOX = "yolox"
 
 
+class EnhanceMode(str, Enum):
+    OFF = "off"
+    DARK = "dark"
+    ALWAYS = "always"
+
+
+class EnhanceMethod(str, Enum):
+    GAMMA = "gamma"
+    CLAHE = "clahe"
+
+
+def _off_is_false(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``off`` as false: take it as the mode 'off'."""
+    return "off" if value is False else value
+
+
+YOLOX_NANO = "yolox_nano_fp16.tflite"
+
+
+class ProfileConfig(Section):
+    """Settings that replace the detector's own in one situation (a wide region, a dark frame).
+
+    Every key left out keeps the detector's value, so ``night: {score_threshold: 0.4}`` only
+    lowers the threshold at night, and ``night: null`` turns the night profile off.
+    """
+
+    backend: DetectorBackend | None = Field(None, description="Back-end plugin.")
+    model: str | None = Field(None, min_length=1, description="Model file (models/manifest.yaml).")
+    score_threshold: Fraction | None = Field(None, description="Lowest person score kept.")
+    tiling: bool | None = Field(None, description="Tiled inference (see detector.tiling).")
+    tile_scale: Annotated[float, Field(ge=1.0, le=8.0)] | None = Field(
+        None, description="Tile side, in model input sides (see detector.tile_scale)."
+    )
+    enhance: EnhanceMode | None = Field(None, description="Low-light enhancement mode.")
+    enhance_method: EnhanceMethod | None = Field(None, description="Enhancement method.")
+
+    _enhance_off = field_validator("enhance", mode="before")(_off_is_false)
+
+
+def _wide_default() -> ProfileConfig:
+    return ProfileConfig(backend=DetectorBackend.YOLOX, model=YOLOX_NANO, tiling=True)
+
+
+def _night_default() -> ProfileConfig:
+    return ProfileConfig(backend=DetectorBackend.YOLOX, model=YOLOX_NANO, tiling=True,
+                         score_threshold=0.4)
+
+
 class DetectorConfig(Section):
-    """The person detector: which model, where it lives, and its thresholds."""
+    """The person detector: which model, where it lives, its thresholds, and how it looks at
+    the zone (crop, tiles, low-light enhancement, a night profile)."""
 
     backend: DetectorBackend = Field(
         DetectorBackend.SSD, description="Back-end plugin: 'ssd' (TFLite_Detection_PostProcess "
@@ -127,6 +176,72 @@ class DetectorConfig(Section):
         if self.threads == "auto":
             return max(1, min(4, os.cpu_count() or 1))
         return int(self.threads)
+    crop_to_zone: bool = Field(
+        True, description="Run the detector on the zone's bounding box plus margins instead of "
+        "the whole frame, when that box is clearly smaller (see crop_max_area): far people are "
+        "seen at a higher resolution and each frame costs less.",
+    )
+    crop_margin: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        0.05, description="Margin added on every side of the zone's box, as a fraction of the "
+        "frame's width and height.",
+    )
+    crop_head_room: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.35, description="Extra room above the zone's box, as a fraction of the frame's "
+        "height: the zone is where people stand, their bodies are above it.",
+    )
+    crop_max_area: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.5, description="Crop only when the crop covers at most this fraction of the frame.",
+    )
+    tiling: bool = Field(
+        False, description="Tiled inference: when the region is larger than one tile, run the "
+        "model on overlapping tiles and merge the boxes (finds small, distant people; costs one "
+        "model run per tile).",
+    )
+    tile_scale: Annotated[float, Field(ge=1.0, le=8.0)] = Field(
+        2.0, description="Tile side in frame pixels, as a multiple of the model's input side; "
+        "1 runs the model at the frame's own scale, larger values mean fewer, coarser tiles.",
+    )
+    tile_overlap: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        0.25, description="Overlap of neighbouring tiles, as a fraction of a tile's side; keep it "
+        "wider than a person so that everyone is whole in some tile.",
+    )
+    tile_full_pass: bool = Field(
+        True, description="When tiling, also run once on the whole region, so that people "
+        "bigger than a tile are found too (one model run more).",
+    )
+    enhance: EnhanceMode = Field(
+        EnhanceMode.DARK, description="Low-light enhancement of the luma before the "
+        "detector: 'off', 'dark' (only on dark frames) or 'always'.",
+    )
+    _enhance_off = field_validator("enhance", mode="before")(_off_is_false)
+    enhance_method: EnhanceMethod = Field(
+        EnhanceMethod.GAMMA, description="'gamma' (a curve that lifts the shadows) or 'clahe' "
+        "(local histogram equalisation).",
+    )
+    enhance_gamma: Annotated[float, Field(ge=0.2, le=1.0)] = Field(
+        0.5, description="Gamma of the 'gamma' method: below 1 brightens dark parts more.",
+    )
+    enhance_clip_limit: Annotated[float, Field(ge=1.0, le=10.0)] = Field(
+        2.0, description="Clip limit of the 'clahe' method: higher boosts contrast (and noise).",
+    )
+    dark_below: Fraction = Field(
+        0.3, description="A frame is dark when the mean luma of the detector's region is below "
+        "this (0 black .. 1 white); it is light again above this plus 0.03.",
+    )
+    wide_above_px: int = Field(
+        960, ge=64, le=16384, description="A region (the crop, or the whole frame) whose longer "
+        "side has more pixels than this is 'wide': its people are small at the model's input "
+        "size, and the 'wide' settings apply.",
+    )
+    wide: ProfileConfig | None = Field(
+        default_factory=_wide_default, description="Settings for a wide region (null: the "
+        "detector's own). Default: YOLOX-nano on tiles, which finds small people the SSD misses.",
+    )
+    night: ProfileConfig | None = Field(
+        default_factory=_night_default, description="Settings for dark frames, whatever the "
+        "region's size (null: the same as by day). Default: YOLOX-nano on tiles at a lower "
+        "threshold, since people in the dark score lower.",
+    )
     verify_hash: bool = Field(
         True, description="Check the model's sha256 against the manifest before loading it."
     )

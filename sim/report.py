@@ -10,6 +10,7 @@ import numpy as np
 
 from edge.config import Config
 from sim.scenario import Scenario
+from sim.scoring import FrameMatch
 from sim.truth import Truth, expected_light
 
 if TYPE_CHECKING:
@@ -30,7 +31,43 @@ def write_report(out: Path, sc: Scenario, cfg: Config, truth: Truth, rec: Record
     if rec.snapshot is not None:
         paths["snapshot"] = str(out / "snapshot.png")
         cv2.imwrite(paths["snapshot"], snapshot(rec.snapshot[0], rec.snapshot[1], cfg))
+    for index in worst_frames(rec.matches, DETECTION_FRAMES):
+        path = rec.frame_paths.get(index)
+        if path is None:
+            continue
+        key = f"detections_{index}"
+        paths[key] = str(out / f"detections-{index:06d}.png")
+        cv2.imwrite(paths[key], detection_picture(cv2.imread(path), rec.matches[index], index))
     return paths
+
+
+DETECTION_FRAMES = 3  # pictures of matched, missed and false boxes per mot scenario
+
+
+def worst_frames(matches: dict[int, FrameMatch], n: int) -> list[int]:
+    """The ``n`` frames with the most missed and false boxes (earliest first on a tie)."""
+    ranked = sorted(matches, key=lambda i: (-(len(matches[i].missed) + len(matches[i].false)), i))
+    return sorted(ranked[:n])
+
+
+def detection_picture(image: np.ndarray, m: FrameMatch, index: int) -> np.ndarray:
+    """One frame with its truth and detections: where the detector fails.
+
+    Green: a detection that matches a person; red: a person nobody detected; blue: a detection
+    of nobody; grey (thin): people who do not count (ignored, or less than half visible).
+    """
+    img = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    for boxes, colour, width in ((m.ignored, GREY, 1), (m.matched, GREEN, 2),
+                                 (m.missed, RED, 2), (m.false, BLUE, 2)):
+        for x1, y1, x2, y2 in boxes:
+            cv2.rectangle(img, (int(x1), int(y1)), (int(x2), int(y2)), colour, width)
+    text = (f"frame {index}: matched {len(m.matched)} (green), missed {len(m.missed)} (red), "
+            f"false {len(m.false)} (blue), not counted (grey)")
+    size = max(0.5, img.shape[1] / 1600)
+    y = int(30 * size) + 4
+    cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, size, BLACK, 5, cv2.LINE_AA)
+    cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, size, WHITE, 2, cv2.LINE_AA)
+    return img
 
 
 def timeline(sc: Scenario, truth: Truth, rec: Recorder, duration_s: float) -> np.ndarray:

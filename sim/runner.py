@@ -21,7 +21,15 @@ from edge.pipeline import FrameRecord, Pipeline
 from sim.camera import ClipSource, StillsSource
 from sim.faults import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
 from sim.scenario import Scenario
-from sim.scoring import Sample, light_scores, occupancy_scores, perf_scores
+from sim.scoring import (
+    FrameMatch,
+    Sample,
+    detection_scores,
+    light_scores,
+    match_frame,
+    occupancy_scores,
+    perf_scores,
+)
 from sim.truth import Truth, read_frames, read_mot, read_presence
 
 
@@ -62,15 +70,25 @@ class Recorder:
     snapshot: tuple[np.ndarray, FrameRecord] | None = None
     invocations: int = 0
     fault_log: list[dict[str, Any]] = field(default_factory=list)
+    matches: dict[int, FrameMatch] = field(default_factory=dict)  # mot: per frame index
+    frame_paths: dict[int, str] = field(default_factory=dict)
     _best: tuple[int, int] = (-1, -1)
 
     def on_frame(self, r: FrameRecord) -> None:
         d = r.decision
+        if self.truth.kind == "mot" and r.frame.index in self.truth.boxes:
+            h, w = r.frame.image.shape[:2]
+            dets = [(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h, b.score) for b in r.detections]
+            self.matches[r.frame.index] = match_frame(
+                dets, self.truth.boxes[r.frame.index], self.truth.ignored_boxes[r.frame.index])
+            if r.frame.path is not None:
+                self.frame_paths[r.frame.index] = r.frame.path
         self.samples.append(Sample(
             t=r.frame.t, index=r.frame.index, path=r.frame.path, occupied=d.occupied,
             waiting=d.waiting, light_on=bool(r.light_on), invoke_ms=r.times_ms["invoke"],
             frame_ms=r.times_ms["frame"], detected=r.detected,
             truth_occupied=self.truth.occupied(r.frame.t, r.frame.index, r.frame.path),
+            invokes=r.invokes,
         ))
         self.records.append(r.times_ms)
         self.invocations += r.invokes
@@ -104,6 +122,7 @@ class SimRun:
     duration_s: float
     wall_s: float
     cpu_s: float
+    detector_stats: Any = None  # what the detector front-end did (profiles, dark frames)
 
 
 def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: Any = None,
@@ -162,7 +181,7 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
             det.close()
         plan.tick(float("inf"))  # a broker stopped by a fault is started again
     return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
-                  time.process_time() - cpu0)
+                  time.process_time() - cpu0, getattr(det, "stats", None))
 
 
 def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
@@ -189,6 +208,12 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
             "cpu_s_per_s": round(run.cpu_s / duration, 4) if duration else None,
         },
     }
+    stats = run.detector_stats
+    if stats is not None:  # what the detector front-end did: profiles, dark frames
+        result["perf"].update(profiles=dict(stats.counts), dark_frames=stats.dark_frames,
+                              enhanced_frames=stats.enhanced_frames)
+    if run.truth.kind == "mot":
+        result["detection"] = detection_scores(list(rec.matches.values()))
     if report_dir is not None:
         from sim.report import write_report
 

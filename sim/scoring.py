@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from sim.truth import Truth, expected_light, waits
 
@@ -27,6 +29,7 @@ class Sample:
     frame_ms: float
     truth_occupied: bool | None
     detected: bool = True  # the detector ran on this frame (the adaptive rate skips some)
+    invokes: int = 0  # model runs on this frame (tiles)
 
 
 def _near(t: float, edges: list[float], tol: float) -> bool:
@@ -37,10 +40,24 @@ def _ratio(a: int, b: int) -> float | None:
     return a / b if b else None
 
 
+def judged(samples: list[Sample], truth: Truth) -> list[Sample]:
+    """The samples occupancy is scored on.
+
+    A labelled still is shown as a short static scene (``confirm_hits`` frames, so a person can
+    be confirmed at all); it is judged once, on its last frame, by what the daemon concluded.
+    """
+    if truth.kind != "frames":
+        return samples
+    last: dict[int, Sample] = {}
+    for s in samples:
+        last[s.index] = s
+    return list(last.values())
+
+
 def occupancy_scores(samples: list[Sample], truth: Truth) -> dict[str, Any]:
     edges = truth.edges()
     tp = fp = fn = tn = 0
-    for s in samples:
+    for s in judged(samples, truth):
         if s.truth_occupied is None or _near(s.t, edges, truth.tolerance_s):
             continue
         if s.occupied and s.truth_occupied:
@@ -127,4 +144,67 @@ def perf_scores(samples: list[Sample], wall_s: float) -> dict[str, Any]:
         "invoke_ms_p50": p50([s.invoke_ms for s in ran]),
         "frame_ms_p50": p50([s.frame_ms for s in ran]),
         "skipped_frame_ms_p50": p50(skipped),
+        "invokes_per_frame": (round(statistics.mean(s.invokes for s in samples), 2)
+                              if samples else None),
     }
+
+
+MATCH_IOU = 0.5
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` with every box in ``b`` (x1, y1, x2, y2 rows)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+@dataclass(slots=True)
+class FrameMatch:
+    """One frame's detections against its truth boxes (all x1, y1, x2, y2 in pixels)."""
+
+    matched: list[tuple[float, float, float, float]] = field(default_factory=list)
+    missed: list[tuple[float, float, float, float]] = field(default_factory=list)
+    false: list[tuple[float, float, float, float]] = field(default_factory=list)
+    ignored: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+
+def match_frame(dets: list[tuple[float, float, float, float, float]],
+                counted: list[tuple[float, float, float, float]],
+                ignored: list[tuple[float, float, float, float]]) -> FrameMatch:
+    """Greedy matching, best score first: each detection takes the free counted truth box it
+    overlaps most at IoU >= 0.5; one that only overlaps a box that does not count (ignored,
+    not a person, too hidden) is neither right nor wrong; any other is false."""
+    out = FrameMatch(ignored=list(ignored))
+    order = sorted(range(len(dets)), key=lambda i: -dets[i][4])
+    boxes = np.array([dets[i][:4] for i in order], float).reshape(-1, 4)
+    iou_c = _iou(boxes, np.array(counted, float).reshape(-1, 4))
+    iou_i = _iou(boxes, np.array(ignored, float).reshape(-1, 4))
+    free = np.ones(len(counted), bool)
+    for k in range(len(order)):
+        box = tuple(float(v) for v in boxes[k])
+        cand = np.where(free, iou_c[k], -1.0) if len(counted) else np.zeros(0)
+        if len(cand) and cand.max() >= MATCH_IOU:
+            j = int(cand.argmax())
+            free[j] = False
+            out.matched.append(box)
+        elif not (len(ignored) and iou_i[k].max() >= MATCH_IOU):
+            out.false.append(box)
+    out.missed = [b for b, f in zip(counted, free, strict=True) if f]
+    return out
+
+
+def detection_scores(matches: list[FrameMatch]) -> dict[str, Any]:
+    """Precision and recall of person boxes over the scored frames."""
+    tp = sum(len(m.matched) for m in matches)
+    fp = sum(len(m.false) for m in matches)
+    truth_boxes = tp + sum(len(m.missed) for m in matches)
+    return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, truth_boxes),
+            "truth_boxes": truth_boxes, "tp": tp, "fp": fp, "frames": len(matches)}

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from edge.decision.zones import Zone
 
+Box = tuple[float, float, float, float]
+DETECTION_MIN_VISIBILITY = 0.5  # truth boxes less visible than this do not count for detection
+
 
 @dataclass(frozen=True, slots=True)
 class Stay:
@@ -33,6 +36,10 @@ class Truth:
     per_frame: dict[int, int] = field(default_factory=dict)
     per_still: dict[str, int | None] = field(default_factory=dict)
     frame_dt: float = 0.0
+    # mot: person boxes (x1, y1, x2, y2 px) per frame that count for detection scores, and the
+    # ones that count neither way (ignored, not a person, or less than half visible)
+    boxes: dict[int, list[Box]] = field(default_factory=dict)
+    ignored_boxes: dict[int, list[Box]] = field(default_factory=dict)
 
     def occupied(self, t: float, index: int, path: str | None) -> bool | None:
         """Someone in the zone at this frame (None: not scored)."""
@@ -125,7 +132,14 @@ def read_mot(path: Path, tolerance_s: float, zone: Zone, frame_wh: tuple[int, in
                     run_start = n
             if n is not None:
                 prev = n
-    return Truth("mot", tolerance_s, stays=stays, per_frame=per_frame, frame_dt=dt)
+    counted, ignored = read_mot_boxes(path, frames_with_pictures, DETECTION_MIN_VISIBILITY)
+    boxes: dict[int, list[Box]] = {n: [] for n in frames_with_pictures}
+    ignored_boxes: dict[int, list[Box]] = {n: [] for n in frames_with_pictures}
+    for into, rows in ((boxes, counted), (ignored_boxes, ignored)):
+        for b in rows:
+            into[b.frame].append((b.left, b.top, b.left + b.width, b.top + b.height))
+    return Truth("mot", tolerance_s, stays=stays, per_frame=per_frame, frame_dt=dt,
+                 boxes=boxes, ignored_boxes=ignored_boxes)
 
 
 def read_frames(path: Path, tolerance_s: float) -> Truth:

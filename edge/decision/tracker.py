@@ -15,6 +15,18 @@ VELOCITY_SMOOTHING = 0.5  # weight of the newest step in the velocity estimate
 # a confirmed track also survives this many detector runs without a match, however far apart
 # they are (at a low adaptive rate one miss can span more than max_missed_s)
 MIN_MISSES_TO_DROP = 2
+SIDE_EDGE = 0.005  # a box this close to the frame's left or right side is cut by it
+
+
+OUTWARD_SPEED = 0.02  # frame widths a second towards the side: walking out, not standing there
+
+
+def _walked_out(track: Track) -> bool:
+    """Last seen cut by the picture's left or right side and moving towards it: gone. A person
+    who stands at the side (a zone may reach it) keeps coasting like anyone else."""
+    vx = track.velocity[0]
+    return ((track.box.x1 <= SIDE_EDGE and vx < -OUTWARD_SPEED)
+            or (track.box.x2 >= 1.0 - SIDE_EDGE and vx > OUTWARD_SPEED))
 
 
 @dataclass(slots=True)
@@ -80,9 +92,11 @@ class Tracker:
             track.seen_now = False
             track.misses += 1
             track.point = track.predict(now)
-            # a tentative track that misses a frame was noise; a confirmed one may coast
+            # a tentative track that misses a frame was noise; a confirmed one may coast, unless
+            # it was last seen walking out over the picture's left or right side
             recent = now - track.last_seen <= self.max_missed_s
-            if self.confirmed(track) and (recent or track.misses < MIN_MISSES_TO_DROP):
+            if (self.confirmed(track) and (recent or track.misses < MIN_MISSES_TO_DROP)
+                    and not _walked_out(track)):
                 alive.append(track)
         for di, det in enumerate(detections):
             if di not in used_d:
