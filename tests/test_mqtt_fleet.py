@@ -5,6 +5,7 @@ run); the default run does the same with 200 stops."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import subprocess
@@ -62,7 +63,8 @@ def fleet_and_console(broker: Broker, stops: int) -> dict:
     fleet = subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "fleet-sim", "--stops", str(stops), "--broker",
          broker.address, "--telemetry-s", "10", "--seed", "3"], cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)  # its own process group: the workers go with it
     figures: dict = {"stops": stops}
     try:
         listed, runs = 0, 0
@@ -102,7 +104,7 @@ def fleet_and_console(broker: Broker, stops: int) -> dict:
         try:
             _, err = fleet.communicate(timeout=60)
         except subprocess.TimeoutExpired:
-            fleet.kill()
+            os.killpg(fleet.pid, signal.SIGKILL)
             _, err = fleet.communicate()
         sysc.close()
     assert fleet.returncode == 0, err[-2000:]

@@ -47,6 +47,7 @@ USERNAME_ENV = "STOPSAFE_MQTT_USERNAME"
 PASSWORD_ENV = "STOPSAFE_MQTT_PASSWORD"
 CLOSE_GRACE_S = 2.0  # at a clean exit, time given to the outbox to drain
 SELFTEST_WAIT_S = 5.0
+PYTHON_VERSION = platform.python_version()
 
 
 class _Msg(str, Enum):
@@ -164,7 +165,7 @@ class MqttService:
         self._versions = {
             "stopsafe": __version__, "model": cfg.detector.model,
             "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
-            "python": platform.python_version(),
+            "python": PYTHON_VERSION,
         }
         for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
                              (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
@@ -274,7 +275,9 @@ class MqttService:
     # ---------------- link thread ----------------
     def on_connected(self, link: Link) -> None:
         self._publish_discovery()
-        self._next_tele = 0.0  # a fresh telemetry message right away
+        # the first telemetry soon, but not at the same moment as every other stop that comes
+        # back with the broker
+        self._next_tele = self.clock() + link.rng.uniform(0.0, min(5.0, self.cfg.mqtt.telemetry_s))
 
     def on_message(self, link: Link, msg: Any) -> None:
         m = self.cfg.mqtt
