@@ -40,7 +40,7 @@ def cmd_fleet_sim(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, LogFormat.AUTO)
     cfg = broker_config(args)
     cfg.mqtt.telemetry_s = args.telemetry_s
-    cfg.mqtt.discovery = not args.no_discovery
+    cfg.mqtt.discovery = args.discovery
     raise_open_files(2 * args.stops + 256)
     procs = max(1, min(args.procs, args.stops))
     share = -(-args.stops // procs)
@@ -92,7 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id-prefix", default="fleet", help="stop ids are PREFIX-0000, ...")
     p.add_argument("--fps", type=float, default=1.0, help="fake frames a second per stop")
     p.add_argument("--telemetry-s", type=float, default=60.0, help="seconds between tele")
-    p.add_argument("--no-discovery", action="store_true", help="no Home Assistant configs")
+    p.add_argument("--discovery", action="store_true",
+                   help="also publish Home Assistant discovery configs (off: a load test should "
+                   "not fill a real Home Assistant with fake stops)")
     p.add_argument("--duration", type=float, default=None, help="exit after S seconds")
     p.add_argument("--seed", type=int, default=1, help="random seed of the fake world")
     p.add_argument("--procs", type=int, default=os.cpu_count() or 1,
