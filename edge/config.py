@@ -461,12 +461,11 @@ class MqttTlsConfig(Section):
     cert_file: Path | None = Field(None, description="Client certificate (optional, with key).")
     key_file: Path | None = Field(None, description="Client private key (with cert_file).")
 
-    @field_validator("key_file")
-    @classmethod
-    def _pair(cls, key: Path | None, info: Any) -> Path | None:
-        if (key is None) != (info.data.get("cert_file") is None):
-            raise ValueError("cert_file and key_file go together")
-        return key
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTlsConfig:
+        if (self.key_file is None) != (self.cert_file is None):
+            raise ValueError("tls.cert_file and tls.key_file go together")
+        return self
 
 
 class OutboxConfig(Section):

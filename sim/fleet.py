@@ -20,7 +20,7 @@ import numpy as np
 import structlog
 
 from detector.base import Detection
-from edge.config import Config
+from edge.config import Config, StopConfig
 from edge.decision.core import Decision
 from edge.decision.light_rules import LightMode, LightRules
 from edge.frames import Frame
@@ -101,24 +101,25 @@ def raise_open_files(needed: int) -> tuple[int, int]:
 
 
 def stop_config(base: Config, stop_id: str) -> Config:
-    cfg = memory_outbox(base)
-    cfg.stop.id = stop_id
-    cfg.stop.name = f"fleet-sim {stop_id}"
-    cfg.mqtt.client_id = None
-    return cfg
+    """``base`` (with its in-memory outbox) for one fake stop; the sections are shared, only
+    ``stop`` is its own (a deep copy per stop would cost seconds for a thousand)."""
+    return base.model_copy(update={"stop": StopConfig(id=stop_id, name=f"fleet-sim {stop_id}")})
 
 
 class Fleet:
     """N fake stops on one link thread, stepped by one world thread."""
 
     def __init__(self, base: Config, stops: int, id_prefix: str = "fleet", seed: int = 1,
-                 fps: float = 1.0, tick_s: float = 0.25) -> None:
+                 fps: float = 1.0, tick_s: float = 0.25, first: int = 0,
+                 width: int | None = None) -> None:
         raise_open_files(2 * stops + 256)
+        base = memory_outbox(base)
+        base.mqtt.client_id = None
         self.runner = LinkRunner(tick_s=tick_s, name="fleet-links")
         self.fps = fps
         self.stops: list[tuple[FakeStop, MqttService]] = []
-        width = max(4, len(str(stops)))
-        for i in range(stops):
+        width = width or max(4, len(str(stops)))
+        for i in range(first, first + stops):
             cfg = stop_config(base, f"{id_prefix}-{i:0{width}d}")
             fake = FakeStop(cfg, random.Random(seed * 100003 + i))
             svc = MqttService(cfg, runner=self.runner, seed=seed * 7919 + i)

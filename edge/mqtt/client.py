@@ -52,6 +52,9 @@ def broker_config(args: argparse.Namespace) -> Config:
 
 def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> paho.Client:
     """A paho client for a tool (its own random client id), connected (loop not started)."""
+    from edge.mqtt.link import ignore_sigpipe
+
+    ignore_sigpipe()
     m = cfg.mqtt
     v5 = m.protocol is MqttProtocol.V5
     client = paho.Client(CallbackAPIVersion.VERSION2,

@@ -18,6 +18,7 @@ import contextlib
 import json
 import random
 import selectors
+import signal
 import socket
 import ssl
 import threading
@@ -75,6 +76,14 @@ class LinkOwner(Protocol):
     def on_message(self, link: Link, msg: paho.MQTTMessage) -> None: ...
 
     def tick(self, link: Link, now: float) -> None: ...
+
+
+def ignore_sigpipe() -> None:
+    """A broker that drops the connection while we write must not kill the process: the CLI
+    restores SIGPIPE's default (for ``stopsafe ... | head``), which ends a process on a write to
+    a closed socket. Ignored, the write fails with EPIPE and the link reconnects."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
 
 def backoff_s(attempt: int, lo: float, hi: float, rng: random.Random) -> float:

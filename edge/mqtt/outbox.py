@@ -46,8 +46,9 @@ class Outbox:
         self.dropped = 0
         # made in the constructing thread, then used only by the link's thread
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        if self.path != MEMORY:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
         # AUTOINCREMENT: ids (the events' seq) are never reused, even after the table emptied
         self._db.execute("CREATE TABLE IF NOT EXISTS events ("
                          "seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)")

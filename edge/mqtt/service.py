@@ -36,7 +36,7 @@ from edge.faults import Fault
 from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, Rejection
 from edge.mqtt.control import Control, blur_people
 from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
-from edge.mqtt.link import Link, LinkRunner, LinkSettings
+from edge.mqtt.link import Link, LinkRunner, LinkSettings, ignore_sigpipe
 from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
 from edge.mqtt.topics import EventKind, Leaf, OnOff, State, Status, Topics
 from edge.pipeline import FrameRecord
@@ -47,6 +47,7 @@ USERNAME_ENV = "STOPSAFE_MQTT_USERNAME"
 PASSWORD_ENV = "STOPSAFE_MQTT_PASSWORD"
 CLOSE_GRACE_S = 2.0  # at a clean exit, time given to the outbox to drain
 SELFTEST_WAIT_S = 5.0
+PYTHON_VERSION = platform.python_version()
 
 
 class _Msg(str, Enum):
@@ -164,13 +165,14 @@ class MqttService:
         self._versions = {
             "stopsafe": __version__, "model": cfg.detector.model,
             "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
-            "python": platform.python_version(),
+            "python": PYTHON_VERSION,
         }
         for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
                              (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
                              (State.FAULTS, "[]")):
             self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
             self._published[state] = value
+        ignore_sigpipe()
         self._own_runner = runner is None
         self.runner = runner or LinkRunner(name=f"mqtt-{cfg.stop.id}")
         self.runner.add(self.link)
@@ -273,7 +275,9 @@ class MqttService:
     # ---------------- link thread ----------------
     def on_connected(self, link: Link) -> None:
         self._publish_discovery()
-        self._next_tele = 0.0  # a fresh telemetry message right away
+        # the first telemetry soon, but not at the same moment as every other stop that comes
+        # back with the broker
+        self._next_tele = self.clock() + link.rng.uniform(0.0, min(5.0, self.cfg.mqtt.telemetry_s))
 
     def on_message(self, link: Link, msg: Any) -> None:
         m = self.cfg.mqtt

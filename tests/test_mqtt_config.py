@@ -1,0 +1,62 @@
+"""The mqtt section: bad values stop start-up with one line naming the field (exit 78)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from edge.config import ConfigError, parse_config
+from edge.mqtt.link import backoff_s
+from edge.mqtt.service import MqttService
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize(("mqtt", "message"), [
+    ({"password": "s3cret"}, "<config>: mqtt.password: unknown key"),
+    ({"prefix": "a/+/b"}, "<config>: mqtt.prefix: String should match pattern"),
+    ({"prefix": "stopsafe/"}, "<config>: mqtt.prefix: String should match pattern"),
+    ({"tls": {"cert_file": "c.pem"}}, "<config>: mqtt.tls: Value error, tls.cert_file and "
+                                      "tls.key_file go together"),
+    ({"reconnect_min_s": 10, "reconnect_max_s": 5},
+     "<config>: mqtt.reconnect_max_s: Value error, must not be below reconnect_min_s"),
+    ({"outbox": {"drop": "random"}}, "<config>: mqtt.outbox.drop: Input should be 'oldest' or "
+                                     "'newest'"),
+    ({"cmd_max_bytes": 0}, "<config>: mqtt.cmd_max_bytes: Input should be greater than or "
+                           "equal to 16"),
+])
+def test_bad_mqtt_values(mqtt, message):
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"mqtt": mqtt})
+    assert str(exc.value).startswith(message)
+
+
+def test_unreadable_password_file_is_a_config_error(tmp_path):
+    cfg = parse_config({"mqtt": {"enabled": True, "password_file": str(tmp_path / "nope"),
+                                 "outbox": {"path": ":memory:"}}})
+    with pytest.raises(ConfigError) as exc:
+        MqttService(cfg, config_path=tmp_path / "stop.yaml")
+    assert str(exc.value) == (f"{tmp_path / 'stop.yaml'}: mqtt.password_file: cannot read "
+                              f"{tmp_path / 'nope'}: No such file or directory")
+
+
+def test_run_exits_78_on_a_missing_password_file(tmp_path):
+    cfg = tmp_path / "stop.yaml"
+    cfg.write_text(f"mqtt:\n  enabled: true\n  password_file: {tmp_path}/nope\n")
+    p = subprocess.run([sys.executable, "-m", "edge.cli", "run", "-c", str(cfg)], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 78
+    assert p.stderr.strip().splitlines()[-1] == (
+        f"stopsafe: config error: {cfg}: mqtt.password_file: cannot read {tmp_path}/nope: "
+        "No such file or directory")
+
+
+def test_backoff_doubles_with_jitter_up_to_the_maximum():
+    import random
+
+    rng = random.Random(4)
+    for attempt, ceiling in ((0, 1.0), (1, 2.0), (3, 8.0), (10, 60.0), (50, 60.0)):
+        waits = [backoff_s(attempt, 1.0, 60.0, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= w <= ceiling for w in waits)
+        assert max(waits) - min(waits) > ceiling / 4  # jittered, not all the same
