@@ -9,6 +9,7 @@ from pathlib import Path
 import structlog
 
 from edge.commands.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.config import ConfigError
 from edge.logs import configure_logging
 
 log = structlog.get_logger("stopsafe.cli")
@@ -32,6 +33,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("start_failed", error=str(exc))
         print(f"stopsafe: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
+    except ConfigError:
+        raise  # exit 78 with its one line (e.g. an unreadable MQTT password file)
     except Exception as exc:  # the pipeline said where (pipeline_failed); end non-zero
         log.error("daemon_failed", error=f"{type(exc).__name__}: {exc}")
         return EX_SOFTWARE
