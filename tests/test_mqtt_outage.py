@@ -27,6 +27,9 @@ def start_sim(broker: Broker, stop_id: str, tmp, realtime: bool) -> subprocess.P
         "mqtt": {"enabled": True, "host": broker.host, "port": broker.port, "keepalive_s": 5,
                  "reconnect_min_s": 0.5, "reconnect_max_s": 2.0, "discovery": False,
                  "outbox": {"path": str(tmp / f"{stop_id}.sqlite")}},
+        # a light processing rate, so the realtime run keeps up (and drops no frame) even on a
+        # busy CI machine; both runs use it
+        "camera": {"fps": 2.5},
         "logging": {"format": "json"},
     }))
     args = ["sim", "--json", *(["--realtime"] if realtime else []),

@@ -29,6 +29,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("model_unusable", error=str(exc))
         print(f"stopsafe: {exc}", file=sys.stderr)
         return EX_SOFTWARE
+    except ConfigError:
+        raise  # e.g. an unreadable mqtt.password_file: exit 78 with one line, like any bad config
     except (CameraError, LightError) as exc:
         log.error("start_failed", error=str(exc))
         print(f"stopsafe: {exc}", file=sys.stderr)

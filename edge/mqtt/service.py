@@ -36,7 +36,7 @@ from edge.faults import Fault
 from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, Rejection
 from edge.mqtt.control import Control, blur_people
 from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
-from edge.mqtt.link import Link, LinkRunner, LinkSettings, ignore_sigpipe
+from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
 from edge.mqtt.topics import EventKind, Leaf, OnOff, State, Status, Topics
 from edge.pipeline import FrameRecord
@@ -172,7 +172,6 @@ class MqttService:
                              (State.FAULTS, "[]")):
             self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
             self._published[state] = value
-        ignore_sigpipe()
         self._own_runner = runner is None
         self.runner = runner or LinkRunner(name=f"mqtt-{cfg.stop.id}")
         self.runner.add(self.link)
