@@ -66,8 +66,12 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
                       (lambda: load_config(config_path)) if config_path else None)
     stop = pipeline.stop_event
 
+    received: list[str] = []
+
     def _on_signal(signum: int, _frame: object) -> None:
-        log.info("signal", signal=signal.Signals(signum).name)
+        # no logging here: the handler runs between two bytecodes of the main thread, which may
+        # hold the log writer's lock at that moment (a deadlock that ignored SIGTERM)
+        received.append(signal.Signals(signum).name)
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
@@ -83,6 +87,8 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
         frames = pipeline.run()
     finally:
         watchdog.stop()
+        if received:
+            log.info("signal", signal=received[0])
         pipeline.shutdown()  # the light goes off before anything else is released
         if feedback is not None:
             feedback.close()

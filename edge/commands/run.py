@@ -35,8 +35,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("start_failed", error=str(exc))
         print(f"stopsafe: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
-    except ConfigError:
-        raise  # exit 78 with its one line (e.g. an unreadable MQTT password file)
     except Exception as exc:  # the pipeline said where (pipeline_failed); end non-zero
         log.error("daemon_failed", error=f"{type(exc).__name__}: {exc}")
         return EX_SOFTWARE
