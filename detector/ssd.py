@@ -34,7 +34,9 @@ class SsdDetector(TFLiteDetector):
 
     def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Any]:
         w, h = self.input_size
-        rgb = cv2.cvtColor(cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_AREA),
+        # bilinear, as in the Object Detection API's training-time resize (and 10x cheaper
+        # than INTER_AREA here: 0.3 vs 3.3 ms for 768x432)
+        rgb = cv2.cvtColor(cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR),
                            cv2.COLOR_BGR2RGB)
         dtype = self._input["dtype"]
         if dtype == np.uint8:
