@@ -27,6 +27,12 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def console(stderr: bool = False) -> Console:
+    """Rich output; when not on a terminal (a log, CI) wide enough that no figure is cut."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
+
+
 def results_table(results: list[dict]) -> Table:
     t = Table(title="stopsafe sim")
     for col in ("scenario", "frames", "occ f1", "agreement", "latency max s", "false on s",
@@ -63,7 +69,7 @@ def run_sim(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _run(cfg: Config, args: argparse.Namespace, scenarios: list, broker: Broker | None) -> int:
-    err = Console(stderr=True)
+    err = console(stderr=True)
     report = Path(args.report) if args.report else None
     results = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
@@ -81,5 +87,5 @@ def _run(cfg: Config, args: argparse.Namespace, scenarios: list, broker: Broker 
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         err.print(results_table(results))
     else:
-        Console().print(results_table(results))
+        console().print(results_table(results))
     return 0

@@ -7,10 +7,10 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from edge.commands.common import load
+from sim.cli import console
 
 
 def _table(doc: dict[str, Any]) -> Table:
@@ -58,7 +58,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 fixed["cpu_s_per_s"] / adaptive["cpu_s_per_s"], 2)
             if adaptive["cpu_s_per_s"] else None,
         }
-    out = Console(stderr=args.json)
+    out = console(stderr=args.json)
     for doc in runs:
         out.print(_table(doc))
         out.print(_summary(doc))
