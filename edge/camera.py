@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -138,61 +138,125 @@ class LiveCamera:
         self._thread.join(timeout=5)
 
 
-class PacedFileSource:
-    """A video file or a folder of frames played like a camera: at its own pace, in real time.
+DEFAULT_START = datetime(2026, 1, 5, 12, 0, 0)  # a Monday noon: inside any sensible schedule
 
-    For installers who point the daemon at a recording. Frames are stamped with the host's
-    monotonic clock; frames that fall between processing slots are skipped.
+
+class ClipSource:
+    """Frames of a recorded clip (video file or folder of frames) on the clip's own clock,
+    sampled at ``process_fps`` (every frame when it is None or higher).
+
+    Frame n (from 1) is at (n - 1) / fps seconds and the wall time is ``start_wall`` plus that,
+    so the simulator never reads the host's clock. With ``realtime`` it plays at the clip's
+    pace and, like a live camera, hands a pipeline that fell behind the newest frame.
     """
 
-    live = True
+    live = False
 
-    def __init__(self, source: str, fps: float, folder_fps: float = 10.0) -> None:
-        self.path = Path(source)
-        self.fps = fps
-        self._files = frame_files(self.path) if self.path.is_dir() else None
-        self._cap = None if self._files else cv2.VideoCapture(str(self.path))
-        if self._cap is not None and not self._cap.isOpened():
-            raise CameraError(f"cannot open video file {self.path}")
-        clip_fps = self._cap.get(cv2.CAP_PROP_FPS) if self._cap is not None else folder_fps
-        self.clip_fps = clip_fps if clip_fps and clip_fps > 0 else folder_fps
+    def __init__(
+        self, clip: Path, *, fps: float | None = None, process_fps: float | None = None,
+        realtime: bool = False, start_wall: datetime = DEFAULT_START,
+    ) -> None:
+        self.clip = Path(clip)
+        self.realtime = realtime
+        self.start_wall = start_wall
+        if self.clip.is_dir():
+            self._files: list[Path] | None = frame_files(self.clip)
+            self._cap = None
+            if fps is None:
+                raise CameraError(f"{self.clip}: a folder of frames needs the scenario's fps")
+            self.fps = fps
+            self.frame_count = len(self._files)
+        else:
+            if not self.clip.exists():
+                raise CameraError(f"clip {self.clip} does not exist")
+            self._files = None
+            self._cap = cv2.VideoCapture(str(self.clip))
+            if not self._cap.isOpened():
+                raise CameraError(f"cannot open clip {self.clip}")
+            native = self._cap.get(cv2.CAP_PROP_FPS)
+            self.fps = fps or (native if native and native > 0 else 10.0)
+            self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.process_fps = process_fps if process_fps and process_fps < self.fps else self.fps
         self._index = 0
-        self._start = time.monotonic()
-        self._next_due = self._start
+        self._next_due = 0.0
+        self._wall_start: float | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_count / self.fps
+
+    def _advance(self, decode: bool):
+        self._index += 1
+        if self._files is not None:
+            if self._index > len(self._files):
+                return False, None
+            path = self._files[self._index - 1]
+            return True, (read_image(path) if decode else None)
+        assert self._cap is not None
+        if not self._cap.grab():
+            return False, None
+        if not decode:
+            return True, None
+        ok, image = self._cap.retrieve()
+        return ok, image
 
     def read(self) -> Frame | None:
-        now = time.monotonic()
-        if self._next_due > now:
-            time.sleep(self._next_due - now)
-        t0 = time.monotonic()
-        self._next_due += 1.0 / self.fps
-        want = int((time.monotonic() - self._start) * self.clip_fps) + 1
-        image = None
-        path = None
-        while self._index < want:
-            self._index += 1
-            if self._files is not None:
-                if self._index > len(self._files):
-                    return None
-                if self._index == want:
-                    path = self._files[self._index - 1]
-                    image = read_image(path)
-            else:
-                ok = self._cap.grab()
-                if not ok:
-                    return None
-                if self._index == want:
-                    ok, image = self._cap.retrieve()
-                    if not ok:
-                        return None
-        if image is None:
-            return self.read()
-        return Frame(image, time.monotonic(), self._index, wall=datetime.now(),
-                     path=str(path) if path else None, read_ms=(time.monotonic() - t0) * 1e3)
+        t0 = time.perf_counter()
+        eps = 1e-6
+        if self.realtime and self._wall_start is not None:
+            # like a live camera: a pipeline that fell behind gets the newest frame, not a queue
+            self._next_due = max(self._next_due, time.monotonic() - self._wall_start)
+        while True:
+            t_next = self._index / self.fps  # time of the frame that comes next
+            take = t_next + eps >= self._next_due
+            ok, image = self._advance(decode=take)
+            if not ok:
+                return None
+            if take:
+                break
+        t = (self._index - 1) / self.fps
+        self._next_due += 1.0 / self.process_fps
+        if self._next_due < t:
+            self._next_due = t + 1.0 / self.process_fps
+        read_ms = (time.perf_counter() - t0) * 1e3
+        if self.realtime:
+            if self._wall_start is None:
+                self._wall_start = time.monotonic() - t
+            delay = self._wall_start + t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        path = str(self._files[self._index - 1]) if self._files is not None else None
+        return Frame(image, t, self._index, wall=self.start_wall_at(t), path=path, read_ms=read_ms)
+
+    def start_wall_at(self, t: float) -> datetime:
+        return self.start_wall + timedelta(seconds=t)
 
     def close(self) -> None:
         if self._cap is not None:
             self._cap.release()
+
+
+class PacedFileSource:
+    """A video file or a folder of frames played like a camera, in real time (for installers who
+    point the daemon at a recording): a realtime :class:`ClipSource` whose frames carry the
+    host's monotonic clock and local time, as a live camera's do."""
+
+    live = True
+
+    def __init__(self, source: str, fps: float, folder_fps: float = 10.0) -> None:
+        path = Path(source)
+        self.fps = fps
+        self._clip = ClipSource(path, fps=folder_fps if path.is_dir() else None,
+                                process_fps=fps, realtime=True)
+
+    def read(self) -> Frame | None:
+        frame = self._clip.read()
+        if frame is not None:
+            frame.t, frame.wall = time.monotonic(), datetime.now()
+        return frame
+
+    def close(self) -> None:
+        self._clip.close()
 
 
 STREAM_PREFIXES = ("/dev/video", "rtsp://", "rtsps://", "http://", "https://")
