@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from actuators.light import LightError
-from edge.faults import Fault, FaultRegistry
+from edge.runtime.faults import Fault, FaultRegistry
 
 log = structlog.get_logger("stopsafe.feedback")
 

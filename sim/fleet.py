@@ -23,11 +23,11 @@ from detector.base import Detection
 from edge.config import Config, StopConfig
 from edge.decision.core import Decision
 from edge.decision.light_rules import LightMode, LightRules
-from edge.frames import Frame
 from edge.mqtt.commands import CommandFailed, Failure
 from edge.mqtt.link import LinkRunner
 from edge.mqtt.service import MqttService, memory_outbox
-from edge.pipeline import FrameRecord
+from edge.runtime.frames import Frame
+from edge.runtime.pipeline import FrameRecord
 
 log = structlog.get_logger("stopsafe.fleet")
 

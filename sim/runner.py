@@ -11,15 +11,20 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.adaptive import build_gate
-from edge.build import build_core, build_detector, build_failsafe, build_health, build_light
-from edge.camera import frame_files
 from edge.config import Config, load_config
 from edge.decision.zones import Zone
-from edge.faults import FaultEvent, FaultRegistry
-from edge.pipeline import FrameRecord, Pipeline
-from sim.camera import ClipSource, StillsSource
-from sim.faults import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
+from edge.runtime.assembly import (
+    build_core,
+    build_detector,
+    build_failsafe,
+    build_health,
+    build_light,
+)
+from edge.runtime.camera import frame_files
+from edge.runtime.faults import FaultEvent, FaultRegistry
+from edge.runtime.gate import build_gate
+from edge.runtime.pipeline import FrameRecord, Pipeline
+from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
 from sim.scenario import Scenario
 from sim.scoring import (
     FrameMatch,
@@ -30,6 +35,7 @@ from sim.scoring import (
     occupancy_scores,
     perf_scores,
 )
+from sim.stills import ClipSource, StillsSource
 from sim.truth import Truth, read_frames, read_mot, read_presence
 
 

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.config import ConfigError, Point, _describe
-from sim.faults import FaultSpec
+from sim.injection import FaultSpec
 
 
 class TruthSpec(BaseModel):

@@ -13,14 +13,20 @@ from typing import Any
 
 import psutil
 
-from edge.adaptive import build_gate
-from edge.build import build_core, build_detector, build_failsafe, build_health, build_light
 from edge.config import Config
-from edge.frames import Frame
-from edge.pipeline import FrameRecord, Pipeline
-from sim.camera import ClipSource
+from edge.runtime.assembly import (
+    build_core,
+    build_detector,
+    build_failsafe,
+    build_health,
+    build_light,
+)
+from edge.runtime.frames import Frame
+from edge.runtime.gate import build_gate
+from edge.runtime.pipeline import FrameRecord, Pipeline
 from sim.runner import scenario_config
 from sim.scenario import Scenario
+from sim.stills import ClipSource
 
 LOOP_GAP_S = 8.0  # the empty stop between loops: hold and coasting run out, the light goes off
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 
 from detector.base import Detection, DetectorResult
-from edge.frames import CameraError, Frame
+from edge.runtime.frames import CameraError, Frame
 
 IMAGE = np.full((48, 64, 3), 128, np.uint8)
 

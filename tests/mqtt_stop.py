@@ -15,9 +15,9 @@ from actuators.light import RelayLight, make_pin_factory
 from detector.base import Detection, DetectorResult
 from edge.config import Config, parse_config
 from edge.decision.core import CoreSettings, DecisionCore
-from edge.frames import Frame
 from edge.mqtt.service import MqttService, bind_pipeline
-from edge.pipeline import FrameRecord, Pipeline
+from edge.runtime.frames import Frame
+from edge.runtime.pipeline import FrameRecord, Pipeline
 from tests.helpers import person
 
 

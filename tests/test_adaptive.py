@@ -6,7 +6,7 @@ import numpy as np
 
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.rate import RateGovernor, RateSettings, RateState
-from edge.motion import MotionDetector
+from edge.runtime.motion import MotionDetector
 from tests.helpers import person
 
 ZONE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]

@@ -19,8 +19,8 @@ import structlog
 import yaml
 
 from edge.cli import main
-from edge.commissioning import Status, check_broker, check_model
 from edge.config import load_config, parse_config
+from edge.install.commissioning import Verdict, check_broker, check_model
 from tests.conftest import CLIPS
 
 CLIP = CLIPS / "one-by-one" / "one-by-one-person-detection.mp4"
@@ -155,41 +155,41 @@ def test_selftest_fails_a_missing_camera_and_a_picture_without_anyone(tmp_path, 
 
 
 def test_broker_check_only_when_configured_and_fails_when_nobody_listens(broker):
-    assert check_broker(parse_config({})).status is Status.SKIP
+    assert check_broker(parse_config({})).status is Verdict.SKIP
     ok = check_broker(parse_config({"mqtt": {"enabled": True, "host": "127.0.0.1",
                                              "port": broker}}))
-    assert ok.status is Status.PASS
+    assert ok.status is Verdict.PASS
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     closed = s.getsockname()[1]
     s.close()
     bad = check_broker(parse_config({"mqtt": {"enabled": True, "host": "127.0.0.1",
                                               "port": closed}}))
-    assert bad.status is Status.FAIL and f"cannot reach 127.0.0.1:{closed}" in bad.message
+    assert bad.status is Verdict.FAIL and f"cannot reach 127.0.0.1:{closed}" in bad.message
 
 
 def test_a_missing_model_fails_the_model_check(tmp_path):
     cfg = parse_config({"detector": {"models_dir": str(tmp_path)}})
     checks, _ = check_model(cfg, np.zeros((10, 10, 3), np.uint8))
-    assert checks[0].status is Status.FAIL and "stopsafe models fetch" in checks[0].message
+    assert checks[0].status is Verdict.FAIL and "stopsafe models fetch" in checks[0].message
 
 
 def test_lamp_that_does_not_light_fails_the_selftest(monkeypatch):
     """The mock box's lamp is wired to the relay; cut the wire and the lamp check fails."""
-    from edge import build
-    from edge.commissioning import check_relay
+    from edge.install.commissioning import check_relay
+    from edge.runtime import assembly as build
 
     cfg = parse_config({"light": {"pin_factory": "mock"},
                         "lamp_feedback": {"pin": 27, "follow_s": 0.3}})
-    assert [c.status for c in check_relay(cfg, 0.1)] == [Status.PASS, Status.PASS]
+    assert [c.status for c in check_relay(cfg, 0.1)] == [Verdict.PASS, Verdict.PASS]
     real = build.build_light
     monkeypatch.setattr(build, "build_light",
                         lambda c, pin_factory=None: real(c.model_copy(update={
                             "lamp_feedback": c.lamp_feedback.model_copy(update={"pin": None})}),
                             pin_factory))
     relay, lamp = check_relay(cfg, 0.1)
-    assert relay.status is Status.PASS
-    assert lamp.status is Status.FAIL and "stayed off for 0.3 s with the relay on" in lamp.message
+    assert relay.status is Verdict.PASS
+    assert lamp.status is Verdict.FAIL and "stayed off for 0.3 s with the relay on" in lamp.message
 
 
 def test_zone_writes_the_config_safely_and_keeps_comments(tmp_path, models_dir, capsys):
@@ -240,7 +240,7 @@ def test_privacy_local_snapshots_off_writes_no_picture(tmp_path, models_dir, cap
 
 def test_snapshot_blur_pixelates_people(tmp_path, shared):
     from detector.base import Detection
-    from edge.snapshot import blur_people
+    from edge.pictures import blur_people
 
     image = clip_frame(10.0)
     box = Detection(0.5, 0.1, 0.65, 0.9, 0.9)

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 import yaml
 
-from edge.build import build_core, build_failsafe, build_light
 from edge.config import ConfigError, parse_config
 from edge.decision.light_rules import FailSafe, FailState, LightMode
-from edge.faults import Fault
-from edge.pipeline import FrameRecord, HealthState, Pipeline
+from edge.runtime.assembly import build_core, build_failsafe, build_light
+from edge.runtime.faults import Fault
+from edge.runtime.pipeline import FrameRecord, HealthState, Pipeline
 from tests.fakes import FakeClock, ScriptedDetector, ScriptedSource
 from tests.helpers import person
 
@@ -176,7 +176,7 @@ def test_out_of_hours_the_failsafe_keeps_the_light_off():
 
 
 def test_without_a_failsafe_the_simulator_still_sees_camera_errors():
-    from edge.frames import CameraError
+    from edge.runtime.frames import CameraError
 
     clock = FakeClock()
     cfg = parse_config({})

@@ -7,10 +7,10 @@ from gpiozero.pins.mock import MockFactory
 
 from actuators.feedback import LampFeedback, LampMonitor
 from actuators.light import RelayLight
-from edge.build import build_core, build_failsafe, build_feedback, build_light
 from edge.config import ConfigError, parse_config
-from edge.faults import Fault, FaultRegistry
-from edge.pipeline import Pipeline
+from edge.runtime.assembly import build_core, build_failsafe, build_feedback, build_light
+from edge.runtime.faults import Fault, FaultRegistry
+from edge.runtime.pipeline import Pipeline
 from tests.fakes import FakeClock, ScriptedDetector, ScriptedSource
 from tests.helpers import person
 

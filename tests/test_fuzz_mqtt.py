@@ -16,7 +16,7 @@ from detector.base import DetectorResult
 from edge.config import parse_config
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.mqtt.service import MqttService, bind_pipeline
-from edge.pipeline import Pipeline
+from edge.runtime.pipeline import Pipeline
 from tests.test_mqtt_commands import expected_mode, names, payloads
 
 ROOT = "stopsafe/f1"

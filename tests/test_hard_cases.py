@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.camera import frame_files
 from edge.config import Config
+from edge.runtime.camera import frame_files
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 from tests.conftest import scenario_path

@@ -6,8 +6,8 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from actuators.light import LightError, RelayLight, make_pin_factory
-from edge.build import build_light
 from edge.config import Config
+from edge.runtime.assembly import build_light
 
 
 @pytest.mark.parametrize("active_high", [True, False])

@@ -133,7 +133,7 @@ def test_fleet_of_1000_listed_by_the_console_within_10_s(tmp_path):
 
 
 def test_console_shows_offline_and_faulty_stops_first():
-    from edge.console import FleetTable, SortKey
+    from edge.cli.fleet_view import FleetTable, SortKey
 
     t = FleetTable("stopsafe")
     for stop, status, faults in (("a", "online", "[]"), ("b", "offline", "[]"),

@@ -14,8 +14,8 @@ from gpiozero.pins.mock import MockFactory
 from actuators.light import RelayLight
 from detector.base import DetectorResult
 from edge.decision.core import CoreSettings, DecisionCore
-from edge.pipeline import Pipeline
-from edge.stage_watchdog import EX_SOFTWARE, StageWatchdog
+from edge.runtime.pipeline import Pipeline
+from edge.runtime.watchdog import EX_SOFTWARE, StageWatchdog
 from tests.conftest import REPO
 from tests.helpers import person
 
@@ -35,7 +35,7 @@ class Frames:
         self.image = np.zeros((48, 64, 3), np.uint8)
 
     def read(self):
-        from edge.frames import Frame
+        from edge.runtime.frames import Frame
 
         if self.i >= self.n:
             return None
@@ -100,7 +100,7 @@ def test_a_hung_detector_ends_the_process_with_status_70():
         from edge.logs import configure_logging
         from tests.test_process_faults import make
         configure_logging()
-        from edge.stage_watchdog import StageWatchdog
+        from edge.runtime.watchdog import StageWatchdog
         p = make(lambda img: time.sleep(600), n=5)
         StageWatchdog(p, 1.0, poll_s=0.1).start()
         p.run()

@@ -10,13 +10,13 @@ from typing import Any, Protocol
 
 import structlog
 
-from edge.build import core_settings
 from edge.config import Config, ConfigError
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.light_rules import LightMode
 from edge.decision.zones import Zone
 from edge.mqtt.commands import CommandFailed, Failure
-from edge.pipeline import FrameRecord, Pipeline
+from edge.runtime.assembly import core_settings
+from edge.runtime.pipeline import FrameRecord, Pipeline
 
 log = structlog.get_logger("stopsafe.mqtt.control")
 

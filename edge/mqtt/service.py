@@ -32,14 +32,14 @@ from paho.mqtt.properties import Properties
 from edge import __version__
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode, LightReason
-from edge.faults import Fault
 from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, Rejection
 from edge.mqtt.control import Control, blur_people
 from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
 from edge.mqtt.topics import EventKind, Leaf, OnOff, State, Status, Topics
-from edge.pipeline import FrameRecord
+from edge.runtime.faults import Fault
+from edge.runtime.pipeline import FrameRecord
 
 log = structlog.get_logger("stopsafe.mqtt")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 
-from edge.commands.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
 from edge.config import ConfigError
 from edge.logs import configure_logging
 
@@ -18,8 +18,8 @@ log = structlog.get_logger("stopsafe.cli")
 def cmd_run(args: argparse.Namespace) -> int:
     from actuators.light import LightError
     from detector.models import ModelError
-    from edge.daemon import run_daemon
-    from edge.frames import CameraError
+    from edge.runtime.daemon import run_daemon
+    from edge.runtime.frames import CameraError
 
     cfg = load(args.config)
     configure_logging(cfg.logging.level, cfg.logging.format)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import structlog
 
-from edge.adaptive import build_gate
-from edge.build import (
+from edge.config import Config, load_config
+from edge.runtime.assembly import (
     build_core,
     build_detector,
     build_failsafe,
@@ -17,12 +17,12 @@ from edge.build import (
     build_health,
     build_light,
 )
-from edge.camera import open_camera
-from edge.config import Config, load_config
-from edge.faults import FaultRegistry
-from edge.notify import SystemdSink
-from edge.pipeline import Pipeline, Sink
-from edge.stage_watchdog import StageWatchdog
+from edge.runtime.camera import open_camera
+from edge.runtime.faults import FaultRegistry
+from edge.runtime.gate import build_gate
+from edge.runtime.notify import SystemdSink
+from edge.runtime.pipeline import Pipeline, Sink
+from edge.runtime.watchdog import StageWatchdog
 
 log = structlog.get_logger("stopsafe.daemon")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
-from edge.commands.common import load
-from sim.cli import console
+from edge.cli.common import load
+from sim.tables import console
 
 
 def _table(doc: dict[str, Any]) -> Table:
@@ -36,7 +36,7 @@ def _summary(doc: dict[str, Any]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from sim.bench import bench
+    from sim.profiling import bench
     from sim.scenario import load_scenario
 
     cfg = load(args.config)

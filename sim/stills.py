@@ -7,8 +7,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from edge.camera import DEFAULT_START, ClipSource, read_image
-from edge.frames import Frame
+from edge.runtime.camera import DEFAULT_START, ClipSource, read_image
+from edge.runtime.frames import Frame
 
 __all__ = ["DEFAULT_START", "ClipSource", "StillsSource"]
 

@@ -1,4 +1,9 @@
-"""The ``stopsafe`` command line: sub-commands live in edge/commands/, one module each."""
+"""The ``stopsafe`` command line: one module a sub-command in this package, each with
+``register(subparsers)``, which adds its parser and sets ``func`` (args -> exit status).
+
+The terminal UI of the maintenance console is ``fleet_view``; ``common`` holds what the
+sub-commands share. ``MODULES`` below is the order in ``stopsafe --help``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,23 @@ import signal
 import sys
 
 from edge import __version__
-from edge.commands import MODULES
 from edge.config import EX_CONFIG, ConfigError, LogFormat
 from edge.logs import configure_logging
+
+MODULES = (
+    "edge.cli.run",
+    "edge.cli.sim",
+    "edge.cli.models",
+    "edge.cli.check_config",
+    "edge.cli.bench",
+    "edge.cli.soak",
+    "edge.cli.selftest",
+    "edge.cli.snapshot",
+    "edge.cli.zone",
+    "edge.cli.commission",
+    "edge.cli.console",
+    "edge.cli.fleet_sim",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from edge.config import CameraConfig
-from edge.frames import CameraError, Frame
+from edge.runtime.frames import CameraError, Frame
 
 log = structlog.get_logger("stopsafe.camera")
 

@@ -13,7 +13,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_NO_ANSWER = 0, 1, 2
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from edge.console import FleetTable, SortKey, render, rows_json
+    from edge.cli.fleet_view import FleetTable, SortKey, render, rows_json
     from edge.mqtt.client import broker_config, connect_client
 
     cfg = broker_config(args)
@@ -74,8 +74,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
+    from edge.cli.fleet_view import new_correlation
     from edge.config import MqttProtocol
-    from edge.console import new_correlation
     from edge.mqtt.client import broker_config, connect_client
     from edge.mqtt.topics import Topics
 
@@ -144,7 +144,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from edge.console import SortKey
+    from edge.cli.fleet_view import SortKey
     from edge.mqtt.client import add_broker_args
 
     p = sub.add_parser("console", help="live table of every stop on the broker; send commands")

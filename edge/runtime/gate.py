@@ -6,8 +6,8 @@ from edge.config import AdaptiveConfig, Config
 from edge.decision.core import Decision, DecisionCore
 from edge.decision.rate import RateGovernor, RateSettings, RateState
 from edge.decision.zones import Zone
-from edge.frames import Frame
-from edge.motion import MotionDetector
+from edge.runtime.frames import Frame
+from edge.runtime.motion import MotionDetector
 
 
 class AdaptiveGate:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from edge.config import Config, ConfigError
 from sim.broker import Broker
-from sim.faults import FaultKind
+from sim.injection import FaultKind
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 

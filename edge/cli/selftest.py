@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from edge.commands.common import load
+from edge.cli.common import load
 
 
 def print_checks(checks) -> None:
@@ -16,7 +16,7 @@ def print_checks(checks) -> None:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    from edge.commissioning import run_selftest
+    from edge.install.commissioning import run_selftest
 
     cfg = load(args.config)
     result = run_selftest(cfg, picture=Path(args.picture) if args.picture else None,

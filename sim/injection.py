@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.base import DetectorResult
-from edge.frames import CameraError, Frame
+from edge.runtime.frames import CameraError, Frame
 
 
 class FaultKind(str, Enum):

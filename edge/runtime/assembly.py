@@ -34,8 +34,8 @@ from edge.config import (
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.light_rules import FailSafe
 from edge.decision.zones import Zone
-from edge.faults import FaultRegistry
-from edge.health import CameraHealth, HealthSettings
+from edge.runtime.faults import FaultRegistry
+from edge.runtime.picture_health import CameraHealth, HealthSettings
 
 log = structlog.get_logger("stopsafe.build")
 

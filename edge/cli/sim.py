@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from edge.commands.common import load
+from edge.cli.common import load
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from sim.cli import run_sim
+    from sim.tables import run_sim
 
     return run_sim(load(args.config), args)
 

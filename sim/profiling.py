@@ -15,11 +15,11 @@ import time
 from typing import Any
 
 from detector.runtime import runtime_name
-from edge.build import build_detector
 from edge.config import Config
-from sim.camera import ClipSource
+from edge.runtime.assembly import build_detector
 from sim.runner import SimRun, scenario_config, simulate
 from sim.scenario import Scenario
+from sim.stills import ClipSource
 
 STAGES = ("read", "gate", "preprocess", "invoke", "decode", "track", "decide", "light", "publish",
           "frame")

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edge.commands.common import load
+from edge.cli.common import load
 
 
 def cmd_soak(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.commands.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
 from edge.config import Config
 
 EX_PRIVACY = 1
@@ -16,9 +16,9 @@ def write_snapshot(cfg: Config, out: Path, *, blur: bool = False, warmup_s: floa
     """Grab, detect, draw and write; returns a one-line summary. Raises CameraError/ModelError."""
     import cv2
 
-    from edge.commissioning import detect_once, grab_frame, people
     from edge.decision.zones import Zone
-    from edge.snapshot import draw_snapshot
+    from edge.install.commissioning import detect_once, grab_frame, people
+    from edge.pictures import draw_snapshot
 
     image = grab_frame(cfg, warmup_s)
     dets = detect_once(cfg, image)
@@ -40,7 +40,7 @@ def refuse_unless_allowed(cfg: Config, what: str) -> bool:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from detector.models import ModelError
-    from edge.frames import CameraError
+    from edge.runtime.frames import CameraError
 
     cfg = load(args.config)
     if refuse_unless_allowed(cfg, "snapshot"):

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from edge.commands.common import load
+from edge.cli.common import load
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

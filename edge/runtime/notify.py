@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 if TYPE_CHECKING:
-    from edge.pipeline import FrameRecord, HealthState
+    from edge.runtime.pipeline import FrameRecord, HealthState
 
 log = structlog.get_logger("stopsafe.notify")
 

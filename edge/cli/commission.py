@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from edge import __version__
-from edge.commands.common import load
-from edge.commands.selftest import add_selftest_options, print_checks
+from edge.cli.common import load
+from edge.cli.selftest import add_selftest_options, print_checks
 
 COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "skip": "#757575"}
 
@@ -71,23 +71,23 @@ s; relay GPIO{cfg['light']['pin']}</td></tr>
 def cmd_commission(args: argparse.Namespace) -> int:
     import cv2
 
-    from edge.commissioning import Check, Status, run_selftest
-    from edge.snapshot import draw_snapshot
+    from edge.install.commissioning import Check, Verdict, run_selftest
+    from edge.pictures import draw_snapshot
 
     cfg = load(args.config)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     result = run_selftest(cfg, picture=Path(args.picture) if args.picture else None,
                           seconds=args.seconds, pulse_s=args.pulse)
-    checks = [Check("config", Status.PASS, f"{args.config} is valid"), *result.checks]
+    checks = [Check("config", Verdict.PASS, f"{args.config} is valid"), *result.checks]
     snapshot = None
     if result.frame is not None and cfg.privacy.local_snapshots:
         snapshot = "snapshot.png"
         if not cv2.imwrite(str(out / snapshot),
                            draw_snapshot(result.frame, result.detections, cfg)):
-            checks.append(Check("snapshot", Status.FAIL, f"cannot write {out / snapshot}"))
+            checks.append(Check("snapshot", Verdict.FAIL, f"cannot write {out / snapshot}"))
             snapshot = None
-    passed = all(c.status is not Status.FAIL for c in checks)
+    passed = all(c.status is not Verdict.FAIL for c in checks)
     report = {
         "passed": passed,
         "time": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -101,7 +101,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
     (out / "selftest.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "report.html").write_text(render_html(report, snapshot), encoding="utf-8")
     print_checks(checks)
-    failed = [c.name for c in checks if c.status is Status.FAIL]
+    failed = [c.name for c in checks if c.status is Verdict.FAIL]
     print(f"commission: {'FAILED: ' + ', '.join(failed) if failed else 'all checks passed'}; "
           f"report in {out}/report.html", file=sys.stderr)
     return 1 if failed else 0

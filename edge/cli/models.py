@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.commands.common import load
+from edge.cli.common import load
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:

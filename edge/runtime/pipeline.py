@@ -29,12 +29,12 @@ from detector.base import Detection, DetectorResult
 from edge.decision.core import Decision, DecisionCore
 from edge.decision.light_rules import FailSafe, LightMode, LightReason
 from edge.decision.schedule import in_service
-from edge.faults import PICTURE_FAULTS, Fault, FaultRegistry
-from edge.frames import CameraError, Frame, FrameSource
+from edge.runtime.faults import PICTURE_FAULTS, Fault, FaultRegistry
+from edge.runtime.frames import CameraError, Frame, FrameSource
 
 if TYPE_CHECKING:
     from actuators.feedback import LampFeedback
-    from edge.health import CameraHealth
+    from edge.runtime.picture_health import CameraHealth
 
 log = structlog.get_logger("stopsafe.pipeline")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.faults import Fault
+from edge.runtime.faults import Fault
 
 WORK_WIDTH = 160
 FROZEN_DIFF = 0.05  # mean grey-level change below which two frames are the same picture

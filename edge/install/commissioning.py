@@ -33,7 +33,7 @@ FROZEN_DIFF = 0.05  # largest mean |difference| (0..255) to the first frame of a
 MIN_RATE = 0.8  # of camera.fps
 
 
-class Status(str, Enum):
+class Verdict(str, Enum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"  # not configured, or not possible because an earlier check failed
@@ -42,7 +42,7 @@ class Status(str, Enum):
 @dataclass
 class Check:
     name: str
-    status: Status
+    status: Verdict
     message: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -63,7 +63,7 @@ class SelftestResult:
 
     @property
     def passed(self) -> bool:
-        return all(c.status is not Status.FAIL for c in self.checks)
+        return all(c.status is not Verdict.FAIL for c in self.checks)
 
 
 # -- clock -------------------------------------------------------------------------------------
@@ -90,12 +90,12 @@ def check_clock(now: datetime | None = None) -> Check:
             "ntp_synchronised": ntp}
     naive = now.replace(tzinfo=None)
     if not forward:
-        return Check("clock", Status.FAIL, "the monotonic clock does not advance", data)
+        return Check("clock", Verdict.FAIL, "the monotonic clock does not advance", data)
     if not EARLIEST_SANE <= naive < datetime(2100, 1, 1):
-        return Check("clock", Status.FAIL, f"the clock says {now:%Y-%m-%d %H:%M}, which cannot "
+        return Check("clock", Verdict.FAIL, f"the clock says {now:%Y-%m-%d %H:%M}, which cannot "
                      "be right: set the time or connect NTP (the operating hours depend on it)",
                      data)
-    return Check("clock", Status.PASS, f"{now:%Y-%m-%d %H:%M:%S} {now.tzname()}, "
+    return Check("clock", Verdict.PASS, f"{now:%Y-%m-%d %H:%M:%S} {now.tzname()}, "
                  f"NTP synchronised: {ntp}", data)
 
 
@@ -114,23 +114,23 @@ def _wait_for(read, want: bool, within_s: float) -> float | None:
 def check_relay(cfg: Config, pulse_s: float = 1.0) -> list[Check]:
     """Switch the relay on for ``pulse_s`` and off, reading the pin (and the lamp input) back."""
     from actuators.light import LightError
-    from edge.build import build_feedback, build_light
+    from edge.runtime.assembly import build_feedback, build_light
 
     fb_cfg = cfg.lamp_feedback
     busy_hint = " (is the daemon running? sudo systemctl stop stopsafe)"
     try:
         light = build_light(cfg)
     except LightError as exc:
-        lamp = Check("lamp", Status.SKIP, "relay not available") if fb_cfg.pin is not None else \
-            Check("lamp", Status.SKIP, "no lamp feedback input configured (lamp_feedback.pin)")
-        return [Check("relay", Status.FAIL, f"{exc}{busy_hint}"), lamp]
+        lamp = Check("lamp", Verdict.SKIP, "relay not available") if fb_cfg.pin is not None else \
+            Check("lamp", Verdict.SKIP, "no lamp feedback input configured (lamp_feedback.pin)")
+        return [Check("relay", Verdict.FAIL, f"{exc}{busy_hint}"), lamp]
     feedback = None
     checks: list[Check] = []
     try:
         try:
             feedback = build_feedback(cfg, light, None)
         except LightError as exc:
-            checks.append(Check("lamp", Status.FAIL, f"{exc}{busy_hint}"))
+            checks.append(Check("lamp", Verdict.FAIL, f"{exc}{busy_hint}"))
         read_on = light.set(True)
         lamp_on_s = _wait_for(feedback.read, True, fb_cfg.follow_s) if feedback else None
         rest = pulse_s - (lamp_on_s or 0.0)
@@ -142,10 +142,10 @@ def check_relay(cfg: Config, pulse_s: float = 1.0) -> list[Check]:
         data = {"pin": cfg.light.pin, "read_on": read_on, "read_off": read_off,
                 "pulse_s": pulse_s}
         if read_on and not read_off:
-            checks.insert(0, Check("relay", Status.PASS, f"{pin} switched on for {pulse_s:g} s "
+            checks.insert(0, Check("relay", Verdict.PASS, f"{pin} switched on for {pulse_s:g} s "
                                    "and off again; the pin read back on, then off", data))
         else:
-            checks.insert(0, Check("relay", Status.FAIL, f"{pin} read back "
+            checks.insert(0, Check("relay", Verdict.FAIL, f"{pin} read back "
                                    f"{'on' if read_on else 'off'} when switched on and "
                                    f"{'on' if read_off else 'off'} when switched off: "
                                    "the pin does not follow (wrong pin factory or a short?)",
@@ -155,20 +155,20 @@ def check_relay(cfg: Config, pulse_s: float = 1.0) -> list[Check]:
                      "follow_s": fb_cfg.follow_s}
             where = f"lamp input GPIO{fb_cfg.pin}"
             if lamp_on_s is not None and lamp_off_s is not None:
-                checks.append(Check("lamp", Status.PASS, f"{where} followed the relay: on after "
+                checks.append(Check("lamp", Verdict.PASS, f"{where} followed the relay: on after "
                                     f"{lamp_on_s:.2f} s, off after {lamp_off_s:.2f} s", fdata))
             elif lamp_on_s is None:
-                checks.append(Check("lamp", Status.FAIL, f"{where} stayed off for "
+                checks.append(Check("lamp", Verdict.FAIL, f"{where} stayed off for "
                                     f"{fb_cfg.follow_s:g} s with the relay on: the lamp does not "
                                     "light (lamp, fuse, wiring) or the sensor is not connected "
                                     "(check lamp_feedback.pin and active_high)", fdata))
             else:
-                checks.append(Check("lamp", Status.FAIL, f"{where} stayed on for "
+                checks.append(Check("lamp", Verdict.FAIL, f"{where} stayed on for "
                                     f"{fb_cfg.follow_s:g} s after the relay went off: a welded "
                                     "relay contact, or the input's polarity is inverted "
                                     "(lamp_feedback.active_high)", fdata))
         elif fb_cfg.pin is None:
-            checks.append(Check("lamp", Status.SKIP,
+            checks.append(Check("lamp", Verdict.SKIP,
                                 "no lamp feedback input configured (lamp_feedback.pin)"))
     finally:
         if feedback is not None:
@@ -193,14 +193,14 @@ def _grey(image: np.ndarray) -> np.ndarray:
 def check_camera(cfg: Config, seconds: float = 3.0) -> CameraSample:
     """Open the configured source and read it for ``seconds``: it must deliver at camera.fps,
     and the picture must be neither black nor frozen."""
-    from edge.camera import open_camera
-    from edge.frames import CameraError
+    from edge.runtime.camera import open_camera
+    from edge.runtime.frames import CameraError
 
     src, fps = cfg.camera.source, cfg.camera.fps
     try:
         source = open_camera(cfg.camera)
     except CameraError as exc:
-        return CameraSample(Check("camera", Status.FAIL, f"cannot open {src}: {exc}"), None)
+        return CameraSample(Check("camera", Verdict.FAIL, f"cannot open {src}: {exc}"), None)
     first: np.ndarray | None = None
     last: np.ndarray | None = None
     means: list[float] = []
@@ -241,7 +241,7 @@ def check_camera(cfg: Config, seconds: float = 3.0) -> CameraSample:
         "expected_fps": fps, "width": w, "height": h, "error": error}
     if n < 2:
         msg = f"{src} delivered {n} frame{'s' if n != 1 else ''} in {seconds:g} s"
-        return CameraSample(Check("camera", Status.FAIL, f"{msg}: {error or 'no frames'}", data),
+        return CameraSample(Check("camera", Verdict.FAIL, f"{msg}: {error or 'no frames'}", data),
                             last)
     problems = []
     if rate < MIN_RATE * fps:
@@ -262,10 +262,10 @@ def check_camera(cfg: Config, seconds: float = 3.0) -> CameraSample:
                         f"(largest change {moved:.3f}/255): a hung camera driver, a stalled "
                         "stream or a still picture as the source")
     if problems:
-        return CameraSample(Check("camera", Status.FAIL, f"{src}: " + "; ".join(problems), data),
+        return CameraSample(Check("camera", Verdict.FAIL, f"{src}: " + "; ".join(problems), data),
                             last)
     return CameraSample(Check(
-        "camera", Status.PASS, f"{src}: {w}x{h}, {n} frames in {span:.1f} s = {rate:.1f} fps "
+        "camera", Verdict.PASS, f"{src}: {w}x{h}, {n} frames in {span:.1f} s = {rate:.1f} fps "
         f"(expected {fps:g}); mean brightness {mean:.0f}/255, the picture changes (largest "
         f"change {moved:.2f}/255)", data), last)
 
@@ -284,7 +284,7 @@ def check_model(cfg: Config, frame: np.ndarray | None, picture: Path | None = No
                 ) -> tuple[list[Check], list[Detection]]:
     """Load (sha256-checked) and run the detector on the live frame, and on ``picture``."""
     from detector.models import ModelError
-    from edge.build import build_detector
+    from edge.runtime.assembly import build_detector
 
     d = cfg.detector
     name = f"{d.model} ({d.backend.value})"
@@ -293,15 +293,15 @@ def check_model(cfg: Config, frame: np.ndarray | None, picture: Path | None = No
         detector = build_detector(cfg)
         load_ms = (time.perf_counter() - t0) * 1e3
     except (ModelError, ValueError, RuntimeError, OSError) as exc:
-        checks = [Check("model", Status.FAIL, f"{name} cannot be used: {exc}")]
+        checks = [Check("model", Verdict.FAIL, f"{name} cannot be used: {exc}")]
         if picture is not None:
-            checks.append(Check("picture", Status.SKIP, "no model"))
+            checks.append(Check("picture", Verdict.SKIP, "no model"))
         return checks, []
     checks = []
     found: list[Detection] = []
     try:
         if frame is None:
-            checks.append(Check("model", Status.SKIP, f"{name} loaded in {load_ms:.0f} ms; not "
+            checks.append(Check("model", Verdict.SKIP, f"{name} loaded in {load_ms:.0f} ms; not "
                                 "run: no live frame (see camera)"))
         else:
             detector.detect(frame)  # the first call includes one-off set-up
@@ -310,7 +310,7 @@ def check_model(cfg: Config, frame: np.ndarray | None, picture: Path | None = No
             run_ms = (time.perf_counter() - t0) * 1e3
             found = result.detections
             checks.append(Check(
-                "model", Status.PASS, f"{name} loaded in {load_ms:.0f} ms, ran on a live frame "
+                "model", Verdict.PASS, f"{name} loaded in {load_ms:.0f} ms, ran on a live frame "
                 f"in {run_ms:.0f} ms: {people(len(found))}"
                 + (f" (scores {_scores(found)})" if found else ""),
                 {"model": d.model, "load_ms": round(load_ms, 1), "run_ms": round(run_ms, 1),
@@ -325,14 +325,14 @@ def check_model(cfg: Config, frame: np.ndarray | None, picture: Path | None = No
 def _check_picture(detector: Any, picture: Path, threshold: float) -> Check:
     image = cv2.imread(str(picture), cv2.IMREAD_COLOR)
     if image is None:
-        return Check("picture", Status.FAIL, f"cannot read the picture {picture}")
+        return Check("picture", Verdict.FAIL, f"cannot read the picture {picture}")
     dets = detector.detect(image).detections
     data = {"picture": str(picture), "people": len(dets),
             "scores": [round(x.score, 3) for x in dets]}
     if dets:
-        return Check("picture", Status.PASS, f"{people(len(dets))} found in {picture.name} "
+        return Check("picture", Verdict.PASS, f"{people(len(dets))} found in {picture.name} "
                      f"(scores {_scores(dets)})", data)
-    return Check("picture", Status.FAIL, f"no person found in {picture.name} (score threshold "
+    return Check("picture", Verdict.FAIL, f"no person found in {picture.name} (score threshold "
                  f"{threshold:g}): the model or detector.score_threshold does not suit it", data)
 
 
@@ -341,16 +341,16 @@ def _check_picture(detector: Any, picture: Path, threshold: float) -> Check:
 def check_broker(cfg: Config, timeout_s: float = 3.0) -> Check:
     m = cfg.mqtt
     if not m.enabled:
-        return Check("broker", Status.SKIP, "MQTT not configured (mqtt.enabled is false)")
+        return Check("broker", Verdict.SKIP, "MQTT not configured (mqtt.enabled is false)")
     t0 = time.perf_counter()
     try:
         with socket.create_connection((m.host, m.port), timeout=timeout_s):
             pass
     except OSError as exc:
-        return Check("broker", Status.FAIL, f"cannot reach {m.host}:{m.port}: {exc} (network, "
+        return Check("broker", Verdict.FAIL, f"cannot reach {m.host}:{m.port}: {exc} (network, "
                      "firewall, or the broker is down)", {"host": m.host, "port": m.port})
     ms = (time.perf_counter() - t0) * 1e3
-    return Check("broker", Status.PASS, f"reached {m.host}:{m.port} in {ms:.0f} ms",
+    return Check("broker", Verdict.PASS, f"reached {m.host}:{m.port} in {ms:.0f} ms",
                  {"host": m.host, "port": m.port, "connect_ms": round(ms, 1)})
 
 
@@ -373,8 +373,8 @@ def run_selftest(cfg: Config, *, picture: Path | None = None, seconds: float = 3
 def grab_frame(cfg: Config, warmup_s: float = 1.0) -> np.ndarray:
     """One live frame, taken after ``warmup_s`` (a camera's exposure settles in its first
     frames). Raises CameraError when the source gives none."""
-    from edge.camera import open_camera
-    from edge.frames import CameraError
+    from edge.runtime.camera import open_camera
+    from edge.runtime.frames import CameraError
 
     source = open_camera(cfg.camera)
     image = None
@@ -395,7 +395,7 @@ def grab_frame(cfg: Config, warmup_s: float = 1.0) -> np.ndarray:
 
 
 def detect_once(cfg: Config, image: np.ndarray) -> list[Detection]:
-    from edge.build import build_detector
+    from edge.runtime.assembly import build_detector
 
     detector = build_detector(cfg)
     try:

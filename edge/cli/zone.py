@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.commands.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
 from edge.config import ConfigError
 
 
@@ -14,7 +14,7 @@ def _frame_size(args: argparse.Namespace) -> tuple[int, int]:
     if args.size:
         w, _, h = args.size.lower().partition("x")
         return int(w), int(h)
-    from edge.commissioning import grab_frame
+    from edge.install.commissioning import grab_frame
 
     h, w = grab_frame(load(args.config), warmup_s=0.0).shape[:2]
     return w, h
@@ -22,9 +22,9 @@ def _frame_size(args: argparse.Namespace) -> tuple[int, int]:
 
 def cmd_zone(args: argparse.Namespace) -> int:
     from detector.models import ModelError
-    from edge.commands.snapshot import refuse_unless_allowed, write_snapshot
-    from edge.config_edit import parse_points, write_zone
-    from edge.frames import CameraError
+    from edge.cli.snapshot import refuse_unless_allowed, write_snapshot
+    from edge.install.config_edit import parse_points, write_zone
+    from edge.runtime.frames import CameraError
 
     path = Path(args.config)
     load(args.config)  # the file must be valid before it is changed
