@@ -1,7 +1,10 @@
-"""The installer's picture: one frame with the zone, every detection and whether it counts.
+"""Pictures of a stop, drawn in one place: the colours, the zone, labels, the pixelation that
+every picture leaving the box gets, and the installer's annotated frame.
 
-Also the blur that every picture leaving the box gets (maintenance snapshots): people are
-unrecognisable, the zone and the boxes stay readable.
+Used by the MQTT snapshot (``snapshot_jpeg``), ``stopsafe snapshot`` and commissioning
+(``draw_snapshot``) and the simulator's report (``sim/report.py``: timeline and snapshot).
+Pixelation, unlike a light blur, cannot be undone: people are unrecognisable, the zone and the
+boxes stay readable.
 """
 
 from __future__ import annotations
@@ -15,20 +18,32 @@ import numpy as np
 from detector.base import Detection
 from edge.config import Config
 from edge.decision.zones import Zone
-from sim.report import AMBER, BLACK, GREEN, GREY, WHITE, draw_zone
+
+GREEN, RED, AMBER, BLUE, GREY, WHITE, BLACK = (
+    (60, 180, 75), (40, 40, 220), (0, 170, 255), (200, 120, 0), (150, 150, 150),
+    (255, 255, 255), (0, 0, 0),
+)
+PIXELATE_MARGIN = 0.15  # of a box's size on every side: a box that is a little off still hides
+SNAPSHOT_MAX_WIDTH = 640  # a snapshot sent over MQTT is no wider than this
+SNAPSHOT_JPEG_QUALITY = 70
+
+Box = Detection | tuple[float, float, float, float]  # fractions of width and height
 
 
-def _px(det: Detection, w: int, h: int) -> tuple[int, int, int, int]:
-    return (max(0, int(det.x1 * w)), max(0, int(det.y1 * h)),
-            min(w, int(det.x2 * w)), min(h, int(det.y2 * h)))
+def _px(box: Box, w: int, h: int, margin: float = 0.0) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = ((box.x1, box.y1, box.x2, box.y2) if isinstance(box, Detection) else box)
+    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+    return (max(0, int((x1 - mx) * w)), max(0, int((y1 - my) * h)),
+            min(w, int((x2 + mx) * w) + (1 if margin else 0)),
+            min(h, int((y2 + my) * h) + (1 if margin else 0)))
 
 
-def blur_people(image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
-    """A copy with every person's box pixelated beyond recognition."""
+def blur_people(image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+    """A copy with every person's box (and a margin round it) pixelated beyond recognition."""
     out = image.copy()
     h, w = out.shape[:2]
-    for d in detections:
-        x1, y1, x2, y2 = _px(d, w, h)
+    for box in boxes:
+        x1, y1, x2, y2 = _px(box, w, h, PIXELATE_MARGIN)
         if x2 - x1 < 2 or y2 - y1 < 2:
             continue
         roi = out[y1:y2, x1:x2]
@@ -41,7 +56,29 @@ def blur_people(image: np.ndarray, detections: Sequence[Detection]) -> np.ndarra
     return out
 
 
-def _text(img: np.ndarray, text: str, org: tuple[int, int], colour, scale: float = 0.5) -> None:
+def snapshot_jpeg(image: np.ndarray, boxes: Sequence[Box]) -> bytes:
+    """The maintenance snapshot: people pixelated, at most ``SNAPSHOT_MAX_WIDTH`` wide, JPEG."""
+    out = blur_people(image, boxes)
+    h, w = out.shape[:2]
+    if w > SNAPSHOT_MAX_WIDTH:
+        out = cv2.resize(out, (SNAPSHOT_MAX_WIDTH, int(h * SNAPSHOT_MAX_WIDTH / w)),
+                         interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_JPEG_QUALITY])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return jpeg.tobytes()
+
+
+def draw_zone(img: np.ndarray, polygon: Sequence[Sequence[float]], colour=AMBER) -> None:
+    h, w = img.shape[:2]
+    pts = np.array([[int(x * (w - 1)), int(y * (h - 1))] for x, y in polygon], np.int32)
+    overlay = img.copy()
+    cv2.fillPoly(overlay, [pts], colour)
+    cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
+    cv2.polylines(img, [pts], True, colour, 2, cv2.LINE_AA)
+
+
+def label(img: np.ndarray, text: str, org: tuple[int, int], colour, scale: float = 0.5) -> None:
     """Text on a dark box, readable on any background."""
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     x, y = org
@@ -68,12 +105,12 @@ def draw_snapshot(image: np.ndarray, detections: Sequence[Detection], cfg: Confi
         cv2.rectangle(img, (x1, y1), (x2, y2), colour, 3 if counts else 1)
         cv2.circle(img, (int(point[0] * (w - 1)), int(point[1] * (h - 1))), 5, colour, -1)
         label_y = y1 - 6 if y1 >= 50 else max(y1, 28) + 18  # under the title bar, inside the box
-        _text(img, f"{d.score:.2f} {'IN ZONE' if counts else 'outside'}", (x1 + 2, label_y),
+        label(img, f"{d.score:.2f} {'IN ZONE' if counts else 'outside'}", (x1 + 2, label_y),
               colour)
     when = when or datetime.now()
     title = (f"{cfg.stop.id} {when:%Y-%m-%d %H:%M:%S}  people {len(detections)}, in zone "
              f"{inside}  (threshold {cfg.detector.score_threshold:g})")
     cv2.rectangle(img, (0, 0), (w, 28), BLACK, -1)
     cv2.putText(img, title, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, WHITE, 1, cv2.LINE_AA)
-    _text(img, "zone", (8, h - 10), AMBER)
+    label(img, "zone", (8, h - 10), AMBER)
     return img

@@ -1,9 +1,11 @@
-"""fleet-sim: N fake stops on the broker, each with its own connection and last will, published
-by the daemon's own code (``MqttService`` on a shared ``LinkRunner``); no video.
+"""fleet-sim: N fake stops on the broker, each with its own connection and last will, each the
+daemon's own stop (:func:`edge.runtime.assembly.assemble`: controller, pipeline, gpiozero's mock
+relay, ``MqttService`` on a shared ``LinkRunner``) with a small random world for a camera.
 
-Each fake stop makes frame records from a small random world (people arrive, wait, leave) and the
-daemon's real light rules, so its states, events, telemetry and command answers are the same
-messages a real stop sends; ``light`` commands work on it.
+The world (:class:`FakeWorld`) is the only fake: people arrive (Poisson), stand at a spot in the
+zone, and leave; it is the stop's frame source and its detector. Everything after it is the real
+code, so a fake stop's states, events, telemetry and command answers are the messages a real stop
+sends, and ``light`` commands work on it.
 """
 
 from __future__ import annotations
@@ -12,81 +14,70 @@ import random
 import resource
 import threading
 import time
-from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import structlog
 
-from detector.base import Detection
+from detector.base import Detection, DetectorResult
 from edge.config import Config, StopConfig
-from edge.decision.core import Decision
-from edge.decision.light_rules import LightMode, LightRules
-from edge.mqtt.commands import CommandFailed, Failure
+from edge.decision.zones import Zone
 from edge.mqtt.link import LinkRunner
 from edge.mqtt.service import MqttService, memory_outbox
+from edge.runtime.assembly import Stop, assemble
 from edge.runtime.frames import Frame
-from edge.runtime.pipeline import FrameRecord
 
 log = structlog.get_logger("stopsafe.fleet")
 
 _IMAGE = np.zeros((2, 2, 3), np.uint8)  # no video: one shared dummy frame
+BOX_H, BOX_W = 0.3, 0.1  # a fake person's box, in frame fractions
 
 
-class FakeStop:
-    """One stop's world: arrivals (Poisson), stays, dwell, and the daemon's light rules."""
+class FakeWorld:
+    """One stop's world: arrivals (Poisson), a standing spot in the zone each, departures.
+
+    It is the stop's camera (``read`` gives a frame at the world's time, which the fleet's world
+    thread sets) and its detector (every person present, seen every frame).
+    """
+
+    live = False
 
     def __init__(self, cfg: Config, rng: random.Random, mean_arrival_s: float = 90.0) -> None:
-        self.cfg = cfg
         self.rng = rng
         self.mean_arrival_s = mean_arrival_s
-        self.rules = LightRules(cfg.light.hold_s, cfg.light.min_on_s)
-        self.people: list[tuple[float, float]] = []  # (arrived t, leaves t)
-        self.last_waiting_seen: float | None = None
-        self.pending: tuple[LightMode, float | None] | None = None
+        self.zone = Zone(cfg.zone.polygon)
+        self.people: list[tuple[float, Detection]] = []  # (leaves t, box)
+        self.t = 0.0
         self.index = 0
-        self.light_on = False
-        self._lock = threading.Lock()
 
-    def step(self, t: float) -> FrameRecord:
-        dt = 1.0
+    def advance(self, t: float, dt: float) -> None:
         if self.rng.random() < dt / self.mean_arrival_s:
-            self.people.append((t, t + self.rng.uniform(5.0, 90.0)))
-        self.people = [p for p in self.people if p[1] > t]
-        waiting = sum(t - a >= self.cfg.waiting.dwell_s for a, _ in self.people)
-        if waiting:
-            self.last_waiting_seen = t
-        with self._lock:
-            pending, self.pending = self.pending, None
-        if pending is not None:
-            self.rules.set_mode(pending[0], t, pending[1])
-        light = self.rules.update(t, waiting, self.last_waiting_seen, True)
-        self.light_on = light.on
+            self.people.append((t + self.rng.uniform(5.0, 90.0), self._spot()))
+        self.people = [p for p in self.people if p[0] > t]
+        self.t = t
+
+    def _spot(self) -> Detection:
+        x1, y1, x2, y2 = self.zone.bounds()
+        for _ in range(100):
+            x, y = self.rng.uniform(x1, x2), self.rng.uniform(y1, y2)
+            if self.zone.contains((x, y)):
+                break
+        return Detection(x - BOX_W / 2, max(0.0, y - BOX_H), x + BOX_W / 2, y,
+                         round(self.rng.uniform(0.6, 0.95), 2))
+
+    def read(self) -> Frame:
         self.index += 1
-        decision = Decision(t=t, occupancy=len(self.people), waiting=waiting, light=light,
-                            mode=self.rules.mode, in_service=True, people=())
-        frame = Frame(_IMAGE, t, self.index, wall=datetime.now())
-        dets = [Detection(0.4, 0.2, 0.5, 0.8, 0.9)] * len(self.people)
-        return FrameRecord(frame, dets, decision, light.on, 1,
-                           {"invoke": self.rng.gauss(45.0, 5.0), "frame": 60.0})
+        return Frame(_IMAGE, self.t, self.index, wall=datetime.now())
 
-    # Control (link thread)
-    def request_mode(self, mode: LightMode, for_s: float | None) -> None:
-        with self._lock:
-            self.pending = (mode, for_s)
+    def detect(self, _image: Any) -> DetectorResult:
+        result = DetectorResult([box for _, box in self.people])
+        result.times.invokes = 1
+        result.times.invoke_ms = self.rng.gauss(45.0, 5.0)
+        return result
 
-    def reload(self) -> Future[dict[str, Any]]:
-        raise CommandFailed(Failure.FAILED, "fleet-sim stops have no config file")
-
-    def selftest_frame(self) -> Future[dict[str, Any]]:
-        f: Future[dict[str, Any]] = Future()
-        f.set_result({"relay": {"ok": True, "pulsed": False, "note": "simulated"},
-                      "model": {"ok": True, "invoke_ms": 0.0, "people": len(self.people)}})
-        return f
-
-    def snapshot_frame(self) -> Future[Any]:
-        raise CommandFailed(Failure.FAILED, "fleet-sim stops have no camera")
+    def close(self) -> None:
+        pass
 
 
 def raise_open_files(needed: int) -> tuple[int, int]:
@@ -117,14 +108,15 @@ class Fleet:
         base.mqtt.client_id = None
         self.runner = LinkRunner(tick_s=tick_s, name="fleet-links")
         self.fps = fps
-        self.stops: list[tuple[FakeStop, MqttService]] = []
+        self.stops: list[tuple[FakeWorld, Stop]] = []
         width = width or max(4, len(str(stops)))
         for i in range(first, first + stops):
             cfg = stop_config(base, f"{id_prefix}-{i:0{width}d}")
-            fake = FakeStop(cfg, random.Random(seed * 100003 + i))
+            world = FakeWorld(cfg, random.Random(seed * 100003 + i))
             svc = MqttService(cfg, runner=self.runner, seed=seed * 7919 + i)
-            svc.attach(fake)
-            self.stops.append((fake, svc))
+            stop = assemble(cfg, world, detect=world.detect, mqtt=svc, pin_factory="mock",
+                            clock=lambda w=world: w.t, start=0.0, health=False, gate=False)
+            self.stops.append((world, stop))
         self._halt = threading.Event()
         self._world = threading.Thread(target=self._run_world, name="fleet-world", daemon=True)
 
@@ -138,22 +130,23 @@ class Fleet:
         n = 0
         while not self._halt.wait(max(0.0, t0 + n * period - time.monotonic())):
             t = n * period
-            for fake, svc in self.stops:
-                svc.on_frame(fake.step(t))
+            for world, stop in self.stops:
+                world.advance(t, period)
+                stop.pipeline.cycle()
             n += 1
 
     def connected(self) -> int:
-        return sum(svc.link.connected for _, svc in self.stops)
+        return sum(stop.mqtt.link.connected for _, stop in self.stops if stop.mqtt is not None)
 
     def close(self) -> None:
-        """Clean exit for every stop (``stopped``); the broker sends no last will."""
+        """Clean exit for every stop (light off, ``stopped``); the broker sends no last will."""
         self._halt.set()
         self._world.join(timeout=5.0)
-        for _, svc in self.stops:
-            svc._closed = True
-            svc.runner.call(lambda s=svc: s.link.begin_close("stopped", 2.0, time.monotonic()))
+        for _, stop in self.stops:
+            stop.close()  # light off, last record; on the shared runner the link only begins
         deadline = time.monotonic() + 10.0
-        for _, svc in self.stops:
-            svc.link.closed.wait(max(0.0, deadline - time.monotonic()))
+        for _, stop in self.stops:
+            if stop.mqtt is not None:
+                stop.mqtt.link.closed.wait(max(0.0, deadline - time.monotonic()))
         self.runner.stop()
         self.runner.join(timeout=5.0)

@@ -9,18 +9,13 @@ import cv2
 import numpy as np
 
 from edge.config import Config
+from edge.pictures import AMBER, BLACK, BLUE, GREEN, GREY, RED, WHITE, draw_zone
 from sim.scenario import Scenario
 from sim.scoring import FrameMatch
 from sim.truth import Truth, expected_light
 
 if TYPE_CHECKING:
     from sim.runner import Recorder
-
-GREEN, RED, AMBER, BLUE, GREY, WHITE, BLACK = (
-    (60, 180, 75), (40, 40, 220), (0, 170, 255), (200, 120, 0), (150, 150, 150),
-    (255, 255, 255), (0, 0, 0),
-)
-
 
 def write_report(out: Path, sc: Scenario, cfg: Config, truth: Truth, rec: Recorder,
                  duration_s: float) -> dict[str, str]:
@@ -120,21 +115,12 @@ def timeline(sc: Scenario, truth: Truth, rec: Recorder, duration_s: float) -> np
     return img
 
 
-def draw_zone(img: np.ndarray, polygon: list[tuple[float, float]], colour=AMBER) -> None:
-    h, w = img.shape[:2]
-    pts = np.array([[int(x * (w - 1)), int(y * (h - 1))] for x, y in polygon], np.int32)
-    overlay = img.copy()
-    cv2.fillPoly(overlay, [pts], colour)
-    cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
-    cv2.polylines(img, [pts], True, colour, 2, cv2.LINE_AA)
-
-
 def snapshot(image: np.ndarray, record, cfg: Config) -> np.ndarray:
     """The frame with the zone, every person's box, standing point and dwell."""
     img = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     h, w = img.shape[:2]
     draw_zone(img, list(cfg.zone.polygon))
-    for p in record.decision.people:
+    for p in record.state.people:
         b = p.box
         colour = BLUE if p.waiting else (GREEN if p.in_zone else GREY)
         p1, p2 = (int(b.x1 * w), int(b.y1 * h)), (int(b.x2 * w), int(b.y2 * h))
@@ -144,6 +130,6 @@ def snapshot(image: np.ndarray, record, cfg: Config) -> np.ndarray:
         cv2.putText(img, label, (p1[0], max(12, p1[1] - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     colour, 1, cv2.LINE_AA)
     light = "ON" if record.light_on else "OFF"
-    cv2.putText(img, f"t={record.frame.t:.1f}s waiting={record.decision.waiting} light={light}",
+    cv2.putText(img, f"t={record.frame.t:.1f}s waiting={record.state.waiting} light={light}",
                 (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, WHITE, 2, cv2.LINE_AA)
     return img

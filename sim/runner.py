@@ -13,17 +13,10 @@ import numpy as np
 
 from edge.config import Config, load_config
 from edge.decision.zones import Zone
-from edge.runtime.assembly import (
-    build_core,
-    build_detector,
-    build_failsafe,
-    build_health,
-    build_light,
-)
+from edge.runtime.assembly import assemble, build_detector, build_light
 from edge.runtime.camera import frame_files
 from edge.runtime.faults import FaultEvent, FaultRegistry
-from edge.runtime.gate import build_gate
-from edge.runtime.pipeline import FrameRecord, Pipeline
+from edge.runtime.pipeline import Pipeline, StopRecord
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
 from sim.scenario import Scenario
 from sim.scoring import (
@@ -73,15 +66,17 @@ class Recorder:
     truth: Truth
     samples: list[Sample] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
-    snapshot: tuple[np.ndarray, FrameRecord] | None = None
+    snapshot: tuple[np.ndarray, StopRecord] | None = None
     invocations: int = 0
     fault_log: list[dict[str, Any]] = field(default_factory=list)
     matches: dict[int, FrameMatch] = field(default_factory=dict)  # mot: per frame index
     frame_paths: dict[int, str] = field(default_factory=dict)
     _best: tuple[int, int] = (-1, -1)
 
-    def on_frame(self, r: FrameRecord) -> None:
-        d = r.decision
+    def on_record(self, r: StopRecord) -> None:
+        if r.frame is None:  # nothing was seen: no sample (the clip's frames are scored)
+            return
+        d = r.state
         if self.truth.kind == "mot" and r.frame.index in self.truth.boxes:
             h, w = r.frame.image.shape[:2]
             dets = [(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h, b.score) for b in r.detections]
@@ -139,8 +134,7 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     ``reload`` command re-reads). The scenario's faults are injected on the clip's clock, and the
     fail-safe, picture health and fault registry run on that clock too."""
     cfg = scenario_config(base, sc)
-    core = build_core(cfg)
-    truth = load_truth(sc, core.zone)
+    truth = load_truth(sc, Zone(cfg.zone.polygon))
     plan = FaultPlan(sc.faults, broker)
     det = detector or build_detector(cfg)
     pipeline: Pipeline | None = None
@@ -157,32 +151,27 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     def clip_clock() -> float:
         return plan.now
 
-    faults = FaultRegistry(clock=clip_clock)
     recorder = Recorder(truth)
-    faults.subscribe(recorder.on_fault)
-    from edge.mqtt.service import bind_pipeline, start_mqtt
+    from edge.mqtt.service import start_mqtt
 
     mqtt = start_mqtt(cfg, config_path)
-    light = FaultyRelay(build_light(cfg, pin_factory="mock"), plan)
+    loader = ((lambda: scenario_config(load_config(config_path), sc))
+              if config_path and mqtt is not None else None)
     # unrelated stills have no motion, pace or picture history: every still is looked at alone
-    pipeline = Pipeline(
-        FaultyCamera(source, plan), faulty_detect(det.detect, plan), core, light,
-        [recorder, *sinks, *([mqtt] if mqtt is not None else [])],
-        gate=None if stills else build_gate(cfg, core.zone),
-        failsafe=build_failsafe(cfg, start=0.0), faults=faults, clock=clip_clock,
-        health=None if stills else build_health(cfg),
-        wall=lambda: start_wall + timedelta(seconds=plan.now),
-    )
-    if mqtt is not None:
-        loader = ((lambda: scenario_config(load_config(config_path), sc))
-                  if config_path else None)
-        bind_pipeline(mqtt, pipeline, cfg, loader)
+    stop = assemble(
+        cfg, FaultyCamera(source, plan), detect=faulty_detect(det.detect, plan),
+        light=FaultyRelay(build_light(cfg, pin_factory="mock"), plan),
+        sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
+        faults=FaultRegistry(clock=clip_clock), clock=clip_clock,
+        wall=lambda: start_wall + timedelta(seconds=plan.now), start=0.0,
+        health=not stills, gate=not stills)
+    pipeline = stop.pipeline
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     try:
-        pipeline.run()
+        stop.run()
     finally:
-        pipeline.shutdown()
+        stop.close()
         if detector is None:
             det.close()
         plan.tick(float("inf"))  # a broker stopped by a fault is started again

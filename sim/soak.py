@@ -8,22 +8,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psutil
 
 from edge.config import Config
-from edge.runtime.assembly import (
-    build_core,
-    build_detector,
-    build_failsafe,
-    build_health,
-    build_light,
-)
+from edge.runtime.assembly import assemble, build_light
+from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import Frame
-from edge.runtime.gate import build_gate
-from edge.runtime.pipeline import FrameRecord, Pipeline
+from edge.runtime.pipeline import Pipeline, StopRecord
 from sim.runner import scenario_config
 from sim.scenario import Scenario
 from sim.stills import ClipSource
@@ -50,6 +44,11 @@ class LoopingClip:
         self.fps = self._clip.fps
         self._empty: Any = None
         self._gap_t: float | None = None
+        self.now = 0.0  # the time of the last frame read: the soak's clock
+
+    @property
+    def start_wall(self) -> datetime:
+        return self._clip.start_wall
 
     def _open(self) -> ClipSource:
         return ClipSource(self.sc.clip_path, fps=self.sc.fps, process_fps=self.process_fps)
@@ -69,6 +68,7 @@ class LoopingClip:
             self._empty = frame.image
         frame.t += self.offset
         frame.wall = self._clip.start_wall + timedelta(seconds=frame.t)
+        self.now = frame.t
         return frame
 
     def _gap(self) -> Frame | None:
@@ -83,6 +83,7 @@ class LoopingClip:
             return self.read()
         t = self.offset + self._gap_t
         self._gap_t += 1.0 / self.process_fps
+        self.now = t
         return Frame(self._empty, t, -1, wall=self._clip.start_wall + timedelta(seconds=t))
 
     def close(self) -> None:
@@ -101,10 +102,10 @@ class SoakProbe:
     _t0: float = field(default_factory=time.monotonic)
     _next_sample: float = 0.0
 
-    def on_frame(self, r: FrameRecord) -> None:
+    def on_record(self, r: StopRecord) -> None:
         on = bool(r.light_on)
-        if on != self._last:
-            clip_t = round(r.frame.t - self.source.offset, 3)
+        if r.frame is not None and on != self._last:  # the shutdown's light-off is not the clip's
+            clip_t = round(r.t - self.source.offset, 3)
             self.switches.setdefault(self.source.loop, []).append((clip_t, on))
             self._last = on
         now = time.monotonic() - self._t0
@@ -123,7 +124,7 @@ def soak(sc: Scenario, base: Config, minutes: float, warmup_s: float = 60.0,
          max_loops: int | None = None) -> dict[str, Any]:
     """Loop until ``minutes`` have passed (each loop runs to its end) or ``max_loops``."""
     cfg = scenario_config(base, sc)
-    from edge.mqtt.service import bind_pipeline, start_mqtt
+    from edge.mqtt.service import start_mqtt
 
     pipeline: Pipeline | None = None
 
@@ -134,24 +135,17 @@ def soak(sc: Scenario, base: Config, minutes: float, warmup_s: float = 60.0,
     source = LoopingClip(sc, cfg.camera.fps, time.monotonic() + minutes * 60.0, max_loops,
                          on_loop=new_loop)
     probe = SoakProbe(source, warmup_s)
-    detector = build_detector(cfg)
-    core = build_core(cfg)
-    mqtt = start_mqtt(cfg)
-    sinks: list[Any] = [probe, *([mqtt] if mqtt is not None else [])]
-    clock_now = [0.0]
-    pipeline = Pipeline(
-        source, detector.detect, core, build_light(cfg, pin_factory="mock"), sinks,
-        gate=build_gate(cfg, core.zone), failsafe=build_failsafe(cfg, start=0.0),
-        health=build_health(cfg), clock=lambda: clock_now[0],
-    )
-    if mqtt is not None:
-        bind_pipeline(mqtt, pipeline, cfg, None)
+    stop = assemble(cfg, source, light=build_light(cfg, pin_factory="mock"), sinks=[probe],
+                    mqtt=start_mqtt(cfg), faults=FaultRegistry(clock=lambda: source.now),
+                    clock=lambda: source.now,
+                    wall=lambda: source.start_wall + timedelta(seconds=source.now), start=0.0)
+    pipeline = stop.pipeline
+    mqtt = stop.mqtt
     t0 = time.monotonic()
     try:
-        pipeline.run()
+        stop.run()
     finally:
-        pipeline.shutdown()
-        detector.close()
+        stop.close()
     wall = time.monotonic() - t0
     loops = source.loop + 1  # every loop runs to the clip's end
     # the last loop's trailing switch-off falls in a gap that is never played: compare the

@@ -11,13 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from actuators.light import RelayLight, make_pin_factory
 from detector.base import Detection, DetectorResult
 from edge.config import Config, parse_config
-from edge.decision.core import CoreSettings, DecisionCore
-from edge.mqtt.service import MqttService, bind_pipeline
+from edge.mqtt.service import MqttService
 from edge.runtime.frames import Frame
-from edge.runtime.pipeline import FrameRecord, Pipeline
+from edge.runtime.pipeline import StopRecord
+from sim.scripted import scripted_stop
 from tests.helpers import person
 
 
@@ -52,9 +51,9 @@ class Timeline:
     def __init__(self) -> None:
         self.switches: list[tuple[float, bool]] = []
 
-    def on_frame(self, r: FrameRecord) -> None:
-        if r.decision.light.changed:
-            self.switches.append((round(r.frame.t, 3), bool(r.light_on)))
+    def on_record(self, r: StopRecord) -> None:
+        if r.switched:
+            self.switches.append((round(r.t, 3), bool(r.light_on)))
 
     def close(self) -> None:
         pass
@@ -78,29 +77,31 @@ class Stop:
 
     def __init__(self, cfg: Config, scene: Callable[[float], list[Detection]],
                  config_path: Path | None = None, fps: float = 20.0) -> None:
+        # a fast scripted scene: short dwell and hold, one hit confirms
+        cfg = cfg.model_copy(update={
+            "waiting": cfg.waiting.model_copy(update={"dwell_s": 0.3}),
+            "light": cfg.light.model_copy(update={"hold_s": 0.3, "min_on_s": 0.0}),
+            "tracker": cfg.tracker.model_copy(update={"confirm_hits": 1, "max_missed_s": 0.2})})
         self.cfg = cfg
         self.source = ScriptSource(scene, fps)
         self.timeline = Timeline()
         self.service = MqttService(cfg, config_path=config_path, seed=1)
-        core = DecisionCore(CoreSettings(zone=cfg.zone.polygon, dwell_s=0.3, hold_s=0.3,
-                                         confirm_hits=1, max_missed_s=0.2))
-        light = RelayLight(17, pin_factory=make_pin_factory("mock"))
 
         def detect(_image: Any) -> DetectorResult:
             return DetectorResult(self.source.scene(self.source.t))
 
-        self.pipeline = Pipeline(self.source, detect, core, light,
-                                 [self.timeline, self.service])
         loader = None
         if config_path is not None:
             from edge.config import load_config
 
             loader = lambda: load_config(config_path)  # noqa: E731
-        bind_pipeline(self.service, self.pipeline, cfg, loader)
+        self.stop = scripted_stop(cfg, self.source, detect, lambda: self.source.t,
+                                  sinks=[self.timeline], mqtt=self.service, loader=loader)
+        self.pipeline = self.stop.pipeline
         self.thread = threading.Thread(target=self.pipeline.run, daemon=True)
         self.thread.start()
 
     def close(self) -> None:
         self.pipeline.stop_event.set()
         self.thread.join(timeout=5)
-        self.pipeline.shutdown()
+        self.stop.close()

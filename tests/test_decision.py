@@ -1,4 +1,5 @@
-"""The decision core on scripted detections and a scripted clock."""
+"""The stop controller (and the scene core under it) on scripted detections and a scripted
+clock."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from edge.config import Window
-from edge.decision.core import CoreSettings, DecisionCore
+from edge.decision.controller import ControllerSettings, StopController, Tick, TickKind
+from edge.decision.core import CoreSettings
 from edge.decision.light_rules import LightMode, LightReason
 from edge.decision.schedule import in_service
 from tests.helpers import person
@@ -19,24 +21,24 @@ FPS = 5.0
 DT = 1.0 / FPS
 
 
-def make_core(**kw) -> DecisionCore:
+def make_core(windows=(), **kw) -> StopController:
     s = dict(zone=LEFT_HALF, dwell_s=3.0, hold_s=5.0, max_missed_s=2.0, confirm_hits=2)
     s.update(kw)
-    return DecisionCore(CoreSettings(**s))
+    return StopController(ControllerSettings(CoreSettings(**s), windows=windows), start=0.0)
 
 
-def run(core: DecisionCore, script, seconds: float, t0: float = 0.0, local=None):
-    """Feed ``script(t) -> detections`` every frame; returns [(t, decision)]."""
+def run(core: StopController, script, seconds: float, t0: float = 0.0, local=None):
+    """Feed ``script(t) -> detections`` every frame; returns [(t, state)]."""
     out = []
     n = round(seconds * FPS)
     for i in range(n):
         t = t0 + i * DT
-        out.append((t, core.update(script(t), t, local)))
+        out.append((t, core.tick(Tick(TickKind.DETECTED, t, local, script(t))).state))
     return out
 
 
 def light_on_times(trace):
-    return [t for t, d in trace if d.light.on]
+    return [t for t, d in trace if d.light]
 
 
 def test_waiting_person_lights_after_dwell_and_holds_after_leaving():
@@ -47,7 +49,7 @@ def test_waiting_person_lights_after_dwell_and_holds_after_leaving():
     assert 4.0 <= on[0] <= 4.0 + 2 * DT  # entered at 1.0, dwell 3.0 (+ confirmation)
     last_seen = 11.0 - DT
     assert abs(on[-1] - (last_seen + 5.0)) <= DT + 1e-9  # off hold_s after last seen
-    switches = sum(a[1].light.on != b[1].light.on for a, b in itertools.pairwise(trace))
+    switches = sum(a[1].light != b[1].light for a, b in itertools.pairwise(trace))
     assert switches == 2
 
 
@@ -70,7 +72,7 @@ def test_dropouts_do_not_flicker_the_light():
             return []
         return [person(0.25, 0.8)] if t < 20.0 else []
     trace = run(core, flaky, 25.0)
-    states = [d.light.on for t, d in trace if 5.0 <= t < 19.0]
+    states = [d.light for t, d in trace if 5.0 <= t < 19.0]
     assert all(states), "the light must stay on through detection drop-outs"
     occ = [d.occupancy for t, d in trace if 5.0 <= t < 19.0]
     assert all(o == 1 for o in occ), "a still person missed for a moment stays in the zone"
@@ -125,18 +127,18 @@ def test_min_on_time_keeps_the_light_on():
     on = light_on_times(trace)
     assert on[0] <= 2 * DT
     assert 10.0 - DT <= on[-1] - on[0] <= 10.0 + DT
-    reasons = {d.light.reason for _, d in trace}
+    reasons = {d.reason for _, d in trace}
     assert LightReason.MIN_ON in reasons
 
 
 def test_manual_override_and_expiry():
     core = make_core()
-    core.rules.set_mode(LightMode.FORCE_ON, now=0.0, for_s=3.0)
+    core.set_mode(LightMode.FORCE_ON, now=0.0, for_s=3.0)
     trace = run(core, lambda t: [], 6.0)
     on = light_on_times(trace)
     assert on and on[0] == 0.0 and on[-1] < 3.0
     assert trace[-1][1].mode is LightMode.AUTO
-    core.rules.set_mode(LightMode.FORCE_OFF, now=6.0)
+    core.set_mode(LightMode.FORCE_OFF, now=6.0)
     trace = run(core, lambda t: [person(0.25, 0.8)], 10.0, t0=6.0)
     assert not light_on_times(trace)
 
@@ -147,7 +149,7 @@ def test_schedule_keeps_light_off_out_of_hours():
     night = datetime(2026, 3, 4, 2, 30)  # 02:30, after the 01:00 close
     trace = run(core, lambda t: [person(0.25, 0.8)], 5.0, local=night)
     assert not light_on_times(trace)
-    assert trace[-1][1].light.reason is LightReason.OUT_OF_HOURS
+    assert trace[-1][1].reason is LightReason.OUT_OF_HOURS
     evening = datetime(2026, 3, 4, 23, 30)
     trace = run(core, lambda t: [person(0.25, 0.8)], 5.0, t0=10.0, local=evening)
     assert light_on_times(trace)
@@ -208,4 +210,4 @@ def test_a_stream_of_passers_by_never_chains_into_a_wait():
     trace = run(core, stream, 22.0)
     assert any(d.occupancy for _, d in trace)
     assert not light_on_times(trace), [(t, [(p.id, round(p.dwell_s, 1)) for p in d.people])
-                                       for t, d in trace if d.light.on][:3]
+                                       for t, d in trace if d.light][:3]

@@ -10,10 +10,10 @@ import yaml
 
 from edge.config import ConfigError, parse_config
 from edge.decision.light_rules import FailSafe, FailState, LightMode
-from edge.runtime.assembly import build_core, build_failsafe, build_light
+from edge.runtime.assembly import build_light
 from edge.runtime.faults import Fault
-from edge.runtime.pipeline import FrameRecord, HealthState, Pipeline
-from tests.fakes import FakeClock, ScriptedDetector, ScriptedSource
+from edge.runtime.pipeline import StopRecord
+from sim.scripted import FakeClock, ScriptedDetector, ScriptedSource, scripted_stop
 from tests.helpers import person
 
 
@@ -31,30 +31,34 @@ def test_fail_state_reads_unquoted_yaml_on_off_and_refuses_nonsense():
 
 def test_pure_failsafe_engages_after_after_s_and_releases_on_a_good_frame():
     fs = FailSafe(FailState.ON, 10.0, start=0.0)
-    assert not fs.update(1.0, ok=True, light_on=False).active
-    d = fs.update(10.9, ok=False, light_on=False)
-    assert (d.active, d.on, d.changed) == (False, None, False)
+    assert not fs.seen(1.0).active
+    d = fs.blind(10.9, light_on=False)
+    assert (d.active, d.on) == (False, None)
     assert d.blind_s == pytest.approx(9.9)
-    d = fs.update(11.0, ok=False, light_on=False)
-    assert (d.active, d.on, d.changed) == (True, True, True)
-    assert not fs.update(12.0, ok=False, light_on=True).changed
-    assert fs.update(12.0, ok=False, light_on=True, mode=LightMode.FORCE_OFF).on is False
-    assert fs.update(12.0, ok=False, light_on=True, in_service=False).on is False
-    d = fs.update(13.0, ok=True, light_on=True)
-    assert (d.active, d.on, d.changed) == (False, None, True)
+    d = fs.blind(11.0, light_on=False)
+    assert (d.active, d.on) == (True, True)
+    assert fs.blind(12.0, light_on=True).active
+    d = fs.seen(13.0)
+    assert (d.active, d.on) == (False, None)
+
+
+def test_pure_failsafe_engages_at_once_for_a_picture_fault():
+    fs = FailSafe(FailState.OFF, 10.0, start=0.0)
+    fs.seen(5.0)
+    assert fs.blind(5.2, light_on=True, immediate=True).on is False
 
 
 def test_pure_failsafe_last_keeps_the_state_it_engaged_with():
     for was in (True, False):
         fs = FailSafe(FailState.LAST, 5.0, start=0.0)
-        assert fs.update(5.0, ok=False, light_on=was).on is was
-        assert fs.update(9.0, ok=False, light_on=not was).on is was  # not what it drove since
+        assert fs.blind(5.0, light_on=was).on is was
+        assert fs.blind(9.0, light_on=not was).on is was  # not what it drove since
 
 
 def test_a_camera_that_never_delivers_engages_it_from_daemon_start():
     fs = FailSafe(FailState.ON, 10.0, start=100.0)
-    assert not fs.update(105.0, ok=False, light_on=False).active
-    assert fs.update(110.0, ok=False, light_on=False).on is True
+    assert not fs.blind(105.0, light_on=False).active
+    assert fs.blind(110.0, light_on=False).on is True
 
 
 @dataclass
@@ -65,12 +69,15 @@ class Trace:
     light: object
     rows: list[tuple[float, str, bool, float]] = field(default_factory=list)
 
-    def on_frame(self, r: FrameRecord) -> None:
-        self.rows.append((self.clock.t, "frame", self.light.read(), 0.0))
-
-    def on_health(self, h: HealthState) -> None:
-        assert h.light_on == self.light.read()
-        self.rows.append((self.clock.t, h.cause.value, self.light.read(), h.blind_s))
+    def on_record(self, r: StopRecord) -> None:
+        if r.error is None and r.frame is not None:
+            self.rows.append((self.clock.t, "frame", self.light.read(), 0.0))
+            return
+        if r.frame is None and r.error is None:
+            return  # the shutdown's record
+        assert r.light_on == self.light.read()
+        cause = Fault.CAMERA_LOST if r.frame is None else Fault.MODEL_FAILED
+        self.rows.append((self.clock.t, cause.value, self.light.read(), r.state.blind_s))
 
     def close(self) -> None:
         pass
@@ -88,12 +95,13 @@ def run_pipeline(fail_state: str, script, people=lambda t: [], failing=lambda t:
     light = build_light(cfg)
     assert light.read() is False  # the relay starts off, before any decision
     trace = Trace(clock, light)
-    pipeline = Pipeline(source, ScriptedDetector(clock, people, failing), build_core(cfg), light,
-                        [trace], failsafe=build_failsafe(cfg, start=clock.t), clock=clock)
+    stop = scripted_stop(cfg, source, ScriptedDetector(clock, people, failing), clock,
+                         sinks=[trace], light=light)
+    pipeline = stop.pipeline
     raised: list[tuple[Fault, bool]] = []
     pipeline.faults.subscribe(lambda e: raised.append((e.fault, e.active)))
-    pipeline.run()
-    pipeline.shutdown()
+    stop.run()
+    stop.close()
     assert light.device.closed
     return trace, raised, pipeline
 
@@ -150,20 +158,18 @@ def test_a_failing_model_is_blind_too_and_recovers():
 def test_a_manual_force_off_wins_over_the_failsafe_while_blind():
     clock = FakeClock()
     cfg = parse_config({"failsafe": {"after_s": 4.0}})
-    light = build_light(cfg, "mock")
-    source = ScriptedSource(lambda i: "frame" if i < 3 else "lost" if i < 8 else "end", clock)
-    pipeline = Pipeline(source, ScriptedDetector(clock, lambda t: []), build_core(cfg), light,
-                        failsafe=build_failsafe(cfg, start=clock.t), clock=clock)
+    source = ScriptedSource(lambda i: "frame" if i < 3 else "lost" if i < 20 else "end", clock)
+    stop = scripted_stop(cfg, source, ScriptedDetector(clock, lambda t: []), clock)
+    pipeline = stop.pipeline
     for _ in range(6):  # 3 frames, 3 lost reads (blind 2, 4, 6 s)
-        try:
-            pipeline.step()
-        except Exception as exc:
-            pipeline.blind(Fault.CAMERA_LOST, str(exc))
-    assert light.read() is True
+        pipeline.cycle()
+    assert pipeline.light.read() is True
     pipeline.request_mode(LightMode.FORCE_OFF)
-    pipeline.blind(Fault.CAMERA_LOST, "still lost")
-    assert light.read() is False
-    pipeline.shutdown()
+    record = pipeline.cycle()
+    assert record is not None and record.frame is None
+    assert pipeline.light.read() is False
+    assert record.state.reason.value == "forced_off"
+    stop.close()
 
 
 def test_out_of_hours_the_failsafe_keeps_the_light_off():
@@ -173,16 +179,3 @@ def test_out_of_hours_the_failsafe_keeps_the_light_off():
     trace, _, _ = run_pipeline("on", frames_lost_frames(3, 8, 0),
                                schedule={"windows": [window]})
     assert trace.light_at("camera_lost") == [False] * 8
-
-
-def test_without_a_failsafe_the_simulator_still_sees_camera_errors():
-    from edge.runtime.frames import CameraError
-
-    clock = FakeClock()
-    cfg = parse_config({})
-    pipeline = Pipeline(ScriptedSource(lambda i: "lost", clock),
-                        ScriptedDetector(clock, lambda t: []), build_core(cfg),
-                        build_light(cfg, "mock"))
-    with pytest.raises(CameraError):
-        pipeline.run()
-    pipeline.shutdown()

@@ -8,10 +8,9 @@ from gpiozero.pins.mock import MockFactory
 from actuators.feedback import LampFeedback, LampMonitor
 from actuators.light import RelayLight
 from edge.config import ConfigError, parse_config
-from edge.runtime.assembly import build_core, build_failsafe, build_feedback, build_light
+from edge.runtime.assembly import build_feedback, build_light
 from edge.runtime.faults import Fault, FaultRegistry
-from edge.runtime.pipeline import Pipeline
-from tests.fakes import FakeClock, ScriptedDetector, ScriptedSource
+from sim.scripted import FakeClock, ScriptedDetector, ScriptedSource, scripted_stop
 from tests.helpers import person
 
 RELAY, LAMP = 17, 27
@@ -130,31 +129,28 @@ def test_simulated_box_has_a_working_lamp_wired_to_the_relay():
 
 def test_pipeline_raises_lamp_failed_from_the_frame_loop_and_shows_it_in_records():
     """A waiting person lights the stop; the lamp never draws current -> lamp_failed, surfaced
-    in the registry, its listeners and every later FrameRecord."""
+    in the registry, its listeners and every later record."""
     cfg = parse_config({"lamp_feedback": {"pin": LAMP, "follow_s": 1.0},
                         "light": {"pin_factory": "mock"}})
     factory = MockFactory()
     light = RelayLight(cfg.light.pin, pin_factory=factory)  # the lamp input is not wired: broken
-    faults = FaultRegistry()
-    fb = LampFeedback(LAMP, follow_s=1.0, pin_factory=factory, faults=faults)
     clock = FakeClock()
     records = []
 
     class Keep:
-        def on_frame(self, r):
+        def on_record(self, r):
             records.append((clock.t, r.light_on, r.faults))
 
         def close(self):
             pass
 
-    pipeline = Pipeline(
-        ScriptedSource(lambda i: "frame" if i < 60 else "end", clock),
-        ScriptedDetector(clock, lambda t: [person(0.5, 0.8)]), build_core(cfg), light, [Keep()],
-        failsafe=build_failsafe(cfg, start=clock.t), feedback=fb, faults=faults, clock=clock)
-    pipeline.run()
+    stop = scripted_stop(cfg, ScriptedSource(lambda i: "frame" if i < 60 else "end", clock),
+                         ScriptedDetector(clock, lambda t: [person(0.5, 0.8)]), clock,
+                         sinks=[Keep()], light=light)
+    assert stop.feedback is not None
+    stop.run()
     on_at = next(t for t, on, _ in records if on)
     failed_at = next(t for t, _, f in records if Fault.LAMP_FAILED in f)
     assert 1.0 <= failed_at - on_at <= 1.0 + 0.2 + 1e-9  # within one frame after follow_s
     assert Fault.LAMP_FAILED in records[-1][2]
-    pipeline.shutdown()
-    fb.close()
+    stop.close()

@@ -7,16 +7,13 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actuators.light import RelayLight
 from detector.base import DetectorResult
 from edge.config import parse_config
-from edge.decision.core import CoreSettings, DecisionCore
 from edge.mqtt.service import MqttService, bind_pipeline
-from edge.runtime.pipeline import Pipeline
+from sim.scripted import scripted_stop
 from tests.test_mqtt_commands import expected_mode, names, payloads
 
 ROOT = "stopsafe/f1"
@@ -46,11 +43,9 @@ def make_service():
     svc = MqttService(cfg, runner=NoRunner())
     sent: list[tuple[str, str]] = []
     svc.link.publish = lambda topic, payload, **kw: sent.append((topic, payload))
-    core = DecisionCore(CoreSettings(zone=cfg.zone.polygon, dwell_s=1.0, hold_s=1.0))
-    pipeline = Pipeline(NoFrames(), lambda img: DetectorResult(), core,
-                        RelayLight(17, pin_factory=MockFactory()))
-    bind_pipeline(svc, pipeline, cfg, None)
-    return svc, pipeline, sent
+    stop = scripted_stop(cfg, NoFrames(), lambda img: DetectorResult(), lambda: 0.0)
+    bind_pipeline(svc, stop.pipeline, cfg, None)
+    return svc, stop.pipeline, sent
 
 
 SERVICE, PIPELINE, SENT = make_service()

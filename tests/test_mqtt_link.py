@@ -252,7 +252,7 @@ def test_selftest_reload_and_snapshot(broker, tmp_path):
         assert a == {"ok": False, "id": None, "error": "config_error",
                      "detail": f"{conf}: waiting.dwell_s: Input should be greater than or "
                                "equal to 0"}
-        assert stop.pipeline.core.dwell.dwell_s == 0.3
+        assert stop.pipeline.controller.settings.core.dwell_s == 0.3
         conf.write_text(json.dumps({"stop": {"id": "t1"}, "mqtt": base,
                                     "privacy": {"snapshots": True},
                                     "waiting": {"dwell_s": 1.5}, "camera": {"fps": 2}}))
@@ -262,7 +262,7 @@ def test_selftest_reload_and_snapshot(broker, tmp_path):
                                      after=mark).payload)
         assert a["ok"] is True and "waiting" in a["applied"] and "privacy" in a["applied"]
         assert "camera" in a["restart_needed"]
-        assert stop.pipeline.core.dwell.dwell_s == 1.5
+        assert stop.pipeline.controller.settings.core.dwell_s == 1.5
         mark = live.mark()
         send(broker, f"{ROOT}/cmd/snapshot", b"")
         a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/snapshot"),

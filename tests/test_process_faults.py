@@ -9,11 +9,9 @@ import textwrap
 import time
 
 import pytest
-from gpiozero.pins.mock import MockFactory
 
-from actuators.light import RelayLight
 from detector.base import DetectorResult
-from edge.decision.core import CoreSettings, DecisionCore
+from edge.config import parse_config
 from edge.runtime.pipeline import Pipeline
 from edge.runtime.watchdog import EX_SOFTWARE, StageWatchdog
 from tests.conftest import REPO
@@ -47,13 +45,17 @@ class Frames:
 
 
 def make(detect, sinks=(), n=20) -> Pipeline:
-    core = DecisionCore(CoreSettings(zone=ZONE, dwell_s=0.0, hold_s=0.0))
-    return Pipeline(Frames(n), detect, core, RelayLight(17, pin_factory=MockFactory()), sinks)
+    from sim.scripted import scripted_stop
+
+    cfg = parse_config({"zone": {"polygon": ZONE}, "waiting": {"dwell_s": 0.0},
+                        "light": {"hold_s": 0.0}})
+    frames = Frames(n)
+    return scripted_stop(cfg, frames, detect, lambda: frames.i * 0.2, sinks=sinks).pipeline
 
 
 def test_a_failing_publisher_is_counted_and_the_light_still_works():
     class Broken:
-        def on_frame(self, record):
+        def on_record(self, record):
             raise RuntimeError("publisher bug")
 
         def close(self):
@@ -61,7 +63,7 @@ def test_a_failing_publisher_is_counted_and_the_light_still_works():
 
     p = make(lambda img: DetectorResult([person(0.5, 0.9)]), sinks=[Broken()])
     assert p.run() == 20
-    assert p.errors["publish"] == 20
+    assert p.errors["publish"] == 20  # every cycle's record
     assert p.light_applied is True
 
 
@@ -71,7 +73,7 @@ def test_a_failing_decision_stage_ends_the_loop_and_names_the_stage(capsys):
     def broken(*a, **k):
         raise ValueError("core bug")
 
-    p.core.decide = broken
+    p.controller.tick = broken
     with pytest.raises(ValueError, match="core bug"):
         p.run()
     assert p.errors["decide"] == 1

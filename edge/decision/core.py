@@ -1,19 +1,19 @@
-"""The decision core: detections and the time in, occupancy, waiting count and light out.
+"""The scene: detections and the time in; who is there, who is waiting, and the automatic light.
 
-Pure: no I/O and no clock of its own. The caller passes a monotonic time for every frame and the
-local wall time for the schedule, so tests script both and the simulator uses the clip's clock.
+Pure: no I/O and no clock of its own. The caller (only the stop controller,
+``edge/decision/controller.py``) passes a monotonic time for every frame, so tests script it and
+the simulator uses the clip's clock. Manual modes, operating hours and the fail-safe are not
+decided here but in the controller, over what this says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from detector.base import Detection
 from edge.decision.dwell import DwellTimer
-from edge.decision.light_rules import LightDecision, LightMode, LightRules
-from edge.decision.schedule import WindowLike, in_service
+from edge.decision.light_rules import LightDecision, LightRules
 from edge.decision.tracker import Track, Tracker
 from edge.decision.zones import Zone
 
@@ -36,10 +36,9 @@ class Decision:
     t: float
     occupancy: int  # confirmed people in the zone now
     waiting: int  # of those, people whose stay has lasted dwell_s
-    light: LightDecision
-    mode: LightMode
-    in_service: bool
+    light: LightDecision  # the automatic light (the controller may overrule it)
     people: tuple[PersonState, ...]
+    tentative: bool = False  # someone is tracked but not yet confirmed (an arrival?)
 
     @property
     def occupied(self) -> bool:
@@ -56,7 +55,6 @@ class CoreSettings:
     match_distance: float = 1.0
     confirm_hits: int = 2
     leave_grace_s: float = 1.0
-    windows: Sequence[WindowLike] = ()
 
 
 class DecisionCore:
@@ -76,18 +74,31 @@ class DecisionCore:
         self.rules.reset()
         self.last_waiting_seen = None
 
+    def retune(self, s: CoreSettings) -> None:
+        """New zone, timings and tracker settings without forgetting who is there or what the
+        light does (a config reload)."""
+        self.settings = s
+        self.zone = Zone(s.zone)
+        self.dwell.zone = self.zone
+        self.dwell.dwell_s = s.dwell_s
+        self.dwell.leave_grace_s = s.leave_grace_s
+        self.tracker.max_missed_s = s.max_missed_s
+        self.tracker.match_distance = s.match_distance
+        self.tracker.confirm_hits = s.confirm_hits
+        self.rules.hold_s = s.hold_s
+        self.rules.min_on_s = s.min_on_s
+
     def shift(self, dt: float) -> None:
         """Let ``dt`` seconds pass unseen (the camera was blind): every remembered time moves
         forward by it, so dwell, coasting and hold resume where they were. A manual mode's
-        expiry is wall time and does not move."""
+        expiry is the controller's and does not move."""
         for t in self.tracker.tracks:
             t.first_seen += dt
             t.last_seen += dt
         self.dwell.shift(dt)
         if self.last_waiting_seen is not None:
             self.last_waiting_seen += dt
-        if self.rules.on_since is not None:
-            self.rules.on_since += dt
+        self.rules.shift(dt)
 
     def observe(self, detections: list[Detection], now: float) -> None:
         """Take a detector result: tracking and dwell (the pipeline times this as 'track')."""
@@ -95,7 +106,7 @@ class DecisionCore:
         self.dwell.update(tracks, now)
         self._fresh = True
 
-    def decide(self, now: float, local: datetime | None) -> Decision:
+    def decide(self, now: float) -> Decision:
         """Who is waiting and what the light does now, from what was last observed.
 
         Called after :meth:`observe`, or alone on frames the detector skipped (adaptive rate):
@@ -107,22 +118,20 @@ class DecisionCore:
         waiting = [p for p in people if p.waiting]
         if any(p.seen_now for p in waiting):
             self.last_waiting_seen = now
-        service = True if local is None else in_service(self.settings.windows, local)
-        light = self.rules.update(now, len(waiting), self.last_waiting_seen, service)
+        light = self.rules.update(now, len(waiting), self.last_waiting_seen)
         return Decision(
             t=now,
             occupancy=sum(p.in_zone for p in people),
             waiting=len(waiting),
             light=light,
-            mode=self.rules.mode,
-            in_service=service,
             people=people,
+            tentative=any(not self.tracker.confirmed(t) for t in self.tracker.tracks),
         )
 
-    def update(self, detections: list[Detection], now: float, local: datetime | None) -> Decision:
+    def update(self, detections: list[Detection], now: float) -> Decision:
         """One frame with a detector result: observe, then decide."""
         self.observe(detections, now)
-        return self.decide(now, local)
+        return self.decide(now)
 
     def _person(self, t: Track, now: float, fresh: bool) -> PersonState:
         return PersonState(

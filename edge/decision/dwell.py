@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.decision.timing import lasted
 from edge.decision.tracker import Track
 from edge.decision.zones import Zone
-
-TIME_EPS = 1e-6  # frame times are sums of floats: 9.2 - 6.2 must count as 3.0
 
 
 @dataclass(slots=True)
@@ -70,4 +69,4 @@ class DwellTimer:
     def waiting(self, track: Track, now: float) -> bool:
         stay = self.stays.get(track.id)
         return (stay is not None and stay.out_since is None
-                and now - stay.since >= self.dwell_s - TIME_EPS)
+                and lasted(stay.since, now, self.dwell_s))

@@ -1,11 +1,18 @@
-"""When the floor light is on: waiting people, hold, minimum on-time, schedule, overrides."""
+"""The light's own rules and the blind clock; the precedence over them is the controller's.
+
+``LightRules`` says what the light would do on its own: on while someone is waiting, held
+``hold_s`` after the last waiting person was last seen, never off before ``min_on_s``.
+``FailSafe`` says how long the stop has been blind and what ``fail_state`` wants then. Which of
+them wins, against a manual mode and the operating hours, is decided in one place only:
+:func:`edge.decision.controller.light_wanted`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
 
-TIME_EPS = 1e-6  # frame times are sums of floats: compare durations with a little slack
+from edge.decision.timing import lasted
 
 
 class LightMode(str, Enum):
@@ -29,68 +36,44 @@ class LightReason(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class LightDecision:
+    """What the rules want on a frame (before mode, hours and the fail-safe)."""
+
     on: bool
     reason: LightReason
-    changed: bool
 
 
 class LightRules:
-    """The light's state machine. Pure: every call is given the time; nothing is read.
-
-    On while someone is waiting; off ``hold_s`` after the last waiting person was last seen in
-    the zone, but never before ``min_on_s`` after it came on. Outside operating hours it is off.
-    A manual mode (the maintenance override) wins over all of that until it expires.
-    """
+    """The automatic light. Pure: every call is given the time; nothing is read."""
 
     def __init__(self, hold_s: float, min_on_s: float) -> None:
         self.hold_s = hold_s
         self.min_on_s = min_on_s
         self.on = False
-        self.reason = LightReason.STARTUP
         self.on_since: float | None = None
-        self.mode = LightMode.AUTO
-        self.mode_until: float | None = None
-
-    def set_mode(self, mode: LightMode, now: float, for_s: float | None = None) -> None:
-        """Manual override; with ``for_s`` it falls back to AUTO when that time has passed."""
-        self.mode = mode
-        self.mode_until = None if for_s is None or mode is LightMode.AUTO else now + for_s
 
     def reset(self) -> None:
-        self.__init__(self.hold_s, self.min_on_s)  # type: ignore[misc]
+        self.on, self.on_since = False, None
 
-    def current_mode(self, now: float) -> LightMode:
-        """The manual mode at ``now``, letting a timed one expire (used while blind too)."""
-        if self.mode_until is not None and now >= self.mode_until:
-            self.mode, self.mode_until = LightMode.AUTO, None
-        return self.mode
+    def shift(self, dt: float) -> None:
+        """Blind time skipped: the minimum on-time resumes where it was."""
+        if self.on_since is not None:
+            self.on_since += dt
 
-    def update(
-        self, now: float, waiting: int, last_waiting_seen: float | None, in_service: bool
-    ) -> LightDecision:
-        self.current_mode(now)
-        on, reason = self._want(now, waiting, last_waiting_seen, in_service)
-        changed = on != self.on
-        if changed:
+    def update(self, now: float, waiting: int, last_waiting_seen: float | None) -> LightDecision:
+        on, reason = self._want(now, waiting, last_waiting_seen)
+        if on != self.on:
             self.on_since = now if on else None
-        self.on, self.reason = on, reason
-        return LightDecision(on, reason, changed)
+        self.on = on
+        return LightDecision(on, reason)
 
-    def _want(
-        self, now: float, waiting: int, last_seen: float | None, in_service: bool
-    ) -> tuple[bool, LightReason]:
-        if self.mode is LightMode.FORCE_ON:
-            return True, LightReason.FORCED_ON
-        if self.mode is LightMode.FORCE_OFF:
-            return False, LightReason.FORCED_OFF
-        if not in_service:
-            return False, LightReason.OUT_OF_HOURS
+    def _want(self, now: float, waiting: int, last_seen: float | None
+              ) -> tuple[bool, LightReason]:
         if waiting > 0:
             return True, LightReason.WAITING
         if self.on:
-            if last_seen is not None and now - last_seen < self.hold_s - TIME_EPS:
+            if last_seen is not None and not lasted(last_seen, now, self.hold_s):
                 return True, LightReason.HOLD
-            if self.on_since is not None and now - self.on_since < self.min_on_s - TIME_EPS:
+            if self.on_since is not None and not lasted(self.on_since, now, self.min_on_s):
                 return True, LightReason.MIN_ON
         return False, LightReason.NOBODY_WAITING
 
@@ -104,22 +87,21 @@ class FailState(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class FailSafeDecision:
-    active: bool  # the daemon has been blind for at least after_s
-    on: bool | None  # the light the fail-safe wants while active; None: the rules decide
-    changed: bool  # engaged or released by this call
-    blind_s: float  # how long since the last frame that was seen and decided on
+class FailSafeState:
+    active: bool  # blind for at least after_s (or a picture fault): fail_state applies
+    on: bool | None  # what fail_state wants while active; None when not active
+    blind_s: float  # since the last frame that was seen and decided on
 
 
 class FailSafe:
-    """The light while the daemon cannot see. Pure: every call is given the time.
+    """The blind clock. Pure: every call is given the time.
 
-    ``update(now, ok=True)`` on every frame that was read and decided on; ``ok=False`` on every
-    failed attempt (no frame within the camera's timeout, the detector raising). Blind for
-    ``after_s`` or longer, the fail-safe engages and wants ``fail_state`` (``last``: the light's
-    state when it engaged); a manual mode still wins, and outside operating hours the light is
-    off. The first good frame releases it. The blind clock starts at ``start`` (daemon start), so
-    a camera that never delivers engages it too.
+    ``seen(now)`` on every frame that was read and decided on; ``blind(now, ...)`` on every cycle
+    that saw nothing (no frame within the camera's timeout, the detector raising, an unusable
+    picture). Blind for ``after_s`` or longer (at once for a picture fault, which has held for
+    its own time already) it engages and wants ``fail_state`` (``last``: the light as it was when
+    it engaged). The blind clock starts at ``start`` (daemon start), so a camera that never
+    delivers engages it too.
     """
 
     def __init__(self, fail_state: FailState, after_s: float, start: float) -> None:
@@ -129,24 +111,20 @@ class FailSafe:
         self.active = False
         self._held = False
 
-    def update(self, now: float, ok: bool, light_on: bool, *, in_service: bool = True,
-               mode: LightMode = LightMode.AUTO, immediate: bool = False) -> FailSafeDecision:
-        """``immediate``: engage without waiting ``after_s`` (a picture fault that has already
-        held for its own time)."""
-        if ok:
-            changed, self.active, self.last_ok = self.active, False, now
-            return FailSafeDecision(False, None, changed, 0.0)
+    def seen(self, now: float) -> FailSafeState:
+        self.active, self.last_ok = False, now
+        return FailSafeState(False, None, 0.0)
+
+    def blind(self, now: float, light_on: bool, *, immediate: bool = False) -> FailSafeState:
+        if not self.active and (immediate or lasted(self.last_ok, now, self.after_s)):
+            self.active, self._held = True, light_on
+        return self.hold(now)
+
+    def hold(self, now: float) -> FailSafeState:
+        """As it is, neither seen nor blind (a picture that shows nothing yet has no fault)."""
         blind_s = max(0.0, now - self.last_ok)
-        changed = False
-        if not self.active and (immediate or blind_s >= self.after_s):
-            self.active, self._held, changed = True, light_on, True
         if not self.active:
-            return FailSafeDecision(False, None, changed, blind_s)
-        if mode is LightMode.FORCE_ON:
-            on = True
-        elif mode is LightMode.FORCE_OFF or not in_service:
-            on = False
-        else:
-            on = {FailState.ON: True, FailState.OFF: False, FailState.LAST: self._held}[
-                self.fail_state]
-        return FailSafeDecision(True, on, changed, blind_s)
+            return FailSafeState(False, None, blind_s)
+        on = {FailState.ON: True, FailState.OFF: False, FailState.LAST: self._held}[
+            self.fail_state]
+        return FailSafeState(True, on, blind_s)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from edge.decision.core import Decision
+from edge.decision.controller import StopState
 
 
 class RateState(str, Enum):
@@ -43,8 +43,8 @@ class RateGovernor:
         self.last_detect = None
         self.state = RateState.FULL
 
-    def classify(self, last: Decision | None, motion: bool, tentative: bool) -> RateState:
-        if last is None or tentative:
+    def classify(self, last: StopState | None, motion: bool) -> RateState:
+        if last is None or last.tentative:
             return RateState.FULL
         present = [p for p in last.people if p.in_zone]  # people elsewhere do not matter
         if any(not p.waiting for p in present):
@@ -58,14 +58,13 @@ class RateGovernor:
             return RateState.FULL  # someone walking in or near the zone: arriving or leaving
         if motion:
             return RateState.FULL
-        if present or last.light.on:
+        if present or last.light:
             return RateState.WATCH
         return RateState.IDLE
 
-    def should_detect(self, now: float, last: Decision | None, motion: bool,
-                      tentative: bool) -> bool:
+    def should_detect(self, now: float, last: StopState | None, motion: bool) -> bool:
         """Whether to run the detector on the frame at ``now``."""
-        self.state = self.classify(last, motion, tentative)
+        self.state = self.classify(last, motion)
         fps = {RateState.FULL: self.s.full_fps, RateState.IDLE: self.s.idle_fps,
                RateState.WATCH: self.s.watch_fps}[self.state]
         if self.last_detect is None or now - self.last_detect >= 1.0 / fps - 1e-6:

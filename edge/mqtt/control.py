@@ -11,12 +11,11 @@ from typing import Any, Protocol
 import structlog
 
 from edge.config import Config, ConfigError
-from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.light_rules import LightMode
-from edge.decision.zones import Zone
 from edge.mqtt.commands import CommandFailed, Failure
-from edge.runtime.assembly import core_settings
-from edge.runtime.pipeline import FrameRecord, Pipeline
+from edge.pictures import Box
+from edge.runtime.assembly import controller_settings
+from edge.runtime.pipeline import Pipeline, StopRecord
 
 log = structlog.get_logger("stopsafe.mqtt.control")
 
@@ -25,7 +24,6 @@ PULSE_S = 0.05  # the self-test's relay pulse: long enough for a relay to pull i
 LIVE_SECTIONS = ("zone", "tracker", "waiting", "schedule", "privacy")
 LIVE_LIGHT_FIELDS = ("hold_s", "min_on_s")
 
-Box = tuple[float, float, float, float]
 
 
 class Control(Protocol):
@@ -38,20 +36,6 @@ class Control(Protocol):
     def selftest_frame(self) -> Future[dict[str, Any]]: ...
 
     def snapshot_frame(self) -> Future[tuple[Any, list[Box]]]: ...
-
-
-def apply_core_settings(core: DecisionCore, s: CoreSettings) -> None:
-    """New timings, zone and schedule without forgetting who is there or what the light does."""
-    core.settings = s
-    core.zone = Zone(s.zone)
-    core.dwell.zone = core.zone
-    core.dwell.dwell_s = s.dwell_s
-    core.dwell.leave_grace_s = s.leave_grace_s
-    core.tracker.max_missed_s = s.max_missed_s
-    core.tracker.match_distance = s.match_distance
-    core.tracker.confirm_hits = s.confirm_hits
-    core.rules.hold_s = s.hold_s
-    core.rules.min_on_s = s.min_on_s
 
 
 def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
@@ -77,7 +61,7 @@ class PipelineControl:
     """Commands' actions on the daemon's (or the simulator's) pipeline."""
 
     def __init__(self, pipeline: Pipeline, cfg: Config, loader: Callable[[], Config] | None,
-                 last_record: Callable[[], FrameRecord | None],
+                 last_record: Callable[[], StopRecord | None],
                  on_reloaded: Callable[[Config], None] | None = None) -> None:
         self.pipeline = pipeline
         self.cfg = cfg
@@ -100,7 +84,7 @@ class PipelineControl:
         live, restart = config_changes(self.cfg, new)
 
         def apply() -> dict[str, Any]:
-            apply_core_settings(self.pipeline.core, core_settings(new))
+            self.pipeline.controller.reload(controller_settings(new))
             self.cfg = new
             if self.on_reloaded is not None:
                 self.on_reloaded(new)
@@ -124,7 +108,7 @@ class PipelineControl:
                 relay = {"ok": on and not off, "pulsed": True, "read_on": on, "read_off": off}
             record = self.last_record()
             model: dict[str, Any]
-            if record is None:
+            if record is None or record.frame is None:
                 model = {"ok": False, "error": "no frame yet"}
             else:
                 t0 = time.perf_counter()
@@ -140,38 +124,10 @@ class PipelineControl:
 
         def run() -> tuple[Any, list[Box]]:
             record = self.last_record()
-            if record is None:
+            if record is None or record.frame is None:
                 raise CommandFailed(Failure.FAILED, "no frame yet")
             boxes = [(d.x1, d.y1, d.x2, d.y2) for d in record.detections]
-            boxes += [(p.box.x1, p.box.y1, p.box.x2, p.box.y2) for p in record.decision.people]
+            boxes += [(p.box.x1, p.box.y1, p.box.x2, p.box.y2) for p in record.state.people]
             return record.frame.image.copy(), boxes
 
         return self.pipeline.call_soon(run)
-
-
-def blur_people(image: Any, boxes: list[Box], max_width: int = 640, margin: float = 0.15
-                ) -> bytes:
-    """A JPEG of ``image`` with every box pixelated beyond recognition (done before it leaves
-    the box; pixelation, unlike a light blur, cannot be undone)."""
-    import cv2
-
-    h, w = image.shape[:2]
-    out = image.copy()
-    for x1, y1, x2, y2 in boxes:
-        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-        a = max(0, int((x1 - mx) * w))
-        b = max(0, int((y1 - my) * h))
-        c = min(w, int((x2 + mx) * w) + 1)
-        d = min(h, int((y2 + my) * h) + 1)
-        if c - a < 2 or d - b < 2:
-            continue
-        region = out[b:d, a:c]
-        small = cv2.resize(region, (max(1, (c - a) // 16), max(1, (d - b) // 16)),
-                           interpolation=cv2.INTER_AREA)
-        out[b:d, a:c] = cv2.resize(small, (c - a, d - b), interpolation=cv2.INTER_NEAREST)
-    if w > max_width:
-        out = cv2.resize(out, (max_width, int(h * max_width / w)), interpolation=cv2.INTER_AREA)
-    ok, jpeg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 70])
-    if not ok:
-        raise CommandFailed(Failure.FAILED, "JPEG encoding failed")
-    return jpeg.tobytes()

@@ -1,8 +1,11 @@
-"""The pipeline's MQTT sink: frame records in, retained states, events and telemetry out, and
-the commands' answers.
+"""The pipeline's MQTT sink: stop records and fault events in; retained states, events and
+telemetry out, and the commands' answers.
 
-``on_frame`` runs in the frame thread and only compares a few values and puts messages on a
-queue; it never waits for the broker. Everything else runs in the link's thread (``tick``,
+It only forwards: the events are the controller's and the fault registry's, ``light/state`` is
+the relay's read-back, the daily counters count what the record says was done. ``on_record`` and
+``on_fault`` run in the thread that made them (the frame thread, or the link's for its own
+faults) and only compare a few values and put messages on a queue; they never wait for the
+broker. Everything else runs in the link's thread (``tick``,
 ``on_message``, ``on_connected``), driven by a ``LinkRunner``.
 """
 
@@ -31,15 +34,17 @@ from paho.mqtt.properties import Properties
 
 from edge import __version__
 from edge.config import Config, ConfigError
-from edge.decision.light_rules import LightMode, LightReason
+from edge.decision.events import WaitingStarted
+from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, Rejection
-from edge.mqtt.control import Control, blur_people
+from edge.mqtt.control import Control
 from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
-from edge.mqtt.topics import EventKind, Leaf, OnOff, State, Status, Topics
-from edge.runtime.faults import Fault
-from edge.runtime.pipeline import FrameRecord
+from edge.mqtt.topics import Leaf, OnOff, State, Status, Topics
+from edge.pictures import snapshot_jpeg
+from edge.runtime.faults import Fault, FaultEvent, FaultRegistry
+from edge.runtime.pipeline import StopRecord
 
 log = structlog.get_logger("stopsafe.mqtt")
 
@@ -152,11 +157,9 @@ class MqttService:
         self._q: SimpleQueue[tuple[Any, ...]] = SimpleQueue()
         self._lock = threading.Lock()
         self._stats = _Stats()
-        self._last_record: FrameRecord | None = None
+        self._last_record: StopRecord | None = None  # the last one with a frame
         self._published: dict[State, str] = {}  # frame thread's view of what it queued
-        self._episode: tuple[float, int] | None = None  # (start t, peak) of the waiting now
-        self._readback_bad = False
-        self._faults: set[Fault] = set()
+        self.faults: FaultRegistry | None = None  # the stop's, once bound to a pipeline
         self._pending: list[tuple[Pending, Any]] = []
         self._jobs: list[Callable[[float], bool]] = []
         self._next_tele = 0.0
@@ -187,16 +190,16 @@ class MqttService:
         self.control = control
         self.handler.actions = self
 
-    def last_record(self) -> FrameRecord | None:
+    def last_record(self) -> StopRecord | None:
         return self._last_record
 
-    def on_frame(self, record: FrameRecord) -> None:
-        d = record.decision
-        t = record.frame.t
+    def on_record(self, record: StopRecord) -> None:
+        st_ = record.state
+        t = record.t
         light_on = bool(record.light_on)
         now = self.clock()
-        day = (record.frame.wall or datetime.now()).date()
-        ended: tuple[float, int] | None = None
+        wall = record.frame.wall if record.frame is not None else None
+        day = (wall or datetime.now()).date()
         with self._lock:
             st = self._stats
             if st.day != day:
@@ -204,70 +207,55 @@ class MqttService:
                 st.lights_switched_today = st.episodes_today = 0
             if st.prev_light and st.last_t is not None and t > st.last_t:
                 st.light_on_s_today += t - st.last_t
-            st.prev_light, st.last_t, st.last_frame_at = light_on, t, now
-            st.frames += 1
-            if getattr(record, "detected", True):  # the adaptive rate may skip the detector
+            st.prev_light, st.last_t = light_on, t
+            if record.frame is not None:
+                st.frames += 1
+                st.last_frame_at = now
+            if record.detected:  # the adaptive rate may skip the detector
                 st.invoke_ms.append(record.times_ms.get("invoke", 0.0))
-            if d.light.changed and light_on:
+            if record.switched and record.light_set:  # the relay was switched on
                 st.lights_switched_today += 1
-            if d.waiting > 0:
-                if self._episode is None:
-                    self._episode = (t, d.waiting)
-                    st.episodes_today += 1
-                elif d.waiting > self._episode[1]:
-                    self._episode = (self._episode[0], d.waiting)
-            elif self._episode is not None:
-                ended, self._episode = self._episode, None
-        self._last_record = record
+            st.episodes_today += sum(isinstance(e, WaitingStarted) for e in record.events)
+        if record.frame is not None:
+            self._last_record = record
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
-                             (State.LIGHT_MODE, d.mode.value),
-                             (State.OCCUPANCY, OnOff.of(d.occupied).value),
-                             (State.WAITING, str(d.waiting))):
+                             (State.LIGHT_MODE, st_.mode.value),
+                             (State.OCCUPANCY, OnOff.of(st_.occupied).value),
+                             (State.WAITING, str(st_.waiting))):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self._q.put((_Msg.STATE, state, value))
-        if d.light.changed:
-            self._q.put((_Msg.EVENT, {
-                "kind": EventKind.LIGHT.value, "on": light_on, "reason": d.light.reason.value,
-                "mode": d.mode.value, "waiting": d.waiting, "t": round(t, 3), "ts": _now_iso(),
-            }))
-        if ended is not None:
-            self._q.put((_Msg.EVENT, {
-                "kind": EventKind.WAITING_ENDED.value, "duration_s": round(t - ended[0], 3),
-                "peak": ended[1], "t": round(t, 3), "ts": _now_iso(),
-            }))
-        bad = record.light_on is not None and bool(record.light_on) != d.light.on
-        if bad != self._readback_bad:
-            self._readback_bad = bad
-            self._q.put((_Msg.FAULT, Fault.LIGHT_READBACK, bad))
+        for event in record.events:
+            if event.kind is not None:
+                self._q.put((_Msg.EVENT, {**event.payload(), "ts": _now_iso()}))
+
+    def on_fault(self, event: FaultEvent) -> None:
+        """A fault raised or cleared in the stop's registry (logged there, not here)."""
+        with self._lock:
+            t = self._stats.last_t
+        self._q.put((_Msg.FAULT, event, {**event.payload(t), "ts": _now_iso()}))
 
     def close(self) -> None:
-        """Clean exit: last states, ``status`` ``stopped``, outbox drained (briefly), no will."""
+        """Clean exit: last states, ``status`` ``stopped``, outbox drained (briefly), no will.
+
+        On a runner of its own it waits for that; on a shared one (fleet-sim's) it only begins
+        it, and the runner's owner waits for every link's ``closed`` at once."""
         if self._closed:
             return
         self._closed = True
-        # the pipeline switches the light off before it closes its sinks
-        if self._published.get(State.LIGHT) != OnOff.OFF.value:
-            self._published[State.LIGHT] = OnOff.OFF.value
-            self._q.put((_Msg.STATE, State.LIGHT, OnOff.OFF.value))
-            with self._lock:
-                t = self._stats.last_t
-            self._q.put((_Msg.EVENT, {
-                "kind": EventKind.LIGHT.value, "on": False, "reason": LightReason.SHUTDOWN.value,
-                "mode": self._published.get(State.LIGHT_MODE), "waiting": None,
-                "t": None if t is None else round(t, 3), "ts": _now_iso(),
-            }))
+        # the pipeline has switched the light off and sent its last record before this
 
         def _close() -> None:
             self._drain(self.clock())
             self.link.begin_close(Status.STOPPED.value, CLOSE_GRACE_S, time.monotonic())
 
         self.runner.call(_close)
+        if not self._own_runner:
+            return
         if not self.link.closed.wait(CLOSE_GRACE_S + 3.0):
             log.warning("mqtt_close_timeout", stop_id=self.cfg.stop.id)
-        if self._own_runner:
-            self.runner.stop()
-            self.runner.join(timeout=2.0)
+        self.runner.stop()
+        self.runner.join(timeout=2.0)
         log.info("mqtt_stopped", events_left=len(self.link.outbox) if not
                  self.link.closed.is_set() else None)
 
@@ -327,24 +315,13 @@ class MqttService:
             elif kind is _Msg.EVENT:
                 self.link.add_event(item[1])
             elif kind is _Msg.FAULT:
-                self._set_fault(item[1], item[2])
+                event: FaultEvent = item[1]
+                self.link.set_retained(self.topics.leaf(State.FAULTS), _fault_list(
+                    event.active_now))
+                self.link.add_event(item[2])
 
-    def fault(self, fault: Fault, active: bool) -> None:
-        """Publish a fault raised or cleared elsewhere (thread-safe: queued like the rest)."""
-        self._q.put((_Msg.FAULT, fault, active))
-
-    def _set_fault(self, fault: Fault, active: bool) -> None:
-        if (fault in self._faults) == active:
-            return
-        (self._faults.add if active else self._faults.discard)(fault)
-        log.warning("fault_raised" if active else "fault_cleared", fault=fault.value)
-        self.link.set_retained(self.topics.leaf(State.FAULTS),
-                               json.dumps(sorted(f.value for f in self._faults)))
-        with self._lock:
-            t = self._stats.last_t
-        self.link.add_event({"kind": EventKind.FAULT.value, "fault": fault.value,
-                             "active": active, "t": None if t is None else round(t, 3),
-                             "ts": _now_iso()})
+    def active_faults(self) -> frozenset[Fault]:
+        return frozenset() if self.faults is None else frozenset(self.faults.active())
 
     def frame_age_s(self, now: float) -> float | None:
         with self._lock:
@@ -352,9 +329,13 @@ class MqttService:
         return None if last is None else max(0.0, now - last)
 
     def _check_camera(self, now: float) -> None:
+        """No frame for ``camera_stale_s``: the frame loop itself may be stuck, so this is the
+        link's own fault (raised in the stop's registry like every other)."""
+        if self.faults is None:
+            return
         age = self.frame_age_s(now)
         waited = now - self.started if age is None else age
-        self._set_fault(Fault.CAMERA_STALE, waited > self.cfg.mqtt.camera_stale_s)
+        self.faults.set(Fault.CAMERA_STALE, waited > self.cfg.mqtt.camera_stale_s)
 
     def _answer(self, name: str, body: dict[str, Any], props: Any) -> None:
         payload = json.dumps(body, separators=(",", ":"), default=str)
@@ -413,7 +394,7 @@ class MqttService:
             "commands": self.handler.counters(),
             "events": {"queued": len(self.link.outbox), "dropped": self.link.outbox.dropped},
             "mqtt": {"connects": self.link.connects},
-            "faults": sorted(f.value for f in self._faults),
+            "faults": sorted(f.value for f in self.active_faults()),
         }
 
     # ---------------- Actions (for the command handler, link thread) ----------------
@@ -488,7 +469,7 @@ class MqttService:
                 return True
             image, boxes = part.result()
             try:
-                jpeg = blur_people(image, boxes)
+                jpeg = snapshot_jpeg(image, boxes)
             except Exception as e:  # encoding problems are answered, not raised
                 outer.set_exception(e)
                 return True
@@ -502,6 +483,10 @@ class MqttService:
 
         self._jobs.append(job)
         return outer
+
+
+def _fault_list(faults: frozenset[Fault]) -> str:
+    return json.dumps(sorted(f.value for f in faults))
 
 
 def _now_iso() -> str:
@@ -528,14 +513,14 @@ def start_mqtt(cfg: Config, config_path: Path | None = None) -> MqttService | No
 
 def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
                   loader: Callable[[], Config] | None) -> None:
-    """Let commands act on ``pipeline``; ``loader`` re-reads the config for ``reload``."""
+    """Let commands act on ``pipeline``; ``loader`` re-reads the config for ``reload``. The
+    pipeline hands the service every fault event of its registry (``on_fault``)."""
     from edge.mqtt.control import PipelineControl
 
     def reloaded(new: Config) -> None:
         service.handler.snapshots = new.privacy.snapshots
 
+    service.faults = pipeline.faults
     service.attach(PipelineControl(pipeline, cfg, loader, service.last_record, reloaded))
-    # every fault the daemon raises or clears (camera, model, lamp, picture) goes out as an event
-    pipeline.faults.subscribe(lambda ev: service.fault(ev.fault, ev.active))
-    for active in pipeline.faults.active():
-        service.fault(active, True)
+    service.link.retained[service.topics.leaf(State.FAULTS)] = _fault_list(
+        frozenset(pipeline.faults.active()))

@@ -1,6 +1,7 @@
 """Topic names below a stop's root ``<prefix>/<stop_id>/``, and the payloads that are fixed words.
 
-Everything the daemon publishes is named here once, so the daemon, the console, fleet-sim, the
+Everything the daemon publishes is named here once (the events' kinds in
+``edge/decision/events.py``, beside the events), so the daemon, the console, fleet-sim, the
 discovery configs, the ACL example and the tests all agree.
 """
 
@@ -48,11 +49,6 @@ class Leaf(str, Enum):
     SNAPSHOT = "snapshot"
     SELFTEST = "selftest"  # the self-test's broker round trip publishes here (QoS 1)
 
-
-class EventKind(str, Enum):
-    LIGHT = "light"  # the light went on or off (with reason)
-    WAITING_ENDED = "waiting_ended"  # a waiting episode ended (duration, peak count)
-    FAULT = "fault"  # a fault was raised or cleared
 
 
 

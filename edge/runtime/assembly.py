@@ -1,15 +1,19 @@
-"""Assembling the daemon's parts from a config: the one place that picks real or simulated.
+"""Assembling a stop from a config: the one place that picks real or simulated parts.
 
 Like gpiozero's pin factories: the camera source, the detector and the relay's pin factory are
 chosen here, from the config (or the environment for the pin factory), and the pipeline is handed
-whatever was chosen.
+whatever was chosen. :func:`assemble` puts one stop together the same way for the daemon, the
+simulator, the soak, fleet-sim's fake stops and the tests; each passes only the edges it replaces
+(a recorded clip for the camera, a scripted detector, the mock relay).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -31,11 +35,18 @@ from edge.config import (
     ProfileConfig,
     pin_factory_name,
 )
-from edge.decision.core import CoreSettings, DecisionCore
-from edge.decision.light_rules import FailSafe
+from edge.decision.controller import ControllerSettings, StopController
+from edge.decision.core import CoreSettings
 from edge.decision.zones import Zone
 from edge.runtime.faults import FaultRegistry
+from edge.runtime.frames import FrameSource
+from edge.runtime.gate import build_gate
 from edge.runtime.picture_health import CameraHealth, HealthSettings
+from edge.runtime.pipeline import DetectFn, Pipeline, Sink
+
+if TYPE_CHECKING:
+    from actuators.light import Light
+    from edge.mqtt.service import MqttService
 
 log = structlog.get_logger("stopsafe.build")
 
@@ -114,12 +125,20 @@ def core_settings(cfg: Config) -> CoreSettings:
         zone=cfg.zone.polygon, dwell_s=cfg.waiting.dwell_s, hold_s=cfg.light.hold_s,
         min_on_s=cfg.light.min_on_s, max_missed_s=cfg.tracker.max_missed_s,
         match_distance=cfg.tracker.match_distance, confirm_hits=cfg.tracker.confirm_hits,
-        leave_grace_s=cfg.waiting.leave_grace_s, windows=tuple(cfg.schedule.windows),
+        leave_grace_s=cfg.waiting.leave_grace_s,
     )
 
 
-def build_core(cfg: Config) -> DecisionCore:
-    return DecisionCore(core_settings(cfg))
+def controller_settings(cfg: Config) -> ControllerSettings:
+    return ControllerSettings(core=core_settings(cfg), windows=tuple(cfg.schedule.windows),
+                              fail_state=cfg.failsafe.fail_state,
+                              failsafe_after_s=cfg.failsafe.after_s)
+
+
+def build_controller(cfg: Config, start: float | None = None) -> StopController:
+    """The stop's controller; its fail-safe's blind clock starts at ``start`` (now)."""
+    return StopController(controller_settings(cfg),
+                          time.monotonic() if start is None else start)
 
 
 def build_light(cfg: Config, pin_factory: str | None = None) -> RelayLight:
@@ -167,12 +186,6 @@ def build_feedback(cfg: Config, light: RelayLight, faults: FaultRegistry | None)
                         pull_up=fb.pull_up, pin_factory=light.device.pin_factory, faults=faults)
 
 
-def build_failsafe(cfg: Config, start: float | None = None) -> FailSafe:
-    """The fail-safe, its blind clock started now (daemon start)."""
-    return FailSafe(cfg.failsafe.fail_state, cfg.failsafe.after_s,
-                    time.monotonic() if start is None else start)
-
-
 def build_health(cfg: Config) -> CameraHealth | None:
     """The picture-health monitor, or None when switched off."""
     h = cfg.health
@@ -182,3 +195,86 @@ def build_health(cfg: Config) -> CameraHealth | None:
         frozen_s=h.frozen_s, black_s=h.black_s, blur_s=h.blur_s, black_level=h.black_level,
         blur_ratio=h.blur_ratio,
     ))
+
+
+@dataclass
+class Stop:
+    """One assembled stop: its pipeline and the parts it owns (closed with it)."""
+
+    cfg: Config
+    pipeline: Pipeline
+    mqtt: MqttService | None = None
+    detector: Any = None  # the detector front-end this assembly built, if any
+    feedback: Any = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def controller(self) -> StopController:
+        return self.pipeline.controller
+
+    @property
+    def faults(self) -> FaultRegistry:
+        return self.pipeline.faults
+
+    def run(self) -> int:
+        return self.pipeline.run()
+
+    def close(self) -> None:
+        """Light off and sinks closed first (the pipeline's shutdown), then the rest."""
+        try:
+            self.pipeline.shutdown()
+        finally:
+            if self.feedback is not None:
+                self.feedback.close()
+            if self.detector is not None:
+                self.detector.close()
+            for close in self.closers:
+                close()
+
+
+def assemble(
+    cfg: Config, source: FrameSource | Callable[[], FrameSource], *,
+    detect: DetectFn | None = None, light: Light | None = None, sinks: Sequence[Sink] = (),
+    mqtt: MqttService | None = None, loader: Callable[[], Config] | None = None,
+    faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], datetime] = datetime.now, start: float | None = None,
+    health: bool = True, gate: bool = True, pin_factory: str | None = None,
+) -> Stop:
+    """A stop from ``cfg``, with the given edges in place of the configured ones.
+
+    Order matters on a box: the model is checked before the relay is set up, and the relay
+    (starting off) before the camera is opened (``source`` may be a factory for that), so a bad
+    model never touches a pin. ``mqtt`` is started by the caller before this (a bad password
+    file is a config error, exit 78, before any pin); it is bound here, so its commands act on
+    this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
+    picture health and the adaptive rate out (unrelated stills, fake stops).
+    """
+    built: Any = None
+    relay: Any = None
+    feedback: Any = None
+    try:
+        if detect is None:
+            built = build_detector(cfg)
+            detect = built.detect
+        relay = light if light is not None else build_light(cfg, pin_factory)
+        registry = faults if faults is not None else FaultRegistry()
+        feedback = build_feedback(cfg, relay, registry)
+        src = source() if callable(source) else source
+    except BaseException:
+        for part in (feedback, relay if light is None else None, built):
+            if part is not None:
+                part.close()
+        if mqtt is not None:
+            mqtt.close()
+        raise
+    controller = build_controller(cfg, clock() if start is None else start)
+    pipeline = Pipeline(
+        src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
+        gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
+        feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
+        wall=wall)
+    if mqtt is not None:
+        from edge.mqtt.service import bind_pipeline
+
+        bind_pipeline(mqtt, pipeline, cfg, loader)
+    return Stop(cfg, pipeline, mqtt, built, feedback)

@@ -1,8 +1,9 @@
 """Faults the daemon knows about, and the registry of those that are active now.
 
-One registry per daemon, written from the frame loop and read from anywhere (the MQTT publisher,
-the systemd STATUS line): every raise and clear is logged (``fault_raised`` / ``fault_cleared``)
-and handed to the registry's listeners, so a publisher can send an event without polling.
+One registry per stop: the one owner of which faults are active. The frame loop writes the
+camera, model, picture, relay and lamp faults; the MQTT link its own (``camera_stale``). Every
+raise and clear is logged here and only here (``fault_raised`` / ``fault_cleared``) and handed to
+the registry's listeners (the pipeline's sinks), so no consumer keeps a second fault set.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from enum import Enum
 from typing import Any
 
 import structlog
+
+from edge.decision.events import EventKind
 
 log = structlog.get_logger("stopsafe.faults")
 
@@ -43,6 +46,12 @@ class FaultEvent:
     at: float
     raised_at: float
     detail: dict[str, Any] = field(default_factory=dict)
+    active_now: frozenset[Fault] = frozenset()  # every fault active just after this event
+
+    def payload(self, t: float | None = None) -> dict[str, Any]:
+        """The event on the wire (``t``: the stop's clock at the time, when known)."""
+        return {"kind": EventKind.FAULT.value, "fault": self.fault.value, "active": self.active,
+                "t": None if t is None else round(t, 3)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +86,7 @@ class FaultRegistry:
                 return False
             now = self._clock()
             self._active[fault] = ActiveFault(fault, now, detail)
-            event = FaultEvent(fault, True, now, now, detail)
+            event = FaultEvent(fault, True, now, now, detail, frozenset(self._active))
         log.warning("fault_raised", fault=fault.value, **detail)
         self._emit(event)
         return True
@@ -89,7 +98,7 @@ class FaultRegistry:
             if was is None:
                 return False
             now = self._clock()
-            event = FaultEvent(fault, False, now, was.raised_at, detail)
+            event = FaultEvent(fault, False, now, was.raised_at, detail, frozenset(self._active))
         log.info("fault_cleared", fault=fault.value, active_s=round(now - was.raised_at, 1),
                  **detail)
         self._emit(event)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge.config import AdaptiveConfig, Config
-from edge.decision.core import Decision, DecisionCore
+from edge.decision.controller import StopState
 from edge.decision.rate import RateGovernor, RateSettings, RateState
 from edge.decision.zones import Zone
 from edge.runtime.frames import Frame
@@ -31,13 +31,12 @@ class AdaptiveGate:
         self.motion.reset()
         self.governor.reset()
 
-    def should_detect(self, frame: Frame, last: Decision | None, core: DecisionCore) -> bool:
+    def should_detect(self, frame: Frame, state: StopState) -> bool:
         # mask only people found at the last detector run: a coasting track's old box may be
         # where nobody is any more
-        people = [p.box for p in last.people if not p.misses] if last is not None else []
+        people = [p.box for p in state.people if not p.misses]
         moved = self.motion.update(frame.image, people)
-        tentative = any(not core.tracker.confirmed(t) for t in core.tracker.tracks)
-        return self.governor.should_detect(frame.t, last, moved, tentative)
+        return self.governor.should_detect(frame.t, state, moved)
 
 
 def build_gate(cfg: Config, zone: Zone) -> AdaptiveGate | None:

@@ -2,10 +2,11 @@
 
 READY=1 goes out with the first frame that was read, detected on and decided on: by then the
 model is loaded and the relay is set up (the pipeline is built from them) and the camera has
-delivered. WATCHDOG=1 is sent only from ``on_frame``, i.e. only while frames are being processed;
-there is no timer thread, so a hung camera or model stops the pings and systemd restarts the
-daemon. STATUS= (fps, light, waiting, faults) is rate-limited, and sent at once when the light
-switches or the daemon goes blind. Without ``$NOTIFY_SOCKET`` (not under systemd) it does nothing.
+delivered. WATCHDOG=1 is sent only from ``on_record`` for a frame that was looked at, i.e. only
+while frames are being processed; there is no timer thread, so a hung camera or model stops the
+pings and systemd restarts the daemon. STATUS= (fps, light, waiting, faults) is rate-limited,
+and sent at once when the light switches or the daemon goes blind. Without ``$NOTIFY_SOCKET``
+(not under systemd) it does nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from edge.runtime.faults import Fault
+
 if TYPE_CHECKING:
-    from edge.runtime.pipeline import FrameRecord, HealthState
+    from edge.runtime.pipeline import StopRecord
 
 log = structlog.get_logger("stopsafe.notify")
 
@@ -98,13 +101,18 @@ class SystemdSink:
         self._times: deque[float] = deque(maxlen=25)
         self.fps = 0.0
 
-    def on_frame(self, record: FrameRecord) -> None:
+    def on_record(self, record: StopRecord) -> None:
+        """A ping only after a frame that was read and looked at; a blind cycle (no frame, a
+        failing detector) sends a STATUS and no ping, so systemd's watchdog sees the silence."""
+        if record.frame is None or record.error is not None:
+            self._blind(record)
+            return
         now = self.clock()
         self._count_fps(now)
         light = bool(record.light_on)
         faults = ",".join(sorted(f.value for f in record.faults)) or "none"
         status = (f"STATUS=running: {self.fps:.1f} fps, light {'on' if light else 'off'}, "
-                  f"waiting {record.decision.waiting}, faults {faults}")
+                  f"waiting {record.state.waiting}, faults {faults}")
         fields: list[str] = []
         if not self.ready:
             fields.append("READY=1")
@@ -120,17 +128,18 @@ class SystemdSink:
         if fields:
             self.notifier.send(*fields)
 
-    def on_health(self, health: HealthState) -> None:
-        """Called by the pipeline when a frame could not be processed: a STATUS, never a ping."""
+    def _blind(self, record: StopRecord) -> None:
         now = self.clock()
         self._times.clear()
         self.fps = 0.0
         if not self._was_blind or self._last_status is None or \
                 now - self._last_status >= self.status_every_s:
-            light = "on" if health.light_on else "off"
-            state = f"fail-safe, light {light}" if health.failsafe else f"light {light}"
-            self.notifier.send(
-                f"STATUS=blind {health.blind_s:.1f} s ({health.cause.value}): {state}")
+            st = record.state
+            light = "on" if record.light_on else "off"
+            state = f"fail-safe, light {light}" if st.failsafe else f"light {light}"
+            cause = next((f.value for f in (Fault.CAMERA_LOST, Fault.MODEL_FAILED)
+                          if f in record.faults), "blind")
+            self.notifier.send(f"STATUS=blind {st.blind_s:.1f} s ({cause}): {state}")
             self._last_status, self._was_blind = now, True
 
     def _count_fps(self, now: float) -> None:

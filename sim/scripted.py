@@ -1,13 +1,21 @@
-"""Scripted stand-ins for the pipeline's edges: a clock, a camera that can fail, a detector."""
+"""Scripted stand-ins for the edges that cannot run here (a camera device, a detector on a
+scene you invent), and :func:`scripted_stop`, the real stop assembled on them.
+
+Everything else is real: the controller, the pipeline, gpiozero's mock pin factory as the relay,
+the fault registry, and the MQTT service when the config enables it. Tests use these instead of
+wiring pipelines by hand.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
 
 from detector.base import Detection, DetectorResult
+from edge.config import Config
+from edge.runtime.assembly import Stop, assemble
 from edge.runtime.frames import CameraError, Frame
 
 IMAGE = np.full((48, 64, 3), 128, np.uint8)
@@ -61,3 +69,16 @@ class ScriptedDetector:
         if self.failing(self.clock.t):
             raise RuntimeError("interpreter invoke failed")
         return DetectorResult(self.people(self.clock.t))
+
+
+def scripted_stop(cfg: Config, source: object, detect: Callable[[np.ndarray], DetectorResult],
+                  clock: Callable[[], float], *, sinks: Sequence[object] = (),
+                  mqtt: object = None, loader: Callable[[], Config] | None = None,
+                  health: bool = False, gate: bool = False, wall: Callable[[], datetime] | None
+                  = None, light: object = None) -> Stop:
+    """The daemon's stop on a scripted source and detector, with gpiozero's mock relay (unless
+    ``light`` is given); the fail-safe's blind clock starts at ``clock()``."""
+    return assemble(cfg, source, detect=detect, light=light, sinks=sinks,  # type: ignore[arg-type]
+                    mqtt=mqtt, loader=loader, clock=clock, start=clock(),  # type: ignore[arg-type]
+                    wall=wall or (lambda: datetime(2026, 1, 5, 12, 0)), health=health,
+                    gate=gate, pin_factory="mock")

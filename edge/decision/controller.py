@@ -1,0 +1,251 @@
+"""The stop controller: the one owner of what the stop wants and why.
+
+Every cycle of the frame loop is one :class:`Tick`, whatever happened: a frame the detector ran
+on, a frame the adaptive rate skipped, a picture that shows nothing usable, or no frame at all.
+The controller turns it into one :class:`StopState` (the light wanted and its reason, the mode,
+occupancy, waiting, in service or not, blind or not) and the events of that tick, each made
+exactly once. Manual modes, operating hours, the fail-safe and the automatic rules meet only in
+:func:`light_wanted`; reloading, skipping blind time and setting the mode are methods here, so
+nothing outside touches the tracker's or the rules' insides.
+
+Pure: no I/O and no clock of its own. Faults are not decided here: they are facts about the
+edges (camera, model, relay, lamp, disk) that the pipeline records in the fault registry; the
+tick only says what the loop could see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from detector.base import Detection
+from edge.decision.core import CoreSettings, Decision, DecisionCore, PersonState
+from edge.decision.events import (
+    LightSwitched,
+    ModeChanged,
+    StopEvent,
+    WaitingEnded,
+    WaitingStarted,
+)
+from edge.decision.light_rules import (
+    FailSafe,
+    FailSafeState,
+    FailState,
+    LightDecision,
+    LightMode,
+    LightReason,
+)
+from edge.decision.schedule import WindowLike, in_service
+
+
+class TickKind(str, Enum):
+    """What one cycle of the frame loop could see."""
+
+    DETECTED = "detected"  # a frame the detector ran on
+    SKIPPED = "skipped"  # a frame the adaptive rate did not send to the detector
+    UNUSABLE = "unusable"  # a picture that shows nothing (black, smeared), no fault yet: wait
+    PICTURE_FAULT = "picture_fault"  # a picture fault is active: blind, the fail-safe at once
+    NO_FRAME = "no_frame"  # no frame came, or the detector failed: blind
+
+    @property
+    def sees(self) -> bool:
+        return self in (TickKind.DETECTED, TickKind.SKIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    kind: TickKind
+    t: float  # monotonic seconds (the clip's clock in the simulator)
+    wall: datetime | None = None  # local time for the schedule; None: always in service
+    detections: Sequence[Detection] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerSettings:
+    core: CoreSettings
+    windows: Sequence[WindowLike] = ()
+    fail_state: FailState = FailState.ON
+    failsafe_after_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class StopState:
+    """The stop after a tick: what the light should be and everything it was decided from."""
+
+    t: float
+    light: bool  # wanted; the pipeline switches the relay to it
+    reason: LightReason
+    mode: LightMode
+    in_service: bool
+    occupancy: int  # confirmed people in the zone (as last seen while blind)
+    waiting: int
+    people: tuple[PersonState, ...]
+    tentative: bool  # someone tracked but not yet confirmed
+    seeing: bool  # this tick's frame was decided on
+    blind_s: float  # since the last frame decided on (0 while seeing)
+    failsafe: bool  # the fail-safe drives the light
+
+    @property
+    def occupied(self) -> bool:
+        return self.occupancy > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: StopState
+    events: tuple[StopEvent, ...] = ()
+    resumed: bool = False  # the first frame seen after a blind spell (its time was skipped)
+
+
+def light_wanted(mode: LightMode, service: bool, failsafe: FailSafeState,
+                 auto: LightDecision) -> tuple[bool, LightReason]:
+    """The precedence, written once: manual mode > operating hours > fail-safe > rules."""
+    if mode is LightMode.FORCE_ON:
+        return True, LightReason.FORCED_ON
+    if mode is LightMode.FORCE_OFF:
+        return False, LightReason.FORCED_OFF
+    if not service:
+        return False, LightReason.OUT_OF_HOURS
+    if failsafe.active and failsafe.on is not None:
+        return failsafe.on, LightReason.FAILSAFE
+    return auto.on, auto.reason
+
+
+_NOBODY = Decision(t=0.0, occupancy=0, waiting=0,
+                   light=LightDecision(False, LightReason.STARTUP), people=())
+
+
+@dataclass(slots=True)
+class _Episode:
+    since: float
+    peak: int
+
+
+@dataclass(slots=True)
+class _Mode:
+    mode: LightMode = LightMode.AUTO
+    until: float | None = None  # a timed mode falls back to AUTO then
+
+
+class StopController:
+    """One stop's decisions. See the module's doc."""
+
+    def __init__(self, s: ControllerSettings, start: float) -> None:
+        """``start``: the time the stop came up; the fail-safe's blind clock starts there."""
+        self._s = s
+        self._core = DecisionCore(s.core)
+        self._failsafe = FailSafe(s.fail_state, s.failsafe_after_s, start)
+        self._mode = _Mode()
+        self._last = _NOBODY  # the scene as last seen
+        self._last_seen_t: float | None = None
+        self._blind = False  # since the last frame decided on, nothing was seen
+        self._t = start
+        self._light = False  # the relay starts off
+        self._reason = LightReason.STARTUP
+        self._episode: _Episode | None = None
+        self._queued: list[StopEvent] = []
+        self.state = self._state(start, True, self._last, FailSafeState(False, None, 0.0))
+
+    # ---------------- commands (between two ticks, in the frame thread) ----------------
+    def set_mode(self, mode: LightMode, now: float, for_s: float | None = None) -> None:
+        """Manual override; with ``for_s`` it falls back to AUTO when that time has passed.
+        The change is reported with the next tick."""
+        previous = self._mode.mode
+        until = None if for_s is None or mode is LightMode.AUTO else now + for_s
+        self._mode = _Mode(mode, until)
+        if mode is not previous or until is not None:
+            self._queued.append(ModeChanged(now, mode, previous, for_s))
+
+    def reload(self, s: ControllerSettings) -> None:
+        """New zone, timings and schedule; who is there and what the light does are kept. The
+        fail-safe's settings need a restart (they guard the process, not the scene)."""
+        self._s = ControllerSettings(s.core, s.windows, self._s.fail_state,
+                                     self._s.failsafe_after_s)
+        self._core.retune(s.core)
+
+    def reset(self) -> None:
+        """Forget the scene (the simulator's unrelated stills): nobody is there."""
+        self._core.reset()
+        self._last = _NOBODY
+
+    @property
+    def settings(self) -> ControllerSettings:
+        return self._s
+
+    # ---------------- the tick ----------------
+    def tick(self, tick: Tick) -> Outcome:
+        t = max(tick.t, self._t)  # a clock that steps back must not run the rules backwards
+        self._t = t
+        events: list[StopEvent] = self._queued
+        self._queued = []
+        self._expire_mode(t, events)
+        resumed = False
+        if tick.kind.sees:
+            if self._blind and self._last_seen_t is not None:
+                # skip the time nothing was seen: a person who waited before it and is still
+                # there keeps waiting, one who left is dropped as usual
+                self._core.shift(max(0.0, t - self._last_seen_t))
+            resumed, self._blind = self._blind, False
+            if tick.kind is TickKind.DETECTED:
+                self._core.observe(list(tick.detections), t)
+            self._last = self._core.decide(t)
+            self._last_seen_t = t
+            fs = self._failsafe.seen(t)
+        else:
+            self._blind = True
+            if tick.kind is TickKind.UNUSABLE:  # wait: neither decided on nor given up on
+                fs = self._failsafe.hold(t)
+            else:
+                fs = self._failsafe.blind(t, self._light,
+                                          immediate=tick.kind is TickKind.PICTURE_FAULT)
+        service = True if tick.wall is None else in_service(self._s.windows, tick.wall)
+        state = self._state(t, service, self._last, fs, seeing=tick.kind.sees)
+        self._episodes(state, events)
+        if state.light != self._light:
+            events.append(LightSwitched(t, state.light, state.reason, state.mode, state.waiting))
+        self._light, self._reason = state.light, state.reason
+        self.state = state
+        return Outcome(state, tuple(events), resumed)
+
+    def shutdown(self, now: float) -> Outcome:
+        """The stop is going down: the light goes off (reported once), the episode ends."""
+        t = max(now, self._t)
+        events: list[StopEvent] = self._queued
+        self._queued = []
+        st = self.state
+        state = StopState(t, False, LightReason.SHUTDOWN, st.mode, st.in_service, st.occupancy,
+                          st.waiting, st.people, st.tentative, False, st.blind_s, st.failsafe)
+        if self._light:
+            events.append(LightSwitched(t, False, LightReason.SHUTDOWN, st.mode, None))
+        self._light, self._reason, self.state = False, LightReason.SHUTDOWN, state
+        return Outcome(state, tuple(events))
+
+    # ---------------- inside ----------------
+    def _expire_mode(self, t: float, events: list[StopEvent]) -> None:
+        m = self._mode
+        if m.until is not None and t >= m.until:
+            self._mode = _Mode()
+            events.append(ModeChanged(t, LightMode.AUTO, m.mode, expired=True))
+
+    def _state(self, t: float, service: bool, d: Decision, fs: FailSafeState, *,
+               seeing: bool = True) -> StopState:
+        on, reason = light_wanted(self._mode.mode, service, fs, d.light)
+        return StopState(t=t, light=on, reason=reason, mode=self._mode.mode,
+                         in_service=service, occupancy=d.occupancy, waiting=d.waiting,
+                         people=d.people, tentative=d.tentative, seeing=seeing,
+                         blind_s=fs.blind_s, failsafe=fs.active)
+
+    def _episodes(self, state: StopState, events: list[StopEvent]) -> None:
+        ep = self._episode
+        if state.waiting > 0:
+            if ep is None:
+                self._episode = _Episode(state.t, state.waiting)
+                events.append(WaitingStarted(state.t, state.waiting))
+            else:
+                ep.peak = max(ep.peak, state.waiting)
+        elif ep is not None:
+            self._episode = None
+            events.append(WaitingEnded(state.t, state.t - ep.since, ep.peak))
+
