@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from detector.enhance import EnhanceMethod, EnhanceMode
 from edge.decision.light_rules import FailState
 
 EX_CONFIG = 78
@@ -89,17 +90,6 @@ class AdaptiveConfig(Section):
 class DetectorBackend(str, Enum):
     SSD = "ssd"
     YOLOX = "yolox"
-
-
-class EnhanceMode(str, Enum):
-    OFF = "off"
-    DARK = "dark"
-    ALWAYS = "always"
-
-
-class EnhanceMethod(str, Enum):
-    GAMMA = "gamma"
-    CLAHE = "clahe"
 
 
 def _off_is_false(value: Any) -> Any:

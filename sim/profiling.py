@@ -21,7 +21,7 @@ from sim.runner import SimRun, scenario_config, simulate
 from sim.scenario import Scenario
 from sim.stills import ClipSource
 
-STAGES = ("read", "gate", "preprocess", "invoke", "decode", "track", "decide", "light", "publish",
+STAGES = ("read", "gate", "preprocess", "invoke", "decode", "decide", "light", "publish",
           "frame")
 
 

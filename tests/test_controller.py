@@ -232,3 +232,44 @@ def test_light_events_are_the_relays_transitions_one_to_one(plan, fail_state):
     transitions = [b for a, b in itertools.pairwise(states) if a != b]
     assert [e["on"] for e in events] == transitions, (events, pin.states)
     assert svc.link.retained[svc.topics.leaf(State.LIGHT)] == ("ON" if states[-1] else "OFF")
+
+
+def test_thirty_minutes_of_a_covered_lens_add_a_few_events_not_one_a_frame():
+    cfg = parse_config({"stop": {"id": "h2"}, "zone": {"polygon": ZONE},
+                        "mqtt": {"enabled": True, "outbox": {"path": ":memory:"}}})
+    fps, minutes = 5.0, 30
+    clock = [0.0]
+    n = int(minutes * 60 * fps)
+
+    class Lens:
+        live = False
+
+        def __init__(self) -> None:
+            self.i = 0
+
+        def read(self):
+            if self.i >= n:
+                return None
+            self.i += 1
+            clock[0] = self.i / fps
+            # a person waits for 10 s, then the lens is covered for the rest of the half hour
+            return Frame(SCENE if self.i <= 10 * fps else BLACK, clock[0], self.i)
+
+        def close(self) -> None:
+            pass
+
+    lens = Lens()
+    svc = MqttService(cfg, runner=NoRunner())
+    stop = scripted_stop(cfg, lens, lambda _i: DetectorResult(
+        [person(0.5, 0.8)] if lens.i <= 10 * fps else []), lambda: clock[0], mqtt=svc,
+        health=True)
+    stop.run()
+    svc.tick(svc.link, 0.0)
+    queued = [e for _, e in svc.link.outbox.after(0, 100000)]
+    kinds = [(e["kind"], e.get("fault") or e.get("reason")) for e in queued]
+    # the light on for the waiting person; the covered lens is black and frozen; the fail-safe
+    # keeps the light on, so nothing else happens until the end of the run
+    assert kinds == [("light", "waiting"), ("fault", "camera_black"), ("fault", "camera_frozen")]
+    stop.close()
+    svc.tick(svc.link, 0.0)
+    assert len(svc.link.outbox) <= 5

@@ -27,9 +27,6 @@ from edge.config import Config
 log = structlog.get_logger("stopsafe.commissioning")
 
 EARLIEST_SANE = datetime(2025, 1, 1)  # no clock showing a time before this software is right
-BLACK_MEAN = 10.0  # mean grey level (0..255) below which a picture is black
-BLACK_P99 = 40.0  # ... when even its brightest 1 % is this dark
-FROZEN_DIFF = 0.05  # largest mean |difference| (0..255) to the first frame of a frozen stream
 MIN_RATE = 0.8  # of camera.fps
 
 
@@ -185,16 +182,15 @@ class CameraSample:
     frame: np.ndarray | None
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    return g.astype(np.float32)
-
-
 def check_camera(cfg: Config, seconds: float = 3.0) -> CameraSample:
     """Open the configured source and read it for ``seconds``: it must deliver at camera.fps,
     and the picture must be neither black nor frozen."""
+    from edge.runtime.assembly import health_settings
     from edge.runtime.camera import open_camera
     from edge.runtime.frames import CameraError
+    from edge.runtime.picture_health import FROZEN_DIFF, brightness, is_black, small_grey
+
+    health = health_settings(cfg)
 
     src, fps = cfg.camera.source, cfg.camera.fps
     try:
@@ -204,7 +200,8 @@ def check_camera(cfg: Config, seconds: float = 3.0) -> CameraSample:
     first: np.ndarray | None = None
     last: np.ndarray | None = None
     means: list[float] = []
-    p99: list[float] = []
+    spreads: list[float] = []
+    blacks: list[bool] = []
     diffs: list[float] = []
     times: list[float] = []
     error = None
@@ -220,9 +217,11 @@ def check_camera(cfg: Config, seconds: float = 3.0) -> CameraSample:
                 error = "the source ended"
                 break
             times.append(time.monotonic())
-            g = _grey(frame.image)
-            means.append(float(g.mean()))
-            p99.append(float(np.percentile(g[::4, ::4], 99)))
+            g = small_grey(frame.image).astype(np.float32)
+            mean, std = brightness(g)
+            means.append(mean)
+            spreads.append(std)
+            blacks.append(is_black(mean, std, health))  # the daemon's camera_black rule
             if first is None:
                 first = g
             elif g.shape == first.shape:
@@ -250,12 +249,12 @@ def check_camera(cfg: Config, seconds: float = 3.0) -> CameraSample:
                         "overloaded box")
     if error and span < 0.8 * seconds:
         problems.append(f"stopped after {n} frames in {span:.1f} s: {error}")
-    mean, bright, moved = float(np.mean(means)), float(np.max(p99)), max(diffs)
-    data.update(mean_brightness=round(mean, 2), p99_brightness=round(bright, 1),
+    mean, spread, moved = float(np.mean(means)), float(np.max(spreads)), max(diffs)
+    data.update(mean_brightness=round(mean, 2), brightness_spread=round(spread, 1),
                 max_change=round(moved, 3))
-    if mean < BLACK_MEAN and bright < BLACK_P99:
+    if all(blacks):
         problems.append(f"black picture: mean brightness {mean:.1f}/255 over {n} frames "
-                        f"(brightest 1 %: {bright:.0f}/255): lens covered or capped, camera in "
+                        f"(spread {spread:.1f}): lens covered or capped, camera in "
                         "the dark without infrared, or a dead sensor")
     elif moved < FROZEN_DIFF and span >= 1.0:
         problems.append(f"frozen picture: all {n} frames of {span:.1f} s are the same image "

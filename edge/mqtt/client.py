@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import ssl
 import uuid
 from pathlib import Path
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import Config, ConfigError, MqttProtocol, load_config, parse_config
+from edge.config import Config, ConfigError, load_config, parse_config
 from edge.mqtt.service import resolve_credentials
 
 
@@ -52,23 +50,13 @@ def broker_config(args: argparse.Namespace) -> Config:
 
 def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> paho.Client:
     """A paho client for a tool (its own random client id), connected (loop not started)."""
-    from edge.mqtt.link import ignore_sigpipe
+    from edge.mqtt.link import ignore_sigpipe, paho_client
 
     ignore_sigpipe()
     m = cfg.mqtt
-    v5 = m.protocol is MqttProtocol.V5
-    client = paho.Client(CallbackAPIVersion.VERSION2,
-                         client_id=f"stopsafe-{role}-{uuid.uuid4().hex[:8]}",
-                         protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-                         clean_session=None if v5 else True)
     user, password = resolve_credentials(cfg, os.environ)
-    if user is not None or password is not None:
-        client.username_pw_set(user or "", password)
-    if m.tls.enabled:
-        client.tls_set(ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
-                       certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
-                       keyfile=str(m.tls.key_file) if m.tls.key_file else None,
-                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    client = paho_client(f"stopsafe-{role}-{uuid.uuid4().hex[:8]}", m.protocol, user, password,
+                         m.tls)
     client.on_connect = on_connect
     client.on_message = on_message
     client.connect(m.host, m.port, m.keepalive_s)

@@ -100,6 +100,25 @@ def backoff_s(attempt: int, lo: float, hi: float, rng: random.Random) -> float:
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 
+def paho_client(client_id: str, protocol: MqttProtocol, username: str | None,
+                password: str | None, tls: MqttTlsConfig) -> paho.Client:
+    """The one way a paho client is made (the daemon's link, the console, fleet tools): the
+    protocol, credentials and TLS as the config says; callbacks and connecting are the
+    caller's."""
+    v5 = protocol is MqttProtocol.V5
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                    protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+                    clean_session=None if v5 else True)
+    if username is not None or password is not None:
+        c.username_pw_set(username or "", password)
+    if tls.enabled:
+        c.tls_set(ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                  certfile=str(tls.cert_file) if tls.cert_file else None,
+                  keyfile=str(tls.key_file) if tls.key_file else None,
+                  cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    return c
+
+
 class Link:
     """One stop's connection; every method runs in its runner's thread."""
 
@@ -168,21 +187,9 @@ class Link:
 
     # ---- connection ----
     def _new_client(self) -> paho.Client:
-        v5 = self.mqtt5
-        c = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.s.client_id,
-            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-            clean_session=None if v5 else True,
-        )
+        c = paho_client(self.s.client_id, self.s.protocol, self.s.username, self.s.password,
+                        self.s.tls)
         c.will_set(self.topics.status, Status.OFFLINE.value, qos=1, retain=True)
-        if self.s.username is not None or self.s.password is not None:
-            c.username_pw_set(self.s.username or "", self.s.password)
-        tls = self.s.tls
-        if tls.enabled:
-            c.tls_set(ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                      certfile=str(tls.cert_file) if tls.cert_file else None,
-                      keyfile=str(tls.key_file) if tls.key_file else None,
-                      cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         c.max_inflight_messages_set(max(20, EVENT_WINDOW + 10))
         c.max_queued_messages_set(0)
         c.on_connect = self._on_connect

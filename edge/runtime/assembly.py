@@ -18,23 +18,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from actuators.light import RelayLight, make_pin_factory
-from detector.enhance import EnhanceMethod as EnhanceMethod_
-from detector.enhance import EnhanceMode as EnhanceMode_
-from detector.enhance import Enhancer, EnhanceSettings
+from detector.enhance import EnhanceMethod, EnhanceMode, Enhancer, EnhanceSettings
 from detector.frontend import CropSettings, Profile, ZoneDetector
 from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
 from detector.tflite import TFLiteDetector
 from detector.tiling import TilingSettings
-from edge.config import (
-    Config,
-    DetectorConfig,
-    EnhanceMethod,
-    EnhanceMode,
-    ProfileConfig,
-    pin_factory_name,
-)
+from edge.config import Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.controller import ControllerSettings, StopController
 from edge.decision.core import CoreSettings
 from edge.decision.zones import Zone
@@ -110,7 +101,7 @@ def build_detector(cfg: Config) -> ZoneDetector:
         tiling=TilingSettings(enabled=s.tiling, tile_scale=s.tile_scale, overlap=d.tile_overlap,
                               full_pass=d.tile_full_pass),
         enhancer=Enhancer(EnhanceSettings(
-            mode=EnhanceMode_(s.enhance.value), method=EnhanceMethod_(s.method.value),
+            mode=s.enhance, method=s.method,
             gamma=d.enhance_gamma, clip_limit=d.enhance_clip_limit)),
     ) for s in specs}
     crop = CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
@@ -186,15 +177,15 @@ def build_feedback(cfg: Config, light: RelayLight, faults: FaultRegistry | None)
                         pull_up=fb.pull_up, pin_factory=light.device.pin_factory, faults=faults)
 
 
+def health_settings(cfg: Config) -> HealthSettings:
+    h = cfg.health
+    return HealthSettings(frozen_s=h.frozen_s, black_s=h.black_s, blur_s=h.blur_s,
+                          black_level=h.black_level, blur_ratio=h.blur_ratio)
+
+
 def build_health(cfg: Config) -> CameraHealth | None:
     """The picture-health monitor, or None when switched off."""
-    h = cfg.health
-    if not h.enabled:
-        return None
-    return CameraHealth(HealthSettings(
-        frozen_s=h.frozen_s, black_s=h.black_s, blur_s=h.blur_s, black_level=h.black_level,
-        blur_ratio=h.blur_ratio,
-    ))
+    return CameraHealth(health_settings(cfg)) if cfg.health.enabled else None
 
 
 @dataclass

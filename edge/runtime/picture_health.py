@@ -39,6 +39,25 @@ class PictureStats:
     change: float  # mean absolute change since the still picture began
 
 
+def small_grey(image: np.ndarray) -> np.ndarray:
+    """Every step-th pixel, grey: a view, no filtering; the figures are statistics of it."""
+    step = max(1, image.shape[1] // WORK_WIDTH)
+    sub = np.ascontiguousarray(image[::step, ::step])
+    return sub if sub.ndim == 2 else cv2.cvtColor(sub, cv2.COLOR_BGR2GRAY)
+
+
+def brightness(small: np.ndarray) -> tuple[float, float]:
+    """(mean, standard deviation) of the grey levels."""
+    mean, std = (float(v[0][0]) for v in cv2.meanStdDev(small))
+    return mean, std
+
+
+def is_black(mean: float, std: float, s: HealthSettings) -> bool:
+    """The one rule for a black picture (lens covered): dark, and almost no contrast. The
+    daemon's ``camera_black`` and commissioning's camera check both ask this."""
+    return mean < s.black_level and std < s.black_spread
+
+
 class CameraHealth:
     def __init__(self, s: HealthSettings) -> None:
         self.s = s
@@ -54,11 +73,8 @@ class CameraHealth:
 
     def update(self, image: np.ndarray, now: float) -> set[Fault]:
         """The picture faults active after this frame."""
-        # every step-th pixel: a view, no filtering; the figures are statistics of the picture
-        step = max(1, image.shape[1] // WORK_WIDTH)
-        sub = np.ascontiguousarray(image[::step, ::step])
-        small = sub if sub.ndim == 2 else cv2.cvtColor(sub, cv2.COLOR_BGR2GRAY)
-        mean, std = (float(v[0][0]) for v in cv2.meanStdDev(small))
+        small = small_grey(image)
+        mean, std = brightness(small)
         sharpness = float(cv2.Laplacian(small, cv2.CV_32F).var())
         if self._ref is None or self._ref.shape != small.shape:
             change = float("inf")
@@ -68,7 +84,7 @@ class CameraHealth:
             self._ref, self._still_since = small, now
         self.last = PictureStats(mean, std, sharpness, change)
 
-        black = mean < self.s.black_level and std < self.s.black_spread
+        black = is_black(mean, std, self.s)
         frozen = self._still_since is not None and now - self._still_since >= self.s.frozen_s
         blurred = not black and (sharpness < MIN_SHARPNESS or (
             self.baseline is not None and self._baseline_n >= BASELINE_FRAMES
