@@ -194,7 +194,7 @@ class MqttService:
         return self._last_record
 
     def on_record(self, record: StopRecord) -> None:
-        st_ = record.state
+        stop = record.state
         t = record.t
         light_on = bool(record.light_on)
         now = self.clock()
@@ -219,9 +219,9 @@ class MqttService:
         if record.frame is not None:
             self._last_record = record
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
-                             (State.LIGHT_MODE, st_.mode.value),
-                             (State.OCCUPANCY, OnOff.of(st_.occupied).value),
-                             (State.WAITING, str(st_.waiting))):
+                             (State.LIGHT_MODE, stop.mode.value),
+                             (State.OCCUPANCY, OnOff.of(stop.occupied).value),
+                             (State.WAITING, str(stop.waiting))):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self._q.put((_Msg.STATE, state, value))
