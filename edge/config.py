@@ -556,6 +556,11 @@ class MqttConfig(Section):
         description="Link shown on the stop's device page in Home Assistant (e.g. the fleet "
         "console or the stop's record); none by default.",
     )
+    support_url: str | None = Field(
+        None, max_length=2000, pattern=r"^https?://\S+$",
+        description="The discovery configs' origin support URL (where Home Assistant users of "
+        "this fleet get help); none by default.",
+    )
     camera_stale_s: float = Field(
         10.0, gt=0.0, le=3600.0,
         description="No frame for this long raises the 'camera_stale' fault.",

@@ -227,9 +227,10 @@ def test_board_from_the_device_tree_or_nothing(tmp_path):
 
 def test_config_has_form_delay_and_url_with_bounds():
     m = parse_config({}).mqtt
-    assert (m.discovery_form, m.discovery_delay_max_s, m.configuration_url) == (
-        DiscoveryForm.DEVICE, 30.0, None)
+    assert (m.discovery_form, m.discovery_delay_max_s, m.configuration_url, m.support_url) == (
+        DiscoveryForm.DEVICE, 30.0, None, None)
     for bad in ({"discovery_form": "both"}, {"discovery_delay_max_s": -1},
-                {"discovery_delay_max_s": 601}, {"configuration_url": "ftp://x"}):
+                {"discovery_delay_max_s": 601}, {"configuration_url": "ftp://x"},
+                {"support_url": "not a url"}):
         with pytest.raises(Exception, match="mqtt"):
             parse_config({"mqtt": bad})

@@ -63,6 +63,8 @@ def test_daemon_on_a_real_broker(shared, models_dir, broker, tmp_path):
         live.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "online", timeout=60)
         live.wait_for(lambda m: m.topic == f"{ROOT}/tele" and b'"camera":"ok"' in m.payload,
                       timeout=60)
+        # the discovery config follows a second after the connect
+        live.wait_for(lambda m: m.topic == f"homeassistant/device/{STOP}/config")
         # every retained topic, as a newcomer (the console, Home Assistant) sees it
         late = Collector(broker, ("stopsafe/#", "homeassistant/#"))
         time.sleep(0.5)

@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge import __version__
 from edge.config import DropPolicy
 from edge.mqtt.discovery import announce_delay_s
 from edge.mqtt.outbox import Outbox
@@ -62,7 +63,9 @@ def test_outbox_keeps_order_bound_and_seq_across_restarts(tmp_path):
 
 def test_connect_publishes_status_and_every_retained_topic_then_stopped(broker, tmp_path):
     live = Collector(broker, ("stopsafe/#", "homeassistant/#"))
-    stop = Stop(stop_config(broker, tmp_path, discovery_delay_max_s=2.0),
+    stop = Stop(stop_config(broker, tmp_path, discovery_delay_max_s=2.0,
+                            configuration_url="https://fleet.example/t1",
+                            support_url="https://fleet.example/help"),
                 someone_between(99, 99))
     try:
         live.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "online")
@@ -79,7 +82,9 @@ def test_connect_publishes_status_and_every_retained_topic_then_stopped(broker, 
             validate_config(topic, cfg)  # the strict schema from Home Assistant's docs
             assert cfg["availability_topic"] == f"{ROOT}/status"
             assert cfg["device"]["identifiers"] == ["stopsafe_t1"]
-            assert cfg["origin"]["name"] == "stopsafe"
+            assert cfg["origin"] == {"name": "stopsafe", "sw_version": __version__,
+                                     "support_url": "https://fleet.example/help"}
+            assert cfg["device"]["configuration_url"] == "https://fleet.example/t1"
         comps = configs["homeassistant/device/t1/config"]["components"]
         assert comps["light_mode"]["options"] == ["AUTO", "FORCE_ON", "FORCE_OFF"]
         assert comps["floor_light"]["command_topic"] == f"{ROOT}/cmd/light"

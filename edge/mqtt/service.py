@@ -180,7 +180,7 @@ class MqttService:
             self._discovery = {t: dumps(p) for t, p in discovery_configs(
                 self.topics, m.discovery_prefix, cfg.stop.name, form=m.discovery_form,
                 telemetry_s=m.telemetry_s, board=read_board(),
-                configuration_url=m.configuration_url).items()}
+                configuration_url=m.configuration_url, support_url=m.support_url).items()}
         self._discovery_uids = set().union(*(unique_ids(json.loads(p))
                                              for p in self._discovery.values()))
         self._announce_at: float | None = None  # when the discovery configs go out next
