@@ -417,12 +417,22 @@ def test_credentials_and_the_example_acl(tmp_path, monkeypatch, capsys):
         monkeypatch.setenv("STOPSAFE_MQTT_USERNAME", "t1")
         cfg = stop_config(broker, tmp_path, password_file=str(pwfile), telemetry_s=1)
         console = Collector(broker, ("stopsafe/#",), auth=("console", "pw-console"))
+        # an older stopsafe's per-entity config, left under t1's id
+        old = Collector(broker, ("homeassistant/#",), auth=("t1", "pw-t1-secret"))
+        stale = "homeassistant/binary_sensor/t1/light/config"
+        old.client.publish(stale, json.dumps({"unique_id": "stopsafe_t1_light", "state_topic":
+                                              f"{ROOT}/light/state"}), qos=1, retain=True
+                           ).wait_for_publish(5)
+        old.close()
         ha = Collector(broker, ("homeassistant/#",), auth=("homeassistant", "pw-ha"))
+        ha.wait_for(lambda m: m.topic == stale and m.retain)
         stop = Stop(cfg, someone_between(99, 99))
         console.wait_for(lambda m: m.topic == f"{ROOT}/tele")
-        # the stop may write its device config; Home Assistant's account reads it
+        # the stop may write its device config and read back (and clear) its old ones; Home
+        # Assistant's account reads them
         validate_config("homeassistant/device/t1/config", json.loads(ha.wait_for(
             lambda m: m.topic == "homeassistant/device/t1/config").payload))
+        ha.wait_for(lambda m: m.topic == stale and m.payload == b"")
         ha.close()
         # the console may command t1; t1 answers
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id="console-x",

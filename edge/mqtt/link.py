@@ -33,7 +33,6 @@ import paho.mqtt.client as paho
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config import MqttProtocol, MqttTlsConfig
 from edge.mqtt.outbox import Outbox
@@ -254,10 +253,7 @@ class Link:
         log.info("mqtt_connected", host=self.s.host, port=self.s.port, connects=self.connects,
                  stop_id=self.topics.stop_id, events_queued=len(self.outbox))
         for topic in self.s.subscriptions:
-            if self.mqtt5:  # not the stop's own publications back (its discovery configs)
-                client.subscribe(topic, options=SubscribeOptions(qos=1, noLocal=True))
-            else:
-                client.subscribe(topic, qos=1)
+            client.subscribe(topic, qos=1)
         self.publish(self.topics.status, Status.ONLINE.value, qos=1, retain=True)
         self.republish()
         self.owner.on_connected(self)

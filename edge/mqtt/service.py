@@ -61,6 +61,7 @@ SELFTEST_WAIT_S = 5.0
 # after a connect, the discovery configs wait this long, so that the broker's retained configs
 # under this stop's id (another form, removed entities) are known and cleared in the same go
 DISCOVERY_SETTLE_S = 1.0
+STALE_BATCH_S = 0.2  # a stale config seen: the configs go out this soon (its siblings with it)
 PYTHON_VERSION = platform.python_version()
 
 
@@ -412,8 +413,10 @@ class MqttService:
     def _check_retained_config(self, msg: Any) -> None:
         """A config under this stop's id that the broker kept: stale unless it is ours now.
 
-        Only retained copies count (what was there before this connection); live copies of
-        the stop's own publications (MQTT 3.1.1 has no 'no local') are ignored.
+        Only retained copies count (what was there before this connection); the live copies
+        of the stop's own publications that come back are ignored. (MQTT 5's 'no local' would
+        save those, but a broker may then also withhold the retained configs the stop's
+        previous run published under the same client id, which are the ones to find.)
         """
         if not msg.retain or msg.topic in self._discovery:
             return
@@ -421,7 +424,7 @@ class MqttService:
         if old is None:
             return
         self._stale[msg.topic] = bool(unique_ids(old) & self._discovery_uids)
-        self._announce(self.clock())
+        self._announce(self.clock() + STALE_BATCH_S)
 
     def _publish_discovery(self) -> None:
         """The stop's configs; stale ones are cleared after them, those whose entities live on
