@@ -51,7 +51,7 @@ class _Counter:
         parts = msg.topic.split("/")
         if parts[-1] != "config" or not msg.payload:
             return
-        stop = parts[-2] if parts[-3] == DEVICE_COMPONENT else parts[-3]
+        stop = parts[-2].removeprefix("stopsafe_") if parts[-3] == DEVICE_COMPONENT else parts[-3]
         with self.lock:
             self.last_at = time.monotonic()
             if msg.retain:

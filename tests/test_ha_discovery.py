@@ -78,7 +78,7 @@ def test_every_config_passes_the_strict_schema(form):
 
 def test_device_form_is_one_config_with_device_origin_and_availability():
     (topic, payload), = configs(DiscoveryForm.DEVICE).items()
-    assert topic == "homeassistant/device/stop-0042/config"
+    assert topic == "homeassistant/device/stopsafe_stop-0042/config"
     assert payload["device"] == {
         "identifiers": ["stopsafe_stop-0042"], "name": "Market Square",
         "manufacturer": "stopsafe", "model": "stopsafe edge daemon",
@@ -153,7 +153,7 @@ def test_schema_refuses_object_id_unknown_keys_and_wrong_ids():
 
 def test_templates_render_as_home_assistant_renders_them():
     e = entities(DiscoveryForm.DEVICE)
-    avail = configs(DiscoveryForm.DEVICE)["homeassistant/device/stop-0042/config"][
+    avail = configs(DiscoveryForm.DEVICE)["homeassistant/device/stopsafe_stop-0042/config"][
         "availability_template"]
     assert [render(avail, s) for s in ("online", "offline", "stopped")] == [
         "online", "offline", "offline"]
@@ -204,15 +204,18 @@ def test_announce_delay_is_fixed_per_stop_and_spread_evenly_over_a_fleet():
 
 def test_own_config_topics_of_both_forms_and_nobody_elses():
     dev, ent = own_filters("homeassistant", "s1")
-    assert (dev, ent) == ("homeassistant/+/s1/+/config", "homeassistant/device/s1/config")
-    yes = ["homeassistant/device/s1/config", "homeassistant/binary_sensor/s1/light/config",
+    assert (dev, ent) == ("homeassistant/+/s1/+/config",
+                          "homeassistant/device/stopsafe_s1/config")
+    yes = ["homeassistant/device/stopsafe_s1/config",
+           "homeassistant/binary_sensor/s1/light/config",
            "homeassistant/sensor/s1/fps/config"]
-    no = ["homeassistant/device/s2/config", "homeassistant/sensor/s2/fps/config",
-          "homeassistant/status", "homeassistant/sensor/s1/fps/state", "other/device/s1/config",
-          "homeassistant/device/s1/x/y/config"]
+    no = ["homeassistant/device/stopsafe_s2/config", "homeassistant/device/s1/config",
+          "homeassistant/sensor/s2/fps/config",
+          "homeassistant/status", "homeassistant/sensor/s1/fps/state",
+          "other/device/stopsafe_s1/config", "homeassistant/device/stopsafe_s1/x/config"]
     assert all(is_own_config_topic("homeassistant", "s1", t) for t in yes)
     assert not any(is_own_config_topic("homeassistant", "s1", t) for t in no)
-    assert is_own_config_topic("ha/disc", "s1", "ha/disc/device/s1/config")
+    assert is_own_config_topic("ha/disc", "s1", "ha/disc/device/stopsafe_s1/config")
 
 
 def test_board_from_the_device_tree_or_nothing(tmp_path):

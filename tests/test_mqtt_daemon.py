@@ -64,7 +64,7 @@ def test_daemon_on_a_real_broker(shared, models_dir, broker, tmp_path):
         live.wait_for(lambda m: m.topic == f"{ROOT}/tele" and b'"camera":"ok"' in m.payload,
                       timeout=60)
         # the discovery config follows a second after the connect
-        live.wait_for(lambda m: m.topic == f"homeassistant/device/{STOP}/config")
+        live.wait_for(lambda m: m.topic == f"homeassistant/device/stopsafe_{STOP}/config")
         # every retained topic, as a newcomer (the console, Home Assistant) sees it
         late = Collector(broker, ("stopsafe/#", "homeassistant/#"))
         time.sleep(0.5)
@@ -75,7 +75,7 @@ def test_daemon_on_a_real_broker(shared, models_dir, broker, tmp_path):
             assert f"{ROOT}/{leaf}" in retained, leaf
         configs = {t: json.loads(p) for t, p in retained.items()
                    if t.startswith("homeassistant/")}
-        assert sorted(configs) == [f"homeassistant/device/{STOP}/config"]
+        assert sorted(configs) == [f"homeassistant/device/stopsafe_{STOP}/config"]
         for topic, c in configs.items():
             validate_config(topic, c)  # the strict schema from Home Assistant's docs
             assert c["availability_topic"] == f"{ROOT}/status"

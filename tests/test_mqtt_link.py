@@ -70,14 +70,14 @@ def test_connect_publishes_status_and_every_retained_topic_then_stopped(broker, 
     try:
         live.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "online")
         live.wait_for(lambda m: m.topic == f"{ROOT}/tele")
-        live.wait_for(lambda m: m.topic == "homeassistant/device/t1/config")  # after a settle
+        live.wait_for(lambda m: m.topic == "homeassistant/device/stopsafe_t1/config")  # 1 s on
         late = Collector(broker, ("stopsafe/#", "homeassistant/#"))  # sees only retained
         time.sleep(0.5)
         got = {m.topic: m.text for m in late.messages if m.retain}
         for topic, payload in RETAINED.items():
             assert got.get(topic) == payload, topic
         configs = {t: json.loads(p) for t, p in got.items() if t.startswith("homeassistant/")}
-        assert sorted(configs) == ["homeassistant/device/t1/config"]  # one config per stop
+        assert sorted(configs) == ["homeassistant/device/stopsafe_t1/config"]  # one config per stop
         for topic, cfg in configs.items():
             validate_config(topic, cfg)  # the strict schema from Home Assistant's docs
             assert cfg["availability_topic"] == f"{ROOT}/status"
@@ -85,7 +85,7 @@ def test_connect_publishes_status_and_every_retained_topic_then_stopped(broker, 
             assert cfg["origin"] == {"name": "stopsafe", "sw_version": __version__,
                                      "support_url": "https://fleet.example/help"}
             assert cfg["device"]["configuration_url"] == "https://fleet.example/t1"
-        comps = configs["homeassistant/device/t1/config"]["components"]
+        comps = configs["homeassistant/device/stopsafe_t1/config"]["components"]
         assert comps["light_mode"]["options"] == ["AUTO", "FORCE_ON", "FORCE_OFF"]
         assert comps["floor_light"]["command_topic"] == f"{ROOT}/cmd/light"
         tele = json.loads(live.on(f"{ROOT}/tele")[0].payload)
@@ -96,7 +96,7 @@ def test_connect_publishes_status_and_every_retained_topic_then_stopped(broker, 
         mark = live.mark()
         sent_at = time.monotonic()
         send(broker, "homeassistant/status", b"online")
-        again = live.wait_for(lambda m: m.topic == "homeassistant/device/t1/config",
+        again = live.wait_for(lambda m: m.topic == "homeassistant/device/stopsafe_t1/config",
                               after=mark, timeout=5)
         delay = announce_delay_s("t1", 2.0)
         assert delay - 0.05 <= again.at - sent_at <= delay + 1.0
@@ -154,7 +154,7 @@ def test_switching_discovery_forms_migrates_then_clears_the_old_configs(broker, 
                       and m.payload == b"", after=mark)
         time.sleep(0.3)
         seq = [(m.topic, m.text) for m in live.messages[mark:]]
-        device_topic = "homeassistant/device/t1/config"
+        device_topic = "homeassistant/device/stopsafe_t1/config"
         first_device = next(i for i, (t, _) in enumerate(seq) if t == device_topic)
         assert seq[:first_device] == [("homeassistant/select/t1/light_mode/config",
                                        '{"migrate_discovery":true}')]
@@ -430,8 +430,8 @@ def test_credentials_and_the_example_acl(tmp_path, monkeypatch, capsys):
         console.wait_for(lambda m: m.topic == f"{ROOT}/tele")
         # the stop may write its device config and read back (and clear) its old ones; Home
         # Assistant's account reads them
-        validate_config("homeassistant/device/t1/config", json.loads(ha.wait_for(
-            lambda m: m.topic == "homeassistant/device/t1/config").payload))
+        validate_config("homeassistant/device/stopsafe_t1/config", json.loads(ha.wait_for(
+            lambda m: m.topic == "homeassistant/device/stopsafe_t1/config").payload))
         ha.wait_for(lambda m: m.topic == stale and m.payload == b"")
         ha.close()
         # the console may command t1; t1 answers

@@ -3,8 +3,9 @@
 Two forms (``mqtt.discovery_form``), both with the same entities, unique ids, device and origin:
 
 - ``device`` (default, Home Assistant 2024.11 and later): one retained config per stop on
-  ``<discovery_prefix>/device/<stop_id>/config`` with the device (``dev``), the origin (``o``),
-  the availability and a ``cmps`` map of components, each with its platform ``p``;
+  ``<discovery_prefix>/device/stopsafe_<stop_id>/config`` with the device (``dev``), the
+  origin (``o``), the availability and a ``cmps`` map of components, each with its platform
+  ``p``;
 - ``entities`` (older Home Assistant): one retained config per entity on
   ``<discovery_prefix>/<platform>/<stop_id>/<key>/config``.
 
@@ -197,7 +198,7 @@ def components(topics: Topics, telemetry_s: float) -> list[Component]:
 def device_block(topics: Topics, stop_name: str, board: Board,
                  configuration_url: str | None) -> dict[str, Any]:
     device: dict[str, Any] = {
-        "identifiers": [f"stopsafe_{topics.stop_id}"],
+        "identifiers": [device_object_id(topics.stop_id)],
         "name": stop_name or f"Bus stop {topics.stop_id}",
         "manufacturer": "stopsafe",
         "model": "stopsafe edge daemon",
@@ -226,8 +227,17 @@ def availability_block(topics: Topics) -> dict[str, Any]:
     }
 
 
+def device_object_id(stop_id: str) -> str:
+    """The device topic's object id: not the bare stop id, which is the per-entity topics'
+    node id. Home Assistant names a discovered item ``<node or device object id> <key>``; were
+    both forms to give the same names, clearing the old per-entity topics after a migration
+    would reach the migrated entities as 'conflicting discovery messages' (a warning each,
+    seen with Home Assistant 2025.4)."""
+    return f"stopsafe_{stop_id}"
+
+
 def device_topic(discovery_prefix: str, stop_id: str) -> str:
-    return f"{discovery_prefix}/{DEVICE_COMPONENT}/{stop_id}/config"
+    return f"{discovery_prefix}/{DEVICE_COMPONENT}/{device_object_id(stop_id)}/config"
 
 
 def entity_topic(discovery_prefix: str, platform: Platform, stop_id: str, key: str) -> str:
@@ -247,7 +257,7 @@ def is_own_config_topic(discovery_prefix: str, stop_id: str, topic: str) -> bool
         return False
     rest = parts[n:]
     if len(rest) == 3:
-        return rest == [DEVICE_COMPONENT, stop_id, "config"]
+        return rest == [DEVICE_COMPONENT, device_object_id(stop_id), "config"]
     return len(rest) == 4 and rest[1] == stop_id and rest[3] == "config"
 
 
