@@ -189,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                                "unavailable_after": sorted(k for k, v in mine.items()
                                                            if v["state"] == "unavailable")}
             ok &= sorted(mine) == before and not out["migrated"]["unavailable_after"]
-            out["migration_log"] = [
-                line[:300] for line in (ha_dir / "home-assistant.log").read_text(
-                    errors="replace").splitlines() if "migrat" in line.lower()][:12]
+            logged = (ha_dir / "home-assistant.log").read_text(errors="replace").splitlines()
+            out["migration_log"] = [line[:300] for line in logged
+                                    if " started for entity " in line][:12]
         out["entities"] = {k: v["state"] for k, v in sorted(mine.items())}
         by_platform = {k.split(".")[0] for k in mine}
         out["platforms"] = sorted(by_platform)
@@ -228,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         out["log_lines_about_the_stop"] = [
             line[:300] for line in logged if ("ha-0000" in line or "ha_0000" in line)
             and any(w in line for w in ("WARNING", "ERROR"))][:20]
+        if a.migrate_from == DiscoveryForm.DEVICE.value:
+            # Home Assistant's rollback ends with an empty payload on the device topic, as its
+            # documentation says; it then warns that nothing was left there to clean up
+            out["log_lines_about_the_stop"] = [
+                line for line in out["log_lines_about_the_stop"]
+                if "No device components to cleanup" not in line]
         ok &= not out["log_lines_about_the_stop"]
         out["ok"] = bool(ok)
         return 0 if ok else 1
