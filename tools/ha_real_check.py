@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         f.start()
         return f
 
-    fleet = stop_with(a.migrate_from or a.form)
+    fleet: Fleet | None = stop_with(a.migrate_from or a.form)
     log = open(work / "hass.out", "w")  # noqa: SIM115 - closed below
     hass = subprocess.Popen([a.hass, "-c", str(ha_dir), "--log-file",
                              str(ha_dir / "home-assistant.log")], stdout=log,
@@ -224,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
             auto = wait(lambda: states(ha_dir).get(select, {}).get("state") == "AUTO", 15)
             out["select_auto"] = bool(auto)
             ok &= bool(auto)
+        # a clean exit publishes 'stopped': every entity of the stop goes unavailable
+        fleet.close()
+        fleet = None
+        gone = wait(lambda: all(states(ha_dir).get(k, {}).get("state") == "unavailable"
+                                for k in mine), 15)
+        out["unavailable_after_clean_exit"] = bool(gone)
+        ok &= bool(gone)
         logged = (ha_dir / "home-assistant.log").read_text(errors="replace").splitlines()
         out["log_lines_about_the_stop"] = [
             line[:300] for line in logged if ("ha-0000" in line or "ha_0000" in line)
@@ -245,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             hass.kill()
         log.close()
-        fleet.close()
+        if fleet is not None:
+            fleet.close()
         broker.stop()
 
 
