@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return f
 
     fleet: Fleet | None = stop_with(a.migrate_from or a.form)
-    log = open(work / "hass.out", "w")  # noqa: SIM115 - closed below
+    log = open(ha_dir / "hass.out", "w")  # noqa: SIM115 - closed below
     hass = subprocess.Popen([a.hass, "-c", str(ha_dir), "--log-file",
                              str(ha_dir / "home-assistant.log")], stdout=log,
                             stderr=subprocess.STDOUT)
@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if fleet is not None:
             fleet.close()
         broker.stop()
+        shutil.rmtree(work, ignore_errors=True)  # Home Assistant's folder stays with --keep
 
 
 if __name__ == "__main__":
