@@ -204,16 +204,17 @@ def main(argv: list[str] | None = None) -> int:
             out["problem_attributes"] = mine[problem]["attributes"].get("faults")
             ok &= out["problem_attributes"] == []
         if light and select:
-            call(broker, "light", "turn_on", {"entity_id": light})
-            on = wait(lambda: states(ha_dir).get(light, {}).get("state") == "on", 15)
-            mode = states(ha_dir).get(select, {}).get("state")
-            out["light_turn_on"] = {"light": "on" if on else "not on", "mode": mode}
-            ok &= bool(on) and mode == "FORCE_ON"
-            call(broker, "light", "turn_off", {"entity_id": light})
-            off = wait(lambda: states(ha_dir).get(light, {}).get("state") == "off", 15)
-            mode = states(ha_dir).get(select, {}).get("state")
-            out["light_turn_off"] = {"light": "off" if off else "not off", "mode": mode}
-            ok &= bool(off) and mode == "FORCE_OFF"
+            def light_and_mode() -> tuple[Any, Any]:
+                now = states(ha_dir)
+                return now.get(light, {}).get("state"), now.get(select, {}).get("state")
+
+            for service, want in (("turn_on", ("on", "FORCE_ON")),
+                                  ("turn_off", ("off", "FORCE_OFF"))):
+                call(broker, "light", service, {"entity_id": light})
+                done = wait(lambda w=want: light_and_mode() == w, 15)
+                got = light_and_mode()
+                out[f"light_{service}"] = {"light": got[0], "mode": got[1]}
+                ok &= bool(done)
             event = next((k for k in mine if k.startswith("event.")), None)
             if event:  # the light's switching (on, off or both) came as events
                 got = wait(lambda: states(ha_dir).get(event, {}).get("attributes", {}).get(
@@ -224,6 +225,21 @@ def main(argv: list[str] | None = None) -> int:
             auto = wait(lambda: states(ha_dir).get(select, {}).get("state") == "AUTO", 15)
             out["select_auto"] = bool(auto)
             ok &= bool(auto)
+        # no more 'tele' while the stop stays online: fps and inference time expire
+        # (expire_after = 3 telemetry periods, 15 s here), the retained states stay
+        fps = next((k for k in mine if k.startswith("sensor.") and ("fps" in k or
+                                                                   "frame_rate" in k)), None)
+        if fps and fleet is not None:
+            svc = fleet.stops[0][1]
+            svc.runner.call(lambda: setattr(svc, "_next_tele", float("inf")))
+            t_quiet = time.monotonic()
+            expired = wait(lambda: states(ha_dir).get(fps, {}).get("state") == "unavailable",
+                           30)
+            out["tele_sensor_unavailable_after_s"] = (round(time.monotonic() - t_quiet, 1)
+                                                      if expired else None)
+            still = states(ha_dir).get(light, {}).get("state") if light else None
+            out["light_while_tele_quiet"] = still
+            ok &= bool(expired) and still in ("on", "off")
         # a clean exit publishes 'stopped': every entity of the stop goes unavailable
         fleet.close()
         fleet = None
