@@ -40,7 +40,7 @@ from edge import __version__
 from edge.config import DiscoveryForm
 from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandName
-from edge.mqtt.topics import EventKind, Leaf, OnOff, State, Status, Topics
+from edge.mqtt.topics import HA_STATUS_TOPIC_LEAF, EventKind, OnOff, State, Status, Topics
 
 ORIGIN_NAME = "stopsafe"
 DEVICE_COMPONENT = "device"  # the <component> level of a device-based discovery topic
@@ -316,7 +316,7 @@ def announce_delay_s(stop_id: str, delay_max_s: float) -> float:
 
 
 def ha_status_topic(discovery_prefix: str) -> str:
-    return f"{discovery_prefix}/{Leaf.STATUS.value}"
+    return f"{discovery_prefix}/{HA_STATUS_TOPIC_LEAF}"
 
 
 def dumps(payload: dict[str, Any]) -> str:
