@@ -9,7 +9,7 @@ REPORT ?= reports/one-by-one
 BIN := $(VENV)/bin
 APT_PACKAGES := mosquitto systemd openssl
 
-.PHONY: setup system-packages models demo test lint clean
+.PHONY: setup system-packages models demo test load ha-check lint clean
 
 $(BIN)/stopsafe: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ lint: setup
 
 test: setup system-packages models lint
 	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q
+
+# the slow load tests (fleet-sim with 1,000 stops), left out of 'make test'
+load: setup system-packages models
+	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m load
+
+# a stop against a real Home Assistant, installed in a venv of its own (it needs Python 3.13):
+#   make ha-check HASS=/opt/ha/bin/hass
+ha-check: setup system-packages
+	STOPSAFE_HASS=$(HASS) $(BIN)/python -m pytest -q -m homeassistant
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

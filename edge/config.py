@@ -434,6 +434,13 @@ class MqttProtocol(str, Enum):
     V5 = "5"
 
 
+class DiscoveryForm(str, Enum):
+    """How the Home Assistant discovery configs are sent."""
+
+    DEVICE = "device"  # one retained config per stop with a components map (HA 2024.11+)
+    ENTITIES = "entities"  # one retained config per entity (older Home Assistant)
+
+
 class DropPolicy(str, Enum):
     """What the event outbox gives up when it is full."""
 
@@ -523,6 +530,26 @@ class MqttConfig(Section):
     discovery_prefix: str = Field(
         "homeassistant", min_length=1, max_length=100, pattern=TOPIC_ROOT,
         description="Home Assistant's discovery prefix.",
+    )
+    discovery_form: DiscoveryForm = Field(
+        DiscoveryForm.DEVICE, description="'device': one config per stop (Home Assistant "
+        "2024.11 or later); 'entities': one config per entity, for older versions. Switching "
+        "clears the other form's retained configs.",
+    )
+    discovery_delay_max_s: float = Field(
+        30.0, ge=0.0, le=600.0, description="After Home Assistant announces itself 'online', "
+        "each stop re-sends its discovery config after its own delay in [0, this) seconds, "
+        "fixed per stop id, so a fleet's answers are spread evenly instead of all at once.",
+    )
+    configuration_url: str | None = Field(
+        None, max_length=2000, pattern=r"^https?://\S+$",
+        description="Link shown on the stop's device page in Home Assistant (e.g. the fleet "
+        "console or the stop's record); none by default.",
+    )
+    support_url: str | None = Field(
+        None, max_length=2000, pattern=r"^https?://\S+$",
+        description="The discovery configs' origin support URL (where Home Assistant users of "
+        "this fleet get help); none by default.",
     )
     camera_stale_s: float = Field(
         10.0, gt=0.0, le=3600.0,

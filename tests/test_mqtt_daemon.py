@@ -18,8 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.mqtt.discovery import REQUIRED
 from tests.conftest import REPO, scenario_path
+from tests.ha_schema import validate_config
 from tests.mqtt_fixtures import Collector
 from tests.test_mqtt_commands import expected_mode, names, payloads
 
@@ -63,6 +63,8 @@ def test_daemon_on_a_real_broker(shared, models_dir, broker, tmp_path):
         live.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "online", timeout=60)
         live.wait_for(lambda m: m.topic == f"{ROOT}/tele" and b'"camera":"ok"' in m.payload,
                       timeout=60)
+        # the discovery config follows a second after the connect
+        live.wait_for(lambda m: m.topic == f"homeassistant/device/stopsafe_{STOP}/config")
         # every retained topic, as a newcomer (the console, Home Assistant) sees it
         late = Collector(broker, ("stopsafe/#", "homeassistant/#"))
         time.sleep(0.5)
@@ -73,16 +75,17 @@ def test_daemon_on_a_real_broker(shared, models_dir, broker, tmp_path):
             assert f"{ROOT}/{leaf}" in retained, leaf
         configs = {t: json.loads(p) for t, p in retained.items()
                    if t.startswith("homeassistant/")}
-        assert len(configs) == 8
+        assert sorted(configs) == [f"homeassistant/device/stopsafe_{STOP}/config"]
         for topic, c in configs.items():
-            assert all(k in c for k in REQUIRED), topic
+            validate_config(topic, c)  # the strict schema from Home Assistant's docs
             assert c["availability_topic"] == f"{ROOT}/status"
-            assert topic.split("/")[2] == STOP and topic.endswith("/config")
-            for key in ("state_topic", "command_topic"):
-                if key in c:
-                    assert c[key].startswith(ROOT + "/")
-        components = {t.split("/")[1] for t in configs}
-        assert components == {"select", "binary_sensor", "sensor", "button"}
+            for comp in c["components"].values():
+                for key in ("state_topic", "command_topic"):
+                    if key in comp:
+                        assert comp[key].startswith(ROOT + "/")
+            platforms = {comp["platform"] for comp in c["components"].values()}
+            assert platforms == {"light", "select", "binary_sensor", "sensor", "event",
+                                 "button"}
 
         # the crew forces the light off, then on: ok:true, and light/state is ON within 1 s
         rc, answer, _ = console_send(broker, "light", "OFF")

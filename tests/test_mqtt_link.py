@@ -16,10 +16,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge import __version__
 from edge.config import DropPolicy
-from edge.mqtt.discovery import REQUIRED
+from edge.mqtt.discovery import announce_delay_s
 from edge.mqtt.outbox import Outbox
 from tests.conftest import REPO
+from tests.ha_schema import validate_config
 from tests.mqtt_fixtures import Broker, Collector
 from tests.mqtt_stop import Stop, someone_between, stop_config
 
@@ -61,45 +63,125 @@ def test_outbox_keeps_order_bound_and_seq_across_restarts(tmp_path):
 
 def test_connect_publishes_status_and_every_retained_topic_then_stopped(broker, tmp_path):
     live = Collector(broker, ("stopsafe/#", "homeassistant/#"))
-    stop = Stop(stop_config(broker, tmp_path), someone_between(99, 99))
+    stop = Stop(stop_config(broker, tmp_path, discovery_delay_max_s=2.0,
+                            configuration_url="https://fleet.example/t1",
+                            support_url="https://fleet.example/help"),
+                someone_between(99, 99))
     try:
         live.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "online")
         live.wait_for(lambda m: m.topic == f"{ROOT}/tele")
+        live.wait_for(lambda m: m.topic == "homeassistant/device/stopsafe_t1/config")  # 1 s on
         late = Collector(broker, ("stopsafe/#", "homeassistant/#"))  # sees only retained
         time.sleep(0.5)
         got = {m.topic: m.text for m in late.messages if m.retain}
         for topic, payload in RETAINED.items():
             assert got.get(topic) == payload, topic
         configs = {t: json.loads(p) for t, p in got.items() if t.startswith("homeassistant/")}
-        assert sorted(configs) == sorted([
-            "homeassistant/binary_sensor/t1/light/config",
-            "homeassistant/binary_sensor/t1/occupancy/config",
-            "homeassistant/binary_sensor/t1/problem/config",
-            "homeassistant/button/t1/selftest/config",
-            "homeassistant/select/t1/light_mode/config",
-            "homeassistant/sensor/t1/fps/config",
-            "homeassistant/sensor/t1/inference_ms/config",
-            "homeassistant/sensor/t1/waiting/config"])
-        for cfg in configs.values():
-            assert all(k in cfg for k in REQUIRED)
+        assert sorted(configs) == ["homeassistant/device/stopsafe_t1/config"]  # one config per stop
+        for topic, cfg in configs.items():
+            validate_config(topic, cfg)  # the strict schema from Home Assistant's docs
             assert cfg["availability_topic"] == f"{ROOT}/status"
             assert cfg["device"]["identifiers"] == ["stopsafe_t1"]
-        assert configs["homeassistant/select/t1/light_mode/config"]["options"] == [
-            "AUTO", "FORCE_ON", "FORCE_OFF"]
+            assert cfg["origin"] == {"name": "stopsafe", "sw_version": __version__,
+                                     "support_url": "https://fleet.example/help"}
+            assert cfg["device"]["configuration_url"] == "https://fleet.example/t1"
+        comps = configs["homeassistant/device/stopsafe_t1/config"]["components"]
+        assert comps["light_mode"]["options"] == ["AUTO", "FORCE_ON", "FORCE_OFF"]
+        assert comps["floor_light"]["command_topic"] == f"{ROOT}/cmd/light"
         tele = json.loads(live.on(f"{ROOT}/tele")[0].payload)
         assert {"fps", "inference_ms", "frame_age_s", "camera", "light", "uptime_s", "memory",
                 "versions", "commands", "waiting_episodes_today", "cpu_temp_c"} <= set(tele)
         assert not live.on(f"{ROOT}/tele")[0].retain
-        # a HA restart (birth message) makes the stop send its configs again
+        # a HA restart (birth message) makes the stop send its configs again, after its delay
         mark = live.mark()
+        sent_at = time.monotonic()
         send(broker, "homeassistant/status", b"online")
-        live.wait_for(lambda m: m.topic.startswith("homeassistant/select/"), after=mark)
+        again = live.wait_for(lambda m: m.topic == "homeassistant/device/stopsafe_t1/config",
+                              after=mark, timeout=5)
+        delay = announce_delay_s("t1", 2.0)
+        assert delay - 0.05 <= again.at - sent_at <= delay + 1.0
         late.close()
     finally:
         stop.close()
     live.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "stopped")
     time.sleep(0.3)
     assert [x.text for x in live.on(f"{ROOT}/status")][-1] == "stopped"  # no last will
+    live.close()
+
+
+def retain(broker: Broker, items: dict[str, str]) -> None:
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"r-{uuid.uuid4().hex[:6]}",
+                    protocol=paho.MQTTv5)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    for topic, payload in items.items():
+        c.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+    c.loop_stop()
+    c.disconnect()
+
+
+def retained_now(broker: Broker, topics: tuple[str, ...]) -> dict[str, str]:
+    late = Collector(broker, topics)
+    time.sleep(0.5)
+    late.close()
+    return {m.topic: m.text for m in late.messages if m.retain}
+
+
+def test_switching_discovery_forms_migrates_then_clears_the_old_configs(broker, tmp_path):
+    """What an older stopsafe left (per-entity configs with object_id, a binary_sensor for the
+    lamp) is replaced: 'migrate_discovery' where the unique id lives on, the device config,
+    then empty retained payloads; another stop's configs are not touched. And back again."""
+    dev = {"identifiers": ["stopsafe_t1"], "name": "Test stop"}
+    old = {
+        "homeassistant/select/t1/light_mode/config": json.dumps({
+            "name": "Light mode", "unique_id": "stopsafe_t1_light_mode",
+            "object_id": "stopsafe_t1_light_mode", "command_topic": f"{ROOT}/cmd/light",
+            "options": ["AUTO", "FORCE_ON", "FORCE_OFF"], "device": dev}),
+        "homeassistant/binary_sensor/t1/light/config": json.dumps({
+            "name": "Floor light", "unique_id": "stopsafe_t1_light", "device_class": "light",
+            "object_id": "stopsafe_t1_light", "state_topic": f"{ROOT}/light/state",
+            "device": dev}),
+        "homeassistant/sensor/t2/fps/config": json.dumps({
+            "name": "fps", "unique_id": "stopsafe_t2_fps", "state_topic": "stopsafe/t2/tele"}),
+    }
+    retain(broker, old)
+    live = Collector(broker, ("homeassistant/#",))
+    live.wait_for(lambda m: m.retain and m.topic.endswith("/t2/fps/config"))
+    mark = live.mark()
+    stop = Stop(stop_config(broker, tmp_path), someone_between(99, 99))
+    try:
+        live.wait_for(lambda m: m.topic == "homeassistant/binary_sensor/t1/light/config"
+                      and m.payload == b"", after=mark)
+        time.sleep(0.3)
+        seq = [(m.topic, m.text) for m in live.messages[mark:]]
+        device_topic = "homeassistant/device/stopsafe_t1/config"
+        first_device = next(i for i, (t, _) in enumerate(seq) if t == device_topic)
+        assert seq[:first_device] == [("homeassistant/select/t1/light_mode/config",
+                                       '{"migrate_discovery":true}')]
+        assert sorted(seq[first_device + 1:]) == [
+            ("homeassistant/binary_sensor/t1/light/config", ""),  # a light now: deleted
+            ("homeassistant/select/t1/light_mode/config", "")]
+        assert set(retained_now(broker, ("homeassistant/#",))) == {
+            device_topic, "homeassistant/sensor/t2/fps/config"}
+    finally:
+        stop.close()
+    # and back to one config per entity (an older Home Assistant)
+    mark = live.mark()
+    stop = Stop(stop_config(broker, tmp_path, discovery_form="entities"),
+                someone_between(99, 99))
+    try:
+        live.wait_for(lambda m: m.topic == device_topic and m.payload == b"", after=mark)
+        time.sleep(0.3)
+        seq = [(m.topic, m.text) for m in live.messages[mark:]]
+        assert seq[0] == (device_topic, '{"migrate_discovery":true}')
+        assert seq[-1] == (device_topic, "")
+        now = retained_now(broker, ("homeassistant/#",))
+        assert len(now) == 10 and device_topic not in now
+        for topic, payload in now.items():
+            if "/t1/" in topic:
+                validate_config(topic, json.loads(payload))
+    finally:
+        stop.close()
     live.close()
 
 
@@ -321,7 +403,8 @@ def test_credentials_and_the_example_acl(tmp_path, monkeypatch, capsys):
     folder.mkdir()
     passwd = folder / "passwd"
     passwd.write_text("")
-    for user, pw in (("t1", "pw-t1-secret"), ("t2", "pw-t2"), ("console", "pw-console")):
+    for user, pw in (("t1", "pw-t1-secret"), ("t2", "pw-t2"), ("console", "pw-console"),
+                     ("homeassistant", "pw-ha")):
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, pw], check=True,
                        capture_output=True)
     acl = REPO / "systemd/mosquitto/stopsafe.acl"
@@ -334,8 +417,23 @@ def test_credentials_and_the_example_acl(tmp_path, monkeypatch, capsys):
         monkeypatch.setenv("STOPSAFE_MQTT_USERNAME", "t1")
         cfg = stop_config(broker, tmp_path, password_file=str(pwfile), telemetry_s=1)
         console = Collector(broker, ("stopsafe/#",), auth=("console", "pw-console"))
+        # an older stopsafe's per-entity config, left under t1's id
+        old = Collector(broker, ("homeassistant/#",), auth=("t1", "pw-t1-secret"))
+        stale = "homeassistant/binary_sensor/t1/light/config"
+        old.client.publish(stale, json.dumps({"unique_id": "stopsafe_t1_light", "state_topic":
+                                              f"{ROOT}/light/state"}), qos=1, retain=True
+                           ).wait_for_publish(5)
+        old.close()
+        ha = Collector(broker, ("homeassistant/#",), auth=("homeassistant", "pw-ha"))
+        ha.wait_for(lambda m: m.topic == stale and m.retain)
         stop = Stop(cfg, someone_between(99, 99))
         console.wait_for(lambda m: m.topic == f"{ROOT}/tele")
+        # the stop may write its device config and read back (and clear) its old ones; Home
+        # Assistant's account reads them
+        validate_config("homeassistant/device/stopsafe_t1/config", json.loads(ha.wait_for(
+            lambda m: m.topic == "homeassistant/device/stopsafe_t1/config").payload))
+        ha.wait_for(lambda m: m.topic == stale and m.payload == b"")
+        ha.close()
         # the console may command t1; t1 answers
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id="console-x",
                         protocol=paho.MQTTv5)

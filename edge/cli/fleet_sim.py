@@ -44,6 +44,7 @@ def cmd_fleet_sim(args: argparse.Namespace) -> int:
     cfg = broker_config(args)
     cfg.mqtt.telemetry_s = args.telemetry_s
     cfg.mqtt.discovery = args.discovery
+    cfg.mqtt.discovery_delay_max_s = args.discovery_delay_max_s
     raise_open_files(2 * args.stops + 256)
     procs = max(1, min(args.procs, args.stops))
     share = -(-args.stops // procs)
@@ -98,6 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--discovery", action="store_true",
                    help="also publish Home Assistant discovery configs (off: a load test should "
                    "not fill a real Home Assistant with fake stops)")
+    p.add_argument("--discovery-delay-max-s", type=float, default=30.0,
+                   help="after Home Assistant's 'online', each stop re-sends its discovery "
+                   "config after its own delay below this (mqtt.discovery_delay_max_s)")
     p.add_argument("--duration", type=float, default=None, help="exit after S seconds")
     p.add_argument("--seed", type=int, default=1, help="random seed of the fake world")
     p.add_argument("--procs", type=int, default=os.cpu_count() or 1,

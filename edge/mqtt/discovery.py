@@ -1,104 +1,323 @@
-"""Home Assistant MQTT discovery: one retained config per entity, with a device block.
+"""Home Assistant MQTT discovery: what a stop looks like in Home Assistant, as retained configs.
 
-Topics are ``<discovery_prefix>/<component>/<stop_id>/<object>/config``. Every entity is
-available only while ``status`` is ``online`` (``offline`` and ``stopped`` both mean
-unavailable). They are sent on every connect and again when Home Assistant announces itself
-with ``online`` on ``<discovery_prefix>/status``.
+Two forms (``mqtt.discovery_form``), both with the same entities, unique ids, device and origin:
+
+- ``device`` (default, Home Assistant 2024.11 and later): one retained config per stop on
+  ``<discovery_prefix>/device/stopsafe_<stop_id>/config`` with the device (``dev``), the
+  origin (``o``), the availability and a ``cmps`` map of components, each with its platform
+  ``p``;
+- ``entities`` (older Home Assistant): one retained config per entity on
+  ``<discovery_prefix>/<platform>/<stop_id>/<key>/config``.
+
+Every entity carries ``default_entity_id`` (``<platform>.stopsafe_<stop>_<key>``; ``object_id``,
+deprecated in Home Assistant 2025.10 and ignored since 2026.4, is never sent). Every entity is
+available only while ``status`` is ``online`` (``offline`` and ``stopped`` both mean unavailable).
+
+A stop cleans up after itself: retained configs under its own id that it does not publish now
+(the other form, or an entity that no longer exists) are ``stale``; the service clears them with
+an empty retained payload, after ``{"migrate_discovery": true}`` where the same unique id lives
+on, so Home Assistant keeps the entity's settings (its documented migration path).
+
+References (Home Assistant's MQTT documentation):
+https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery (device and single-component
+discovery payloads, origin, migration) and the platform pages ``select.mqtt``, ``light.mqtt``,
+``binary_sensor.mqtt``, ``sensor.mqtt``, ``button.mqtt``, ``event.mqtt`` below
+https://www.home-assistant.io/integrations/.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import re
+from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from edge import __version__
+from edge.config import DiscoveryForm
 from edge.decision.light_rules import LightMode
-from edge.mqtt.topics import Leaf, OnOff, State, Status, Topics
+from edge.mqtt.commands import CommandName
+from edge.mqtt.topics import HA_STATUS_TOPIC_LEAF, EventKind, OnOff, State, Status, Topics
+
+ORIGIN_NAME = "stopsafe"
+DEVICE_COMPONENT = "device"  # the <component> level of a device-based discovery topic
+MIGRATE_PAYLOAD = '{"migrate_discovery":true}'
+# fps and inference time come with 'tele'; they read 'unavailable' after this many periods
+# without one (two lost messages in a row still show the last value)
+TELEMETRY_PERIODS_BEFORE_EXPIRY = 3
 
 
-class Component(str, Enum):
+class Platform(str, Enum):
+    """The Home Assistant platforms a stop uses."""
+
     SELECT = "select"
+    LIGHT = "light"
     BINARY_SENSOR = "binary_sensor"
     SENSOR = "sensor"
     BUTTON = "button"
+    EVENT = "event"
 
 
-# the fields every config must carry (checked by the tests on the wire)
-REQUIRED = ("name", "unique_id", "availability_topic", "device")
+class HaEventType(str, Enum):
+    """``event_type`` of the stop's event entity, one per kind of ``event`` message."""
+
+    LIGHT_ON = "light_on"
+    LIGHT_OFF = "light_off"
+    WAITING_ENDED = "waiting_ended"
+    FAULT_RAISED = "fault_raised"
+    FAULT_CLEARED = "fault_cleared"
+    MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
 
 
-def discovery_configs(topics: Topics, discovery_prefix: str, stop_name: str = ""
-                      ) -> dict[str, dict[str, Any]]:
-    """``{config topic: payload}`` for one stop."""
-    sid = topics.stop_id
-    device = {
-        "identifiers": [f"stopsafe_{sid}"],
-        "name": stop_name or f"Bus stop {sid}",
-        "manufacturer": "stopsafe",
-        "model": "stopsafe edge daemon",
-        "sw_version": __version__,
-    }
-    common = {
-        "availability_topic": topics.status,
-        # 'stopped' (a clean exit) must read as unavailable too, not be ignored
-        "availability_template": "{{ 'online' if value == 'online' else 'offline' }}",
-        "payload_available": Status.ONLINE.value,
-        "payload_not_available": Status.OFFLINE.value,
-        "device": device,
-    }
+# ``event`` messages -> ``{"event_type": ..., <the message's own fields>}``; Home Assistant
+# shows the other fields as the event's attributes
+EVENT_TEMPLATE = (
+    "{% set k = value_json.kind %}"
+    f"{{% if k == '{EventKind.LIGHT.value}' %}}"
+    f"{{% set t = '{HaEventType.LIGHT_ON.value}' if value_json.on "
+    f"else '{HaEventType.LIGHT_OFF.value}' %}}"
+    f"{{% elif k == '{EventKind.FAULT.value}' %}}"
+    f"{{% set t = '{HaEventType.FAULT_RAISED.value}' if value_json.active "
+    f"else '{HaEventType.FAULT_CLEARED.value}' %}}"
+    "{% else %}{% set t = k %}{% endif %}"
+    "{{ dict(value_json, event_type=t) | tojson }}"
+)
+# ``faults/state`` is a JSON list; attributes must be a JSON object
+FAULTS_ATTRIBUTES_TEMPLATE = "{{ {'faults': value_json} | tojson }}"
+PROBLEM_TEMPLATE = (f"{{{{ '{OnOff.ON.value}' if value_json | length > 0 "
+                    f"else '{OnOff.OFF.value}' }}}}")
+# 'stopped' (a clean exit) must read as unavailable too, not be ignored
+AVAILABILITY_TEMPLATE = (f"{{{{ '{Status.ONLINE.value}' if value == '{Status.ONLINE.value}' "
+                         f"else '{Status.OFFLINE.value}' }}}}")
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """What the box is, for the device page: hardware model and serial number if it says."""
+
+    model: str | None = None
+    serial: str | None = None
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        text = path.read_bytes().rstrip(b"\0\n ").decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def read_board(root: Path = Path("/proc/device-tree")) -> Board:
+    """The board's model and serial from the device tree (Raspberry Pi and most ARM boards);
+    on a PC (no device tree) both stay unknown rather than guessed."""
+    return Board(_read_text(root / "model"), _read_text(root / "serial-number"))
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """One entity: its key (unique within the stop), platform and platform-specific options."""
+
+    key: str
+    platform: Platform
+    options: dict[str, Any]
+
+
+def entity_slug(stop_id: str, key: str) -> str:
+    """``stopsafe_<stop>_<key>`` in the characters an entity id allows."""
+    return re.sub(r"[^a-z0-9_]", "_", f"stopsafe_{stop_id}_{key}".lower())
+
+
+def unique_id(stop_id: str, key: str) -> str:
+    # unchanged since the first per-entity configs: Home Assistant keeps the entities' settings
+    return f"stopsafe_{stop_id}_{key}"
+
+
+def expire_after_s(telemetry_s: float) -> int:
+    return math.ceil(TELEMETRY_PERIODS_BEFORE_EXPIRY * telemetry_s)
+
+
+def components(topics: Topics, telemetry_s: float) -> list[Component]:
+    """The stop's entities (without the parts every entity shares)."""
     on_off = {"payload_on": OnOff.ON.value, "payload_off": OnOff.OFF.value}
-    entities: list[tuple[Component, str, dict[str, Any]]] = [
-        (Component.SELECT, "light_mode", {
+    expire = expire_after_s(telemetry_s)
+    light_cmd = topics.cmd(CommandName.LIGHT.value)
+    return [
+        # the lamp as it is (the relay's state); ON/OFF from Home Assistant force it on or off,
+        # the mode select brings it back to AUTO
+        Component("floor_light", Platform.LIGHT, {
+            "name": "Floor light", "icon": "mdi:light-flood-down",
+            "state_topic": topics.leaf(State.LIGHT), "command_topic": light_cmd, **on_off,
+        }),
+        Component("light_mode", Platform.SELECT, {
             "name": "Light mode", "icon": "mdi:lightbulb-auto",
-            "state_topic": topics.leaf(State.LIGHT_MODE),
-            "command_topic": topics.cmd("light"),
+            "state_topic": topics.leaf(State.LIGHT_MODE), "command_topic": light_cmd,
             "options": [m.value for m in LightMode],
         }),
-        (Component.BINARY_SENSOR, "light", {
-            "name": "Floor light", "device_class": "light",
-            "state_topic": topics.leaf(State.LIGHT), **on_off,
-        }),
-        (Component.BINARY_SENSOR, "occupancy", {
+        Component("occupancy", Platform.BINARY_SENSOR, {
             "name": "Occupancy", "device_class": "occupancy",
             "state_topic": topics.leaf(State.OCCUPANCY), **on_off,
         }),
-        (Component.BINARY_SENSOR, "problem", {
+        Component("problem", Platform.BINARY_SENSOR, {
             "name": "Problem", "device_class": "problem", "entity_category": "diagnostic",
-            "state_topic": topics.leaf(State.FAULTS),
-            "value_template": "{{ 'ON' if value_json | length > 0 else 'OFF' }}", **on_off,
+            "state_topic": topics.leaf(State.FAULTS), "value_template": PROBLEM_TEMPLATE,
+            "json_attributes_topic": topics.leaf(State.FAULTS),
+            "json_attributes_template": FAULTS_ATTRIBUTES_TEMPLATE, **on_off,
         }),
-        (Component.SENSOR, "waiting", {
+        Component("waiting", Platform.SENSOR, {
             "name": "Waiting passengers", "icon": "mdi:account-clock",
             "state_topic": topics.leaf(State.WAITING), "state_class": "measurement",
             "unit_of_measurement": "people",
         }),
-        (Component.SENSOR, "fps", {
+        Component("fps", Platform.SENSOR, {
             "name": "Processed frame rate", "entity_category": "diagnostic",
             "state_topic": topics.tele, "value_template": "{{ value_json.fps }}",
             "state_class": "measurement", "unit_of_measurement": "fps",
+            "expire_after": expire,
         }),
-        (Component.SENSOR, "inference_ms", {
+        Component("inference_ms", Platform.SENSOR, {
             "name": "Inference time", "entity_category": "diagnostic",
             "device_class": "duration", "state_topic": topics.tele,
             "value_template": "{{ value_json.inference_ms.p50 }}",
             "state_class": "measurement", "unit_of_measurement": "ms",
+            "expire_after": expire,
         }),
-        (Component.BUTTON, "selftest", {
+        Component("events", Platform.EVENT, {
+            "name": "Events", "icon": "mdi:bus-stop",
+            "state_topic": topics.event, "value_template": EVENT_TEMPLATE,
+            "event_types": [e.value for e in HaEventType],
+        }),
+        Component("selftest", Platform.BUTTON, {
             "name": "Self-test", "entity_category": "diagnostic",
-            "command_topic": topics.cmd("selftest"), "payload_press": "",
+            "command_topic": topics.cmd(CommandName.SELFTEST.value), "payload_press": "",
         }),
     ]
-    out: dict[str, dict[str, Any]] = {}
-    for component, obj, fields in entities:
-        topic = f"{discovery_prefix}/{component.value}/{sid}/{obj}/config"
-        out[topic] = {**fields, "unique_id": f"stopsafe_{sid}_{obj}",
-                      "object_id": f"stopsafe_{sid}_{obj}", **common}
-    return out
+
+
+def device_block(topics: Topics, stop_name: str, board: Board,
+                 configuration_url: str | None) -> dict[str, Any]:
+    device: dict[str, Any] = {
+        "identifiers": [device_object_id(topics.stop_id)],
+        "name": stop_name or f"Bus stop {topics.stop_id}",
+        "manufacturer": "stopsafe",
+        "model": "stopsafe edge daemon",
+        "sw_version": __version__,
+    }
+    for key, value in (("hw_version", board.model), ("serial_number", board.serial),
+                       ("configuration_url", configuration_url)):
+        if value:
+            device[key] = value
+    return device
+
+
+def origin_block(support_url: str | None = None) -> dict[str, Any]:
+    origin: dict[str, Any] = {"name": ORIGIN_NAME, "sw_version": __version__}
+    if support_url:
+        origin["support_url"] = support_url
+    return origin
+
+
+def availability_block(topics: Topics) -> dict[str, Any]:
+    return {
+        "availability_topic": topics.status,
+        "availability_template": AVAILABILITY_TEMPLATE,
+        "payload_available": Status.ONLINE.value,
+        "payload_not_available": Status.OFFLINE.value,
+    }
+
+
+def device_object_id(stop_id: str) -> str:
+    """The device topic's object id: not the bare stop id, which is the per-entity topics'
+    node id. Home Assistant names a discovered item ``<node or device object id> <key>``; were
+    both forms to give the same names, clearing the old per-entity topics after a migration
+    would reach the migrated entities as 'conflicting discovery messages' (a warning each,
+    seen with Home Assistant 2025.4)."""
+    return f"stopsafe_{stop_id}"
+
+
+def device_topic(discovery_prefix: str, stop_id: str) -> str:
+    return f"{discovery_prefix}/{DEVICE_COMPONENT}/{device_object_id(stop_id)}/config"
+
+
+def entity_topic(discovery_prefix: str, platform: Platform, stop_id: str, key: str) -> str:
+    return f"{discovery_prefix}/{platform.value}/{stop_id}/{key}/config"
+
+
+def own_filters(discovery_prefix: str, stop_id: str) -> tuple[str, str]:
+    """Subscriptions that bring back (retained) every config under this stop's id, both forms."""
+    return (f"{discovery_prefix}/+/{stop_id}/+/config", device_topic(discovery_prefix, stop_id))
+
+
+def is_own_config_topic(discovery_prefix: str, stop_id: str, topic: str) -> bool:
+    parts = topic.split("/")
+    head = discovery_prefix.split("/")
+    n = len(head)
+    if parts[:n] != head:
+        return False
+    rest = parts[n:]
+    if len(rest) == 3:
+        return rest == [DEVICE_COMPONENT, device_object_id(stop_id), "config"]
+    return len(rest) == 4 and rest[1] == stop_id and rest[3] == "config"
+
+
+def discovery_configs(topics: Topics, discovery_prefix: str, stop_name: str = "", *,
+                      form: DiscoveryForm = DiscoveryForm.DEVICE, telemetry_s: float = 60.0,
+                      board: Board | None = None, configuration_url: str | None = None,
+                      support_url: str | None = None) -> dict[str, dict[str, Any]]:
+    """``{config topic: payload}`` for one stop: one topic (device form) or one per entity."""
+    sid = topics.stop_id
+    device = device_block(topics, stop_name, board or Board(), configuration_url)
+    origin = origin_block(support_url)
+    avail = availability_block(topics)
+
+    def entity(c: Component) -> dict[str, Any]:
+        return {**c.options, "unique_id": unique_id(sid, c.key),
+                "default_entity_id": f"{c.platform.value}.{entity_slug(sid, c.key)}"}
+
+    comps = components(topics, telemetry_s)
+    if form is DiscoveryForm.DEVICE:
+        return {device_topic(discovery_prefix, sid): {
+            "device": device, "origin": origin, **avail,
+            "components": {c.key: {"platform": c.platform.value, **entity(c)} for c in comps},
+        }}
+    return {entity_topic(discovery_prefix, c.platform, sid, c.key):
+            {**entity(c), **avail, "device": device, "origin": origin} for c in comps}
+
+
+def unique_ids(payload: dict[str, Any]) -> set[str]:
+    """The unique ids a config (either form) sets up."""
+    comps = payload.get("components", payload.get("cmps"))
+    if isinstance(comps, dict):
+        return {c.get("unique_id", c.get("uniq_id")) for c in comps.values()
+                if isinstance(c, dict)} - {None}
+    uid = payload.get("unique_id", payload.get("uniq_id"))
+    return {uid} if isinstance(uid, str) else set()
+
+
+def parse_config(payload: bytes) -> dict[str, Any] | None:
+    """A retained config as JSON, None when it is empty or not a JSON object."""
+    if not payload:
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def announce_delay_s(stop_id: str, delay_max_s: float) -> float:
+    """This stop's wait before answering Home Assistant's ``online``: a fixed point in
+    ``[0, delay_max_s)`` from a hash of the stop id, so a fleet spreads evenly over the window
+    (a random draw per announcement would too, but the same stop would not always answer at
+    the same moment, which makes a fleet's traffic harder to reason about)."""
+    h = int.from_bytes(hashlib.sha256(stop_id.encode()).digest()[:8], "big")
+    return delay_max_s * h / 2**64
 
 
 def ha_status_topic(discovery_prefix: str) -> str:
-    return f"{discovery_prefix}/{Leaf.STATUS.value}"
+    return f"{discovery_prefix}/{HA_STATUS_TOPIC_LEAF}"
 
 
 def dumps(payload: dict[str, Any]) -> str:

@@ -38,7 +38,18 @@ from edge.decision.events import WaitingStarted
 from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, Rejection
 from edge.mqtt.control import Control
-from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
+from edge.mqtt.discovery import (
+    MIGRATE_PAYLOAD,
+    announce_delay_s,
+    discovery_configs,
+    dumps,
+    ha_status_topic,
+    is_own_config_topic,
+    own_filters,
+    parse_config,
+    read_board,
+    unique_ids,
+)
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
 from edge.mqtt.topics import Leaf, OnOff, State, Status, Topics
@@ -52,6 +63,10 @@ USERNAME_ENV = "STOPSAFE_MQTT_USERNAME"
 PASSWORD_ENV = "STOPSAFE_MQTT_PASSWORD"
 CLOSE_GRACE_S = 2.0  # at a clean exit, time given to the outbox to drain
 SELFTEST_WAIT_S = 5.0
+# after a connect, the discovery configs wait this long, so that the broker's retained configs
+# under this stop's id (another form, removed entities) are known and cleared in the same go
+DISCOVERY_SETTLE_S = 1.0
+STALE_BATCH_S = 0.2  # a stale config seen: the configs go out this soon (its siblings with it)
 PYTHON_VERSION = platform.python_version()
 
 
@@ -140,7 +155,8 @@ class MqttService:
         self.topics = Topics(m.prefix, cfg.stop.id)
         subs = (self.topics.cmd_filter,)
         if m.discovery:
-            subs += (ha_status_topic(m.discovery_prefix),)
+            subs += (ha_status_topic(m.discovery_prefix), *own_filters(m.discovery_prefix,
+                                                                      cfg.stop.id))
         settings = link_settings(cfg, self.topics, os.environ if env is None else env,
                                  config_path, subs)
         path = m.outbox.path or default_outbox_path(cfg.stop.id)
@@ -163,6 +179,16 @@ class MqttService:
         self._pending: list[tuple[Pending, Any]] = []
         self._jobs: list[Callable[[float], bool]] = []
         self._next_tele = 0.0
+        self._discovery: dict[str, str] = {}  # config topic -> payload (empty: discovery off)
+        if m.discovery:
+            self._discovery = {t: dumps(p) for t, p in discovery_configs(
+                self.topics, m.discovery_prefix, cfg.stop.name, form=m.discovery_form,
+                telemetry_s=m.telemetry_s, board=read_board(),
+                configuration_url=m.configuration_url, support_url=m.support_url).items()}
+        self._discovery_uids = set().union(*(unique_ids(json.loads(p))
+                                             for p in self._discovery.values()))
+        self._announce_at: float | None = None  # when the discovery configs go out next
+        self._stale: dict[str, bool] = {}  # retained config topic not ours now -> migrate first
         self._tele_at = clock()
         self._closed = False
         self._versions = {
@@ -261,7 +287,8 @@ class MqttService:
 
     # ---------------- link thread ----------------
     def on_connected(self, link: Link) -> None:
-        self._publish_discovery()
+        if self._discovery:
+            self._announce(self.clock() + DISCOVERY_SETTLE_S)
         # the first telemetry soon, but not at the same moment as every other stop that comes
         # back with the broker
         self._next_tele = self.clock() + link.rng.uniform(0.0, min(5.0, self.cfg.mqtt.telemetry_s))
@@ -270,8 +297,12 @@ class MqttService:
         m = self.cfg.mqtt
         if m.discovery and msg.topic == ha_status_topic(m.discovery_prefix):
             if msg.payload == Status.ONLINE.value.encode():
-                log.info("ha_online_resend_discovery")
-                self._publish_discovery()
+                delay = announce_delay_s(self.cfg.stop.id, m.discovery_delay_max_s)
+                log.info("ha_online_resend_discovery", in_s=round(delay, 2))
+                self._announce(self.clock() + delay)
+            return
+        if m.discovery and is_own_config_topic(m.discovery_prefix, self.cfg.stop.id, msg.topic):
+            self._check_retained_config(msg)
             return
         name = self.topics.command_name(msg.topic)
         if name is None:
@@ -298,6 +329,9 @@ class MqttService:
             self._pending = still
         if self._jobs:
             self._jobs = [job for job in self._jobs if not job(now)]
+        if self._announce_at is not None and now >= self._announce_at and link.connected:
+            self._announce_at = None
+            self._publish_discovery()
         if link.connected and now >= self._next_tele:
             self._next_tele = now + self.cfg.mqtt.telemetry_s
             link.publish(self.topics.tele, json.dumps(self.telemetry(now),
@@ -352,13 +386,44 @@ class MqttService:
                 and resp.startswith(self.topics.root + "/") and not set(resp) & {"+", "#"}):
             self.link.publish(resp, payload, qos=1, properties=out_props)
 
-    def _publish_discovery(self) -> None:
-        m = self.cfg.mqtt
-        if not m.discovery:
+    def _announce(self, at: float) -> None:
+        """Send the discovery configs at ``at`` (from ``tick``), or earlier if already due."""
+        if self._announce_at is None or at < self._announce_at:
+            self._announce_at = at
+
+    def _check_retained_config(self, msg: Any) -> None:
+        """A config under this stop's id that the broker kept: stale unless it is ours now.
+
+        Only retained copies count (what was there before this connection); the live copies
+        of the stop's own publications that come back are ignored. (MQTT 5's 'no local' would
+        save those, but a broker may then also withhold the retained configs the stop's
+        previous run published under the same client id, which are the ones to find.)
+        """
+        if not msg.retain or msg.topic in self._discovery:
             return
-        for topic, payload in discovery_configs(self.topics, m.discovery_prefix,
-                                                self.cfg.stop.name).items():
-            self.link.publish(topic, dumps(payload), qos=1, retain=True)
+        old = parse_config(bytes(msg.payload))
+        if old is None:
+            return
+        self._stale[msg.topic] = bool(unique_ids(old) & self._discovery_uids)
+        self._announce(self.clock() + STALE_BATCH_S)
+
+    def _publish_discovery(self) -> None:
+        """The stop's configs; stale ones are cleared after them, those whose entities live on
+        in the new configs told to migrate first (Home Assistant then keeps the entities'
+        settings and history instead of deleting and re-creating them)."""
+        if not self._discovery:
+            return
+        stale, self._stale = self._stale, {}
+        for topic, migrate in stale.items():
+            if migrate:
+                self.link.publish(topic, MIGRATE_PAYLOAD, qos=1)
+        for topic, payload in self._discovery.items():
+            self.link.publish(topic, payload, qos=1, retain=True)
+        for topic in stale:
+            self.link.publish(topic, "", qos=1, retain=True)
+        if stale:
+            log.info("discovery_stale_cleared", topics=sorted(stale),
+                     migrated=sorted(t for t, mig in stale.items() if mig))
 
     def telemetry(self, now: float) -> dict[str, Any]:
         with self._lock:
