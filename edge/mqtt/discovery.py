@@ -38,9 +38,10 @@ from typing import Any
 
 from edge import __version__
 from edge.config import DiscoveryForm
+from edge.decision.events import EventKind
 from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandName
-from edge.mqtt.topics import HA_STATUS_TOPIC_LEAF, EventKind, OnOff, State, Status, Topics
+from edge.mqtt.topics import HA_STATUS_TOPIC_LEAF, OnOff, State, Status, Topics
 
 ORIGIN_NAME = "stopsafe"
 DEVICE_COMPONENT = "device"  # the <component> level of a device-based discovery topic
