@@ -13,6 +13,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from edge.config import DiscoveryForm, parse_config
+from edge.decision.events import EventKind
 from edge.mqtt.discovery import (
     Board,
     HaEventType,
@@ -25,7 +26,7 @@ from edge.mqtt.discovery import (
     read_board,
     unique_ids,
 )
-from edge.mqtt.topics import EventKind, Topics
+from edge.mqtt.topics import Topics
 from tests.ha_schema import DevicePayload, validate_config, validate_entity_config
 
 TOPICS = Topics("stopsafe", "stop-0042")
