@@ -25,6 +25,7 @@ class LightReason(str, Enum):
     FORCED_OFF = "forced_off"
     SHUTDOWN = "shutdown"
     FAILSAFE = "failsafe"
+    MAX_ON = "max_on"  # on for light.max_on_s with the same people: off until the scene changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +41,18 @@ class LightRules:
     On while someone is waiting; off ``hold_s`` after the last waiting person was last seen in
     the zone, but never before ``min_on_s`` after it came on. Outside operating hours it is off.
     A manual mode (the maintenance override) wins over all of that until it expires.
+
+    With ``max_on_s``, a light that has been on that long goes off (``max_on``) and stays off
+    until the scene changes: someone who was not waiting at the cut-off starts waiting, or
+    nobody is waiting any more. It is the last guard against a false person that lights the
+    stop for good; a real crowd that waits longer gets the light back with the next arrival.
     """
 
-    def __init__(self, hold_s: float, min_on_s: float) -> None:
+    def __init__(self, hold_s: float, min_on_s: float, max_on_s: float | None = None) -> None:
         self.hold_s = hold_s
         self.min_on_s = min_on_s
+        self.max_on_s = max_on_s
+        self.blocked: frozenset[int] | None = None  # waiting ids when max_on_s cut the light
         self.on = False
         self.reason = LightReason.STARTUP
         self.on_since: float | None = None
@@ -57,7 +65,7 @@ class LightRules:
         self.mode_until = None if for_s is None or mode is LightMode.AUTO else now + for_s
 
     def reset(self) -> None:
-        self.__init__(self.hold_s, self.min_on_s)  # type: ignore[misc]
+        self.__init__(self.hold_s, self.min_on_s, self.max_on_s)  # type: ignore[misc]
 
     def current_mode(self, now: float) -> LightMode:
         """The manual mode at ``now``, letting a timed one expire (used while blind too)."""
@@ -66,15 +74,26 @@ class LightRules:
         return self.mode
 
     def update(
-        self, now: float, waiting: int, last_waiting_seen: float | None, in_service: bool
+        self, now: float, waiting: int, last_waiting_seen: float | None, in_service: bool,
+        waiting_ids: frozenset[int] = frozenset(),
     ) -> LightDecision:
+        """``waiting_ids``: who is waiting (track ids), for ``max_on_s``'s scene change."""
         self.current_mode(now)
+        self._check_max_on(now, waiting, waiting_ids)
         on, reason = self._want(now, waiting, last_waiting_seen, in_service)
         changed = on != self.on
         if changed:
             self.on_since = now if on else None
         self.on, self.reason = on, reason
         return LightDecision(on, reason, changed)
+
+    def _check_max_on(self, now: float, waiting: int, ids: frozenset[int]) -> None:
+        if self.blocked is not None and (waiting == 0 or not ids <= self.blocked):
+            self.blocked = None  # the scene changed: the rules decide again
+        if (self.max_on_s is not None and self.blocked is None and self.on
+                and self.mode is LightMode.AUTO and self.on_since is not None
+                and now - self.on_since >= self.max_on_s - TIME_EPS):
+            self.blocked = ids
 
     def _want(
         self, now: float, waiting: int, last_seen: float | None, in_service: bool
@@ -85,6 +104,8 @@ class LightRules:
             return False, LightReason.FORCED_OFF
         if not in_service:
             return False, LightReason.OUT_OF_HOURS
+        if self.blocked is not None:
+            return False, LightReason.MAX_ON
         if waiting > 0:
             return True, LightReason.WAITING
         if self.on:

@@ -327,13 +327,15 @@ class MqttService:
             elif kind is _Msg.EVENT:
                 self.link.add_event(item[1])
             elif kind is _Msg.FAULT:
-                self._set_fault(item[1], item[2])
+                self._set_fault(*item[1:])
 
-    def fault(self, fault: Fault, active: bool) -> None:
-        """Publish a fault raised or cleared elsewhere (thread-safe: queued like the rest)."""
-        self._q.put((_Msg.FAULT, fault, active))
+    def fault(self, fault: Fault, active: bool, detail: dict[str, Any] | None = None) -> None:
+        """Publish a fault raised or cleared elsewhere (thread-safe: queued like the rest);
+        ``detail`` (e.g. a static object's boxes) goes into the event."""
+        self._q.put((_Msg.FAULT, fault, active, detail or {}))
 
-    def _set_fault(self, fault: Fault, active: bool) -> None:
+    def _set_fault(self, fault: Fault, active: bool, detail: dict[str, Any] | None = None
+                   ) -> None:
         if (fault in self._faults) == active:
             return
         (self._faults.add if active else self._faults.discard)(fault)
@@ -344,7 +346,7 @@ class MqttService:
             t = self._stats.last_t
         self.link.add_event({"kind": EventKind.FAULT.value, "fault": fault.value,
                              "active": active, "t": None if t is None else round(t, 3),
-                             "ts": _now_iso()})
+                             "ts": _now_iso(), **({"detail": detail} if detail else {})})
 
     def frame_age_s(self, now: float) -> float | None:
         with self._lock:
@@ -536,6 +538,6 @@ def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
 
     service.attach(PipelineControl(pipeline, cfg, loader, service.last_record, reloaded))
     # every fault the daemon raises or clears (camera, model, lamp, picture) goes out as an event
-    pipeline.faults.subscribe(lambda ev: service.fault(ev.fault, ev.active))
-    for active in pipeline.faults.active():
-        service.fault(active, True)
+    pipeline.faults.subscribe(lambda ev: service.fault(ev.fault, ev.active, ev.detail))
+    for active, info in pipeline.faults.active().items():
+        service.fault(active, True, info.detail)

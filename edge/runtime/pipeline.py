@@ -188,7 +188,7 @@ class Pipeline:
         elif self._blind_since_t is not None:
             self._resume(frame.t)
         if run_detector:
-            self.core.observe(result.detections, frame.t)
+            self.core.observe(result.detections, frame.t, result.low)
         t_track = time.perf_counter()
         if unusable and self.last is not None:
             decision = self.last  # nothing seen: the decision (and its clocks) wait
@@ -196,6 +196,7 @@ class Pipeline:
             decision = self.core.decide(frame.t, frame.wall)
         t_decide = time.perf_counter()
         self.last = decision
+        self._scene_faults(decision)
         want, reason = decision.light.on, decision.light.reason.value
         if self.failsafe is not None:
             if picture_bad:  # frames come, but show nothing usable: the fail-safe decides
@@ -270,6 +271,13 @@ class Pipeline:
         if self.gate is not None:
             self.gate.reset()
         self._blind_since_t = None
+
+    def _scene_faults(self, d: Decision) -> None:
+        """A static object in the zone, and light.max_on_s having cut the light (to move into
+        the stop controller with the rest of the fault set)."""
+        self.faults.set(Fault.STATIC_OBJECT, bool(d.static_objects), boxes=[
+            [round(v, 3) for v in (b.x1, b.y1, b.x2, b.y2)] for b in d.static_objects])
+        self.faults.set(Fault.LIGHT_MAX_ON, d.light_max_on)
 
     def _enter(self, stage: str) -> None:
         self.stage, self.stage_since = stage, time.monotonic()

@@ -1,0 +1,129 @@
+"""Things that stand still for ever: a person-shaped box whose place and picture do not change.
+
+A detector that takes a hydrant, a bin or a poster for a person does so on every frame, all
+night. Real people who wait do not keep still at the pixel level: they shift their weight, turn
+their head, look at a phone, so their box's edges and the picture inside it drift. A track whose
+box stays within ``box_tolerance`` (box heights, each edge) of where it was, and whose crop
+signature stays within ``picture_tolerance`` of what it was, for ``after_s`` stops counting as
+a waiting person; it is reported (the ``static_object`` fault, with its box) until it moves or
+goes. Pure: the pixels were reduced to a signature at the edge (``Detection.signature``).
+
+Without a signature (scripted detections, the fleet simulator) nothing can be static: the rule
+needs evidence that the picture did not change, never the lack of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from detector.base import Detection
+from edge.decision.tracker import Track
+
+# A static object whose track ended (the detector lost it for longer than the tracker coasts) is
+# remembered this long: a new track on the same place with the same picture is static at once,
+# instead of lighting the stop again for another after_s.
+REMEMBER_S = 60.0
+CONTRAST_FLOOR = 8.0  # grey levels: a flat patch's noise is not blown up by normalising
+
+
+@dataclass(frozen=True, slots=True)
+class StaticSettings:
+    after_s: float  # unchanged this long: a static object
+    box_tolerance: float  # largest move of any box edge from the anchor, in box heights
+    picture_tolerance: float  # largest mean difference of the normalised crop thumbnails
+
+
+def box_change(a: Detection, b: Detection) -> float:
+    """The largest move of any edge from ``a`` to ``b``, in ``a``'s heights."""
+    moved = max(abs(a.x1 - b.x1), abs(a.y1 - b.y1), abs(a.x2 - b.x2), abs(a.y2 - b.y2))
+    return moved / max(a.height, 1e-3)
+
+
+def _normalised(sig: bytes) -> np.ndarray:
+    v = np.frombuffer(sig, np.uint8).astype(np.float32)
+    return (v - v.mean()) / max(float(v.std()), CONTRAST_FLOOR)
+
+
+def picture_change(a: bytes, b: bytes) -> float | None:
+    """Mean absolute difference of two crop signatures, each brought to zero mean and unit
+    contrast first (so a lamp coming on or a cloud is not a change); None when either is
+    missing or they differ in size."""
+    if not a or not b or len(a) != len(b):
+        return None
+    return float(np.abs(_normalised(a) - _normalised(b)).mean())
+
+
+@dataclass(slots=True)
+class _Anchor:
+    box: Detection  # where the track was when it last changed
+    since: float  # when that was
+
+
+@dataclass(slots=True)
+class _Remembered:
+    anchor: _Anchor
+    until: float
+
+
+class StaticWatch:
+    """Per track: since when its box and picture have stayed within tolerance of an anchor."""
+
+    def __init__(self, s: StaticSettings) -> None:
+        self.settings = s
+        self.anchors: dict[int, _Anchor] = {}
+        self.remembered: list[_Remembered] = []
+
+    def reset(self) -> None:
+        self.anchors.clear()
+        self.remembered.clear()
+
+    def shift(self, dt: float) -> None:
+        for a in self.anchors.values():
+            a.since += dt
+        for r in self.remembered:
+            r.anchor.since += dt
+            r.until += dt
+
+    def _same(self, anchor: Detection, now: Detection) -> bool:
+        pic = picture_change(anchor.signature, now.signature)
+        return (pic is not None and pic <= self.settings.picture_tolerance
+                and box_change(anchor, now) <= self.settings.box_tolerance)
+
+    def update(self, tracks: Iterable[Track], now: float) -> None:
+        """After the tracker: every track matched on this frame is compared with its anchor."""
+        live: set[int] = set()
+        for t in tracks:
+            live.add(t.id)
+            anchor = self.anchors.get(t.id)
+            if anchor is None:
+                self.anchors[t.id] = self._recall(t.box, now)
+            elif t.seen_now and not self._same(anchor.box, t.box):
+                self.anchors[t.id] = _Anchor(t.box, now)
+        for gone in set(self.anchors) - live:
+            anchor = self.anchors.pop(gone)
+            if self.static_since(anchor, now):
+                self.remembered.append(_Remembered(anchor, now + REMEMBER_S))
+        self.remembered = [r for r in self.remembered if r.until > now]
+
+    def _recall(self, box: Detection, now: float) -> _Anchor:
+        for r in self.remembered:
+            if self._same(r.anchor.box, box):
+                self.remembered.remove(r)
+                return r.anchor
+        return _Anchor(box, now)
+
+    def static_since(self, anchor: _Anchor, now: float) -> bool:
+        return (bool(anchor.box.signature)
+                and now - anchor.since >= self.settings.after_s - 1e-6)
+
+    def is_static(self, track: Track, now: float) -> bool:
+        anchor = self.anchors.get(track.id)
+        return anchor is not None and self.static_since(anchor, now)
+
+    def unchanged_s(self, track: Track, now: float) -> float:
+        """How long the track's box and picture have stayed as they are (for measurements)."""
+        anchor = self.anchors.get(track.id)
+        return 0.0 if anchor is None else now - anchor.since
