@@ -31,6 +31,7 @@ class PersonState:
     dwell_s: float
     waiting: bool  # waiting, and not a static object
     static: bool = False  # box and picture unchanged for static.after_s: not a person
+    still_s: float = 0.0  # how long its box and picture have stayed unchanged (static rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +148,10 @@ class DecisionCore:
             light_max_on=self.rules.blocked is not None,
         )
 
-    def update(self, detections: list[Detection], now: float, local: datetime | None) -> Decision:
+    def update(self, detections: list[Detection], now: float, local: datetime | None,
+               low: Sequence[Detection] = ()) -> Decision:
         """One frame with a detector result: observe, then decide."""
-        self.observe(detections, now)
+        self.observe(detections, now, low)
         return self.decide(now, local)
 
     def _person(self, t: Track, now: float, fresh: bool) -> PersonState:
@@ -159,4 +161,5 @@ class DecisionCore:
             speed=(t.velocity[0] ** 2 + t.velocity[1] ** 2) ** 0.5 / max(t.box.height, 1e-3),
             in_zone=self.dwell.in_zone(t), dwell_s=self.dwell.dwell(t, now),
             waiting=self.dwell.waiting(t, now) and not static, static=static,
+            still_s=self.static.unchanged_s(t, now) if self.static is not None else 0.0,
         )
