@@ -308,17 +308,22 @@ class StaticConfig(Section):
 
     enabled: bool = Field(True, description="Apply the rule.")
     after_s: Annotated[float, Field(gt=0.0, le=86400.0)] = Field(
-        300.0, description="Unchanged this long: a static object. Measured on the shared "
-        "footage, a real standing person's box or crop leaves the tolerances within seconds "
-        "(docs/detectors.md); minutes keep a motionless passenger lit with a wide margin.",
+        600.0, description="Unchanged this long: a static object. On the shared footage a "
+        "person standing at a table is as unchanged as a pasted picture for the whole of their "
+        "stay (up to 21 s; docs/detectors.md), so only time tells them apart: minutes, far "
+        "above any measured still spell, and a found object is remembered when re-found.",
     )
     box_tolerance: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        0.04, description="Largest move of any edge of the box from where it was, in box "
+        0.05, description="Largest move of any edge of the box from where it was, in box "
         "heights, that still counts as unchanged.",
     )
     picture_tolerance: Annotated[float, Field(gt=0.0, le=2.0)] = Field(
-        0.12, description="Largest mean difference of the box's contrast-normalised 8x16 grey "
+        0.25, description="Largest mean difference of the box's contrast-normalised 8x16 grey "
         "thumbnail from what it was, that still counts as unchanged.",
+    )
+    grace_s: Annotated[float, Field(ge=0.0, le=600.0)] = Field(
+        3.0, description="A difference must last this long to count as a change (a car "
+        "driving past, the night model drawing the box a little differently for a moment).",
     )
 
 

@@ -8,6 +8,11 @@ signature stays within ``picture_tolerance`` of what it was, for ``after_s`` sto
 a waiting person; it is reported (the ``static_object`` fault, with its box) until it moves or
 goes. Pure: the pixels were reduced to a signature at the edge (``Detection.signature``).
 
+A difference must last ``grace_s`` before it counts (the anchor is taken anew): a car driving
+past a hydrant, the day and night models drawing its box a little differently for a moment, a
+pixel of box jitter over a sharp edge (measured: a 0.4 % box shift alone moves the signature by
+0.085) are not the thing moving. A person who moves keeps differing, and does so within it.
+
 Without a signature (scripted detections, the fleet simulator) nothing can be static: the rule
 needs evidence that the picture did not change, never the lack of it.
 """
@@ -34,6 +39,7 @@ class StaticSettings:
     after_s: float  # unchanged this long: a static object
     box_tolerance: float  # largest move of any box edge from the anchor, in box heights
     picture_tolerance: float  # largest mean difference of the normalised crop thumbnails
+    grace_s: float = 3.0  # a difference must last this long to count
 
 
 def box_change(a: Detection, b: Detection) -> float:
@@ -57,14 +63,30 @@ def picture_change(a: bytes, b: bytes) -> float | None:
 
 
 @dataclass(slots=True)
-class _Anchor:
-    box: Detection  # where the track was when it last changed
-    since: float  # when that was
+class Anchor:
+    """Where a track was when it last changed, and since when."""
+
+    box: Detection
+    since: float
+    differs_since: float | None = None  # the first of the boxes that differ from it now
+
+    def observe(self, box: Detection, now: float, s: StaticSettings) -> None:
+        """A newly seen box: the anchor holds while it is the same, or differs for less than
+        ``grace_s``; a difference that lasts longer makes this box the new anchor."""
+        pic = picture_change(self.box.signature, box.signature)
+        same = (pic is not None and pic <= s.picture_tolerance
+                and box_change(self.box, box) <= s.box_tolerance)
+        if same:
+            self.differs_since = None
+        elif self.differs_since is None and s.grace_s > 0:
+            self.differs_since = now
+        elif self.differs_since is None or now - self.differs_since >= s.grace_s:
+            self.box, self.since, self.differs_since = box, now, None
 
 
 @dataclass(slots=True)
 class _Remembered:
-    anchor: _Anchor
+    anchor: Anchor
     until: float
 
 
@@ -73,7 +95,7 @@ class StaticWatch:
 
     def __init__(self, s: StaticSettings) -> None:
         self.settings = s
-        self.anchors: dict[int, _Anchor] = {}
+        self.anchors: dict[int, Anchor] = {}
         self.remembered: list[_Remembered] = []
 
     def reset(self) -> None:
@@ -81,10 +103,11 @@ class StaticWatch:
         self.remembered.clear()
 
     def shift(self, dt: float) -> None:
-        for a in self.anchors.values():
+        for a in [*self.anchors.values(), *(r.anchor for r in self.remembered)]:
             a.since += dt
+            if a.differs_since is not None:
+                a.differs_since += dt
         for r in self.remembered:
-            r.anchor.since += dt
             r.until += dt
 
     def _same(self, anchor: Detection, now: Detection) -> bool:
@@ -100,22 +123,22 @@ class StaticWatch:
             anchor = self.anchors.get(t.id)
             if anchor is None:
                 self.anchors[t.id] = self._recall(t.box, now)
-            elif t.seen_now and not self._same(anchor.box, t.box):
-                self.anchors[t.id] = _Anchor(t.box, now)
+            elif t.seen_now:
+                anchor.observe(t.box, now, self.settings)
         for gone in set(self.anchors) - live:
             anchor = self.anchors.pop(gone)
             if self.static_since(anchor, now):
                 self.remembered.append(_Remembered(anchor, now + REMEMBER_S))
         self.remembered = [r for r in self.remembered if r.until > now]
 
-    def _recall(self, box: Detection, now: float) -> _Anchor:
+    def _recall(self, box: Detection, now: float) -> Anchor:
         for r in self.remembered:
             if self._same(r.anchor.box, box):
                 self.remembered.remove(r)
                 return r.anchor
-        return _Anchor(box, now)
+        return Anchor(box, now)
 
-    def static_since(self, anchor: _Anchor, now: float) -> bool:
+    def static_since(self, anchor: Anchor, now: float) -> bool:
         return (bool(anchor.box.signature)
                 and now - anchor.since >= self.settings.after_s - 1e-6)
 

@@ -123,7 +123,8 @@ def core_settings(cfg: Config) -> CoreSettings:
         leave_grace_s=cfg.waiting.leave_grace_s, windows=tuple(cfg.schedule.windows),
         masks=tuple(cfg.zone.masks), max_on_s=cfg.light.max_on_s,
         static=StaticSettings(cfg.static.after_s, cfg.static.box_tolerance,
-                              cfg.static.picture_tolerance) if cfg.static.enabled else None,
+                              cfg.static.picture_tolerance, cfg.static.grace_s)
+        if cfg.static.enabled else None,
     )
 
 
