@@ -77,13 +77,14 @@ class Stop:
     """Service + pipeline in a thread; ``close()`` is the daemon's clean exit."""
 
     def __init__(self, cfg: Config, scene: Callable[[float], list[Detection]],
-                 config_path: Path | None = None, fps: float = 20.0) -> None:
+                 config_path: Path | None = None, fps: float = 20.0,
+                 core: DecisionCore | None = None) -> None:
         self.cfg = cfg
         self.source = ScriptSource(scene, fps)
         self.timeline = Timeline()
         self.service = MqttService(cfg, config_path=config_path, seed=1)
-        core = DecisionCore(CoreSettings(zone=cfg.zone.polygon, dwell_s=0.3, hold_s=0.3,
-                                         confirm_hits=1, max_missed_s=0.2))
+        core = core or DecisionCore(CoreSettings(zone=cfg.zone.polygon, dwell_s=0.3, hold_s=0.3,
+                                                 confirm_hits=1, max_missed_s=0.2))
         light = RelayLight(17, pin_factory=make_pin_factory("mock"))
 
         def detect(_image: Any) -> DetectorResult:
