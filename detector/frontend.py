@@ -83,19 +83,20 @@ def cut_by_crop_side(d: Detection, roi: Roi, frame_wh: tuple[int, int]) -> bool:
 
 def crop_signature(frame: np.ndarray, d: Detection) -> bytes:
     """The box's pixels as an ``SIGNATURE_WH`` grey thumbnail (one byte a pixel): enough to see
-    whether the picture inside a box changes over minutes, and about 20 us a box."""
+    whether the picture inside a box changes over minutes (0.4 ms a box on the 2-core test
+    machine under a load of 8; a frame's model run is 8 ms unloaded)."""
     import cv2
 
     fh, fw = frame.shape[:2]
     x1, y1 = max(0, int(d.x1 * fw)), max(0, int(d.y1 * fh))
     x2 = min(fw, max(x1 + 1, round(d.x2 * fw)))
     y2 = min(fh, max(y1 + 1, round(d.y2 * fh)))
-    patch = frame[y1:y2, x1:x2]
-    if patch.ndim == 3 and patch.shape[2] == 3:
-        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
-    elif patch.ndim == 3:
-        patch = patch[:, :, 0]
-    return cv2.resize(patch, SIGNATURE_WH, interpolation=cv2.INTER_AREA).tobytes()
+    small = cv2.resize(frame[y1:y2, x1:x2], SIGNATURE_WH, interpolation=cv2.INTER_AREA)
+    if small.ndim == 3 and small.shape[2] == 3:
+        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)  # after the resize: 128 pixels, not all
+    elif small.ndim == 3:
+        small = small[:, :, 0]
+    return np.ascontiguousarray(small).tobytes()
 
 
 def with_signature(d: Detection, frame: np.ndarray) -> Detection:
