@@ -205,3 +205,22 @@ def test_max_on_defaults_to_no_limit():
     core = make_core()
     trace = run(core, lambda t: ([person(0.5, 0.8)], []), 120.0)
     assert all(d.light.on for t, d in trace if t >= 3.5)
+
+
+def test_masks_static_and_max_on_apply_on_reload_without_forgetting_anyone():
+    from edge.config import parse_config
+    from edge.mqtt.control import apply_core_settings, config_changes
+    from edge.runtime.assembly import core_settings
+
+    old = parse_config({"zone": {"polygon": FULL}})
+    new = parse_config({"zone": {"polygon": FULL, "masks": [POSTER]},
+                        "static": {"after_s": 60}, "light": {"max_on_s": 120}})
+    live, restart = config_changes(old, new)
+    assert set(live) == {"zone", "static", "light.max_on_s"} and not restart
+    core = DecisionCore(core_settings(old))
+    run(core, lambda t: ([person(0.5, 0.9, h=0.6)], []), 5.0)
+    apply_core_settings(core, core_settings(new))
+    assert core.rules.max_on_s == 120 and core.static.settings.after_s == 60
+    assert len(core.masks) == 1 and core.tracker.tracks  # the person is still known
+    poster = person(0.5, 0.65, h=0.4)
+    assert core.unmasked([poster]) == []

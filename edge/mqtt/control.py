@@ -13,6 +13,7 @@ import structlog
 from edge.config import Config, ConfigError
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.light_rules import LightMode
+from edge.decision.static import StaticWatch
 from edge.decision.zones import Zone
 from edge.mqtt.commands import CommandFailed, Failure
 from edge.runtime.assembly import core_settings
@@ -22,8 +23,8 @@ log = structlog.get_logger("stopsafe.mqtt.control")
 
 PULSE_S = 0.05  # the self-test's relay pulse: long enough for a relay to pull in
 # sections a reload applies to the running pipeline; any other change needs a restart
-LIVE_SECTIONS = ("zone", "tracker", "waiting", "schedule", "privacy")
-LIVE_LIGHT_FIELDS = ("hold_s", "min_on_s")
+LIVE_SECTIONS = ("zone", "tracker", "static", "waiting", "schedule", "privacy")
+LIVE_LIGHT_FIELDS = ("hold_s", "min_on_s", "max_on_s")
 
 Box = tuple[float, float, float, float]
 
@@ -52,6 +53,14 @@ def apply_core_settings(core: DecisionCore, s: CoreSettings) -> None:
     core.tracker.confirm_hits = s.confirm_hits
     core.rules.hold_s = s.hold_s
     core.rules.min_on_s = s.min_on_s
+    core.rules.max_on_s = s.max_on_s
+    core.masks = [Zone(m) for m in s.masks]
+    if s.static is None:
+        core.static = None
+    elif core.static is None:
+        core.static = StaticWatch(s.static)
+    else:
+        core.static.settings = s.static  # the anchors (how long each track is unchanged) stay
 
 
 def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
