@@ -62,6 +62,13 @@ def picture_change(a: bytes, b: bytes) -> float | None:
     return float(np.abs(_normalised(a) - _normalised(b)).mean())
 
 
+def unchanged(a: Detection, b: Detection, s: StaticSettings) -> bool:
+    """Box ``b`` is the same thing as ``a``, unmoved and looking the same."""
+    pic = picture_change(a.signature, b.signature)
+    return (pic is not None and pic <= s.picture_tolerance
+            and box_change(a, b) <= s.box_tolerance)
+
+
 @dataclass(slots=True)
 class Anchor:
     """Where a track was when it last changed, and since when."""
@@ -73,10 +80,7 @@ class Anchor:
     def observe(self, box: Detection, now: float, s: StaticSettings) -> None:
         """A newly seen box: the anchor holds while it is the same, or differs for less than
         ``grace_s``; a difference that lasts longer makes this box the new anchor."""
-        pic = picture_change(self.box.signature, box.signature)
-        same = (pic is not None and pic <= s.picture_tolerance
-                and box_change(self.box, box) <= s.box_tolerance)
-        if same:
+        if unchanged(self.box, box, s):
             self.differs_since = None
         elif self.differs_since is None and s.grace_s > 0:
             self.differs_since = now
@@ -110,11 +114,6 @@ class StaticWatch:
         for r in self.remembered:
             r.until += dt
 
-    def _same(self, anchor: Detection, now: Detection) -> bool:
-        pic = picture_change(anchor.signature, now.signature)
-        return (pic is not None and pic <= self.settings.picture_tolerance
-                and box_change(anchor, now) <= self.settings.box_tolerance)
-
     def update(self, tracks: Iterable[Track], now: float) -> None:
         """After the tracker: every track matched on this frame is compared with its anchor."""
         live: set[int] = set()
@@ -133,7 +132,7 @@ class StaticWatch:
 
     def _recall(self, box: Detection, now: float) -> Anchor:
         for r in self.remembered:
-            if self._same(r.anchor.box, box):
+            if unchanged(r.anchor.box, box, self.settings):
                 self.remembered.remove(r)
                 return r.anchor
         return Anchor(box, now)
