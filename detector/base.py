@@ -7,16 +7,25 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+SIGNATURE_WH = (8, 16)  # the crop signature's thumbnail: 8 wide, 16 tall (a standing person)
+
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """One person, as a box in fractions (0..1) of the frame's width and height."""
+    """One person, as a box in fractions (0..1) of the frame's width and height.
+
+    ``signature`` is a tiny grey thumbnail of the box's pixels (``SIGNATURE_WH``, row-major,
+    one byte a pixel), made where the image is (the detector front-end) so that the decision
+    core can tell a box whose picture never changes (a poster, a hydrant) from a person while
+    staying pure. Empty when nobody made one (scripted detections, the fleet simulator).
+    """
 
     x1: float
     y1: float
     x2: float
     y2: float
     score: float
+    signature: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def bottom_centre(self) -> tuple[float, float]:
@@ -44,8 +53,14 @@ class StageTimes:
 
 @dataclass(slots=True)
 class DetectorResult:
+    """``detections``: boxes at or above the confirming threshold (what counts as a person).
+    ``low``: boxes between the floor and that threshold, which only the tracker sees: they may
+    carry on a track that strong detections started, never start one (ByteTrack's second
+    association)."""
+
     detections: list[Detection] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
+    low: list[Detection] = field(default_factory=list)
 
 
 @runtime_checkable

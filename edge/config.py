@@ -109,7 +109,10 @@ class ProfileConfig(Section):
 
     backend: DetectorBackend | None = Field(None, description="Back-end plugin.")
     model: str | None = Field(None, min_length=1, description="Model file (models/manifest.yaml).")
-    score_threshold: Fraction | None = Field(None, description="Lowest person score kept.")
+    score_threshold: Fraction | None = Field(
+        None, description="Confirming threshold: a box at or above it is a person.")
+    score_floor: Fraction | None = Field(
+        None, description="Lowest score handed to the tracker (see detector.score_floor).")
     tiling: bool | None = Field(None, description="Tiled inference (see detector.tiling).")
     tile_scale: Annotated[float, Field(ge=1.0, le=8.0)] | None = Field(
         None, description="Tile side, in model input sides (see detector.tile_scale)."
@@ -126,7 +129,7 @@ def _wide_default() -> ProfileConfig:
 
 def _night_default() -> ProfileConfig:
     return ProfileConfig(backend=DetectorBackend.YOLOX, model=YOLOX_NANO, tiling=True,
-                         score_threshold=0.4)
+                         score_threshold=0.4, score_floor=0.25)
 
 
 class DetectorConfig(Section):
@@ -145,7 +148,17 @@ class DetectorConfig(Section):
         REPO_ROOT / "models",
         description="Folder holding the model files (fill it with `stopsafe models fetch`).",
     )
-    score_threshold: Fraction = Field(0.5, description="Lowest person score kept.")
+    score_threshold: Fraction = Field(
+        0.5, description="Confirming threshold: a box scoring at least this is a person, and a "
+        "new track counts as one only when most of its last three boxes reach it (Frigate's "
+        "median of three).",
+    )
+    score_floor: Fraction = Field(
+        0.3, description="Boxes from this score up to score_threshold go to the tracker only: "
+        "they may carry on a track that was confirmed by strong boxes (a still person whose "
+        "score sags), never start one (ByteTrack's second association). Equal to "
+        "score_threshold: no low boxes.",
+    )
     nms_iou: Fraction = Field(0.5, description="IoU above which overlapping boxes are merged.")
     min_box_height: Fraction = Field(
         0.04, description="Smallest person box kept, as a fraction of the frame's height."
@@ -242,16 +255,23 @@ class DetectorConfig(Section):
 
 
 Point = tuple[Fraction, Fraction]
+Polygon = Annotated[list[Point], Field(min_length=3, max_length=64)]
 
 
 class ZoneConfig(Section):
-    """The waiting area, as a polygon in fractions of the frame."""
+    """The waiting area, as a polygon in fractions of the frame, and masks inside it."""
 
-    polygon: list[Point] = Field(
+    polygon: Polygon = Field(
         [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)],
-        min_length=3, max_length=64,
         description="Points [x, y], each 0..1 of the frame's width and height. A person is in "
         "the zone when the bottom-centre of their box (where they stand) is inside.",
+    )
+    masks: list[Polygon] = Field(
+        [], max_length=32,
+        description="Polygons (points as for polygon) in which detections never count: a "
+        "detection whose standing point is inside a mask is dropped before tracking. Draw them "
+        "round a poster of a person, a glass door's reflections, a statue; a real person in "
+        "front of a poster stands below it, on the floor, and still counts.",
     )
 
 
@@ -268,6 +288,32 @@ class TrackerConfig(Section):
     )
     confirm_hits: int = Field(
         2, ge=1, le=30, description="Detections a new track needs before it counts as a person."
+    )
+
+
+class StaticConfig(Section):
+    """Things that stand still for ever: a person-shaped box (a hydrant, a bin, a poster)
+    whose place and picture do not change stops counting as a waiting person and raises the
+    static_object fault with its box, until it moves or goes."""
+
+    enabled: bool = Field(True, description="Apply the rule.")
+    after_s: Annotated[float, Field(gt=0.0, le=86400.0)] = Field(
+        600.0, description="Unchanged this long: a static object. On the shared footage a "
+        "person standing at a table is as unchanged as a pasted picture for the whole of their "
+        "stay (up to 21 s; docs/detectors.md), so only time tells them apart: minutes, far "
+        "above any measured still spell, and a found object is remembered when re-found.",
+    )
+    box_tolerance: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.05, description="Largest move of any edge of the box from where it was, in box "
+        "heights, that still counts as unchanged.",
+    )
+    picture_tolerance: Annotated[float, Field(gt=0.0, le=2.0)] = Field(
+        0.25, description="Largest mean difference of the box's contrast-normalised 8x16 grey "
+        "thumbnail from what it was, that still counts as unchanged.",
+    )
+    grace_s: Annotated[float, Field(ge=0.0, le=600.0)] = Field(
+        3.0, description="A difference must last this long to count as a change (a car "
+        "driving past, the night model drawing the box a little differently for a moment).",
     )
 
 
@@ -312,6 +358,11 @@ class LightConfig(Section):
     )
     min_on_s: NonNegSeconds = Field(
         0.0, description="Shortest time the light stays on once switched on."
+    )
+    max_on_s: Annotated[float, Field(gt=0.0, le=86400.0)] | None = Field(
+        None, description="Optional: after this long on, the light goes off (fault "
+        "light_max_on) until the scene changes: someone new starts waiting, or nobody is "
+        "waiting any more. Null (default): no limit.",
     )
 
 
@@ -595,6 +646,7 @@ class Config(Section):
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     zone: ZoneConfig = Field(default_factory=ZoneConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    static: StaticConfig = Field(default_factory=StaticConfig)
     waiting: WaitingConfig = Field(default_factory=WaitingConfig)
     light: LightConfig = Field(default_factory=LightConfig)
     lamp_feedback: LampFeedbackConfig = Field(default_factory=LampFeedbackConfig)
@@ -614,6 +666,9 @@ class Config(Section):
 
         if abs(cv2.contourArea(np.asarray(zone.polygon, np.float32))) <= 0.0:
             raise ValueError("zone.polygon has no area (its points are in a line)")
+        for i, mask in enumerate(zone.masks):
+            if abs(cv2.contourArea(np.asarray(mask, np.float32))) <= 0.0:
+                raise ValueError(f"zone.masks[{i}] has no area (its points are in a line)")
         return zone
 
     @model_validator(mode="after")

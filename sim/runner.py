@@ -71,6 +71,8 @@ class Recorder:
     fault_log: list[dict[str, Any]] = field(default_factory=list)
     matches: dict[int, FrameMatch] = field(default_factory=dict)  # mot: per frame index
     frame_paths: dict[int, str] = field(default_factory=dict)
+    longest_still_s: float = 0.0  # of any person in the zone: how near the static rule came
+    static_frames: int = 0  # frames with a static object in the zone
     _best: tuple[int, int] = (-1, -1)
 
     def on_record(self, r: StopRecord) -> None:
@@ -93,6 +95,9 @@ class Recorder:
         ))
         self.records.append(r.times_ms)
         self.invocations += r.invokes
+        self.longest_still_s = max([self.longest_still_s,
+                                    *(p.still_s for p in d.people if p.in_zone)])
+        self.static_frames += bool(d.static_objects)
         score = (d.waiting, d.occupancy)
         if score > self._best:  # keep the busiest frame for the report's snapshot
             self._best = score
@@ -197,6 +202,8 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
             "injected": [f.model_dump(mode="json") for f in sc.faults],
             "raised": rec.fault_log,
         },
+        "static": {"longest_still_s": round(rec.longest_still_s, 3),
+                   "frames_with_static_object": rec.static_frames},
         "perf": {
             **perf_scores(rec.samples, run.wall_s),
             "invocations": rec.invocations,

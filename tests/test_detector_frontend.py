@@ -211,3 +211,33 @@ def test_profiles_by_light_and_region_size():
     r = zd.detect(np.full((1080, 1920), 140, np.uint8))  # one channel, and wide
     assert zd.stats.profile == "wide" and zd.stats.tiles > 1 and r.times.invokes == zd.stats.tiles
     assert zd.stats.counts == {"day": 2, "night": 2, "wide": 1} and zd.stats.dark_frames == 2
+
+
+def test_boxes_between_floor_and_threshold_go_to_the_tracker_only():
+    """The day profile confirms at 0.5 with a floor of 0.3: the fake's 0.45 box is low, not a
+    person; every box carries its crop's 8x16 grey signature, which follows the picture."""
+    ssd = _Fake("ssd", 300)
+    day = Profile("day", ssd, 0.5, TilingSettings(enabled=False), Enhancer(EnhanceSettings()),
+                  score_floor=0.3)
+    zd = ZoneDetector(day, (0.0, 0.0, 1.0, 1.0), CropSettings())
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (432, 768, 3), dtype=np.uint8)
+    r = zd.detect(frame)
+    assert r.detections == [] and len(r.low) == 1 and r.low[0].score == 0.45
+    assert len(r.low[0].signature) == 8 * 16
+    again = zd.detect(frame.copy())
+    other = zd.detect(rng.integers(0, 256, (432, 768, 3), dtype=np.uint8))
+    assert again.low[0].signature == r.low[0].signature
+    assert other.low[0].signature != r.low[0].signature
+    above = Profile("day", ssd, 0.4, TilingSettings(enabled=False), Enhancer(EnhanceSettings()),
+                    score_floor=0.3)
+    r = ZoneDetector(above, (0.0, 0.0, 1.0, 1.0), CropSettings()).detect(frame)
+    assert len(r.detections) == 1 and r.low == []
+
+
+def test_score_floor_config_per_profile():
+    cfg = parse_config({"detector": {"score_floor": 0.2, "night": {"score_floor": 0.1}}})
+    assert cfg.detector.score_floor == 0.2 and cfg.detector.night.score_floor == 0.1
+    assert parse_config({}).detector.night.score_floor == 0.25
+    with pytest.raises(ConfigError, match="score_floor"):
+        parse_config({"detector": {"score_floor": 1.5}})

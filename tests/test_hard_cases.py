@@ -21,6 +21,13 @@ def defaults(models_dir: Path) -> Config:
     return Config.model_validate({"detector": {"models_dir": str(models_dir)}})
 
 
+def assert_nobody_static(r: dict) -> None:
+    """No real person is taken for a static object, nor comes near it: the longest time any
+    person's box and picture stayed unchanged is far below static.after_s."""
+    assert r["static"]["frames_with_static_object"] == 0, r["static"]
+    assert r["static"]["longest_still_s"] < Config().static.after_s / 10, r["static"]
+
+
 def test_mot17_04_small_people_found_and_drawn(defaults: Config, tmp_path: Path):
     r = run_scenario(load_scenario(scenario_path("mot17-04")), defaults, report_dir=tmp_path)
     d = r["detection"]
@@ -28,6 +35,7 @@ def test_mot17_04_small_people_found_and_drawn(defaults: Config, tmp_path: Path)
     assert d["recall"] >= 0.75 and d["precision"] >= 0.8, d
     assert r["perf"]["profiles"] == {"wide": 8}  # a 1920 px frame: YOLOX on tiles
     assert r["perf"]["invokes_per_frame"] > 1
+    assert_nobody_static(r)
     pictures = [Path(p) for k, p in r["report"].items() if k.startswith("detections_")]
     assert len(pictures) == 3
     for p in pictures:
@@ -40,6 +48,7 @@ def test_llvip_night_stills(defaults: Config):
     assert r["occupancy"]["recall"] >= 0.9, r["occupancy"]
     assert r["perf"]["dark_frames"] == r["frames"]  # every still is metered as dark
     assert r["perf"]["profiles"] == {"night": r["frames"]}
+    assert_nobody_static(r)
 
 
 def test_llvip_night_stills_from_a_one_channel_camera(defaults: Config, tmp_path: Path):
@@ -79,6 +88,23 @@ def test_tud_campus_keeps_its_scores_with_and_without_the_crop(defaults: Config,
     # the issue's bar is f1 >= 0.95; measured 0.971 (2 of 70 frames) with the SSD's bilinear
     # resize, the one it was trained with
     assert r["occupancy"]["f1"] >= 0.95 and r["light"]["agreement"] >= 0.978, r
+    assert_nobody_static(r)
+
+
+@pytest.mark.parametrize("day_model", ["ssd", "yolox"])
+def test_an_empty_car_park_never_lights(defaults: Config, day_model: str):
+    """Cars drive in and out of a car park seen from above; nobody is there. With the defaults
+    and with YOLOX-nano (the night and wide model, which takes a hydrant for a person) as the
+    day detector, the light stays off."""
+    cfg = defaults.model_copy(deep=True)
+    if day_model == "yolox":
+        cfg.detector.backend = cfg.detector.backend.YOLOX
+        cfg.detector.model = "yolox_nano_fp16.tflite"
+    r = run_scenario(load_scenario(scenario_path("intel-carpark-empty")), cfg)
+    assert r["frames"] > 140
+    assert r["light"]["switches"] == 0 and r["light"]["false_on_s"] == 0.0, r["light"]
+    assert r["occupancy"]["fp"] == 0, r["occupancy"]
+    assert not r["faults"]["raised"]
 
 
 def test_the_crop_runs_the_detector_on_the_zone(defaults: Config):

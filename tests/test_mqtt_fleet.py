@@ -146,3 +146,24 @@ def test_console_shows_offline_and_faulty_stops_first():
     assert [r.stop for r in rows] == ["b", "d", "c", "a"]
     assert (rows[3].fps, rows[3].inference_ms) == (4.8, 41.0)
     assert rows[2].faults == ["camera_stale"]
+
+
+def test_console_shows_a_static_object_with_its_box():
+    from edge.cli.fleet_view import FleetTable, SortKey, render, rows_json
+
+    t = FleetTable("stopsafe")
+    t.update("stopsafe/a/status", b"online", 1.0)
+    t.update("stopsafe/a/event", json.dumps({"kind": "light", "on": True}).encode(), 1.0)
+    t.update("stopsafe/a/event", json.dumps({
+        "kind": "fault", "fault": "static_object", "active": True,
+        "detail": {"boxes": [[0.45, 0.5, 0.55, 0.8]]}}).encode(), 1.0)
+    t.update("stopsafe/a/faults/state", b'["static_object"]', 1.0)
+    row = t.snapshot(SortKey.STOP)[0]
+    assert row.fault_text() == "static_object [0.45, 0.5, 0.55, 0.8]"
+    assert rows_json([row])[0]["fault_boxes"] == {"static_object": [[0.45, 0.5, 0.55, 0.8]]}
+    render(t, SortKey.STOP, False, 10)
+    t.update("stopsafe/a/event", json.dumps({"kind": "fault", "fault": "static_object",
+                                            "active": False}).encode(), 2.0)
+    t.update("stopsafe/a/faults/state", b"[]", 2.0)
+    row = t.snapshot(SortKey.STOP)[0]
+    assert row.fault_text() == "" and row.fault_boxes == {}

@@ -35,6 +35,9 @@ def test_one_by_one_scores(one_by_one):
     assert light["on_latency_s"]["max"] is not None and light["on_latency_s"]["max"] <= 1.5
     assert light["agreement"] >= 0.95
     assert set(r["perf"]) >= {"fps", "invoke_ms_p50", "frame_ms_p50"}
+    # nobody standing at the table is taken for a static object, nor comes near it
+    assert r["static"]["frames_with_static_object"] == 0
+    assert r["static"]["longest_still_s"] < 60.0, r["static"]  # a tenth of static.after_s
 
 
 def test_report_pictures_are_written(one_by_one):

@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-from edge.mqtt.topics import Leaf, State, Status, split_stop_topic
+from edge.mqtt.topics import EventKind, Leaf, State, Status, split_stop_topic
 
 SUBSCRIBED = (Leaf.STATUS.value, State.LIGHT.value, State.LIGHT_MODE.value,
-              State.WAITING.value, State.OCCUPANCY.value, State.FAULTS.value, Leaf.TELE.value)
+              State.WAITING.value, State.OCCUPANCY.value, State.FAULTS.value, Leaf.TELE.value,
+              Leaf.EVENT.value)
 
 
 class SortKey(str, Enum):
@@ -41,6 +42,13 @@ class StopRow:
     inference_ms: float | None = None
     faults: list[str] = field(default_factory=list)
     last_seen: float | None = None  # epoch seconds of the last message from the stop
+    # boxes of an active fault that has them (static_object), from its event: events are not
+    # retained, so a console started later shows the fault's name without them
+    fault_boxes: dict[str, list[Any]] = field(default_factory=dict)
+
+    def fault_text(self) -> str:
+        return ", ".join(f + "".join(f" {b}" for b in self.fault_boxes.get(f, ()))
+                         for f in self.faults)
 
     @property
     def online(self) -> bool:
@@ -89,6 +97,9 @@ class FleetTable:
                 row.waiting = int(text) if text.isdigit() else None
             elif leaf == State.FAULTS.value:
                 row.faults = _json_list(text)
+                row.fault_boxes = {f: b for f, b in row.fault_boxes.items() if f in row.faults}
+            elif leaf == Leaf.EVENT.value:
+                _fault_event(row, text)
             elif leaf == Leaf.TELE.value:
                 try:
                     tele = json.loads(text)
@@ -115,6 +126,25 @@ class FleetTable:
     def __len__(self) -> int:
         with self._lock:
             return len(self.rows)
+
+
+def _fault_event(row: StopRow, text: str) -> None:
+    """Keep the boxes of a fault event that carries them (a static object's)."""
+    if '"fault"' not in text:  # most events are the light's: skip the parsing
+        return
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return
+    if not isinstance(event, dict) or event.get("kind") != EventKind.FAULT.value:
+        return
+    fault = str(event.get("fault"))
+    detail = event.get("detail")
+    boxes = detail.get("boxes") if isinstance(detail, dict) else None
+    if event.get("active") and isinstance(boxes, list) and boxes:
+        row.fault_boxes[fault] = boxes
+    else:
+        row.fault_boxes.pop(fault, None)
 
 
 def _json_list(text: str) -> list[str]:
@@ -146,7 +176,7 @@ def render(table: FleetTable, sort: SortKey, reverse: bool, limit: int) -> Any:
                   "-" if r.waiting is None else str(r.waiting),
                   "-" if r.fps is None else f"{r.fps:.1f}",
                   "-" if r.inference_ms is None else f"{r.inference_ms:.0f}",
-                  seen, ", ".join(r.faults), style=style)
+                  seen, r.fault_text(), style=style)
     if len(rows) > limit:
         t.caption = f"... and {len(rows) - limit} more"
     return t

@@ -15,6 +15,7 @@ tick only says what the loop could see.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,7 +60,8 @@ class Tick:
     kind: TickKind
     t: float  # monotonic seconds (the clip's clock in the simulator)
     wall: datetime | None = None  # local time for the schedule; None: always in service
-    detections: Sequence[Detection] = ()
+    detections: Sequence[Detection] = ()  # at or above the confirming threshold
+    low: Sequence[Detection] = ()  # above the floor only: may extend a track, never start one
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class StopState:
     seeing: bool  # this tick's frame was decided on
     blind_s: float  # since the last frame decided on (0 while seeing)
     failsafe: bool  # the fail-safe drives the light
+    static_objects: tuple[Detection, ...] = ()  # boxes in the zone that stopped counting
+    light_max_on: bool = False  # light.max_on_s cut the light until the scene changes
 
     @property
     def occupied(self) -> bool:
@@ -189,7 +193,7 @@ class StopController:
                 self._core.shift(max(0.0, t - self._last_seen_t))
             resumed, self._blind = self._blind, False
             if tick.kind is TickKind.DETECTED:
-                self._core.observe(list(tick.detections), t)
+                self._core.observe(list(tick.detections), t, tick.low)
             self._last = self._core.decide(t)
             self._last_seen_t = t
             fs = self._failsafe.seen(t)
@@ -215,8 +219,8 @@ class StopController:
         events: list[StopEvent] = self._queued
         self._queued = []
         st = self.state
-        state = StopState(t, False, LightReason.SHUTDOWN, st.mode, st.in_service, st.occupancy,
-                          st.waiting, st.people, st.tentative, False, st.blind_s, st.failsafe)
+        state = dataclasses.replace(st, t=t, light=False, reason=LightReason.SHUTDOWN,
+                                    seeing=False)
         if self._light:
             events.append(LightSwitched(t, False, LightReason.SHUTDOWN, st.mode, None))
         self._light, self._reason, self.state = False, LightReason.SHUTDOWN, state
@@ -235,7 +239,8 @@ class StopController:
         return StopState(t=t, light=on, reason=reason, mode=self._mode.mode,
                          in_service=service, occupancy=d.occupancy, waiting=d.waiting,
                          people=d.people, tentative=d.tentative, seeing=seeing,
-                         blind_s=fs.blind_s, failsafe=fs.active)
+                         blind_s=fs.blind_s, failsafe=fs.active,
+                         static_objects=d.static_objects, light_max_on=d.light_max_on)
 
     def _episodes(self, state: StopState, events: list[StopEvent]) -> None:
         ep = self._episode

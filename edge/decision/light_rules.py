@@ -32,6 +32,7 @@ class LightReason(str, Enum):
     FORCED_OFF = "forced_off"
     SHUTDOWN = "shutdown"
     FAILSAFE = "failsafe"
+    MAX_ON = "max_on"  # on for light.max_on_s with the same people: off until the scene changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,31 +44,51 @@ class LightDecision:
 
 
 class LightRules:
-    """The automatic light. Pure: every call is given the time; nothing is read."""
+    """The automatic light. Pure: every call is given the time; nothing is read.
 
-    def __init__(self, hold_s: float, min_on_s: float) -> None:
+    With ``max_on_s``, a light that has been on that long goes off (``max_on``) and stays off
+    until the scene changes: someone who was not waiting at the cut-off starts waiting, or
+    nobody is waiting any more. It is the last guard against a false person that lights the
+    stop for good; a real crowd that waits longer gets the light back with the next arrival.
+    """
+
+    def __init__(self, hold_s: float, min_on_s: float, max_on_s: float | None = None) -> None:
         self.hold_s = hold_s
         self.min_on_s = min_on_s
+        self.max_on_s = max_on_s
+        self.blocked: frozenset[int] | None = None  # waiting ids when max_on_s cut the light
         self.on = False
         self.on_since: float | None = None
 
     def reset(self) -> None:
-        self.on, self.on_since = False, None
+        self.on, self.on_since, self.blocked = False, None, None
 
     def shift(self, dt: float) -> None:
         """Blind time skipped: the minimum on-time resumes where it was."""
         if self.on_since is not None:
             self.on_since += dt
 
-    def update(self, now: float, waiting: int, last_waiting_seen: float | None) -> LightDecision:
+    def update(self, now: float, waiting: int, last_waiting_seen: float | None,
+               waiting_ids: frozenset[int] = frozenset()) -> LightDecision:
+        """``waiting_ids``: who is waiting (track ids), for ``max_on_s``'s scene change."""
+        self._check_max_on(now, waiting, waiting_ids)
         on, reason = self._want(now, waiting, last_waiting_seen)
         if on != self.on:
             self.on_since = now if on else None
         self.on = on
         return LightDecision(on, reason)
 
+    def _check_max_on(self, now: float, waiting: int, ids: frozenset[int]) -> None:
+        if self.blocked is not None and (waiting == 0 or not ids <= self.blocked):
+            self.blocked = None  # the scene changed: the rules decide again
+        if (self.max_on_s is not None and self.blocked is None and self.on
+                and self.on_since is not None and lasted(self.on_since, now, self.max_on_s)):
+            self.blocked = ids
+
     def _want(self, now: float, waiting: int, last_seen: float | None
               ) -> tuple[bool, LightReason]:
+        if self.blocked is not None:
+            return False, LightReason.MAX_ON
         if waiting > 0:
             return True, LightReason.WAITING
         if self.on:

@@ -46,7 +46,8 @@ class RateGovernor:
     def classify(self, last: StopState | None, motion: bool) -> RateState:
         if last is None or last.tentative:
             return RateState.FULL
-        present = [p for p in last.people if p.in_zone]  # people elsewhere do not matter
+        # people elsewhere do not matter, nor static objects (they are not people)
+        present = [p for p in last.people if p.in_zone and not p.static]
         if any(not p.waiting for p in present):
             return RateState.FULL  # an arrival: confirm it and time the dwell closely
         if any(p.misses for p in present):

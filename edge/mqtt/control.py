@@ -21,8 +21,8 @@ log = structlog.get_logger("stopsafe.mqtt.control")
 
 PULSE_S = 0.05  # the self-test's relay pulse: long enough for a relay to pull in
 # sections a reload applies to the running pipeline; any other change needs a restart
-LIVE_SECTIONS = ("zone", "tracker", "waiting", "schedule", "privacy")
-LIVE_LIGHT_FIELDS = ("hold_s", "min_on_s")
+LIVE_SECTIONS = ("zone", "tracker", "static", "waiting", "schedule", "privacy")
+LIVE_LIGHT_FIELDS = ("hold_s", "min_on_s", "max_on_s")
 
 
 

@@ -28,6 +28,7 @@ from detector.tiling import TilingSettings
 from edge.config import Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.controller import ControllerSettings, StopController
 from edge.decision.core import CoreSettings
+from edge.decision.static import StaticSettings
 from edge.decision.zones import Zone
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import FrameSource
@@ -59,6 +60,7 @@ class _Spec:
     backend: str
     model: str
     score: float
+    floor: float
     tiling: bool
     tile_scale: float
     enhance: EnhanceMode
@@ -67,9 +69,11 @@ class _Spec:
 
 def _spec(name: str, d: DetectorConfig, o: ProfileConfig | None) -> _Spec:
     o = o or ProfileConfig()
+    score = d.score_threshold if o.score_threshold is None else o.score_threshold
     return _Spec(
         name=name, backend=(o.backend or d.backend).value, model=o.model or d.model,
-        score=d.score_threshold if o.score_threshold is None else o.score_threshold,
+        score=score,
+        floor=min(score, d.score_floor if o.score_floor is None else o.score_floor),
         tiling=d.tiling if o.tiling is None else o.tiling, tile_scale=o.tile_scale or d.tile_scale,
         enhance=o.enhance or d.enhance, method=o.enhance_method or d.enhance_method,
     )
@@ -80,7 +84,8 @@ def build_detector(cfg: Config) -> ZoneDetector:
     its own settings, the 'wide' and 'night' profiles, and the crop to the zone.
 
     Profiles on the same model share one interpreter (memory: the box has little), run at the
-    lowest of their thresholds; each profile then keeps only boxes above its own.
+    lowest of their floors; each profile then keeps only boxes above its own floor, and splits
+    them at its own confirming threshold.
     """
     import cv2
 
@@ -94,10 +99,11 @@ def build_detector(cfg: Config) -> ZoneDetector:
     for key in dict.fromkeys((s.backend, s.model) for s in specs):
         path = d.models_dir / key[1]
         verify_model(path, check_hash=d.verify_hash)
-        floor = min(s.score for s in specs if (s.backend, s.model) == key)
+        floor = min(s.floor for s in specs if (s.backend, s.model) == key)
         made[key] = create(key[0], path, detector_settings(d, floor))
     profiles = {s.name: Profile(
         name=s.name, detector=made[(s.backend, s.model)], score_threshold=s.score,
+        score_floor=s.floor,
         tiling=TilingSettings(enabled=s.tiling, tile_scale=s.tile_scale, overlap=d.tile_overlap,
                               full_pass=d.tile_full_pass),
         enhancer=Enhancer(EnhanceSettings(
@@ -117,6 +123,10 @@ def core_settings(cfg: Config) -> CoreSettings:
         min_on_s=cfg.light.min_on_s, max_missed_s=cfg.tracker.max_missed_s,
         match_distance=cfg.tracker.match_distance, confirm_hits=cfg.tracker.confirm_hits,
         leave_grace_s=cfg.waiting.leave_grace_s,
+        masks=tuple(cfg.zone.masks), max_on_s=cfg.light.max_on_s,
+        static=StaticSettings(cfg.static.after_s, cfg.static.box_tolerance,
+                              cfg.static.picture_tolerance, cfg.static.grace_s)
+        if cfg.static.enabled else None,
     )
 
 

@@ -32,6 +32,8 @@ class Fault(str, Enum):
     CAMERA_BLURRED = "camera_blurred"  # far less sharp than usual for health.blur_s
     LIGHT_READBACK = "light_readback"  # the relay's pin does not read back what was set
     CAMERA_STALE = "camera_stale"  # (MQTT) no frame for mqtt.camera_stale_s
+    STATIC_OBJECT = "static_object"  # a person-shaped box unchanged for static.after_s (boxes)
+    LIGHT_MAX_ON = "light_max_on"  # light.max_on_s cut the light until the scene changes
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
@@ -51,7 +53,8 @@ class FaultEvent:
     def payload(self, t: float | None = None) -> dict[str, Any]:
         """The event on the wire (``t``: the stop's clock at the time, when known)."""
         return {"kind": EventKind.FAULT.value, "fault": self.fault.value, "active": self.active,
-                "t": None if t is None else round(t, 3)}
+                "t": None if t is None else round(t, 3),
+                **({"detail": self.detail} if self.detail else {})}
 
 
 @dataclass(frozen=True, slots=True)

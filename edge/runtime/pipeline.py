@@ -182,9 +182,10 @@ class Pipeline:
         t = frame.t if frame is not None else self.clock()
         self._take_pending(t)
         outcome = self.controller.tick(Tick(kind, t, frame.wall if frame is not None
-                                            else self.wall(), result.detections))
+                                            else self.wall(), result.detections, result.low))
         if outcome.resumed and self.gate is not None:
             self.gate.reset()
+        self._scene_faults(outcome.state)
         t_decide = time.perf_counter()
         self._enter("light")
         read_back, switched = self._apply(outcome.state)
@@ -292,6 +293,14 @@ class Pipeline:
         if self.feedback is not None:
             self.feedback.check(self.light_applied, self.clock())
         return read_back, switched
+
+    def _scene_faults(self, state: StopState) -> None:
+        """What the controller found in the scene that a person should look at: a static
+        object in the zone (with its boxes), and light.max_on_s having cut the light."""
+        self.faults.set(Fault.STATIC_OBJECT, bool(state.static_objects), **({"boxes": [
+            [round(v, 3) for v in (b.x1, b.y1, b.x2, b.y2)] for b in state.static_objects]}
+            if state.static_objects else {}))
+        self.faults.set(Fault.LIGHT_MAX_ON, state.light_max_on)
 
     def _publish(self, record: StopRecord) -> None:
         for sink in self.sinks:

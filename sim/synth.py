@@ -1,0 +1,130 @@
+"""Scenarios made from the shared footage at run time: a person cut out of one clip and pasted,
+unchanging, into another (a poster, a hydrant the detector takes for a person).
+
+Nothing here is committed as a picture: the frames are written to a folder the caller gives (a
+test's tmp dir), with a generated scenario.yaml and an empty presence truth (the pasted thing
+is no real person). The cut-out is the real detector's box on a real frame, so what the daemon
+sees is what it would see of a real poster: the same pixels every frame, with the camera's own
+noise and JPEG coding on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from detector.base import Detection
+
+FULL_FRAME = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+
+
+@dataclass(frozen=True, slots=True)
+class Paste:
+    """A picture pasted from ``start_s`` to ``end_s`` with its top-left corner at (x, y) px."""
+
+    patch: np.ndarray
+    x: int
+    y: int
+    start_s: float
+    end_s: float
+
+    def box(self, frame_wh: tuple[int, int]) -> tuple[float, float, float, float]:
+        """x1, y1, x2, y2 of the pasted picture, in fractions of the frame."""
+        fw, fh = frame_wh
+        h, w = self.patch.shape[:2]
+        return self.x / fw, self.y / fh, (self.x + w) / fw, (self.y + h) / fh
+
+
+def read_frame(clip: Path, t_s: float) -> np.ndarray:
+    """The frame of a video file at ``t_s`` seconds."""
+    cap = cv2.VideoCapture(str(clip))
+    try:
+        cap.set(cv2.CAP_PROP_POS_MSEC, t_s * 1000.0)
+        ok, frame = cap.read()
+    finally:
+        cap.release()
+    if not ok:
+        raise ValueError(f"{clip}: no frame at {t_s} s")
+    return frame
+
+
+def cut_out(frame: np.ndarray, box: Detection, margin: float = 0.15) -> np.ndarray:
+    """The box's pixels plus ``margin`` (of the box's size) on every side: a detector needs a
+    little background round a person to find them."""
+    fh, fw = frame.shape[:2]
+    mx, my = margin * box.width, margin * box.height
+    x1, y1 = max(0, int((box.x1 - mx) * fw)), max(0, int((box.y1 - my) * fh))
+    x2, y2 = min(fw, int((box.x2 + mx) * fw)), min(fh, int((box.y2 + my) * fh))
+    return frame[y1:y2, x1:x2].copy()
+
+
+def background_frames(clip: Path, fps: float, duration_s: float) -> Iterator[np.ndarray]:
+    """``duration_s`` of the clip sampled at ``fps``, played forwards then backwards as often as
+    needed (so a 30 s clip makes a minute without a jump)."""
+    cap = cv2.VideoCapture(str(clip))
+    frames = []
+    try:
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            frames.append(f)
+        src_fps = cap.get(cv2.CAP_PROP_FPS) or fps
+    finally:
+        cap.release()
+    if not frames:
+        raise ValueError(f"{clip}: no frames")
+    cycle = frames + frames[-2:0:-1]
+    for n in range(round(duration_s * fps)):
+        yield cycle[round(n / fps * src_fps) % len(cycle)]
+
+
+def write_scenario(out: Path, background: Path, pastes: list[Paste], *, fps: float = 5.0,
+                   duration_s: float = 60.0, dwell_s: float = 3.0, hold_s: float = 5.0,
+                   zone: list[list[float]] | None = None, noise_sigma: float = 2.0,
+                   jpeg_quality: int = 90, seed: int = 0, name: str = "synth",
+                   on_frame: Callable[[int, np.ndarray], None] | None = None) -> Path:
+    """Write ``out``/img/NNNNN.jpg and ``out``/scenario.yaml; returns the scenario's path.
+
+    Every frame gets Gaussian noise of ``noise_sigma`` grey levels all over (a camera's sensor
+    noise: the pasted picture is the same, its pixels are not bit for bit) and JPEG coding.
+    """
+    rng = np.random.default_rng(seed)
+    img = out / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    for n, frame in enumerate(background_frames(background, fps, duration_s)):
+        t = n / fps
+        f = frame.copy()
+        for p in pastes:
+            if p.start_s <= t < p.end_s:
+                h, w = p.patch.shape[:2]
+                f[p.y:p.y + h, p.x:p.x + w] = p.patch
+        if noise_sigma > 0:
+            f = np.clip(f + rng.normal(0.0, noise_sigma, f.shape), 0, 255).astype(np.uint8)
+        if on_frame is not None:
+            on_frame(n, f)
+        cv2.imwrite(str(img / f"{n + 1:05d}.jpg"), f, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    (out / "presence.csv").write_text("# nothing real is in view: the pasted picture is no "
+                                      "person\nstart_s,end_s\n")
+    doc = {
+        "name": name, "clip": "img", "fps": fps, "zone": zone or FULL_FRAME,
+        "dwell_s": dwell_s, "hold_s": hold_s,
+        "truth": {"presence": "presence.csv", "tolerance_s": 0.0},
+    }
+    path = out / "scenario.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def box_polygon(box: tuple[float, float, float, float], grow: float = 0.02
+                ) -> list[tuple[float, float]]:
+    """A mask polygon round a box (fractions), ``grow`` larger on every side."""
+    x1, y1, x2, y2 = box
+    x1, y1 = max(0.0, x1 - grow), max(0.0, y1 - grow)
+    x2, y2 = min(1.0, x2 + grow), min(1.0, y2 + grow)
+    return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]

@@ -1,0 +1,95 @@
+"""Static objects, masks and light.max_on_s end to end: a person cut out of one-by-one and
+pasted, unchanging, into 36 s of intel-carpark-empty (built at test time from the shared
+footage, never committed), run through the simulator with the real detector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge.config import Config
+from edge.runtime.assembly import build_detector
+from sim.runner import simulate
+from sim.scenario import Scenario, load_scenario
+from sim.synth import Paste, box_polygon, cut_out, read_frame, write_scenario
+
+PASTE_FROM, PASTE_TO = 3.0, 30.0
+AFTER_S = 10.0  # static.after_s for these runs (the default is minutes)
+DURATION_S = 36.0  # (tools/make_pasted_scenario.py writes a longer one: 5-45 s of a minute)
+HOLD_S = 5.0
+MAX_MISSED_S = 2.0  # the tracker's default coasting
+IDLE_PERIOD_S = 2.0  # 1 / adaptive.idle_fps: the longest the detector may not look
+
+
+@pytest.fixture(scope="module")
+def defaults(models_dir: Path) -> Config:
+    return Config.model_validate({"detector": {"models_dir": str(models_dir)}})
+
+
+@pytest.fixture(scope="module")
+def pasted(shared: Path, defaults: Config, tmp_path_factory) -> tuple[Scenario, list]:
+    """The scenario, and the pasted picture's box (fractions) for the mask."""
+    frame = read_frame(shared / "clips/one-by-one/one-by-one-person-detection.mp4", 14.0)
+    det = build_detector(defaults)
+    try:
+        box = max(det.detect(frame).detections, key=lambda d: d.score)
+    finally:
+        det.close()
+    patch = cv2.resize(cut_out(frame, box), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    paste = Paste(patch, 40, 40, PASTE_FROM, PASTE_TO)
+    out = tmp_path_factory.mktemp("pasted")
+    path = write_scenario(out, shared / "clips/intel-carpark-empty/car-detection.mp4", [paste],
+                          duration_s=DURATION_S, hold_s=HOLD_S, name="pasted-person")
+    return load_scenario(path), box_polygon(paste.box((frame.shape[1], frame.shape[0])))
+
+
+def run(sc: Scenario, cfg: Config):
+    r = simulate(sc, cfg)
+    samples = r.recorder.samples
+    on = [s.t for s in samples if s.light_on]
+    faults = r.recorder.fault_log
+    return samples, on, faults
+
+
+def test_a_pasted_person_lights_then_is_found_static(pasted, defaults):
+    sc, _ = pasted
+    cfg = defaults.model_copy(deep=True)
+    cfg.static.after_s = AFTER_S
+    _samples, on, faults = run(sc, cfg)
+    assert on, "a person-shaped picture counts as a person until proven a thing"
+    assert PASTE_FROM + 3.0 <= on[0] <= PASTE_FROM + 3.0 + 1.0
+    static = [f for f in faults if f["fault"] == "static_object"]
+    assert len(static) == 1, faults
+    raised, cleared = static[0]["raised_s"], static[0]["cleared_s"]
+    # unchanged since it was first seen (its first frame, or the next detector run)
+    assert PASTE_FROM + AFTER_S <= raised <= PASTE_FROM + AFTER_S + 1.0, static
+    assert on[-1] <= raised + HOLD_S + 0.2  # off hold_s after it stopped counting
+    assert not any(t > PASTE_FROM + AFTER_S + HOLD_S + 0.2 for t in on)
+    # cleared when it goes: the tracker's coasting plus at most one idle detector period
+    assert PASTE_TO <= cleared <= PASTE_TO + MAX_MISSED_S + IDLE_PERIOD_S + 0.5, static
+
+
+def test_a_mask_over_the_poster_keeps_the_light_off(pasted, defaults):
+    sc, mask = pasted
+    cfg = defaults.model_copy(deep=True)
+    cfg.zone.masks = [mask]
+    samples, on, faults = run(sc, cfg)
+    assert not on and not faults
+    assert not any(s.occupied for s in samples)
+
+
+def test_max_on_cuts_a_light_that_stays_on(pasted, defaults):
+    sc, _ = pasted
+    cfg = defaults.model_copy(deep=True)
+    cfg.static.enabled = False
+    cfg.light.max_on_s = 10.0
+    _samples, on, faults = run(sc, cfg)
+    assert on and on[0] <= PASTE_FROM + 4.0
+    assert on[-1] <= on[0] + 10.0 + 0.01
+    cut = [f for f in faults if f["fault"] == "light_max_on"]
+    assert len(cut) == 1, faults
+    assert cut[0]["raised_s"] == pytest.approx(on[0] + 10.0, abs=0.21)
+    # the scene changes when nobody is waiting any more: the picture is gone
+    assert PASTE_TO <= cut[0]["cleared_s"] <= PASTE_TO + MAX_MISSED_S + IDLE_PERIOD_S + 0.5
