@@ -46,6 +46,9 @@ class StageTimes:
 class DetectorResult:
     detections: list[Detection] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
+    # boxes scored between detector.low_score and the threshold: never people, but a reason to
+    # look closer (the adaptive rate goes to full when one stands near the zone)
+    low: list[Detection] = field(default_factory=list)
 
 
 @runtime_checkable

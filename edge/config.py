@@ -84,6 +84,16 @@ class AdaptiveConfig(Section):
         0.1, description="Margin around the zone's bounding box that is watched for motion, "
         "as a fraction of the frame.",
     )
+    after_change_s: Annotated[float, Field(ge=0.0, le=60.0)] = Field(
+        3.0, description="After any change in the watched area (motion, or a difference from "
+        "the picture the detector last looked at) the detector keeps running at camera.fps for "
+        "this long: a person who steps in and then stands still, in a dark doorway say, is "
+        "looked at closely until found.",
+    )
+    looks_per_dwell: Annotated[int, Field(ge=1, le=30)] = Field(
+        3, description="At the idle rate the detector still looks at least this many times "
+        "during one waiting.dwell_s, so a person nobody saw arrive is found well inside the dwell.",
+    )
 
 
 class DetectorBackend(str, Enum):
@@ -156,6 +166,11 @@ class DetectorConfig(Section):
         description="Folder holding the model files (fill it with `stopsafe models fetch`).",
     )
     score_threshold: Fraction = Field(0.5, description="Lowest person score kept.")
+    low_score: Fraction = Field(
+        0.3, description="Boxes scored at least this but under the profile's threshold are kept "
+        "aside as 'low' (never counted as people): one standing near the zone sends the adaptive "
+        "rate to full, and the tiles keep looking where one was.",
+    )
     nms_iou: Fraction = Field(0.5, description="IoU above which overlapping boxes are merged.")
     min_box_height: Fraction = Field(
         0.04, description="Smallest person box kept, as a fraction of the frame's height."
@@ -208,6 +223,15 @@ class DetectorConfig(Section):
     tile_full_pass: bool = Field(
         True, description="When tiling, also run once on the whole region, so that people "
         "bigger than a tile are found too (one model run more).",
+    )
+    tile_attention: bool = Field(
+        True, description="When tiling, run only the tiles where people can be: where something "
+        "was found lately, where the picture changed since a tile last looked, and a sweep of "
+        "tile_sweep more tiles a frame, longest unlooked first (the whole-region pass still runs "
+        "every frame). Off: every tile on every frame.",
+    )
+    tile_sweep: Annotated[int, Field(ge=1, le=64)] = Field(
+        1, description="With tile_attention: tiles of the rest looked at per frame, round robin.",
     )
     enhance: EnhanceMode = Field(
         EnhanceMode.DARK, description="Low-light enhancement of the luma before the "

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from actuators.light import RelayLight, make_pin_factory
+from detector.attention import AttentionSettings
 from detector.enhance import EnhanceMethod as EnhanceMethod_
 from detector.enhance import EnhanceMode as EnhanceMode_
 from detector.enhance import Enhancer, EnhanceSettings
@@ -78,7 +79,8 @@ def build_detector(cfg: Config) -> ZoneDetector:
     its own settings, the 'wide' and 'night' profiles, and the crop to the zone.
 
     Profiles on the same model share one interpreter (memory: the box has little), run at the
-    lowest of their thresholds; each profile then keeps only boxes above its own.
+    lowest of their thresholds and ``low_score``; each profile then keeps only boxes above its
+    own, and hands those between ``low_score`` and its own on as ``low``.
     """
     import cv2
 
@@ -92,7 +94,7 @@ def build_detector(cfg: Config) -> ZoneDetector:
     for key in dict.fromkeys((s.backend, s.model) for s in specs):
         path = d.models_dir / key[1]
         verify_model(path, check_hash=d.verify_hash)
-        floor = min(s.score for s in specs if (s.backend, s.model) == key)
+        floor = min(d.low_score, *(s.score for s in specs if (s.backend, s.model) == key))
         made[key] = create(key[0], path, detector_settings(d, floor))
     profiles = {s.name: Profile(
         name=s.name, detector=made[(s.backend, s.model)], score_threshold=s.score,
@@ -106,7 +108,9 @@ def build_detector(cfg: Config) -> ZoneDetector:
                         head_room=d.crop_head_room, max_area=d.crop_max_area)
     return ZoneDetector(profiles["day"], Zone(cfg.zone.polygon).bounds(), crop,
                         wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
-                        night=profiles.get("night"), dark_below=d.dark_below)
+                        night=profiles.get("night"), dark_below=d.dark_below,
+                        low_score=d.low_score,
+                        attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep))
 
 
 def core_settings(cfg: Config) -> CoreSettings:

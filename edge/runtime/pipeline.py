@@ -80,6 +80,8 @@ class FrameGate(Protocol):
 
     def should_detect(self, frame: Frame, last: Decision | None, core: DecisionCore) -> bool: ...
 
+    def observed(self, result: DetectorResult) -> None: ...
+
     def reset(self) -> None: ...
 
 
@@ -180,6 +182,8 @@ class Pipeline:
             result = self.detect(frame.image) if run_detector else DetectorResult()
         except Exception as exc:
             raise DetectorFailed(f"{type(exc).__name__}: {exc}") from exc
+        if run_detector and self.gate is not None:
+            self.gate.observed(result)
         t_detect = time.perf_counter()
         self._enter("decide")
         self._take_pending(frame.t)
