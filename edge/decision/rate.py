@@ -2,11 +2,13 @@
 
 Idle (nobody tracked, nothing changed): a slow rate, and at least ``looks_per_dwell`` looks
 during one ``dwell_s``, so a person nobody saw arrive is still found well inside the dwell.
-Full rate: motion, a scene that changed since the detector last looked, a box just under the
-detector's threshold near the zone, anyone in the zone who is not yet waiting, anyone walking in
-or near it, or a person in the zone the detector just missed; and it stays at the full rate for
-``after_change_s`` after the last change, because a person who steps in and then stands still
-(in a dark doorway, say) stops moving long before a weak detector has found them twice.
+Full rate: motion, a new (unconfirmed) track, anyone in the zone who is not yet waiting, anyone
+walking in or near it, or a person in the zone the detector just missed; and, while the light is
+off, a scene that changed since the detector last looked, or a box just under the detector's
+threshold near the zone. While the light is off it also stays at the full rate for
+``after_change_s`` after the last of these, because a person who steps in and then stands still
+(in a dark doorway, say) stops moving long before a weak detector has found them twice in a row.
+With the light on, a second arrival does not change the light, so these do not cost a window.
 Everyone in the zone waiting and standing (or the light holding): a middle rate; the hold and
 the tracker's coasting give slack, and a person who stands still is re-detected at this rate,
 so they never time out for lack of motion.
