@@ -37,6 +37,10 @@ class AttentionSettings:
     work_width: int = 128  # pixels across the region for the change measure
     pixel_delta: int = 18  # grey levels a pixel must change by to count
     min_blob_px: int = 6  # changed pixels (of the small image) a change must have to count
+    change_covered: float = 1.0  # share of a change inside a running tile that sees it
+
+
+SAME_PLACE_IOU = 0.0  # boxes found on different calls that overlap more: the same place
 
 
 def _overlap(box: Roi, tile: Roi) -> int:
@@ -47,23 +51,60 @@ def _overlap(box: Roi, tile: Roi) -> int:
     return max(0, iw) * max(0, ih)
 
 
-def tiles_for(box: Roi, tiles: Sequence[Roi]) -> list[int]:
-    """The tiles that must run to see ``box`` (frame px): the one that holds most of it
-    (nearest centre on a tie) when it fits in a tile, else every tile it touches."""
+def _covered(box: Roi, tiles: Sequence[Roi], chosen: set[int], share: float = 1.0) -> bool:
+    """True when one of the ``chosen`` tiles holds ``share`` of ``box``."""
+    _, _, bw, bh = box
+    return any(_overlap(box, tiles[i]) >= share * bw * bh for i in chosen)
+
+
+def _iou(a: Roi, b: Roi) -> float:
+    inter = _overlap(a, b)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def tiles_for(box: Roi, tiles: Sequence[Roi], chosen: set[int] | None = None,
+              share: float = 1.0) -> list[int]:
+    """The tiles that must run to see ``box`` (frame px), none if a ``chosen`` one holds
+    ``share`` of it: the one that holds most of it (nearest centre on a tie); for a box bigger
+    than a tile, tiles one by one, most of what is left first, until it is covered."""
+    chosen = chosen or set()
     bx, by, bw, bh = box
+    if _covered(box, tiles, chosen, share):
+        return []
     touching = [i for i, t in enumerate(tiles) if _overlap(box, t) > 0]
     if not touching:
         return []
-    tw, th = tiles[touching[0]][2:]
-    if bw > tw or bh > th:
-        return touching
     cx, cy = bx + bw / 2, by + bh / 2
 
     def key(i: int) -> tuple[int, float]:
         tx, ty, tw_, th_ = tiles[i]
         return (-_overlap(box, tiles[i]), (tx + tw_ / 2 - cx) ** 2 + (ty + th_ / 2 - cy) ** 2)
 
-    return [min(touching, key=key)]
+    tw, th = tiles[touching[0]][2:]
+    if bw <= tw and bh <= th:
+        return [min(touching, key=key)]
+    # bigger than a tile: cover it on a coarse mask of the box, greedily
+    step = max(1, min(bw, bh) // 16)
+    xs, ys = np.arange(bx, bx + bw, step), np.arange(by, by + bh, step)
+    px, py = np.meshgrid(xs, ys)
+    left = np.ones(px.shape, bool)
+    for i in chosen:
+        tx, ty, tw_, th_ = tiles[i]
+        left &= ~((px >= tx) & (px < tx + tw_) & (py >= ty) & (py < ty + th_))
+    out: list[int] = []
+    while left.any():
+        gains = []
+        for i in touching:
+            tx, ty, tw_, th_ = tiles[i]
+            inside = (px >= tx) & (px < tx + tw_) & (py >= ty) & (py < ty + th_)
+            gains.append((int(np.count_nonzero(left & inside)), i, inside))
+        gain, i, inside = max(gains, key=lambda g: g[0])
+        if gain == 0:
+            break
+        out.append(i)
+        left &= ~inside
+    return out
 
 
 class TileAttention:
@@ -90,9 +131,7 @@ class TileAttention:
 
     def _changes(self, small: np.ndarray, roi: Roi) -> list[Roi]:
         """Boxes (frame px) of the parts that differ from what the tiles last saw."""
-        if self._ref is None or self._ref.shape != small.shape:
-            x0, y0, rw, rh = roi
-            return [(x0, y0, rw, rh)]
+        assert self._ref is not None
         changed = (cv2.absdiff(small, self._ref) > self.s.pixel_delta).astype(np.uint8)
         if not changed.any():
             return []
@@ -120,10 +159,22 @@ class TileAttention:
             return list(range(len(tiles)))
         small = self._to_small(region)
         self._small = small
+        if self._ref is None or self._ref.shape != small.shape:
+            return list(range(len(tiles)))  # nothing seen yet: look everywhere
         chosen: set[int] = set()
-        recent = [b for b, call in self._found if self._call - call <= self.s.remember_runs]
-        for box in [*recent, *self._changes(small, roi)]:
-            chosen.update(tiles_for(box, tiles))
+        # where things were found, newest first; an older box where a newer one is (the same
+        # person, a moment before) adds nothing
+        recent: list[Roi] = []
+        for box, call in sorted(self._found, key=lambda f: -f[1]):
+            if self._call - call <= self.s.remember_runs and all(
+                    _iou(box, b) <= SAME_PLACE_IOU for b, c in self._found if c > call):
+                recent.append(box)
+        for box in recent:
+            chosen.update(tiles_for(box, tiles, chosen))
+        # a change mostly inside a tile that runs anyway is seen by it (usually the found
+        # person moving); the whole-region pass sees the rest of it
+        for box in self._changes(small, roi):
+            chosen.update(tiles_for(box, tiles, chosen, self.s.change_covered))
         rest = sorted((i for i in range(len(tiles)) if i not in chosen),
                       key=lambda i: self._last_run.get(i, -1))
         chosen.update(rest[: self.s.sweep])

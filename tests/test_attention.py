@@ -23,8 +23,12 @@ def test_a_box_runs_the_one_tile_that_holds_it_and_a_big_one_every_tile_it_touch
     [i] = tiles_for(small, TILES)
     tx, ty, tw, th = TILES[i]
     assert tx <= 300 and tx + tw >= 360 and ty <= 100 and ty + th >= 250  # whole in it
+    assert tiles_for(small, TILES, {i}) == []  # a tile that runs anyway holds it
     big = (50, 0, 600, 430)
-    assert len(tiles_for(big, TILES)) > 2
+    cover = tiles_for(big, TILES)
+    assert 2 <= len(cover) < len(TILES)  # enough tiles to cover it, not every one it touches
+    xs = {x for i in cover for x in range(TILES[i][0], TILES[i][0] + TILES[i][2])}
+    assert set(range(50, 650)) <= xs
 
 
 def test_a_still_empty_scene_costs_one_sweep_tile_a_call_and_is_swept_whole():
@@ -39,6 +43,18 @@ def test_a_still_empty_scene_costs_one_sweep_tile_a_call_and_is_swept_whole():
         seen.update(chosen)
         att.ran(ROI, TILES, chosen, [], WH)
     assert seen == set(range(len(TILES)))  # the sweep visits every tile in turn
+
+
+def test_a_walking_persons_earlier_boxes_add_no_tiles():
+    att = TileAttention(AttentionSettings(sweep=1, remember_runs=10))
+    img = np.full((432, 768, 3), 70, np.uint8)
+    att.select(img, ROI, TILES)
+    att.ran(ROI, TILES, list(range(len(TILES))), [], WH)
+    for step in range(8):  # walks right, found on every call, the picture itself unchanged
+        x = 0.1 + 0.08 * step
+        chosen = att.select(img, ROI, TILES)
+        att.ran(ROI, TILES, chosen, [person(x, 0.95, h=0.6, w=0.12)], WH)
+    assert len(att.select(img, ROI, TILES)) == 2  # where he is now, and the sweep
 
 
 def test_a_change_or_a_find_runs_its_tile():
