@@ -60,6 +60,8 @@ class DetectorResult:
 
     detections: list[Detection] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
+    # boxes scored between the profile's score_floor and its threshold: never a new person,
+    # but they may carry on a tracked one, and the adaptive rate looks closer near the zone
     low: list[Detection] = field(default_factory=list)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from detector.attention import AttentionSettings, TileAttention
 from detector.base import SIGNATURE_WH, Detection, DetectorResult, StageTimes
 from detector.enhance import Enhancer, brightness
 from detector.tflite import Roi, TFLiteDetector, as_bgr, to_frame
@@ -123,6 +124,7 @@ class FrontendStats:
     dark: bool = False
     profile: str = ""
     tiles: int = 0  # model runs on the last frame (tiles, plus the whole-region pass)
+    grid: int = 0  # tiles in the last frame's grid (runs of a full sweep, less the whole pass)
     enhanced: bool = False
     roi: Roi = (0, 0, 0, 0)
     counts: dict[str, int] = field(default_factory=dict)  # frames per profile
@@ -143,13 +145,15 @@ class ZoneDetector:
     def __init__(self, day: Profile, zone_bounds: tuple[float, float, float, float],
                  crop: CropSettings, *, wide: Profile | None = None, wide_above_px: int = 960,
                  night: Profile | None = None, dark_below: float = 0.3,
-                 hysteresis: float = 0.03) -> None:
+                 hysteresis: float = 0.03,
+                 attention: AttentionSettings | None = None) -> None:
         self.day, self.wide, self.night = day, wide, night
         self.wide_above_px = wide_above_px
         self.zone_bounds = zone_bounds
         self.crop = crop
         self.dark_below = dark_below
         self.hysteresis = hysteresis
+        self.attention = TileAttention(attention)
         self.name = day.detector.name
         self.stats = FrontendStats()
         self._dark = False
@@ -181,6 +185,7 @@ class ZoneDetector:
         region = frame[y0 : y0 + rh, x0 : x0 + rw]
         if region.ndim == 3 and region.shape[2] == 1:
             region = region[:, :, 0]
+        raw_region = region
         level = brightness(region)
         dark = self._is_dark(level)
         if dark != self._dark:
@@ -201,7 +206,9 @@ class ZoneDetector:
         det = profile.detector
         tiles = tile_grid(roi, det.input_size, profile.tiling)
         tiled = len(tiles) > 1
-        passes = [*tiles, roi] if tiled and profile.tiling.full_pass else tiles
+        chosen = self.attention.select(raw_region, roi, tiles) if tiled else [0]
+        run = [tiles[i] for i in chosen]
+        passes = [*run, roi] if tiled and profile.tiling.full_pass else run
         whole: list[Detection] = []
         cut: list[Detection] = []
         for tile in passes:
@@ -215,20 +222,29 @@ class ZoneDetector:
                 (cut if is_cut else whole).append(d)
             times.decode_ms += (time.perf_counter() - t1) * 1e3
         t2 = time.perf_counter()
-        found = merge(drop_cut(whole, cut), det.settings.nms_iou, (fw, fh)) if tiled else whole
         cropped = roi != (0, 0, fw, fh)
-        floor = profile.score_threshold if profile.score_floor is None else min(
-            profile.score_floor, profile.score_threshold)
-        found = [with_signature(d, frame) for d in found if d.score >= floor
-                 and det.settings.accepts(d)
-                 and not (cropped and cut_by_crop_side(d, roi, (fw, fh)))]
-        strong = [d for d in found if d.score >= profile.score_threshold]
-        low = [d for d in found if d.score < profile.score_threshold]
+        thr = profile.score_threshold
+        floor = thr if profile.score_floor is None else min(profile.score_floor, thr)
+
+        def kept(lo: float, hi: float) -> list[Detection]:
+            """Boxes scored in [lo, hi), merged across tiles among themselves and filtered
+            (a box under the threshold never suppresses a person's)."""
+            w = [d for d in whole if lo <= d.score < hi]
+            c = [d for d in cut if lo <= d.score < hi]
+            boxes = merge(drop_cut(w, c), det.settings.nms_iou, (fw, fh)) if tiled else w
+            return [with_signature(d, frame) for d in boxes if det.settings.accepts(d)
+                    and not (cropped and cut_by_crop_side(d, roi, (fw, fh)))]
+
+        strong = kept(thr, float("inf"))
+        low = kept(floor, thr) if floor < thr else []
+        if tiled:
+            self.attention.ran(roi, tiles, chosen, [*strong, *low], (fw, fh))
         times.decode_ms += (time.perf_counter() - t2) * 1e3
 
         s = self.stats
         s.brightness, s.dark, s.profile, s.tiles, s.enhanced, s.roi = (
             level, dark, profile.name, len(passes), enhanced, roi)
+        s.grid = len(tiles) if tiled else 0
         s.counts[profile.name] = s.counts.get(profile.name, 0) + 1
         s.dark_frames += dark
         s.enhanced_frames += enhanced

@@ -85,6 +85,16 @@ class AdaptiveConfig(Section):
         0.1, description="Margin around the zone's bounding box that is watched for motion, "
         "as a fraction of the frame.",
     )
+    after_change_s: Annotated[float, Field(ge=0.0, le=60.0)] = Field(
+        3.0, description="After any change in the watched area (motion, or a difference from "
+        "the picture the detector last looked at) the detector keeps running at camera.fps for "
+        "this long: a person who steps in and then stands still, in a dark doorway say, is "
+        "looked at closely until found.",
+    )
+    looks_per_dwell: Annotated[int, Field(ge=1, le=30)] = Field(
+        3, description="At the idle rate the detector still looks at least this many times "
+        "during one waiting.dwell_s, so a person nobody saw arrive is found well inside the dwell.",
+    )
 
 
 class DetectorBackend(str, Enum):
@@ -156,7 +166,9 @@ class DetectorConfig(Section):
     score_floor: Fraction = Field(
         0.3, description="Boxes from this score up to score_threshold go to the tracker only: "
         "they may carry on a track that was confirmed by strong boxes (a still person whose "
-        "score sags), never start one (ByteTrack's second association). Equal to "
+        "score sags), never start one (ByteTrack's second association); one standing near the "
+        "zone also sends the adaptive rate to full, and the tiles keep looking where one was. "
+        "Equal to "
         "score_threshold: no low boxes.",
     )
     nms_iou: Fraction = Field(0.5, description="IoU above which overlapping boxes are merged.")
@@ -211,6 +223,15 @@ class DetectorConfig(Section):
     tile_full_pass: bool = Field(
         True, description="When tiling, also run once on the whole region, so that people "
         "bigger than a tile are found too (one model run more).",
+    )
+    tile_attention: bool = Field(
+        True, description="When tiling, run only the tiles where people can be: where something "
+        "was found lately, where the picture changed since a tile last looked, and a sweep of "
+        "tile_sweep more tiles a frame, longest unlooked first (the whole-region pass still runs "
+        "every frame). Off: every tile on every frame.",
+    )
+    tile_sweep: Annotated[int, Field(ge=1, le=64)] = Field(
+        1, description="With tile_attention: tiles of the rest looked at per frame, round robin.",
     )
     enhance: EnhanceMode = Field(
         EnhanceMode.DARK, description="Low-light enhancement of the luma before the "

@@ -19,6 +19,7 @@ from edge.config import Config
 from edge.runtime.assembly import build_detector
 from sim.runner import SimRun, scenario_config, simulate
 from sim.scenario import Scenario
+from sim.scoring import detection_scores, light_scores, occupancy_scores
 from sim.stills import ClipSource
 
 STAGES = ("read", "gate", "preprocess", "invoke", "decode", "decide", "light", "publish",
@@ -84,6 +85,13 @@ def bench(sc: Scenario, base: Config, *, bare: bool = True) -> dict[str, Any]:
     rec = run.recorder
     n = len(rec.samples)
     stages = stage_table(run)
+    ran = sum(s.detected for s in rec.samples)  # a still shown on several frames counts each
+    scores: dict[str, Any] = {
+        "occupancy": occupancy_scores(rec.samples, run.truth),
+        "light": light_scores(rec.samples, run.truth, sc.dwell_s, sc.hold_s, run.duration_s),
+    }
+    if run.truth.kind == "mot":
+        scores["detection"] = detection_scores(list(rec.matches.values()))
     frame_p50 = stages["detected_frames"]["frame"]["p50"]
     bare_p50 = _stats(bare_ms)["p50"]
     return {
@@ -93,7 +101,7 @@ def bench(sc: Scenario, base: Config, *, bare: bool = True) -> dict[str, Any]:
         "processing_fps": cfg.camera.fps,
         "adaptive": cfg.adaptive.enabled,
         "frames": n,
-        "frames_detected": len(detected),
+        "frames_detected": ran,
         "duration_s": round(run.duration_s, 3),
         "fps": round(n / run.wall_s, 2) if run.wall_s else None,
         "stages_ms": stages,
@@ -102,7 +110,29 @@ def bench(sc: Scenario, base: Config, *, bare: bool = True) -> dict[str, Any]:
         if frame_p50 and bare_p50 else None,
         "cpu_s_per_s": round(run.cpu_s / run.duration_s, 4) if run.duration_s else None,
         "invocations": rec.invocations,
+        "runs_per_detected_frame": round(rec.invocations / ran, 3) if ran else None,
+        "scores": scores,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "wall_s": round(run.wall_s, 2),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def compare_adaptive(sc: Scenario, base: Config, *, bare: bool = False) -> dict[str, Any]:
+    """One scenario at the fixed full rate and with the adaptive rate, with the savings."""
+    runs = {}
+    for name, enabled in (("fixed", False), ("adaptive", True)):
+        cfg = base.model_copy(deep=True)
+        cfg.adaptive.enabled = enabled
+        runs[name] = bench(sc, cfg, bare=bare)
+    fixed, adaptive = runs["fixed"], runs["adaptive"]
+    return {
+        "name": sc.name, **runs,
+        "invocations_fixed_over_adaptive": ratio(fixed["invocations"],
+                                                 max(1, adaptive["invocations"])),
+        "cpu_fixed_over_adaptive": ratio(fixed["cpu_s_per_s"], adaptive["cpu_s_per_s"]),
     }

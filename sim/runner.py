@@ -207,6 +207,7 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
         "perf": {
             **perf_scores(rec.samples, run.wall_s),
             "invocations": rec.invocations,
+            "detector_frames": sum(s.detected for s in rec.samples),
             "cpu_s_per_s": round(run.cpu_s / duration, 4) if duration else None,
         },
     }

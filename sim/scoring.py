@@ -77,6 +77,11 @@ def occupancy_scores(samples: list[Sample], truth: Truth) -> dict[str, Any]:
 
 def light_scores(samples: list[Sample], truth: Truth, dwell_s: float, hold_s: float,
                  end_t: float) -> dict[str, Any]:
+    if truth.kind == "frames":
+        # unrelated stills have no timeline, so no stays and no expected light: every 'on' would
+        # count as false. The light is not scored on stills (occupancy is, still by still).
+        return {"agreement": None, "on_latency_s": {"median": None, "max": None},
+                "false_on_s": None, "missed_waits": None, "waits": 0, "switches": None}
     expected = expected_light(truth.stays, dwell_s, hold_s)
     edges = [e for span in expected for e in span]
     tol = truth.tolerance_s

@@ -191,6 +191,9 @@ class PlanGate:
     def should_detect(self, frame, state) -> bool:
         return self.source.step()[0] != "skip"
 
+    def observed(self, result) -> None:
+        pass
+
     def reset(self) -> None:
         pass
 

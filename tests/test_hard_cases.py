@@ -124,3 +124,43 @@ def test_the_crop_runs_the_detector_on_the_zone(defaults: Config):
     keys = ("tp", "fp", "fn", "tn")
     assert [cropped["occupancy"][k] for k in keys] == [whole["occupancy"][k] for k in keys]
     assert cropped["occupancy"]["tp"] >= 7
+
+
+def test_tiles_only_where_people_can_be_on_a_mostly_still_clip(defaults: Config, tmp_path: Path):
+    """one-by-one's first 22 s (the first visit) with the wide profile forced onto its
+    768 px frames as 6 tiles of YOLOX's own size plus the whole pass: the tiles where people can
+    be cost at most half the runs a detector frame of the full sweep, with the same scores. (The
+    clip is cut at run time into the test's temporary folder, never committed.)"""
+    sc = load_scenario(scenario_path("one-by-one"))
+    cap = cv2.VideoCapture(str(sc.clip_path))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    ok, frame = cap.read()
+    out = cv2.VideoWriter(str(tmp_path / "cut.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                          (frame.shape[1], frame.shape[0]))
+    for _ in range(int(22 * fps)):
+        out.write(frame)
+        ok, frame = cap.read()
+        assert ok
+    out.release()
+    cap.release()
+    (tmp_path / "presence.csv").write_text("start_s,end_s\n6.0,20.2\n")
+    cut = sc.model_copy(update={"base_dir": tmp_path, "clip": "cut.mp4", "name": "cut"})
+    runs = {}
+    for attention in (True, False):
+        cfg = defaults.model_copy(deep=True)
+        cfg.detector.wide_above_px = 64
+        assert cfg.detector.wide is not None
+        cfg.detector.wide.tile_scale = 1.0
+        cfg.detector.tile_attention = attention
+        runs[attention] = run_scenario(cut, cfg)
+    some, every = runs[True], runs[False]
+    for r in (some, every):
+        assert r["perf"]["profiles"] == {"wide": r["perf"]["detector_frames"]}
+
+    def per_detector_frame(r: dict) -> float:
+        return r["perf"]["invocations"] / r["perf"]["detector_frames"]
+
+    assert per_detector_frame(every) == 7.0  # 3 x 2 tiles and the whole pass
+    assert per_detector_frame(some) <= 3.5, some["perf"]
+    for key in ("occupancy", "light"):
+        assert some[key] == every[key], key

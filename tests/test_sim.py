@@ -32,12 +32,30 @@ def test_one_by_one_scores(one_by_one):
     light = r["light"]
     assert light["missed_waits"] == 0
     assert light["false_on_s"] == 0
-    assert light["on_latency_s"]["max"] is not None and light["on_latency_s"]["max"] <= 1.5
+    assert light["on_latency_s"]["max"] is not None and light["on_latency_s"]["max"] <= 1.0
     assert light["agreement"] >= 0.95
     assert set(r["perf"]) >= {"fps", "invoke_ms_p50", "frame_ms_p50"}
     # nobody standing at the table is taken for a static object, nor comes near it
     assert r["static"]["frames_with_static_object"] == 0
     assert r["static"]["longest_still_s"] < 60.0, r["static"]  # a tenth of static.after_s
+    # the adaptive rate (on by default) still saves: at least 3x fewer model runs than the
+    # fixed rate's one a frame (CPU, a timing, is reported by stopsafe bench --compare-adaptive)
+    assert r["perf"]["invocations"] * 3 <= r["frames"], r["perf"]
+
+
+def test_every_other_shared_clip_lights_on_time_and_never_falsely(shared, models_dir):
+    """With the defaults (adaptive rate on): nobody waiting is missed, the light is at most a
+    second late and never on for nobody (one-by-one: above; the night stills have no timeline
+    and score occupancy only: tests/test_hard_cases.py)."""
+    names = ["tud-campus", "mot17-04", "intel-carpark-empty"]
+    proc = run_sim(*(str(scenario_path(n)) for n in names), "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for r in json.loads(proc.stdout):
+        light = r["light"]
+        assert light["missed_waits"] == 0 and light["false_on_s"] == 0, (r["name"], light)
+        latency = light["on_latency_s"]["max"]
+        assert latency is None or latency <= 1.0, (r["name"], light)
+        assert (latency is None) == (light["waits"] == 0), (r["name"], light)
 
 
 def test_report_pictures_are_written(one_by_one):

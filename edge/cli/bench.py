@@ -1,4 +1,4 @@
-"""``stopsafe bench SCENARIO.yaml [-c CONFIG] [--json] [--compare-adaptive]``."""
+"""``stopsafe bench SCENARIO.yaml... [-c CONFIG] [--json] [--compare-adaptive]``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from edge.cli.common import load
-from sim.tables import console
+from sim.tables import _fmt, console
 
 
 def _table(doc: dict[str, Any]) -> Table:
@@ -35,48 +35,60 @@ def _summary(doc: dict[str, Any]) -> str:
             f"peak RSS {doc['peak_rss_mb']} MB")
 
 
+def compare_table(docs: list[dict[str, Any]]) -> Table:
+    """Per clip, fixed rate against adaptive: cost and the light's scores side by side."""
+    t = Table(title="stopsafe bench --compare-adaptive (fixed rate / adaptive)")
+    for col in ("scenario", "rate", "frames", "detector frames", "model runs", "runs/frame",
+                "CPU s/s", "latency max s", "missed", "false on s", "occ f1", "det P/R"):
+        t.add_column(col, justify="left" if col in ("scenario", "rate") else "right")
+    for d in docs:
+        for name in ("fixed", "adaptive"):
+            r = d[name]
+            sc = r["scores"]
+            li, det = sc["light"], sc.get("detection")
+            pr = f"{_fmt(det['precision'])}/{_fmt(det['recall'])}" if det else "-"
+            t.add_row(d["name"] if name == "fixed" else "", name, _fmt(r["frames"]),
+                      _fmt(r["frames_detected"]), _fmt(r["invocations"]),
+                      _fmt(r["runs_per_detected_frame"]), _fmt(r["cpu_s_per_s"]),
+                      _fmt(li["on_latency_s"]["max"]), _fmt(li["missed_waits"]),
+                      _fmt(li["false_on_s"]), _fmt(sc["occupancy"]["f1"]), pr)
+        t.add_row("", "saving", "", "", f"x{_fmt(d['invocations_fixed_over_adaptive'])}", "",
+                  f"x{_fmt(d['cpu_fixed_over_adaptive'])}", "", "", "", "", "",
+                  end_section=True)
+    return t
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from sim.profiling import bench
+    from sim.profiling import bench, compare_adaptive
     from sim.scenario import load_scenario
 
     cfg = load(args.config)
-    sc = load_scenario(args.scenario)
-    runs = []
-    if args.compare_adaptive:
-        for enabled in (False, True):
-            c = cfg.model_copy(deep=True)
-            c.adaptive.enabled = enabled
-            runs.append(bench(sc, c))
-    else:
-        runs.append(bench(sc, cfg))
-    if args.compare_adaptive:
-        fixed, adaptive = runs
-        ratio = {
-            "invocations_fixed_over_adaptive": round(
-                fixed["invocations"] / max(1, adaptive["invocations"]), 2),
-            "cpu_fixed_over_adaptive": round(
-                fixed["cpu_s_per_s"] / adaptive["cpu_s_per_s"], 2)
-            if adaptive["cpu_s_per_s"] else None,
-        }
+    scenarios = [load_scenario(p) for p in args.scenarios]  # all validated before any runs
     out = console(stderr=args.json)
+    if args.compare_adaptive:
+        docs = [compare_adaptive(sc, cfg) for sc in scenarios]
+        out.print(compare_table(docs))
+        if args.json:
+            doc: Any = docs[0] if len(docs) == 1 else docs
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return 0
+    runs = [bench(sc, cfg) for sc in scenarios]
     for doc in runs:
         out.print(_table(doc))
         out.print(_summary(doc))
-    if args.compare_adaptive:
-        out.print(f"fixed rate / adaptive: invocations x{ratio['invocations_fixed_over_adaptive']}"
-                  f", CPU x{ratio['cpu_fixed_over_adaptive']}")
     if args.json:
-        doc: Any = runs[0] if len(runs) == 1 else {"fixed": runs[0], "adaptive": runs[1],
-                                                    **ratio}
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json.dumps(runs[0] if len(runs) == 1 else runs, indent=2) + "\n")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="time each stage of the pipeline on a scenario's clip")
-    p.add_argument("scenario", help="scenario.yaml (its clip is played as fast as possible)")
+    p = sub.add_parser("bench", help="time each stage of the pipeline on scenarios' clips")
+    p.add_argument("scenarios", nargs="+",
+                   help="scenario.yaml files (each clip is played as fast as possible)")
     p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
     p.add_argument("--compare-adaptive", action="store_true",
-                   help="run with a fixed full rate and with the adaptive rate, and compare")
+                   help="run each clip at a fixed full rate and with the adaptive rate, and "
+                   "print per clip model runs, CPU, worst light latency, missed waits and false "
+                   "light side by side")
     p.set_defaults(func=cmd_bench)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from actuators.light import RelayLight, make_pin_factory
+from detector.attention import AttentionSettings
 from detector.enhance import EnhanceMethod, EnhanceMode, Enhancer, EnhanceSettings
 from detector.frontend import CropSettings, Profile, ZoneDetector
 from detector.models import verify_model
@@ -114,7 +115,8 @@ def build_detector(cfg: Config) -> ZoneDetector:
                         head_room=d.crop_head_room, max_area=d.crop_max_area)
     return ZoneDetector(profiles["day"], Zone(cfg.zone.polygon).bounds(), crop,
                         wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
-                        night=profiles.get("night"), dark_below=d.dark_below)
+                        night=profiles.get("night"), dark_below=d.dark_below,
+                        attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep))
 
 
 def core_settings(cfg: Config) -> CoreSettings:

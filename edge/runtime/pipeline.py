@@ -85,6 +85,8 @@ class FrameGate(Protocol):
 
     def should_detect(self, frame: Frame, state: StopState) -> bool: ...
 
+    def observed(self, result: DetectorResult) -> None: ...
+
     def reset(self) -> None: ...
 
 
@@ -177,6 +179,8 @@ class Pipeline:
                 self.faults.raise_(Fault.MODEL_FAILED, error=error)
             else:
                 self.faults.clear(Fault.MODEL_FAILED)
+                if self.gate is not None:
+                    self.gate.observed(result)
         t_detect = time.perf_counter()
         self._enter("decide")
         t = frame.t if frame is not None else self.clock()
