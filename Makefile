@@ -7,7 +7,7 @@ VENV ?= .venv
 SHARED ?= ../shared
 REPORT ?= reports/one-by-one
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto systemd openssl
+APT_PACKAGES := mosquitto systemd openssl postgresql
 
 .PHONY: setup system-packages models demo test lint clean
 

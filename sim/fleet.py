@@ -142,6 +142,15 @@ class Fleet:
                 svc.on_frame(fake.step(t))
             n += 1
 
+    def summary(self) -> list[dict[str, Any]]:
+        """Each stop's own event counter, read after ``close``: ``last_seq`` (every event it
+        numbered is 1 .. last_seq), ``queued`` (still unacknowledged by the broker) and
+        ``dropped`` (refused by a full outbox). A consumer's "none missing" is checked
+        against this."""
+        return [{"stop": svc.cfg.stop.id, "last_seq": svc.link.outbox.last_seq,
+                 "queued": len(svc.link.outbox), "dropped": svc.link.outbox.dropped}
+                for _, svc in self.stops]
+
     def connected(self) -> int:
         return sum(svc.link.connected for _, svc in self.stops)
 

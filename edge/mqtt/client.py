@@ -61,6 +61,16 @@ def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> 
                          client_id=f"stopsafe-{role}-{uuid.uuid4().hex[:8]}",
                          protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
                          clean_session=None if v5 else True)
+    apply_credentials_and_tls(client, cfg)
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.connect(m.host, m.port, m.keepalive_s)
+    return client
+
+
+def apply_credentials_and_tls(client: paho.Client, cfg: Config) -> None:
+    """The config's (or the environment's) credentials and TLS settings on a tool's client."""
+    m = cfg.mqtt
     user, password = resolve_credentials(cfg, os.environ)
     if user is not None or password is not None:
         client.username_pw_set(user or "", password)
@@ -69,7 +79,3 @@ def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> 
                        certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
                        keyfile=str(m.tls.key_file) if m.tls.key_file else None,
                        cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    client.on_connect = on_connect
-    client.on_message = on_message
-    client.connect(m.host, m.port, m.keepalive_s)
-    return client
