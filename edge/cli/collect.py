@@ -66,7 +66,7 @@ def _positive_int(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from edge.history.store import DEFAULT_URL
+    from edge.history import DEFAULT_URL
     from edge.mqtt.client import add_broker_args
 
     p = sub.add_parser("collect", help="keep every stop's events, status and telemetry in a "

@@ -46,7 +46,7 @@ def _days(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from edge.history.store import DEFAULT_URL
+    from edge.history import DEFAULT_URL
 
     p = sub.add_parser("history", help="each stop's days from the history database: light "
                        "on-time, switch-ons, waiting, hours blind, faults, time offline")

@@ -8,3 +8,5 @@ day in figures.
 - ``daily``: pure arithmetic from a stop's rows to its figures per day
 - ``report``: table, JSON, CSV and the chart
 """
+
+DEFAULT_URL = "sqlite:///stopsafe-history.db"  # nothing to install; a fleet uses postgresql://

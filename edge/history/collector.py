@@ -146,7 +146,7 @@ class Collector:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
-        c.on_subscribe = lambda *_a: self.subscribed.set()
+        c.on_subscribe = self._on_subscribe
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = session_expiry_s
         props.ReceiveMaximum = RECEIVE_MAXIMUM
@@ -163,6 +163,15 @@ class Collector:
         log.info("collect_connected", client_id=self.client_id, group=self.group,
                  session_present=bool(getattr(flags, "session_present", False)))
         client.subscribe(subscriptions(self.prefix, self.group))
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: Any, codes: Any, _p: Any) -> None:
+        bad = [str(c) for c in codes if getattr(c, "is_failure", False)]
+        if bad:
+            log.error("collect_subscribe_refused", reasons=bad)
+            return
+        log.info("collect_subscribed", client_id=self.client_id, group=self.group,
+                 filters=len(codes))
+        self.subscribed.set()
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         with self._gen_lock:

@@ -130,9 +130,9 @@ def timeline(rows: StopRows, since: float, until: float) -> Timeline:
     went_down = sorted(a for a, _ in tl.offline)
 
     def cut(start: float, end: float) -> float:
-        """``end``, or the first time the stop went offline after ``start`` if earlier."""
+        """``end``, or the first time the stop went offline from ``start`` on, if earlier."""
         for d in went_down:
-            if d > start:
+            if d >= start:
                 return min(end, d)
         return end
 

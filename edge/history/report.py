@@ -14,7 +14,15 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edge.history.daily import DayFigures, day_bounds, figures, last_days
+from edge.history.daily import (
+    DayFigures,
+    FaultDay,
+    day_bounds,
+    figures,
+    last_days,
+    overlap,
+    timeline,
+)
 from edge.history.store import Store
 from edge.runtime.faults import Fault
 
@@ -33,6 +41,20 @@ def build(store: Store, days: int, stop: str | None = None, now: float | None = 
     out: list[DayFigures] = []
     for rows in store.rows_for(stops, since, until):
         out += figures(rows, span, now)
+    return out
+
+
+def recent_faults(store: Store, stops: Sequence[str], hours: float = 24.0,
+                  now: float | None = None) -> dict[str, dict[str, FaultDay]]:
+    """Each stop's faults over the last ``hours``: raises and time active, by fault name."""
+    now = time.time() if now is None else now
+    since = now - hours * H
+    out: dict[str, dict[str, FaultDay]] = {}
+    for rows in store.rows_for(stops, since, now):
+        tl = timeline(rows, since, now)
+        out[rows.stop] = {name: FaultDay(len(tl.raises.get(name, ())),
+                                         overlap(tl.faults.get(name, ()), since, now))
+                          for name in sorted(set(tl.faults) | set(tl.raises))}
     return out
 
 

@@ -18,11 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from edge.history import schema
+from edge.history import (
+    DEFAULT_URL,  # noqa: F401 (re-exported)
+    schema,
+)
 from edge.history.schema import events, states, tele
 from edge.mqtt.topics import EventKind, Leaf
-
-DEFAULT_URL = "sqlite:///stopsafe-history.db"
 
 
 class StoreError(RuntimeError):

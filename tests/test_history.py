@@ -1,0 +1,396 @@
+"""The fleet's memory: ``stopsafe collect`` into SQLite and a real PostgreSQL, ``stopsafe
+history`` out of it.
+
+The fleet tests run ``stopsafe fleet-sim`` and two ``stopsafe collect`` processes in one share
+group on a real mosquitto, kill one collector with SIGKILL mid-run and start it again, and then
+check every event against the stops' own counters (fleet-sim's ``--summary``): each seq from 1
+to the stop's last is in the database exactly once. 150 stops for 20 s in the normal run; 1,000
+stops for 70 s is the ``load`` test (``make test-load``), which prints the figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from edge.history import daily, schema
+from edge.history.collector import Dropped, subscriptions, to_row
+from edge.history.schema import events
+from edge.history.store import Batch, StopRows, Store, StoreError
+from tests.conftest import REPO
+from tests.mqtt_fixtures import Broker
+
+DAY0 = date(2026, 3, 9)
+T0 = datetime(2026, 3, 9, tzinfo=timezone.utc).timestamp()  # midnight UTC
+H = 3600.0
+
+
+# ---------------------------------------------------------------- pure parts
+def test_messages_become_rows_and_junk_is_counted_not_stored():
+    ev = json.dumps({"kind": "light", "on": True, "seq": 7, "ts": "2026-03-09T01:00:00.000+00:00"})
+    table, row = to_row("stopsafe", "stopsafe/s1/event", ev.encode(), 5.0)
+    assert table == "events" and row["stop"] == "s1" and row["seq"] == 7
+    assert row["ts"] == T0 + H and row["received"] == 5.0 and row["kind"] == "light"
+    assert to_row("stopsafe", "stopsafe/s1/status", b"online", 5.0) == (
+        "states", {"stop": "s1", "leaf": "status", "at": 5.0, "value": "online"})
+    assert to_row("stopsafe", "stopsafe/s1/faults/state", b"[]", 5.0)[0] == "states"
+    assert to_row("stopsafe", "stopsafe/s1/tele", b"{}", 5.0)[0] == "tele"
+    assert to_row("stopsafe", "other/s1/event", ev.encode(), 5.0) is Dropped.FOREIGN_TOPIC
+    assert to_row("stopsafe", "stopsafe/s1/event", b"{", 5.0) is Dropped.EVENT_NOT_JSON
+    for bad in (b'{"kind": "light"}', b'{"seq": "3"}', b'{"seq": true}', b'{"seq": 0}', b"[1]"):
+        assert to_row("stopsafe", "stopsafe/s1/event", bad, 5.0) is Dropped.EVENT_WITHOUT_SEQ
+    assert to_row("stopsafe", "stopsafe/s1/cmd/light", b"ON", 5.0) is Dropped.OTHER_LEAF
+    assert to_row("stopsafe", "stopsafe/s1/event", b"\xff", 5.0) is Dropped.NOT_UTF8
+    # an event without a usable ts is placed at its arrival
+    _, row = to_row("stopsafe", "stopsafe/s1/event", b'{"seq": 1, "ts": "yesterday"}', 9.0)
+    assert row["ts"] == 9.0
+
+
+def test_subscriptions_are_shared_and_cover_every_leaf_once():
+    from edge.mqtt.topics import Leaf, State
+
+    subs = subscriptions("city", "g1")
+    assert all(t.startswith("$share/g1/city/+/") and q == 1 for t, q in subs)
+    leaves = {t.removeprefix("$share/g1/city/+/") for t, _ in subs}
+    assert leaves == {Leaf.EVENT.value, Leaf.STATUS.value, Leaf.TELE.value,
+                      *(s.value for s in State)}
+
+
+def _ev(kind: str, at: float, **kw) -> tuple[str, float, dict]:
+    return kind, T0 + at, {"kind": kind, **kw}
+
+
+def test_day_figures_from_hand_made_rows():
+    """Two days; every figure worked out by hand below."""
+    rows = StopRows(
+        stop="s1",
+        events=[
+            _ev("light", 1 * H, on=True),                       # day 1: on 01:00 .. 01:30
+            _ev("light", 1.5 * H, on=False),
+            _ev("waiting_ended", 1.4 * H, duration_s=60.0),
+            _ev("waiting_ended", 1.45 * H, duration_s=120.0),
+            _ev("fault", 10 * H, fault="camera_black", active=True),   # blind 10:00 .. 12:00
+            _ev("fault", 11 * H, fault="lamp_failed", active=True),    # not blind, until 13:00
+            _ev("fault", 12 * H, fault="camera_black", active=False),
+            _ev("fault", 13 * H, fault="lamp_failed", active=False),
+            _ev("light", 23 * H, on=True),                      # on 23:00 .. 01:00 next day
+            _ev("light", 25 * H, on=False),
+            _ev("fault", 30 * H, fault="camera_stale", active=True),   # day 2: 06:00 ..
+        ],
+        status=[(T0 + 31 * H, "offline"), (T0 + 33 * H, "online")],  # offline 07:00 .. 09:00
+        light_before=False, faults_before={}, status_before="online")
+    now = T0 + 36 * H  # day 2, 12:00
+    d1, d2 = daily.figures(rows, [DAY0, date(2026, 3, 10)], now)
+    assert (d1.day, d2.day) == (DAY0, date(2026, 3, 10))
+    assert d1.light_on_s == pytest.approx(0.5 * H + 1 * H)
+    assert d2.light_on_s == pytest.approx(1 * H)
+    assert (d1.switch_ons, d2.switch_ons) == (2, 0)
+    assert d1.waiting_episodes == 2 and d1.waiting_total_s == 180.0
+    assert d1.waiting_max_s == 120.0 and d1.waiting_mean_s == 90.0
+    assert d1.blind_s == pytest.approx(2 * H)
+    assert d1.faults["camera_black"].raised == 1
+    assert d1.faults["camera_black"].active_s == pytest.approx(2 * H)
+    assert d1.faults["lamp_failed"].active_s == pytest.approx(2 * H)
+    assert d1.offline_s == 0.0
+    # camera_stale from 06:00 until the stop went offline at 07:00 (nothing known after)
+    assert d2.faults["camera_stale"].active_s == pytest.approx(1 * H)
+    assert d2.blind_s == pytest.approx(1 * H)
+    assert d2.offline_s == pytest.approx(2 * H)
+    j = d1.as_dict()
+    assert j["day"] == "2026-03-09" and j["faults"]["lamp_failed"] == {"raised": 1,
+                                                                         "active_s": 7200.0}
+
+
+def test_state_at_the_window_start_carries_over():
+    """Light on, a fault active and the stop offline since before the window."""
+    rows = StopRows("s1", [], [(T0 + 2 * H, "online")], light_before=True,
+                    faults_before={"camera_lost": T0 - 5 * H}, status_before="offline")
+    (d,) = daily.figures(rows, [DAY0], T0 + 4 * H)
+    assert d.offline_s == pytest.approx(2 * H)
+    # the light and the fault were on until the stop was seen offline: the window's start
+    assert d.light_on_s == 0.0 and d.blind_s == 0.0
+    rows = StopRows("s1", [], [], light_before=True, faults_before={"camera_lost": T0 - H},
+                    status_before="online")
+    (d,) = daily.figures(rows, [DAY0], T0 + 4 * H)
+    assert d.light_on_s == pytest.approx(4 * H) and d.blind_s == pytest.approx(4 * H)
+
+
+# ---------------------------------------------------------------- the store, both databases
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_store_drops_repeated_events_and_prunes_old_samples(db_url):
+    store = Store(db_url)
+    assert store.version == schema.VERSION
+    ev = {"stop": "s1", "seq": 1, "kind": "light", "ts": T0, "received": T0, "body": "{}"}
+    old = {"stop": "s1", "leaf": "status", "at": T0 - 40 * 86400, "value": "online"}
+    new = {"stop": "s1", "leaf": "status", "at": T0, "value": "online"}
+    store.write(Batch(events=[ev, ev], states=[old, new],
+                      tele=[{"stop": "s1", "at": T0 - 40 * 86400, "body": "{}"}]))
+    store.write(Batch(events=[ev, {**ev, "seq": 2}]))
+    assert store.counts() == {"events": 2, "states": 2, "tele": 1}
+    assert store.seqs() == {"s1": [1, 2]}
+    assert store.prune(T0 - 30 * 86400) == 2
+    assert store.counts() == {"events": 2, "states": 1, "tele": 0}
+    assert store.size_bytes() > 0
+    store.close()
+
+
+def test_schema_upgrades_itself_and_refuses_a_newer_one(db_url):
+    old = Store(db_url, upto=1)
+    assert old.version == 1
+    old.write(Batch(events=[{"stop": "s1", "seq": 1, "kind": "light", "ts": T0,
+                             "received": T0, "body": "{}"}]))
+    old.close()
+    store = Store(db_url)
+    assert (store.upgraded_from, store.version) == (1, schema.VERSION)
+    assert store.counts()["events"] == 1
+    import sqlalchemy as sa
+
+    indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("events")}
+    assert "ix_events_stop_kind_ts" in indexes
+    with store.engine.begin() as conn:
+        conn.execute(schema.schema_version.update().values(version=schema.VERSION + 1))
+    store.close()
+    with pytest.raises(StoreError, match="upgrade stopsafe"):
+        Store(db_url)
+
+
+def test_bad_database_urls_are_config_errors(tmp_path):
+    for url in ("mysql://x/y", "nonsense", f"sqlite:///{tmp_path}/no/such/dir/h.db"):
+        p = cli("history", "--db", url)
+        assert p.returncode == 78, (url, p.stderr)
+        assert p.stderr.strip().count("\n") == 0 and "stopsafe history:" in p.stderr
+
+
+# ---------------------------------------------------------------- the fleet, end to end
+def cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=REPO,
+                          capture_output=True, text=True, **kw)
+
+
+@dataclass
+class CollectorProc:
+    client_id: str
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    def start(self, broker: Broker, db: str) -> None:
+        mark = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("a") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "edge.cli", "collect", "--broker", broker.address,
+                 "--db", db, "--group", "history-test", "--client-id", self.client_id,
+                 "--session-expiry-s", "600"], cwd=REPO, stdout=out, stderr=out)
+        deadline = time.monotonic() + 30
+        while "collect_subscribed" not in self.log.read_text()[mark:]:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "collector did not subscribe"
+            time.sleep(0.1)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> dict:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        assert self.proc.returncode == 0, self.log.read_text()[-3000:]
+        last = [ln for ln in self.log.read_text().splitlines() if ln.startswith('{"collect"')]
+        return json.loads(last[-1])["collect"]
+
+
+def fleet_with_two_collectors(broker: Broker, db: str, tmp: Path, stops: int, duration: float,
+                              kill_at: float | None, fps: float = 1.0,
+                              telemetry_s: float = 60.0) -> dict:
+    """fleet-sim for ``duration`` s with two collectors in one group, one killed (SIGKILL) at
+    ``kill_at`` s and restarted 2 s later; every event checked against the stops' counters."""
+    a = CollectorProc("collector-a", tmp / "collector-a.log")
+    b = CollectorProc("collector-b", tmp / "collector-b.log")
+    a.start(broker, db)
+    b.start(broker, db)
+    summary = tmp / "fleet-summary.json"
+    t0 = time.monotonic()
+    fleet = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "fleet-sim", "--stops", str(stops), "--broker",
+         broker.address, "--duration", str(duration), "--fps", str(fps), "--telemetry-s",
+         str(telemetry_s), "--seed", "5", "--summary", str(summary)], cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    figures: dict = {"stops": stops, "duration_s": duration, "db": db.split(":")[0]}
+    store = Store(db)
+    try:
+        sizes: list[tuple[float, int, int]] = []  # (t, bytes, rows) in the steady part
+        killed = False
+        while fleet.poll() is None:
+            now = time.monotonic() - t0
+            if kill_at is not None and not killed and now >= kill_at:
+                b.kill9()
+                killed = True
+                dead_from = time.time()
+                figures["killed_at_s"] = round(now, 1)
+                time.sleep(2.0)
+                b.start(broker, db)
+                dead_until = time.time()
+                figures["restarted_after_s"] = round(time.monotonic() - t0 - now, 1)
+            if duration * 0.3 <= now <= duration * 0.95:
+                sizes.append((now, store.size_bytes(), sum(store.counts().values())))
+            time.sleep(1.0)
+        _, err = fleet.communicate(timeout=90)
+        assert fleet.returncode == 0, err[-2000:]
+        counters = json.loads(summary.read_text())["stops"]
+        assert len(counters) == stops
+        assert all(c["queued"] == 0 and c["dropped"] == 0 for c in counters), \
+            [c for c in counters if c["queued"] or c["dropped"]][:5]
+        expected = {c["stop"]: list(range(1, c["last_seq"] + 1)) for c in counters}
+        want = sum(c["last_seq"] for c in counters)
+        deadline = time.monotonic() + 60
+        while store.counts()["events"] < want and time.monotonic() < deadline:
+            time.sleep(0.5)
+        figures["drain_s"] = round(time.monotonic() - t0 - duration, 1)
+    finally:
+        if fleet.poll() is None:
+            os.killpg(fleet.pid, signal.SIGKILL)
+        stats = [c.stop() for c in (a, b) if c.proc is not None and c.proc.poll() is None]
+    got = store.seqs()
+    missing = {s: sorted(set(v) - set(got.get(s, []))) for s, v in expected.items()}
+    missing = {s: v for s, v in missing.items() if v}
+    extra = {s: v for s, v in got.items() if v != expected.get(s, [])}
+    counts = store.counts()
+    assert counts["events"] == want, (missing, extra)
+    assert not missing and not extra, (dict(list(missing.items())[:5]), list(extra)[:5])
+    assert all(st["dropped"] == {} for st in stats), stats
+    figures["events"] = want
+    if kill_at is not None:
+        # published while collector b was dead: its share waited in its session at the broker
+        with store.engine.connect() as conn:
+            import sqlalchemy as sa
+
+            from edge.history.schema import events
+
+            figures["events_while_one_was_dead"] = conn.execute(
+                sa.select(sa.func.count()).select_from(events)
+                .where(events.c.ts >= dead_from, events.c.ts < dead_until)).scalar()
+    figures["rows"] = counts
+    figures["collector_rows"] = [st["rows"] for st in stats]
+    figures["collector_rows_per_write_s"] = [st["rows_per_write_s"] for st in stats]
+    total_rows = sum(counts.values())
+    figures["ingest_rows_per_s"] = round(total_rows / duration, 1)
+    if len(sizes) >= 2:
+        (ta, ba, ra), (tb, bb, rb) = sizes[0], sizes[-1]
+        stop_days = stops * (tb - ta) / 86400.0
+        figures["steady_rows_per_stop_day"] = round((rb - ra) / stop_days)
+        figures["steady_bytes_per_stop_day"] = round((bb - ba) / stop_days)
+    figures["db_bytes"] = store.size_bytes()
+    figures["db_bytes_per_stop_day_whole_run"] = round(
+        figures["db_bytes"] / (stops * duration / 86400.0))
+    store.close()
+    print("HISTORY_FIGURES", json.dumps(figures))
+    return figures
+
+
+@pytest.mark.mqtt
+def test_two_collectors_one_killed_none_missing(broker, db_url, tmp_path):
+    f = fleet_with_two_collectors(broker, db_url, tmp_path, stops=150, duration=20.0,
+                                  kill_at=8.0, fps=2.0, telemetry_s=5.0)
+    assert f["events"] >= 30 and f["events_while_one_was_dead"] > 0  # something to lose
+    assert all(n > 0 for n in f["collector_rows"])  # both members of the group wrote
+
+
+@pytest.mark.mqtt
+def test_history_of_a_20_stop_fleet_as_table_json_csv_and_chart(broker, tmp_path):
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    c = CollectorProc("collector-h", tmp_path / "collector.log")
+    c.start(broker, db)
+    p = cli("fleet-sim", "--stops", "20", "--broker", broker.address, "--duration", "20",
+            "--fps", "5", "--telemetry-s", "3", "--seed", "9", timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    time.sleep(1.0)
+    # the console beside it: every stop with its faults over the last 24 h (none here)
+    p = cli("console", "--json", "--broker", broker.address, "--db", db, "--settle", "0.5",
+            timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = json.loads(p.stdout)
+    assert len(rows) == 20 and all(r["faults_24h"] == {} for r in rows)
+    c.stop()
+    today = datetime.now(timezone.utc).date().isoformat()
+
+    p = cli("history", "--db", db, "--days", "1", "--json")
+    assert p.returncode == 0, p.stderr
+    days = json.loads(p.stdout)
+    assert sorted(d["stop"] for d in days) == [f"fleet-{i:04d}" for i in range(20)]
+    assert all(d["day"] == today for d in days)
+    # every stop said "stopped" at fleet-sim's clean exit: offline since then
+    assert all(d["offline_s"] > 0 for d in days)
+    # the figures add up to the stored events
+    store = Store(db)
+    with store.engine.connect() as conn:
+        evs = [json.loads(b) for (b,) in conn.execute(sa.select(events.c.body))]
+    store.close()
+    switch_ons = sum(e["kind"] == "light" and e["on"] for e in evs)
+    assert switch_ons > 0
+    assert sum(d["switch_ons"] for d in days) == switch_ons
+    ended = [e["duration_s"] for e in evs if e["kind"] == "waiting_ended"]
+    assert sum(d["waiting_episodes"] for d in days) == len(ended)
+    assert sum(d["waiting_total_s"] for d in days) == pytest.approx(sum(ended), abs=0.1 * 20)
+    assert all(d["light_on_s"] > 0 for d in days if d["switch_ons"])
+
+    p = cli("history", "--db", db, "--days", "1", "--csv")
+    assert p.returncode == 0, p.stderr
+    table = list(csv.DictReader(io.StringIO(p.stdout)))
+    assert len(table) == 20 and {r["day"] for r in table} == {today}
+    by_stop = {d["stop"]: d for d in days}
+    for r in table:
+        assert int(r["switch_ons"]) == by_stop[r["stop"]]["switch_ons"]
+        assert int(r["waiting_episodes"]) == by_stop[r["stop"]]["waiting_episodes"]
+
+    p = cli("history", "--db", db, "--days", "3")
+    assert p.returncode == 0, p.stderr
+    assert "20 stops, 3 days" in p.stdout
+    assert all(f"fleet-{i:04d}" in p.stdout for i in range(20))
+
+    chart = tmp_path / "fleet.png"
+    p = cli("history", "--db", db, "--days", "7", "--chart", str(chart))
+    assert p.returncode == 0, p.stderr
+    import cv2
+
+    img = cv2.imread(str(chart))
+    assert img is not None and img.shape[0] > 300 and img.shape[1] > 300
+    one = tmp_path / "stop.png"
+    p = cli("history", "--db", db, "--stop", "fleet-0003", "--chart", str(one), "--table")
+    assert p.returncode == 0 and "fleet-0003" in p.stdout and cv2.imread(str(one)) is not None
+
+
+@pytest.mark.load
+@pytest.mark.mqtt
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_1000_stops_two_collectors_one_killed_none_missing(kind, tmp_path, request):
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    broker = Broker(folder)
+    broker.start()
+    db = (f"sqlite:///{tmp_path / 'history.db'}" if kind == "sqlite"
+          else request.getfixturevalue("pg_url"))
+    try:
+        f = fleet_with_two_collectors(broker, db, tmp_path, stops=1000, duration=70.0,
+                                      kill_at=30.0)
+    finally:
+        broker.stop()
+    assert f["events"] > 1000 and f["events_while_one_was_dead"] > 0
