@@ -1,6 +1,7 @@
 # Everything a fresh machine needs, from the project's own files.
 #   make demo   set up, then run the simulator on the one-by-one clip and write its report
 #   make test   set up, then run the linter and the whole test suite
+#   make test-load  the load tests (1,000 fake stops; several minutes): before a release
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ REPORT ?= reports/one-by-one
 BIN := $(VENV)/bin
 APT_PACKAGES := mosquitto systemd openssl postgresql
 
-.PHONY: setup system-packages models demo test lint clean
+.PHONY: setup system-packages models demo test test-load lint clean
 
 $(BIN)/stopsafe: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +21,8 @@ $(BIN)/stopsafe: setup.cfg pyproject.toml
 setup: $(BIN)/stopsafe
 
 # Debian packages the tests need (a real MQTT broker; systemd-analyze and systemd-sysusers for
-# the installer tests); installs only what is missing.
+# the installer tests; openssl for the TLS test's CA; a PostgreSQL server, which the history tests
+# start as their own cluster); installs only what is missing.
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -40,6 +42,11 @@ lint: setup
 
 test: setup system-packages models lint
 	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q
+
+# the tests marked `load` (excluded from `make test`): 1,000 fake stops with the console, and
+# with two history collectors on SQLite and on PostgreSQL; they print their figures
+test-load: setup system-packages models
+	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q -s -m load
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -180,6 +180,18 @@ def test_bad_database_urls_are_config_errors(tmp_path):
 
 
 # ---------------------------------------------------------------- the fleet, end to end
+HISTORY_CONF = REPO / "systemd/mosquitto/history.conf"  # the broker settings the docs ask for
+
+
+def history_broker(tmp: Path) -> Broker:
+    """mosquitto with ``systemd/mosquitto/history.conf`` (queues for an absent collector)."""
+    folder = tmp / "broker"
+    folder.mkdir()
+    broker = Broker(folder, extra=HISTORY_CONF.read_text())
+    broker.start()
+    return broker
+
+
 def cli(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=REPO,
                           capture_output=True, text=True, **kw)
@@ -307,9 +319,13 @@ def fleet_with_two_collectors(broker: Broker, db: str, tmp: Path, stops: int, du
 
 
 @pytest.mark.mqtt
-def test_two_collectors_one_killed_none_missing(broker, db_url, tmp_path):
-    f = fleet_with_two_collectors(broker, db_url, tmp_path, stops=150, duration=20.0,
-                                  kill_at=8.0, fps=2.0, telemetry_s=5.0)
+def test_two_collectors_one_killed_none_missing(db_url, tmp_path):
+    broker = history_broker(tmp_path)
+    try:
+        f = fleet_with_two_collectors(broker, db_url, tmp_path, stops=150, duration=20.0,
+                                      kill_at=8.0, fps=2.0, telemetry_s=5.0)
+    finally:
+        broker.stop()
     assert f["events"] >= 30 and f["events_while_one_was_dead"] > 0  # something to lose
     assert all(n > 0 for n in f["collector_rows"])  # both members of the group wrote
 
@@ -382,10 +398,7 @@ def test_history_of_a_20_stop_fleet_as_table_json_csv_and_chart(broker, tmp_path
 @pytest.mark.mqtt
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_1000_stops_two_collectors_one_killed_none_missing(kind, tmp_path, request):
-    folder = tmp_path / "broker"
-    folder.mkdir()
-    broker = Broker(folder)
-    broker.start()
+    broker = history_broker(tmp_path)
     db = (f"sqlite:///{tmp_path / 'history.db'}" if kind == "sqlite"
           else request.getfixturevalue("pg_url"))
     try:
@@ -393,4 +406,4 @@ def test_1000_stops_two_collectors_one_killed_none_missing(kind, tmp_path, reque
                                       kill_at=30.0)
     finally:
         broker.stop()
-    assert f["events"] > 1000 and f["events_while_one_was_dead"] > 0
+    assert f["events"] > 500 and f["events_while_one_was_dead"] > 0  # something to lose
