@@ -148,7 +148,7 @@ def test_store_drops_repeated_events_and_prunes_old_samples(db_url):
     assert store.seqs() == {"s1": [1, 2]}
     assert store.prune(T0 - 30 * 86400) == 2
     assert store.counts() == {"events": 2, "states": 1, "tele": 0}
-    assert store.size_bytes() > 0
+    assert store.size_bytes() > 0 and all(v > 0 for v in store.table_bytes().values())
     store.close()
 
 
@@ -249,7 +249,7 @@ def fleet_with_two_collectors(broker: Broker, db: str, tmp: Path, stops: int, du
     figures: dict = {"stops": stops, "duration_s": duration, "db": db.split(":")[0]}
     store = Store(db)
     try:
-        sizes: list[tuple[float, int, int]] = []  # (t, bytes, rows) in the steady part
+        sizes: list[tuple[float, dict, dict]] = []  # (t, bytes, rows) by table, steady part
         killed = False
         while fleet.poll() is None:
             now = time.monotonic() - t0
@@ -263,7 +263,7 @@ def fleet_with_two_collectors(broker: Broker, db: str, tmp: Path, stops: int, du
                 dead_until = time.time()
                 figures["restarted_after_s"] = round(time.monotonic() - t0 - now, 1)
             if duration * 0.3 <= now <= duration * 0.95:
-                sizes.append((now, store.size_bytes(), sum(store.counts().values())))
+                sizes.append((now, store.table_bytes(), store.counts()))
             time.sleep(1.0)
         _, err = fleet.communicate(timeout=90)
         assert fleet.returncode == 0, err[-2000:]
@@ -308,8 +308,10 @@ def fleet_with_two_collectors(broker: Broker, db: str, tmp: Path, stops: int, du
     if len(sizes) >= 2:
         (ta, ba, ra), (tb, bb, rb) = sizes[0], sizes[-1]
         stop_days = stops * (tb - ta) / 86400.0
-        figures["steady_rows_per_stop_day"] = round((rb - ra) / stop_days)
-        figures["steady_bytes_per_stop_day"] = round((bb - ba) / stop_days)
+        figures["steady_window_s"] = round(tb - ta, 1)
+        figures["steady_rows_per_stop_day"] = {k: round((rb[k] - ra[k]) / stop_days) for k in rb}
+        figures["steady_bytes_per_stop_day"] = {k: round((bb[k] - ba[k]) / stop_days)
+                                                for k in bb}
     figures["db_bytes"] = store.size_bytes()
     figures["db_bytes_per_stop_day_whole_run"] = round(
         figures["db_bytes"] / (stops * duration / 86400.0))
@@ -407,3 +409,51 @@ def test_1000_stops_two_collectors_one_killed_none_missing(kind, tmp_path, reque
     finally:
         broker.stop()
     assert f["events"] > 500 and f["events_while_one_was_dead"] > 0  # something to lose
+
+
+@pytest.mark.load
+@pytest.mark.mqtt
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_ingestion_rate_from_a_backlog(kind, tmp_path, request):
+    """The collector's capacity: its session queues 1,000 stops' messages for 40 s (telemetry
+    every 5 s) while it is away; then it starts and drains them. Prints rows/s."""
+    broker = history_broker(tmp_path)
+    db = (f"sqlite:///{tmp_path / 'history.db'}" if kind == "sqlite"
+          else request.getfixturevalue("pg_url"))
+    c = CollectorProc("collector-backlog", tmp_path / "collector.log")
+    try:
+        c.start(broker, db)
+        c.stop()  # its session stays at the broker, which queues the group's messages for it
+        summary = tmp_path / "summary.json"
+        p = cli("fleet-sim", "--stops", "1000", "--broker", broker.address, "--duration", "40",
+                "--telemetry-s", "5", "--seed", "11", "--summary", str(summary), timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        counters = json.loads(summary.read_text())["stops"]
+        want = sum(x["last_seq"] for x in counters)
+        store = Store(db)
+        base = sum(store.counts().values())
+        t0 = time.monotonic()
+        c.start(broker, db)  # returns once subscribed: the queued messages are flowing
+        t_sub = time.monotonic()
+        last, last_change = -1, time.monotonic()
+        while time.monotonic() - last_change < 3.0 and time.monotonic() - t0 < 300:
+            n = sum(store.counts().values())
+            if n != last:
+                last, last_change = n, time.monotonic()
+            time.sleep(0.2)
+        stats = c.stop()
+    finally:
+        broker.stop()
+    rows = last - base
+    drain_s = last_change - t_sub
+    got = store.seqs()
+    assert {s: v for s, v in got.items()} == {
+        x["stop"]: list(range(1, x["last_seq"] + 1)) for x in counters if x["last_seq"]}
+    assert store.counts()["events"] == want
+    figures = {"db": kind, "backlog_rows": rows, "drain_s": round(drain_s, 1),
+               "rows_per_s": round(rows / drain_s, 1), "batches": stats["batches"],
+               "rows_per_write_s": stats["rows_per_write_s"],
+               "start_to_subscribed_s": round(t_sub - t0, 1)}
+    store.close()
+    print("INGEST_FIGURES", json.dumps(figures))
+    assert rows > 10000

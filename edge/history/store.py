@@ -165,6 +165,25 @@ class Store:
                                for t in (events, states, tele)))
         return None
 
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes on disk per table, its indexes included (SQLite: the dbstat table; PostgreSQL:
+        pg_total_relation_size), to tell what is kept for good (events) from what retention
+        trims (states, tele)."""
+        names = [t.name for t in (events, states, tele)]
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                return {n: int(conn.execute(sa.text("SELECT pg_total_relation_size(:t)"),
+                                            {"t": n}).scalar() or 0) for n in names}
+            owner = dict(conn.exec_driver_sql("SELECT name, tbl_name FROM sqlite_master"
+                                              ).fetchall())
+            out = dict.fromkeys(names, 0)
+            for name, size in conn.exec_driver_sql(
+                    "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+                table = owner.get(name, name)
+                if table in out:
+                    out[table] += int(size)
+            return out
+
     def rows_for(self, stops: Iterable[str], since: float, until: float) -> list[StopRows]:
         """Each stop's events and status changes in [since, until), and its state at since."""
         out = []
