@@ -313,6 +313,8 @@ def fleet_with_two_collectors(broker: Broker, db: str, tmp: Path, stops: int, du
         figures["steady_bytes_per_stop_day"] = {k: round((bb[k] - ba[k]) / stop_days)
                                                 for k in bb}
     figures["db_bytes"] = store.size_bytes()
+    end_bytes = store.table_bytes()
+    figures["bytes_per_row"] = {k: round(end_bytes[k] / counts[k]) for k in counts if counts[k]}
     figures["db_bytes_per_stop_day_whole_run"] = round(
         figures["db_bytes"] / (stops * duration / 86400.0))
     store.close()
