@@ -172,11 +172,20 @@ def test_schema_upgrades_itself_and_refuses_a_newer_one(db_url):
         Store(db_url)
 
 
-def test_bad_database_urls_are_config_errors(tmp_path):
+def in_process(*argv: str) -> int:
+    """A sub-command in this process (no interpreter start-up; ``main`` is not used, as it
+    would reset SIGPIPE for the whole test run)."""
+    from edge.cli import build_parser
+
+    args = build_parser().parse_args(list(argv))
+    return int(args.func(args) or 0)
+
+
+def test_bad_database_urls_are_config_errors(tmp_path, capsys):
     for url in ("mysql://x/y", "nonsense", f"sqlite:///{tmp_path}/no/such/dir/h.db"):
-        p = cli("history", "--db", url)
-        assert p.returncode == 78, (url, p.stderr)
-        assert p.stderr.strip().count("\n") == 0 and "stopsafe history:" in p.stderr
+        assert in_process("history", "--db", url) == 78, url
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("stopsafe history: --db "), err
 
 
 # ---------------------------------------------------------------- the fleet, end to end
@@ -335,11 +344,11 @@ def test_two_collectors_one_killed_none_missing(db_url, tmp_path):
 
 
 @pytest.mark.mqtt
-def test_history_of_a_20_stop_fleet_as_table_json_csv_and_chart(broker, tmp_path):
+def test_history_of_a_20_stop_fleet_as_table_json_csv_and_chart(broker, tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'h.db'}"
     c = CollectorProc("collector-h", tmp_path / "collector.log")
     c.start(broker, db)
-    p = cli("fleet-sim", "--stops", "20", "--broker", broker.address, "--duration", "20",
+    p = cli("fleet-sim", "--stops", "20", "--broker", broker.address, "--duration", "12",
             "--fps", "5", "--telemetry-s", "3", "--seed", "9", timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     time.sleep(1.0)
@@ -352,9 +361,9 @@ def test_history_of_a_20_stop_fleet_as_table_json_csv_and_chart(broker, tmp_path
     c.stop()
     today = datetime.now(timezone.utc).date().isoformat()
 
-    p = cli("history", "--db", db, "--days", "1", "--json")
-    assert p.returncode == 0, p.stderr
-    days = json.loads(p.stdout)
+    capsys.readouterr()
+    assert in_process("history", "--db", db, "--days", "1", "--json") == 0
+    days = json.loads(capsys.readouterr().out)
     assert sorted(d["stop"] for d in days) == [f"fleet-{i:04d}" for i in range(20)]
     assert all(d["day"] == today for d in days)
     # every stop said "stopped" at fleet-sim's clean exit: offline since then
@@ -372,30 +381,28 @@ def test_history_of_a_20_stop_fleet_as_table_json_csv_and_chart(broker, tmp_path
     assert sum(d["waiting_total_s"] for d in days) == pytest.approx(sum(ended), abs=0.1 * 20)
     assert all(d["light_on_s"] > 0 for d in days if d["switch_ons"])
 
-    p = cli("history", "--db", db, "--days", "1", "--csv")
-    assert p.returncode == 0, p.stderr
-    table = list(csv.DictReader(io.StringIO(p.stdout)))
+    assert in_process("history", "--db", db, "--days", "1", "--csv") == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(table) == 20 and {r["day"] for r in table} == {today}
     by_stop = {d["stop"]: d for d in days}
     for r in table:
         assert int(r["switch_ons"]) == by_stop[r["stop"]]["switch_ons"]
         assert int(r["waiting_episodes"]) == by_stop[r["stop"]]["waiting_episodes"]
 
-    p = cli("history", "--db", db, "--days", "3")
-    assert p.returncode == 0, p.stderr
-    assert "20 stops, 3 days" in p.stdout
-    assert all(f"fleet-{i:04d}" in p.stdout for i in range(20))
-
     chart = tmp_path / "fleet.png"
-    p = cli("history", "--db", db, "--days", "7", "--chart", str(chart))
-    assert p.returncode == 0, p.stderr
+    assert in_process("history", "--db", db, "--days", "3", "--chart", str(chart),
+                      "--table") == 0
+    out = capsys.readouterr().out
+    assert "20 stops, 3 days" in out
+    assert all(f"fleet-{i:04d}" in out for i in range(20))
     import cv2
 
     img = cv2.imread(str(chart))
     assert img is not None and img.shape[0] > 300 and img.shape[1] > 300
     one = tmp_path / "stop.png"
-    p = cli("history", "--db", db, "--stop", "fleet-0003", "--chart", str(one), "--table")
-    assert p.returncode == 0 and "fleet-0003" in p.stdout and cv2.imread(str(one)) is not None
+    assert in_process("history", "--db", db, "--stop", "fleet-0003", "--chart", str(one),
+                      "--table") == 0
+    assert "fleet-0003" in capsys.readouterr().out and cv2.imread(str(one)) is not None
 
 
 @pytest.mark.load
