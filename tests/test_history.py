@@ -172,6 +172,48 @@ def test_schema_upgrades_itself_and_refuses_a_newer_one(db_url):
         Store(db_url)
 
 
+def test_console_shows_each_stops_faults_over_the_last_24_h(tmp_path):
+    from rich.console import Console
+
+    from edge.cli.fleet_view import FleetTable, SortKey, render, rows_json
+    from edge.history.report import recent_faults
+
+    now = T0 + 30 * H
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+
+    def fault(seq: int, at: float, name: str, active: bool) -> dict:
+        body = json.dumps({"kind": "fault", "fault": name, "active": active, "seq": seq})
+        return {"stop": "s1", "seq": seq, "kind": "fault", "ts": at, "received": at,
+                "body": body}
+
+    store.write(Batch(events=[
+        fault(1, now - 30 * H, "lamp_failed", True),  # before the 24 h, cleared inside them
+        fault(2, now - 20 * H, "lamp_failed", False),
+        fault(3, now - 2 * H, "camera_black", True),  # raised twice, 40 min in all
+        fault(4, now - 2 * H + 600, "camera_black", False),
+        fault(5, now - 1800, "camera_black", True)]))
+    recent = recent_faults(store, ["s1", "s2"], now=now)
+    store.close()
+    assert recent["s2"] == {}
+    assert recent["s1"]["lamp_failed"].raised == 0
+    assert recent["s1"]["lamp_failed"].active_s == pytest.approx(4 * H)
+    assert recent["s1"]["camera_black"].raised == 2
+    assert recent["s1"]["camera_black"].active_s == pytest.approx(2400)
+    table = FleetTable("stopsafe")
+    for stop in ("s1", "s2"):
+        table.update(f"stopsafe/{stop}/status", b"online", 1.0)
+    table.set_history({k: {n: (v.raised, v.active_s) for n, v in f.items()}
+                       for k, f in recent.items()})
+    out = Console(width=200, record=True)
+    out.print(render(table, SortKey.STOP, False, 10))
+    text = out.export_text()
+    assert "faults, last 24 h" in text and "camera_black 2x 40 min" in text
+    assert "lamp_failed 0x 240 min" in text
+    rows = {r["stop"]: r for r in rows_json(table.snapshot())}
+    assert rows["s1"]["faults_24h"]["camera_black"] == {"raised": 2, "active_s": 2400.0}
+    assert rows["s2"]["faults_24h"] == {}
+
+
 def in_process(*argv: str) -> int:
     """A sub-command in this process (no interpreter start-up; ``main`` is not used, as it
     would reset SIGPIPE for the whole test run)."""
@@ -179,6 +221,20 @@ def in_process(*argv: str) -> int:
 
     args = build_parser().parse_args(list(argv))
     return int(args.func(args) or 0)
+
+
+def test_collectors_starting_together_on_an_empty_database(db_url):
+    """Several processes upgrading one empty database at once all end at the same version."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: Store(db_url), range(4)))
+    assert {s.version for s in stores} == {schema.VERSION}
+    for s in stores:
+        s.close()
+    with Store(db_url).engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.schema_version)
+                            ).scalar() == 1
 
 
 def test_bad_database_urls_are_config_errors(tmp_path, capsys):

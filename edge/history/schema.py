@@ -8,6 +8,7 @@ so an old database upgrades itself and a database from a newer stopsafe is refus
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -95,15 +96,19 @@ def upgrade(engine: sa.Engine, upto: int = VERSION) -> tuple[int, int]:
     in its transaction (PostgreSQL: under an advisory lock), and a step that lost the race to
     another process (its table already exists) is retried after re-reading."""
     before = None
-    for attempt in range(5):
+    for attempt in range(ATTEMPTS):
         try:
             return _upgrade(engine, upto, before)
         except sa.exc.DBAPIError:
-            if attempt == 4:
+            if attempt == ATTEMPTS - 1:
                 raise
+            time.sleep(0.1 * (attempt + 1))
             with engine.connect() as conn:
                 before = current_version(conn) if before is None else before
     raise AssertionError("unreachable")
+
+
+ATTEMPTS = 8
 
 
 _LOCK_ID = 0x5354_4F50  # "STOP": PostgreSQL advisory lock key for schema upgrades

@@ -45,11 +45,18 @@ def engine_for(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # the driver's own transaction handling would run DDL outside any transaction,
+            # so a schema upgrade step would not be atomic: SQLAlchemy issues BEGIN instead
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             if u.database not in (None, "", ":memory:"):
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     if backend == "postgresql":
