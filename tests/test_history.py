@@ -127,6 +127,27 @@ def test_state_at_the_window_start_carries_over():
     assert d.light_on_s == pytest.approx(4 * H) and d.blind_s == pytest.approx(4 * H)
 
 
+def test_a_broker_outage_and_a_restart_as_the_retained_states_tell():
+    """Offline 02:00-03:00 and 05:00-06:00. After the first (a broker outage) the stop's
+    retained states still say light ON and camera_black: both go on, the hour away left out.
+    After the second (a restart) they say OFF and []: both ended when it went offline."""
+    rows = StopRows(
+        "s1",
+        events=[_ev("light", 1 * H, on=True),
+                _ev("fault", 1 * H, fault="camera_black", active=True)],
+        status=[(T0 + 2 * H, "offline"), (T0 + 3 * H, "online"),
+                (T0 + 5 * H, "offline"), (T0 + 6 * H, "online")],
+        light_before=False, faults_before={}, status_before="online",
+        light_state=[(T0 + 3 * H + 1, "ON"), (T0 + 6 * H + 1, "OFF")],
+        faults_state=[(T0 + 3 * H + 1, '["camera_black"]'), (T0 + 6 * H + 1, "[]")])
+    (d,) = daily.figures(rows, [DAY0], T0 + 8 * H)
+    # 01:00-02:00 and 03:00-05:00
+    assert d.light_on_s == pytest.approx(3 * H)
+    assert d.faults["camera_black"].active_s == pytest.approx(3 * H)
+    assert d.faults["camera_black"].raised == 1
+    assert d.blind_s == pytest.approx(3 * H) and d.offline_s == pytest.approx(2 * H)
+
+
 # ---------------------------------------------------------------- the store, both databases
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):

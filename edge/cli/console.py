@@ -17,7 +17,14 @@ def _load_history(store, table) -> None:
     """Each listed stop's faults over the last 24 h from the history database, into ``table``."""
     from edge.history.report import recent_faults
 
-    faults = recent_faults(store, table.stops())
+    try:
+        faults = recent_faults(store, table.stops())
+    except Exception as exc:  # the database away: keep what the table shows, try again later
+        import structlog
+
+        structlog.get_logger("stopsafe.console").warning(
+            "history_unavailable", error=str(exc).splitlines()[0])
+        return
     table.set_history({stop: {k: (v.raised, v.active_s) for k, v in f.items()}
                        for stop, f in faults.items()})
 

@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -125,7 +126,8 @@ class Collector:
 
     def __init__(self, store: Store, host: str, port: int, prefix: str, group: str,
                  client_id: str, session_expiry_s: int, retention_s: float | None,
-                 keepalive_s: int = 30, configure: Any = None) -> None:
+                 keepalive_s: int = 30,
+                 configure: Callable[[paho.Client], None] | None = None) -> None:
         self.store = store
         self.prefix = prefix
         self.group = group

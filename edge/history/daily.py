@@ -2,12 +2,13 @@
 
 Days are UTC days. Intervals (light on, a fault active, offline) are cut at the day's edges and
 at ``now``; a state the window began with comes from the last row before it (the light is taken
-as off and the status as unknown when nothing earlier is stored). A stop that went offline
-stops its open intervals there: nothing is known of its light or faults until it is back.
+as off and the status as unknown when nothing earlier is stored). The times a stop was offline
+are left out of its light and fault intervals (see ``timeline``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -18,6 +19,7 @@ from edge.mqtt.topics import EventKind, Status
 from edge.runtime.faults import BLIND_FAULTS
 
 DAY_S = 86400.0
+RECONNECT_GRACE_S = 30.0  # a stop sends its retained states within this of saying "online"
 BLIND = frozenset(f.value for f in BLIND_FAULTS)
 NOT_ONLINE = frozenset({Status.OFFLINE.value, Status.STOPPED.value})
 
@@ -112,11 +114,50 @@ class Timeline:
         return union(s for name, spans in self.faults.items() if name in BLIND for s in spans)
 
 
+def minus(spans: Iterable[Span], holes: list[Span]) -> list[Span]:
+    """``spans`` without the parts inside ``holes`` (sorted, not overlapping)."""
+    out: list[Span] = []
+    for a, b in spans:
+        for h0, h1 in holes:
+            if h1 <= a or h0 >= b:
+                continue
+            if h0 > a:
+                out.append((a, h0))
+            a = max(a, h1)
+            if a >= b:
+                break
+        if a < b:
+            out.append((a, b))
+    return out
+
+
+def _first_after(rows: list[tuple[float, str]], t: float) -> str | None:
+    """The first value at or after ``t`` and within ``RECONNECT_GRACE_S`` of it."""
+    for at, value in rows:
+        if t <= at <= t + RECONNECT_GRACE_S:
+            return value
+        if at > t + RECONNECT_GRACE_S:
+            break
+    return None
+
+
+def _fault_list(value: str) -> set[str] | None:
+    try:
+        names = json.loads(value)
+    except ValueError:
+        return None
+    return {str(n) for n in names} if isinstance(names, list) else None
+
+
 def timeline(rows: StopRows, since: float, until: float) -> Timeline:
     """The stop's intervals in [since, until) (``until`` is the report's "now" or the window's
-    end, whichever is first)."""
+    end, whichever is first).
+
+    Nothing is known while the stop is offline: its light and fault intervals leave those
+    times out. When it is back, the retained ``light/state`` and ``faults/state`` it sends on
+    every connect say what is still on (a broker outage) and what ended while it was away (a
+    restart); without them, everything open is taken as ended when it went offline."""
     tl = Timeline()
-    # offline spans from the status rows
     status = rows.status_before
     down_from = since if status in NOT_ONLINE else None
     for at, value in rows.status:
@@ -127,26 +168,40 @@ def timeline(rows: StopRows, since: float, until: float) -> Timeline:
             down_from = None
     if down_from is not None:
         tl.offline.append((down_from, until))
-    went_down = sorted(a for a, _ in tl.offline)
-
-    def cut(start: float, end: float) -> float:
-        """``end``, or the first time the stop went offline from ``start`` on, if earlier."""
-        for d in went_down:
-            if d >= start:
-                return min(end, d)
-        return end
-
+    # each return: (back at, went down at), in time order among the events
+    returns = [(u, d) for d, u in tl.offline if u < until]
     light_from = since if rows.light_before else None
     active: dict[str, float] = {k: since for k in rows.faults_before}
-    for kind, ts, ev in rows.events:
-        if kind == EventKind.LIGHT.value:
-            on = bool(ev.get("on"))
-            if on:
+    light_on: list[Span] = []
+    faults: dict[str, list[Span]] = {}
+
+    def back(at: float, went_down: float) -> None:
+        nonlocal light_from
+        light = _first_after(rows.light_state, at)
+        if light_from is not None and light != "ON":
+            light_on.append((light_from, went_down))
+            light_from = None
+        elif light_from is None and light == "ON":
+            light_from = at
+        listed = _fault_list(_first_after(rows.faults_state, at) or "")
+        for name in list(active):
+            if listed is None or name not in listed:
+                faults.setdefault(name, []).append((active.pop(name), went_down))
+        for name in sorted(listed or ()):
+            active.setdefault(name, at)
+
+    points = sorted([(ts, 1, kind, ev) for kind, ts, ev in rows.events]
+                    + [(u, 0, "", {"down": d}) for u, d in returns], key=lambda p: (p[0], p[1]))
+    for ts, is_event, kind, ev in points:
+        if not is_event:
+            back(ts, ev["down"])
+        elif kind == EventKind.LIGHT.value:
+            if ev.get("on"):
                 tl.switch_ons.append(ts)
                 if light_from is None:
                     light_from = ts
             elif light_from is not None:
-                tl.light_on.append((light_from, cut(light_from, ts)))
+                light_on.append((light_from, ts))
                 light_from = None
         elif kind == EventKind.WAITING_ENDED.value:
             length = ev.get("duration_s")
@@ -158,12 +213,14 @@ def timeline(rows: StopRows, since: float, until: float) -> Timeline:
                 tl.raises.setdefault(name, []).append(ts)
                 active.setdefault(name, ts)
             elif name in active:
-                start = active.pop(name)
-                tl.faults.setdefault(name, []).append((start, cut(start, ts)))
+                faults.setdefault(name, []).append((active.pop(name), ts))
     if light_from is not None:
-        tl.light_on.append((light_from, cut(light_from, until)))
+        light_on.append((light_from, until))
     for name, start in active.items():
-        tl.faults.setdefault(name, []).append((start, cut(start, until)))
+        faults.setdefault(name, []).append((start, until))
+    holes = union(tl.offline)
+    tl.light_on = minus(light_on, holes)
+    tl.faults = {name: minus(spans, holes) for name, spans in faults.items()}
     return tl
 
 

@@ -23,7 +23,7 @@ from edge.history import (
     schema,
 )
 from edge.history.schema import events, states, tele
-from edge.mqtt.topics import EventKind, Leaf
+from edge.mqtt.topics import EventKind, Leaf, State
 
 
 class StoreError(RuntimeError):
@@ -87,6 +87,9 @@ class StopRows:
     light_before: bool  # the light at the window's start (last light event before it)
     faults_before: dict[str, float]  # fault name -> raise time, for faults active at the start
     status_before: str | None  # the stop's status at the start, None when never seen
+    # the retained states a stop sends again on every (re)connect: (at, value) in the window
+    light_state: list[tuple[float, str]] = field(default_factory=list)
+    faults_state: list[tuple[float, str]] = field(default_factory=list)
 
 
 class Store:
@@ -218,11 +221,15 @@ class Store:
                         faults_before.setdefault(name, float(ts))
                     else:
                         faults_before.pop(name, None)
-                status = [(float(at), v) for at, v in conn.execute(
-                    sa.select(states.c.at, states.c.value)
-                    .where(states.c.stop == stop, states.c.leaf == Leaf.STATUS.value,
-                           states.c.at >= since, states.c.at < until)
-                    .order_by(states.c.at, states.c.id))]
+
+                def leaf_rows(leaf: str, stop: str = stop) -> list[tuple[float, str]]:
+                    return [(float(at), v) for at, v in conn.execute(
+                        sa.select(states.c.at, states.c.value)
+                        .where(states.c.stop == stop, states.c.leaf == leaf,
+                               states.c.at >= since, states.c.at < until)
+                        .order_by(states.c.at, states.c.id))]
+
+                status = leaf_rows(Leaf.STATUS.value)
                 before = conn.execute(
                     sa.select(states.c.value)
                     .where(states.c.stop == stop, states.c.leaf == Leaf.STATUS.value,
@@ -230,7 +237,8 @@ class Store:
                     .order_by(states.c.at.desc(), states.c.id.desc()).limit(1)).scalar()
                 out.append(StopRows(stop, evs, status,
                                     bool(_json(last_light).get("on")) if last_light else False,
-                                    faults_before, before))
+                                    faults_before, before, leaf_rows(State.LIGHT.value),
+                                    leaf_rows(State.FAULTS.value)))
         return out
 
 
