@@ -420,6 +420,66 @@ def test_two_collectors_one_killed_none_missing(db_url, tmp_path):
     assert all(n > 0 for n in f["collector_rows"])  # both members of the group wrote
 
 
+def session_present(broker: Broker, client_id: str) -> bool:
+    """Whether the broker still holds a session for ``client_id`` (connects and leaves it)."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    got: dict = {}
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    c.on_connect = lambda _c, _u, flags, _rc, _p: got.update(present=flags.session_present)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0  # this probe leaves nothing behind
+    c.connect(broker.host, broker.port, 10, clean_start=False, properties=props)
+    c.loop_start()
+    deadline = time.monotonic() + 10
+    while "present" not in got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    c.disconnect()
+    c.loop_stop()
+    return bool(got["present"])
+
+
+@pytest.mark.mqtt
+def test_a_retired_collector_writes_its_queue_first(tmp_path):
+    """Collector b leaves (its session kept, the broker queues its share), then is retired
+    with --retire: its queue is written, its session ends, and no event is missing."""
+    broker = history_broker(tmp_path)
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    a = CollectorProc("collector-a", tmp_path / "a.log")
+    b = CollectorProc("collector-b", tmp_path / "b.log")
+    try:
+        a.start(broker, db)
+        b.start(broker, db)
+        b.stop()
+        summary = tmp_path / "summary.json"
+        p = cli("fleet-sim", "--stops", "50", "--broker", broker.address, "--duration", "8",
+                "--fps", "2", "--telemetry-s", "3", "--seed", "4", "--summary", str(summary),
+                timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        p = cli("collect", "--broker", broker.address, "--db", db, "--group", "history-test",
+                "--client-id", "collector-b", "--retire", timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        retired = json.loads([ln for ln in p.stderr.splitlines()
+                              if ln.startswith('{"collect"')][-1])["collect"]
+        assert retired["rows"] > 0  # b's share, queued while it was away
+        assert session_present(broker, "collector-b") is False
+        counters = json.loads(summary.read_text())["stops"]
+        store = Store(db)
+        want = sum(c["last_seq"] for c in counters)
+        deadline = time.monotonic() + 30
+        while store.counts()["events"] < want and time.monotonic() < deadline:
+            time.sleep(0.3)
+        a.stop()
+        assert store.seqs() == {c["stop"]: list(range(1, c["last_seq"] + 1))
+                                for c in counters if c["last_seq"]}
+        store.close()
+    finally:
+        broker.stop()
+
+
 @pytest.mark.mqtt
 def test_history_of_a_20_stop_fleet_as_table_json_csv_and_chart(broker, tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'h.db'}"

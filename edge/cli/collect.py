@@ -47,7 +47,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
           + (f" (upgraded from v{store.upgraded_from})"
              if 0 < store.upgraded_from < store.version else ""), file=sys.stderr)
     try:
-        collector.run()
+        if args.retire:
+            collector.retire()
+        else:
+            collector.run()
     except OSError as exc:
         print(f"stopsafe collect: broker {cfg.mqtt.host}:{cfg.mqtt.port}: {exc}",
               file=sys.stderr)
@@ -87,4 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep status changes and telemetry this long (events are kept for "
                    "good); default 30")
     p.add_argument("--duration", type=float, default=None, help="exit after S seconds")
+    p.add_argument("--retire", action="store_true",
+                   help="take this --client-id out of the group for good: write what the broker "
+                   "queued for its session while it was away, then end the session, and exit")
     p.set_defaults(func=cmd_collect)

@@ -137,6 +137,7 @@ class Collector:
         self.dropped: Counter[str] = Counter()
         self.stop = threading.Event()
         self.subscribed = threading.Event()
+        self.retiring = False
         self._q: queue.SimpleQueue[tuple[int, int, int, str, bytes, float]] = queue.SimpleQueue()
         self._generation = 0  # connection number: a mid is only acknowledged on its own one
         self._gen_lock = threading.Lock()
@@ -164,7 +165,12 @@ class Collector:
             self._generation += 1
         log.info("collect_connected", client_id=self.client_id, group=self.group,
                  session_present=bool(getattr(flags, "session_present", False)))
-        client.subscribe(subscriptions(self.prefix, self.group))
+        if self.retiring:
+            # no new messages for this session; what it has queued still comes
+            client.unsubscribe([t for t, _ in subscriptions(self.prefix, self.group)])
+            self.subscribed.set()
+        else:
+            client.subscribe(subscriptions(self.prefix, self.group))
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: Any, codes: Any, _p: Any) -> None:
         bad = [str(c) for c in codes if getattr(c, "is_failure", False)]
@@ -204,6 +210,29 @@ class Collector:
             self.client.disconnect()
             self.client.loop_stop()
             log.info("collect_stopped", **self.stats.as_dict(self.dropped))
+
+    def retire(self, quiet_s: float = 3.0) -> None:
+        """Leave the share group for good without loss: connect with this client id, stop the
+        broker sending the session new messages (unsubscribe), write and acknowledge what it
+        had queued until nothing came for ``quiet_s``, then end the session (expiry 0)."""
+        self.retiring = True
+        host, port, keepalive, props = self._connect
+        self.client.connect(host, port, keepalive, clean_start=False, properties=props)
+        self.client.loop_start()
+        try:
+            self.subscribed.wait(30.0)
+            quiet_since = time.monotonic()
+            while not self.stop.is_set() and time.monotonic() - quiet_since < quiet_s:
+                before = self.stats.rows + sum(self.dropped.values())
+                self._write_some(timeout=0.2)
+                if self.stats.rows + sum(self.dropped.values()) != before:
+                    quiet_since = time.monotonic()
+        finally:
+            end = Properties(PacketTypes.DISCONNECT)
+            end.SessionExpiryInterval = 0
+            self.client.disconnect(properties=end)
+            self.client.loop_stop()
+            log.info("collect_retired", **self.stats.as_dict(self.dropped))
 
     def _take(self, timeout: float) -> list[tuple[int, int, int, str, bytes, float]]:
         try:
