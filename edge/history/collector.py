@@ -219,20 +219,27 @@ class Collector:
         host, port, keepalive, props = self._connect
         self.client.connect(host, port, keepalive, clean_start=False, properties=props)
         self.client.loop_start()
+        drained = False
         try:
-            self.subscribed.wait(30.0)
+            if not self.subscribed.wait(30.0):
+                raise OSError("no answer from the broker within 30 s")
             quiet_since = time.monotonic()
             while not self.stop.is_set() and time.monotonic() - quiet_since < quiet_s:
                 before = self.stats.rows + sum(self.dropped.values())
                 self._write_some(timeout=0.2)
                 if self.stats.rows + sum(self.dropped.values()) != before:
                     quiet_since = time.monotonic()
+            drained = not self.stop.is_set()
         finally:
-            end = Properties(PacketTypes.DISCONNECT)
-            end.SessionExpiryInterval = 0
+            self.stop.set()
+            end = None
+            if drained:  # interrupted, it keeps the session (and what is left in it)
+                end = Properties(PacketTypes.DISCONNECT)
+                end.SessionExpiryInterval = 0
             self.client.disconnect(properties=end)
             self.client.loop_stop()
-            log.info("collect_retired", **self.stats.as_dict(self.dropped))
+            log.info("collect_retired" if drained else "collect_retire_interrupted",
+                     **self.stats.as_dict(self.dropped))
 
     def _take(self, timeout: float) -> list[tuple[int, int, int, str, bytes, float]]:
         try:
