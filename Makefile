@@ -1,15 +1,16 @@
 # Everything a fresh machine needs, from the project's own files.
 #   make demo   set up, then run the simulator on the one-by-one clip and write its report
 #   make test   set up, then run the linter and the whole test suite
+#   make test-load  the load tests (1,000 fake stops; several minutes): before a release
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 SHARED ?= ../shared
 REPORT ?= reports/one-by-one
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto systemd openssl
+APT_PACKAGES := mosquitto systemd openssl postgresql
 
-.PHONY: setup system-packages models demo test load ha-check lint clean
+.PHONY: setup system-packages models demo test load test-load ha-check lint clean
 
 $(BIN)/stopsafe: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +21,8 @@ $(BIN)/stopsafe: setup.cfg pyproject.toml
 setup: $(BIN)/stopsafe
 
 # Debian packages the tests need (a real MQTT broker; systemd-analyze and systemd-sysusers for
-# the installer tests); installs only what is missing.
+# the installer tests; openssl for the TLS test's CA; a PostgreSQL server, which the history tests
+# start as their own cluster); installs only what is missing.
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -41,9 +43,13 @@ lint: setup
 test: setup system-packages models lint
 	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q
 
-# the slow load tests (fleet-sim with 1,000 stops), left out of 'make test'
+# the tests marked `load` (excluded from `make test`; they print their figures): fleet-sim
+# with 1,000 stops and the console, Home Assistant's re-announce over 1,000 stops, and two
+# history collectors on SQLite and on PostgreSQL with a kill -9
 load: setup system-packages models
-	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m load
+	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q -s -m load
+
+test-load: load
 
 # a stop against a real Home Assistant, installed in a venv of its own (it needs Python 3.13):
 #   make ha-check HASS=/opt/ha/bin/hass

@@ -135,6 +135,15 @@ class Fleet:
                 stop.pipeline.cycle()
             n += 1
 
+    def summary(self) -> list[dict[str, Any]]:
+        """Each stop's own event counter, read after ``close``: ``last_seq`` (every event it
+        numbered is 1 .. last_seq), ``queued`` (still unacknowledged by the broker) and
+        ``dropped`` (refused by a full outbox). A consumer's "none missing" is checked
+        against this."""
+        return [{"stop": stop.cfg.stop.id, "last_seq": stop.mqtt.link.outbox.last_seq,
+                 "queued": len(stop.mqtt.link.outbox), "dropped": stop.mqtt.link.outbox.dropped}
+                for _, stop in self.stops if stop.mqtt is not None]
+
     def connected(self) -> int:
         return sum(stop.mqtt.link.connected for _, stop in self.stops if stop.mqtt is not None)
 

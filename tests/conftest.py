@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.mqtt_fixtures"]  # the real-mosquitto fixture for the MQTT tests
+# the real-mosquitto fixture for the MQTT tests, the real-PostgreSQL one for the history tests
+pytest_plugins = ["tests.mqtt_fixtures", "tests.pg_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STOPSAFE_SHARED", REPO.parent / "shared")).resolve()

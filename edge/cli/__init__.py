@@ -29,6 +29,8 @@ MODULES = (
     "edge.cli.commission",
     "edge.cli.console",
     "edge.cli.fleet_sim",
+    "edge.cli.collect",
+    "edge.cli.history",
 )
 
 

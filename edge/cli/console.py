@@ -10,6 +10,23 @@ import time
 from typing import Any
 
 EXIT_OK, EXIT_REFUSED, EXIT_NO_ANSWER = 0, 1, 2
+HISTORY_REFRESH_S = 30.0  # console --db: how often the last 24 h of faults are read again
+
+
+def _load_history(store, table) -> None:
+    """Each listed stop's faults over the last 24 h from the history database, into ``table``."""
+    from edge.history.report import recent_faults
+
+    try:
+        faults = recent_faults(store, table.stops())
+    except Exception as exc:  # the database away: keep what the table shows, try again later
+        import structlog
+
+        structlog.get_logger("stopsafe.console").warning(
+            "history_unavailable", error=str(exc).splitlines()[0])
+        return
+    table.set_history({stop: {k: (v.raised, v.active_s) for k, v in f.items()}
+                       for stop, f in faults.items()})
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -19,6 +36,16 @@ def cmd_console(args: argparse.Namespace) -> int:
     cfg = broker_config(args)
     table = FleetTable(cfg.mqtt.prefix)
     subscribed = threading.Event()
+    store = None
+    if args.db:
+        from edge.config import EX_CONFIG
+        from edge.history.store import Store, StoreError
+
+        try:
+            store = Store(args.db)
+        except StoreError as exc:
+            print(f"stopsafe console: {exc}", file=sys.stderr)
+            return EX_CONFIG
 
     def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if not rc.is_failure:
@@ -48,6 +75,8 @@ def cmd_console(args: argparse.Namespace) -> int:
                 elif time.monotonic() - quiet_since >= args.settle:
                     break
                 time.sleep(0.05)
+            if store is not None:
+                _load_history(store, table)
             json.dump(rows_json(table.snapshot(sort, args.reverse)), sys.stdout, indent=1)
             sys.stdout.write("\n")
             return EXIT_OK
@@ -59,8 +88,12 @@ def cmd_console(args: argparse.Namespace) -> int:
         with Live(render(table, sort, args.reverse, limit), console=console,
                   refresh_per_second=1.0 / args.refresh_s, screen=False) as live:
             end = None if args.duration is None else time.monotonic() + args.duration
+            next_history = time.monotonic() + 1.0  # once the retained states have arrived
             while end is None or time.monotonic() < end:
                 time.sleep(args.refresh_s)
+                if store is not None and time.monotonic() >= next_history:
+                    next_history = time.monotonic() + HISTORY_REFRESH_S
+                    _load_history(store, table)
                 live.update(render(table, sort, args.reverse, limit))
         return EXIT_OK
     except KeyboardInterrupt:
@@ -68,6 +101,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     finally:
         client.loop_stop()
         client.disconnect()
+        if store is not None:
+            store.close()
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -151,6 +186,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_broker_args(p)
     p.add_argument("--json", action="store_true",
                    help="print one snapshot of the table as JSON and exit")
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="history database (stopsafe collect's): show each stop's faults over "
+                   "the last 24 hours beside its live state")
     p.add_argument("--sort", choices=[k.value for k in SortKey], default=SortKey.STOP.value,
                    help="order within each group (offline first, then faults, then the rest)")
     p.add_argument("--reverse", action="store_true", help="descending order")

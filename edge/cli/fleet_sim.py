@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 
 def _run_part(cfg, args, k: int, first: int, count: int, width: int, ready, stop) -> None:
@@ -27,6 +29,23 @@ def _run_part(cfg, args, k: int, first: int, count: int, width: int, ready, stop
                 ready[k] = fleet.connected()
     finally:
         fleet.close()
+        if args.summary:
+            part = Path(f"{args.summary}.part{k}")
+            part.write_text(json.dumps(fleet.summary()))
+
+
+def write_summary(path: Path, parts: int) -> None:
+    """Merge the processes' parts into one JSON file: ``{"stops": [{stop, last_seq, queued,
+    dropped}, ...]}`` (a part is missing when its process died: those stops are not listed)."""
+    stops: list[dict] = []
+    for k in range(parts):
+        part = Path(f"{path}.part{k}")
+        if part.exists():
+            stops += json.loads(part.read_text())
+            part.unlink()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"stops": stops}, indent=0))
+    tmp.replace(path)
 
 
 def cmd_fleet_sim(args: argparse.Namespace) -> int:
@@ -84,6 +103,8 @@ def cmd_fleet_sim(args: argparse.Namespace) -> int:
         stop.set()
         for p in children:
             p.join(timeout=30)
+    if args.summary:
+        write_summary(Path(args.summary), len(children))
     return 0 if all(p.exitcode == 0 for p in children) else 1
 
 
@@ -106,6 +127,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1, help="random seed of the fake world")
     p.add_argument("--procs", type=int, default=os.cpu_count() or 1,
                    help="processes to spread the stops over (default: one per CPU)")
+    p.add_argument("--summary", metavar="FILE.json", default=None,
+                   help="at exit, write each stop's own event counter (last seq, still queued, "
+                   "dropped) to this file, to check a consumer for missing events")
     p.add_argument("--log-level", default="warning",
                    choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_fleet_sim)

@@ -49,6 +49,8 @@ class StopRow:
     def fault_text(self) -> str:
         return ", ".join(f + "".join(f" {b}" for b in self.fault_boxes.get(f, ()))
                          for f in self.faults)
+    # with ``console --db``: fault name -> (raises, seconds active) over the last 24 hours
+    faults_24h: dict[str, tuple[int, float]] | None = None
 
     @property
     def online(self) -> bool:
@@ -68,6 +70,7 @@ class FleetTable:
         self.prefix = prefix
         self.rows: dict[str, StopRow] = {}
         self.messages = 0
+        self.history: dict[str, dict[str, tuple[int, float]]] | None = None  # console --db
         self._lock = threading.Lock()
 
     def subscriptions(self) -> list[tuple[str, int]]:
@@ -110,10 +113,22 @@ class FleetTable:
                     inf = tele.get("inference_ms")
                     row.inference_ms = inf.get("p50") if isinstance(inf, dict) else None
 
+    def set_history(self, faults: dict[str, dict[str, tuple[int, float]]]) -> None:
+        """Each stop's faults over the last 24 hours, from the history database."""
+        with self._lock:
+            self.history = faults
+
+    def stops(self) -> list[str]:
+        with self._lock:
+            return list(self.rows)
+
     def snapshot(self, sort: SortKey = SortKey.STOP, reverse: bool = False) -> list[StopRow]:
         """Rows, most urgent first, then by ``sort``."""
         with self._lock:
             rows = [StopRow(**asdict(r)) for r in self.rows.values()]
+            if self.history is not None:
+                for r in rows:
+                    r.faults_24h = self.history.get(r.stop, {})
 
         def key(r: StopRow) -> Any:
             v = getattr(r, sort.value)
@@ -165,25 +180,42 @@ def render(table: FleetTable, sort: SortKey, reverse: bool, limit: int) -> Any:
     t = Table(title=f"stopsafe console: {len(rows)} stops, {online} online, "
               f"{len(rows) - online} not online, {faulty} with faults "
               f"(sorted by {sort.value}; {table.messages} messages)", expand=False)
-    for col in ("stop", "status", "light", "mode", "waiting", "fps", "inference ms",
-                "last seen", "faults"):
+    cols = ["stop", "status", "light", "mode", "waiting", "fps", "inference ms", "last seen",
+            "faults"]
+    with_history = table.history is not None
+    if with_history:
+        cols.append("faults, last 24 h")
+    for col in cols:
         t.add_column(col, justify="right" if col in ("waiting", "fps", "inference ms") else "left")
     now = time.time()
     for r in rows[:limit]:
         style = "bold red" if not r.online else ("yellow" if r.faults else None)
         seen = "-" if r.last_seen is None else f"{now - r.last_seen:.0f} s ago"
-        t.add_row(r.stop, r.status or "?", r.light or "-", r.mode or "-",
-                  "-" if r.waiting is None else str(r.waiting),
-                  "-" if r.fps is None else f"{r.fps:.1f}",
-                  "-" if r.inference_ms is None else f"{r.inference_ms:.0f}",
-                  seen, r.fault_text(), style=style)
+        cells = [r.stop, r.status or "?", r.light or "-", r.mode or "-",
+                 "-" if r.waiting is None else str(r.waiting),
+                 "-" if r.fps is None else f"{r.fps:.1f}",
+                 "-" if r.inference_ms is None else f"{r.inference_ms:.0f}",
+                 seen, r.fault_text()]
+        if with_history:
+            cells.append(", ".join(f"{name} {n}x {active / 60:.0f} min" for name, (n, active)
+                                   in sorted((r.faults_24h or {}).items())))
+        t.add_row(*cells, style=style)
     if len(rows) > limit:
         t.caption = f"... and {len(rows) - limit} more"
     return t
 
 
 def rows_json(rows: list[StopRow]) -> list[dict[str, Any]]:
-    return [{**asdict(r), "online": r.online} for r in rows]
+    out = []
+    for r in rows:
+        d = {**asdict(r), "online": r.online}
+        if r.faults_24h is None:
+            d.pop("faults_24h")
+        else:
+            d["faults_24h"] = {k: {"raised": n, "active_s": round(s, 1)}
+                               for k, (n, s) in r.faults_24h.items()}
+        out.append(d)
+    return out
 
 
 def new_correlation() -> bytes:

@@ -61,3 +61,11 @@ def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> 
     client.on_message = on_message
     client.connect(m.host, m.port, m.keepalive_s)
     return client
+
+
+def apply_credentials_and_tls(client: paho.Client, cfg: Config) -> None:
+    """The config's (or the environment's) credentials and TLS settings on a tool's client."""
+    from edge.mqtt.link import apply_auth
+
+    user, password = resolve_credentials(cfg, os.environ)
+    apply_auth(client, user, password, cfg.mqtt.tls)

@@ -109,6 +109,14 @@ def paho_client(client_id: str, protocol: MqttProtocol, username: str | None,
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                     protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
                     clean_session=None if v5 else True)
+    apply_auth(c, username, password, tls)
+    return c
+
+
+def apply_auth(c: paho.Client, username: str | None, password: str | None,
+               tls: MqttTlsConfig) -> None:
+    """Credentials and TLS on a paho client, the one way (also for clients that need options
+    of their own, like the history collector's manual acknowledgements)."""
     if username is not None or password is not None:
         c.username_pw_set(username or "", password)
     if tls.enabled:
@@ -116,7 +124,6 @@ def paho_client(client_id: str, protocol: MqttProtocol, username: str | None,
                   certfile=str(tls.cert_file) if tls.cert_file else None,
                   keyfile=str(tls.key_file) if tls.key_file else None,
                   cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    return c
 
 
 class Link:

@@ -53,6 +53,8 @@ class Outbox:
         self._db.execute("CREATE TABLE IF NOT EXISTS events ("
                          "seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)")
         self._count = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        self._last_seq = int(row[0]) if row else 0
         self._full_logged = False
 
     def __len__(self) -> int:
@@ -73,7 +75,14 @@ class Outbox:
         cur = self._db.execute("INSERT INTO events (body) VALUES (?)",
                                (json.dumps(event, separators=(",", ":")),))
         self._count += 1
-        return int(cur.lastrowid or 0)
+        self._last_seq = int(cur.lastrowid or 0)
+        return self._last_seq
+
+    @property
+    def last_seq(self) -> int:
+        """The highest seq ever given (0 before the first event): the stop's own counter
+        (still readable after ``close``)."""
+        return self._last_seq
 
     def after(self, seq: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
         """Up to ``limit`` events with a seq above ``seq``, in order."""

@@ -101,6 +101,17 @@ class Topics:
         return None if "/" in name else name
 
 
+def fleet_filter(prefix: str, leaf: Leaf | State | str) -> str:
+    """The subscription filter for ``leaf`` of every stop: ``<prefix>/+/<leaf>``."""
+    value = leaf.value if isinstance(leaf, Enum) else leaf
+    return f"{prefix}/+/{value}"
+
+
+def shared_filter(group: str, topic_filter: str) -> str:
+    """An MQTT 5 shared subscription: the broker hands each message to one member of ``group``."""
+    return f"$share/{group}/{topic_filter}"
+
+
 def split_stop_topic(prefix: str, topic: str) -> tuple[str, str] | None:
     """``(stop_id, rest)`` of ``<prefix>/<stop_id>/<rest>``, None when the topic is elsewhere."""
     head = prefix + "/"

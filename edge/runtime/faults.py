@@ -37,6 +37,8 @@ class Fault(str, Enum):
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
+# while any of these is active the stop cannot see who is waiting (the history's "hours blind")
+BLIND_FAULTS = (Fault.CAMERA_LOST, Fault.CAMERA_STALE, Fault.MODEL_FAILED, *PICTURE_FAULTS)
 
 
 @dataclass(frozen=True, slots=True)

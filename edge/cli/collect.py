@@ -1,0 +1,96 @@
+"""``stopsafe collect --broker HOST:PORT --db URL``: the fleet's messages into the history
+database (see ``edge.history.collector``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import socket
+import sys
+import threading
+
+DEFAULT_GROUP = "stopsafe-history"
+DEFAULT_SESSION_EXPIRY_S = 3600
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from edge.config import EX_CONFIG
+    from edge.history.collector import Collector
+    from edge.history.store import Store, StoreError
+    from edge.mqtt.client import apply_credentials_and_tls, broker_config
+    from edge.mqtt.link import ignore_sigpipe
+
+    ignore_sigpipe()
+    cfg = broker_config(args)
+    try:
+        store = Store(args.db)
+    except StoreError as exc:
+        print(f"stopsafe collect: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    client_id = args.client_id or f"stopsafe-collect-{socket.gethostname()}-{args.group}"
+    collector = Collector(
+        store, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.prefix, args.group, client_id,
+        args.session_expiry_s,
+        None if args.retention_days is None else args.retention_days * 86400.0,
+        keepalive_s=cfg.mqtt.keepalive_s,
+        configure=lambda c: apply_credentials_and_tls(c, cfg))
+    stop = collector.stop
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.duration is not None:
+        timer = threading.Timer(args.duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    print(f"stopsafe collect: {client_id} in share group {args.group}, broker "
+          f"{cfg.mqtt.host}:{cfg.mqtt.port}, database {store.dialect} schema v{store.version}"
+          + (f" (upgraded from v{store.upgraded_from})"
+             if 0 < store.upgraded_from < store.version else ""), file=sys.stderr)
+    try:
+        if args.retire:
+            collector.retire()
+        else:
+            collector.run()
+    except OSError as exc:
+        print(f"stopsafe collect: broker {cfg.mqtt.host}:{cfg.mqtt.port}: {exc}",
+              file=sys.stderr)
+        return 69  # EX_UNAVAILABLE
+    finally:
+        store.close()
+    print(json.dumps({"collect": collector.stats.as_dict(collector.dropped)}), file=sys.stderr)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from edge.history import DEFAULT_URL
+    from edge.mqtt.client import add_broker_args
+
+    p = sub.add_parser("collect", help="keep every stop's events, status and telemetry in a "
+                       "database (MQTT 5 shared subscription; several collectors share a group)")
+    add_broker_args(p)
+    p.add_argument("--db", default=DEFAULT_URL,
+                   help=f"database URL: {DEFAULT_URL} (default) or postgresql://USER@HOST/DB")
+    p.add_argument("--group", default=DEFAULT_GROUP,
+                   help="share group: collectors in one group split the messages")
+    p.add_argument("--client-id", default=None,
+                   help="this collector's MQTT client id, the key of its persistent session "
+                   "(default: stopsafe-collect-<host>-<group>); give each collector its own and "
+                   "keep it across restarts")
+    p.add_argument("--session-expiry-s", type=_positive_int, default=DEFAULT_SESSION_EXPIRY_S,
+                   help="how long the broker keeps this collector's session (and queues its "
+                   "share of messages) while it is away")
+    p.add_argument("--retention-days", type=float, default=30.0,
+                   help="keep status changes and telemetry this long (events are kept for "
+                   "good); default 30")
+    p.add_argument("--duration", type=float, default=None, help="exit after S seconds")
+    p.add_argument("--retire", action="store_true",
+                   help="take this --client-id out of the group for good: write what the broker "
+                   "queued for its session while it was away, then end the session, and exit")
+    p.set_defaults(func=cmd_collect)
