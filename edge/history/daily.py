@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from edge.decision.events import EventKind
 from edge.history.store import StopRows
-from edge.mqtt.topics import EventKind, Status
+from edge.mqtt.topics import Status
 from edge.runtime.faults import BLIND_FAULTS
 
 DAY_S = 86400.0

@@ -18,12 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from edge.decision.events import EventKind
 from edge.history import (
     DEFAULT_URL,  # noqa: F401 (re-exported)
     schema,
 )
 from edge.history.schema import events, states, tele
-from edge.mqtt.topics import EventKind, Leaf, State
+from edge.mqtt.topics import Leaf, State
 
 
 class StoreError(RuntimeError):
