@@ -47,6 +47,9 @@ USERNAME_ENV = "STOPSAFE_MQTT_USERNAME"
 PASSWORD_ENV = "STOPSAFE_MQTT_PASSWORD"
 CLOSE_GRACE_S = 2.0  # at a clean exit, time given to the outbox to drain
 SELFTEST_WAIT_S = 5.0
+# room for a command's topic and MQTT 5 properties (response topic, correlation data) on top of
+# mqtt.cmd_max_bytes, in the Maximum Packet Size the link asks the broker for
+PACKET_OVERHEAD_BYTES = 4096
 PYTHON_VERSION = platform.python_version()
 
 
@@ -85,6 +88,7 @@ def link_settings(cfg: Config, topics: Topics, env: Mapping[str, str],
         protocol=m.protocol, client_id=m.client_id or f"stopsafe-{cfg.stop.id}",
         username=user, password=password, tls=m.tls, reconnect_min_s=m.reconnect_min_s,
         reconnect_max_s=m.reconnect_max_s, subscriptions=subscriptions,
+        max_packet_bytes=m.cmd_max_bytes + PACKET_OVERHEAD_BYTES,
     )
 
 
@@ -158,6 +162,7 @@ class MqttService:
         self._readback_bad = False
         self._faults: set[Fault] = set()
         self._pending: list[tuple[Pending, Any]] = []
+        self._clearing: set[str] = set()  # (MQTT 3.1.1) retained commands we have cleared
         self._jobs: list[Callable[[float], bool]] = []
         self._next_tele = 0.0
         self._tele_at = clock()
@@ -289,12 +294,30 @@ class MqttService:
         if name is None:
             self.handler.rejected[Rejection.NOT_A_COMMAND.value] += 1
             return
-        result = self.handler.handle(name, bytes(msg.payload), self.clock())
         props = getattr(msg, "properties", None)
+        if msg.retain:
+            self._refuse_retained(name, msg, props)
+            return
+        if msg.topic in self._clearing and not msg.payload:
+            # MQTT 3.1.1 has no 'no local': the broker echoes our own clearing message to us
+            self._clearing.discard(msg.topic)
+            return
+        result = self.handler.handle(name, bytes(msg.payload), self.clock())
         if isinstance(result, Pending):
             self._pending.append((result, props))
         else:
             self._answer(name, result, props)
+
+    def _refuse_retained(self, name: str, msg: Any, props: Any) -> None:
+        """Answer a retained command with the ``retained`` error and clear it on the broker (an
+        empty retained message deletes it; the example ACL lets a stop write below its own
+        root). An empty retained payload is the broker's record of such a clearing: ignored."""
+        if not msg.payload:
+            return
+        self._answer(name, self.handler.refuse_retained(name), props)
+        if not self.link.mqtt5:
+            self._clearing.add(msg.topic)
+        self.link.publish(msg.topic, b"", qos=1, retain=True)
 
     def tick(self, link: Link, now: float) -> None:
         self._drain(now)
