@@ -550,15 +550,18 @@ def start_mqtt(cfg: Config, config_path: Path | None = None) -> MqttService | No
 
 
 def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
-                  loader: Callable[[], Config] | None) -> None:
-    """Let commands act on ``pipeline``; ``loader`` re-reads the config for ``reload``."""
+                  loader: Callable[[], Config] | None) -> Control:
+    """Let commands act on ``pipeline``; ``loader`` re-reads the config for ``reload``. The
+    control is returned for the daemon's SIGHUP, so both reloads share one view of the config."""
     from edge.mqtt.control import PipelineControl
 
     def reloaded(new: Config) -> None:
         service.handler.snapshots = new.privacy.snapshots
 
-    service.attach(PipelineControl(pipeline, cfg, loader, service.last_record, reloaded))
+    control = PipelineControl(pipeline, cfg, loader, service.last_record, reloaded)
+    service.attach(control)
     # every fault the daemon raises or clears (camera, model, lamp, picture) goes out as an event
     pipeline.faults.subscribe(lambda ev: service.fault(ev.fault, ev.active))
     for active in pipeline.faults.active():
         service.fault(active, True)
+    return control

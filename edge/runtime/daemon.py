@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -22,6 +21,7 @@ from edge.runtime.faults import FaultRegistry
 from edge.runtime.gate import build_gate
 from edge.runtime.notify import SystemdSink
 from edge.runtime.pipeline import Pipeline, Sink
+from edge.runtime.signals import SignalWatch
 from edge.runtime.watchdog import StageWatchdog
 
 log = structlog.get_logger("stopsafe.daemon")
@@ -29,7 +29,8 @@ log = structlog.get_logger("stopsafe.daemon")
 
 def run_daemon(cfg: Config, config_path: Path | None = None,
                extra_sinks: list[Sink] | None = None) -> int:
-    """Start everything, loop until SIGTERM/SIGINT or the source ends, switch the light off.
+    """Start everything, loop until a terminating signal or the source ends, switch the light
+    off. SIGHUP reloads the config (see ``edge.runtime.signals``).
 
     Order matters: the config is already valid; the model is checked before the relay is set up,
     and the relay (starting off) before the camera, so a bad model never touches a pin. systemd
@@ -61,22 +62,14 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
     pipeline = Pipeline(source, detector.detect, core, light, sinks,
                         gate=build_gate(cfg, core.zone), failsafe=build_failsafe(cfg),
                         feedback=feedback, faults=faults, health=build_health(cfg))
+    loader = (lambda: load_config(config_path)) if config_path else None
     if mqtt is not None:
-        bind_pipeline(mqtt, pipeline, cfg,
-                      (lambda: load_config(config_path)) if config_path else None)
-    stop = pipeline.stop_event
+        control = bind_pipeline(mqtt, pipeline, cfg, loader)
+    else:
+        from edge.mqtt.control import PipelineControl
 
-    received: list[str] = []
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        # no logging here: the handler runs between two bytecodes of the main thread, which may
-        # hold the log writer's lock at that moment (a deadlock that ignored SIGTERM)
-        received.append(signal.Signals(signum).name)
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
+        control = PipelineControl(pipeline, cfg, loader, lambda: None)
+    signals = SignalWatch(pipeline.stop_event, lambda: _reload(control)).install()
     log.info("daemon_started", stop_id=cfg.stop.id, source=cfg.camera.source,
              model=cfg.detector.model, backend=cfg.detector.backend.value,
              config=str(config_path) if config_path else None,
@@ -87,12 +80,25 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
         frames = pipeline.run()
     finally:
         watchdog.stop()
-        if received:
-            log.info("signal", signal=received[0])
+        if signals.received:
+            log.info("signal", signal=signals.received[0], action="stop")
         pipeline.shutdown()  # the light goes off before anything else is released
         if feedback is not None:
             feedback.close()
         detector.close()
+        signals.restore()
     log.info("daemon_stopped", frames=frames, light="off")
     return 0
 
+
+
+def _reload(control: Any) -> None:
+    """SIGHUP: the same reload as the MQTT ``reload`` command; a bad file keeps the running
+    config (``reload_refused`` in the log)."""
+    from edge.mqtt.commands import CommandFailed
+
+    try:
+        future = control.reload()
+    except CommandFailed:
+        return  # logged by the control, with the one-line reason
+    future.result(timeout=30)
