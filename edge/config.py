@@ -468,6 +468,9 @@ class MqttTlsConfig(Section):
         return self
 
 
+OUTBOX_MEMORY_EVENTS = 1000  # events kept in memory while the outbox's disk fails
+
+
 class OutboxConfig(Section):
     """The on-disk queue that keeps events through a broker outage."""
 
@@ -481,6 +484,12 @@ class OutboxConfig(Section):
     drop: DropPolicy = Field(
         DropPolicy.OLDEST, description="When full: 'oldest' drops the oldest queued event, "
         "'newest' refuses the new one.",
+    )
+    memory_max_events: int = Field(
+        OUTBOX_MEMORY_EVENTS, ge=10, le=1_000_000, description="Events kept in memory while "
+        "the disk does not "
+        "take them (full, read-only; the outbox_failed fault); beyond this they are dropped "
+        "per 'drop' and counted in tele's events.dropped.",
     )
 
 

@@ -326,6 +326,8 @@ class Link:
         self._bury()
         if self.state is LinkState.CLOSED:
             return
+        if self.outbox.health:  # a failed disk is tried again now and then
+            self.outbox.retry()
         if self.state is LinkState.DISCONNECTED and now >= self.next_attempt:
             self._try_connect(now)
         c = self.client

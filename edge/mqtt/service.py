@@ -36,9 +36,9 @@ from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, 
 from edge.mqtt.control import Control, blur_people
 from edge.mqtt.discovery import discovery_configs, dumps, ha_status_topic
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
-from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
+from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth, default_outbox_path
 from edge.mqtt.topics import EventKind, Leaf, OnOff, State, Status, Topics
-from edge.runtime.faults import Fault
+from edge.runtime.faults import Fault, FaultRegistry
 from edge.runtime.pipeline import FrameRecord
 
 log = structlog.get_logger("stopsafe.mqtt")
@@ -143,11 +143,14 @@ class MqttService:
         settings = link_settings(cfg, self.topics, os.environ if env is None else env,
                                  config_path, subs)
         path = m.outbox.path or default_outbox_path(cfg.stop.id)
-        try:
-            outbox = Outbox(path, m.outbox.max_events, m.outbox.drop)
-        except Exception as exc:  # sqlite3.Error, OSError: an unusable path is a config error
-            raise ConfigError(f"{config_path or '<config>'}: mqtt.outbox.path: cannot open "
-                              f"{path}: {exc}") from None
+        # the outbox's faults go to the daemon's fault registry once the pipeline is bound;
+        # until then they wait here (the outbox is opened before the pipeline exists)
+        self._registry: FaultRegistry | None = None
+        self._early_faults: dict[Fault, tuple[bool, dict[str, Any]]] = {}
+        # an outbox that cannot use its disk falls back to memory with a fault: the light
+        # never waits on the maintenance link (no exit 78 for a full disk or a corrupt file)
+        outbox = Outbox(path, m.outbox.max_events, m.outbox.drop, on_health=self._outbox_health,
+                        memory_max_events=m.outbox.memory_max_events)
         self.handler = CommandHandler(m.cmd_max_bytes, m.cmd_rate_per_s, m.cmd_burst,
                                       cfg.privacy.snapshots)
         self.link = Link(settings, outbox, self, random.Random(seed))
@@ -351,6 +354,23 @@ class MqttService:
                 self.link.add_event(item[1])
             elif kind is _Msg.FAULT:
                 self._set_fault(item[1], item[2])
+
+    def _outbox_health(self, health: OutboxHealth, active: bool, detail: dict[str, Any]
+                       ) -> None:
+        fault = Fault.OUTBOX_CORRUPT if health is OutboxHealth.CORRUPT else Fault.OUTBOX_FAILED
+        if self._registry is None:
+            self._early_faults[fault] = (active, detail)
+            if not active:
+                self._early_faults.pop(fault, None)
+        else:
+            self._registry.set(fault, active, **detail)
+
+    def bind_faults(self, registry: FaultRegistry) -> None:
+        """Raise the outbox's faults in the daemon's registry (and those from before now)."""
+        self._registry = registry
+        early, self._early_faults = self._early_faults, {}
+        for fault, (active, detail) in early.items():
+            registry.set(fault, active, **detail)
 
     def fault(self, fault: Fault, active: bool) -> None:
         """Publish a fault raised or cleared elsewhere (thread-safe: queued like the rest)."""
@@ -564,4 +584,5 @@ def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
     pipeline.faults.subscribe(lambda ev: service.fault(ev.fault, ev.active))
     for active in pipeline.faults.active():
         service.fault(active, True)
+    service.bind_faults(pipeline.faults)
     return control

@@ -29,6 +29,12 @@ class Fault(str, Enum):
     CAMERA_BLURRED = "camera_blurred"  # far less sharp than usual for health.blur_s
     LIGHT_READBACK = "light_readback"  # the relay's pin does not read back what was set
     CAMERA_STALE = "camera_stale"  # (MQTT) no frame for mqtt.camera_stale_s
+    # (MQTT) the event outbox's disk is full, read-only or gone: events wait in a bounded
+    # memory queue (overflow counted in tele events.dropped); cleared when the disk takes them
+    OUTBOX_FAILED = "outbox_failed"
+    # (MQTT) the outbox file was corrupt: moved aside (kept for a person), a fresh one started;
+    # active until the daemon restarts, so someone looks at it
+    OUTBOX_CORRUPT = "outbox_corrupt"
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
