@@ -254,6 +254,27 @@ class DetectorConfig(Section):
 Point = tuple[Fraction, Fraction]
 
 
+def check_zone_polygon(polygon: list[tuple[float, float]], name: str) -> None:
+    """A zone must be one simple polygon with an area (config and scenario files alike)."""
+    import cv2
+    import numpy as np
+
+    from edge.decision.zones import self_intersection
+
+    pts = np.asarray(polygon, np.float64)
+    if np.linalg.matrix_rank(pts - pts[0], tol=1e-12) < 2:
+        raise ValueError(f"{name} has no area (its points are in a line)")
+    crossing = self_intersection(polygon)
+    if crossing is not None:
+        i, j = crossing
+        n = len(polygon)
+        raise ValueError(f"{name} is self-intersecting: edge {i} (points {i}-{(i + 1) % n}) "
+                         f"meets edge {j} (points {j}-{(j + 1) % n}); draw its outline once, "
+                         "without crossing")
+    if abs(cv2.contourArea(np.asarray(polygon, np.float32))) <= 0.0:
+        raise ValueError(f"{name} has no area (its points are in a line)")
+
+
 class ZoneConfig(Section):
     """The waiting area, as a polygon in fractions of the frame."""
 
@@ -600,12 +621,8 @@ class Config(Section):
 
     @field_validator("zone")
     @classmethod
-    def _zone_has_area(cls, zone: ZoneConfig) -> ZoneConfig:
-        import cv2
-        import numpy as np
-
-        if abs(cv2.contourArea(np.asarray(zone.polygon, np.float32))) <= 0.0:
-            raise ValueError("zone.polygon has no area (its points are in a line)")
+    def _zone_is_a_simple_polygon(cls, zone: ZoneConfig) -> ZoneConfig:
+        check_zone_polygon(zone.polygon, "zone.polygon")
         return zone
 
     @model_validator(mode="after")
@@ -640,6 +657,7 @@ def _describe(path: Path, exc: ValidationError) -> str:
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+
     more = len(exc.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return " ".join(f"{path}: {field}: {msg}{tail}".splitlines())
@@ -658,25 +676,81 @@ def parse_config(data: Any, source: Path | str = "<config>") -> Config:
         raise ConfigError(_describe(path, exc)) from None
 
 
-def load_config(path: Path | str | None) -> Config:
-    """The validated config from ``path``, or the built-in defaults when ``path`` is None."""
-    if path is None:
-        return Config()
+MAX_FILE_BYTES = 1 << 20  # a config or scenario file is a few kB; anything this big is wrong
+MAX_DEPTH = 16  # sections nest 4 levels deep (detector.night.model); far deeper is a broken file
+MAX_NODES = 100_000  # values counted with repeats: YAML aliases can multiply a small file
+
+
+def _check_shape(data: Any, path: Path) -> None:
+    """Refuse documents no config can be before pydantic (or Python's recursion) sees them:
+    nested too deeply, or too many values (a 'billion laughs' of YAML aliases)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ConfigError(f"{path}: (top level): more than {MAX_NODES} values "
+                              "(YAML aliases repeating each other?)")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{path}: (top level): nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth + 1) for k in value if isinstance(k, (tuple, list, dict)))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def read_document(path: Path | str) -> Any:
+    """The YAML document in ``path``, whatever is wrong with the file: a ConfigError with one
+    line for a missing, unreadable, huge, non-UTF-8, malformed or absurdly nested file (used by
+    the config and by scenario files)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)  # never more: /dev/zero is a "file" too
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB: not a config file")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path}: the file is UTF-16 or UTF-32; save it as UTF-8")
+    try:
+        text = raw.decode("utf-8-sig")  # a UTF-8 byte-order mark is harmless
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}); "
+                          "save it as UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: YAML syntax: {where}{problem}") from None
-    return parse_config(data, path)
+        raise ConfigError(" ".join(f"{path}: YAML syntax: {where}{problem}".split())) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: (top level): nested more than {MAX_DEPTH} levels "
+                          "deep") from None
+    _check_shape(data, path)
+    return data
+
+
+def load_config(path: Path | str | None) -> Config:
+    """The validated config from ``path``, or the built-in defaults when ``path`` is None.
+
+    Any file at all ends here as a Config or as a ConfigError (exit 78, one line): never as a
+    traceback, which systemd would restart for ever."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    data = read_document(path)
+    try:
+        return parse_config(data, path)
+    except (RecursionError, MemoryError, OverflowError) as exc:
+        raise ConfigError(f"{path}: (top level): cannot be checked: {type(exc).__name__}"
+                          ) from None
 
 
 def pin_factory_name(light: LightConfig) -> str | None:

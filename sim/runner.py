@@ -22,6 +22,7 @@ from edge.runtime.assembly import (
 )
 from edge.runtime.camera import frame_files
 from edge.runtime.faults import FaultEvent, FaultRegistry
+from edge.runtime.frames import CameraFileEnded
 from edge.runtime.gate import build_gate
 from edge.runtime.pipeline import FrameRecord, Pipeline
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
@@ -186,6 +187,9 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
         if detector is None:
             det.close()
         plan.tick(float("inf"))  # a broker stopped by a fault is started again
+    problem = getattr(source, "ended_early", lambda: None)()
+    if problem and not pipeline.stop_event.is_set():  # scores of half a clip would mislead
+        raise CameraFileEnded(problem)
     return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
                   time.process_time() - cpu0, getattr(det, "stats", None))
 

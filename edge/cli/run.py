@@ -19,7 +19,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from actuators.light import LightError
     from detector.models import ModelError
     from edge.runtime.daemon import run_daemon
-    from edge.runtime.frames import CameraError
+    from edge.runtime.frames import CameraError, CameraFileEnded
 
     cfg = load(args.config)
     configure_logging(cfg.logging.level, cfg.logging.format)
@@ -31,6 +31,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_SOFTWARE
     except ConfigError:
         raise  # e.g. an unreadable mqtt.password_file: exit 78 with one line, like any bad config
+    except CameraFileEnded as exc:
+        log.error("camera_file_ended_early", error=str(exc))
+        print(f"stopsafe: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
     except (CameraError, LightError) as exc:
         log.error("start_failed", error=str(exc))
         print(f"stopsafe: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ from edge.runtime.assembly import (
 )
 from edge.runtime.camera import open_camera
 from edge.runtime.faults import FaultRegistry
+from edge.runtime.frames import CameraFileEnded
 from edge.runtime.gate import build_gate
 from edge.runtime.notify import SystemdSink
 from edge.runtime.pipeline import Pipeline, Sink
@@ -88,6 +89,10 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
         detector.close()
         signals.restore()
     log.info("daemon_stopped", frames=frames, light="off")
+    ended_early = getattr(source, "ended_early", None)
+    problem = ended_early() if ended_early is not None and not signals.received else None
+    if problem:  # a file the daemon was told to run on broke: say so, end non-zero
+        raise CameraFileEnded(problem)
     return 0
 
 
