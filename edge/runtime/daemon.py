@@ -37,8 +37,12 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
     and the relay (starting off) before the camera, so a bad model never touches a pin. systemd
     hears READY=1 from the frame loop with the first decided frame, not from here.
     """
+    from edge.install.permissions import check_daemon_files
     from edge.mqtt.service import bind_pipeline, start_mqtt
 
+    for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
+        log.warning("insecure_permissions", file=problem.what, path=str(problem.path),
+                    problem=problem.problem)
     mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
     try:
         detector = build_detector(cfg)
