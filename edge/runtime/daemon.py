@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,21 @@ log = structlog.get_logger("stopsafe.daemon")
 
 def run_daemon(cfg: Config, config_path: Path | None = None,
                extra_sinks: list[Sink] | None = None) -> int:
+    """See ``_run``; the signal handlers are in place from the first moment (a SIGTERM while
+    the model loads ends the start-up cleanly, instead of killing it with the default action),
+    and put back whatever happens."""
+    stop = threading.Event()
+    controls: list[Any] = []  # the pipeline's control, once there is one
+    signals = SignalWatch(stop, lambda: _reload(controls[0]) if controls else
+                          log.info("reload_ignored", reason="still starting")).install()
+    try:
+        return _run(cfg, config_path, extra_sinks, signals, controls)
+    finally:
+        signals.restore()
+
+
+def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
+         signals: SignalWatch, controls: list[Any]) -> int:
     """Start everything, loop until a terminating signal or the source ends, switch the light
     off. SIGHUP reloads the config (see ``edge.runtime.signals``).
 
@@ -74,7 +90,8 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
         from edge.mqtt.control import PipelineControl
 
         control = PipelineControl(pipeline, cfg, loader, lambda: None)
-    signals = SignalWatch(pipeline.stop_event, lambda: _reload(control)).install()
+    pipeline.stop_event = signals.stop  # a signal during start-up ends the loop at once
+    controls.append(control)
     log.info("daemon_started", stop_id=cfg.stop.id, source=cfg.camera.source,
              model=cfg.detector.model, backend=cfg.detector.backend.value,
              config=str(config_path) if config_path else None,
@@ -91,7 +108,6 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
         if feedback is not None:
             feedback.close()
         detector.close()
-        signals.restore()
     log.info("daemon_stopped", frames=frames, light="off")
     ended_early = getattr(source, "ended_early", None)
     problem = ended_early() if ended_early is not None and not signals.received else None
