@@ -244,6 +244,8 @@ class MqttService:
                 "kind": EventKind.WAITING_ENDED.value, "duration_s": round(t - ended[0], 3),
                 "peak": ended[1], "t": round(t, 3), "ts": _now_iso(),
             }))
+        if d.light.changed or ended is not None:
+            self.runner.wake()  # into the outbox (on disk) now, not at the next tick
         bad = record.light_on is not None and bool(record.light_on) != d.light.on
         if bad != self._readback_bad:
             self._readback_bad = bad
