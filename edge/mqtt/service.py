@@ -245,7 +245,8 @@ class MqttService:
                 "peak": ended[1], "t": round(t, 3), "ts": _now_iso(),
             }))
         if d.light.changed or ended is not None:
-            self.runner.wake()  # into the outbox (on disk) now, not at the next tick
+            # into the outbox (on disk) now, not at the link's next tick
+            self.runner.call(lambda: self._drain(self.clock()))
         bad = record.light_on is not None and bool(record.light_on) != d.light.on
         if bad != self._readback_bad:
             self._readback_bad = bad
