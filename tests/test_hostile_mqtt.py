@@ -121,7 +121,7 @@ def test_mqtt5_giant_payload_is_never_delivered(broker, tmp_path):
         live.close()
 
 
-def test_example_broker_config_ties_client_id_to_user_name(tmp_path):
+def test_example_broker_config_ties_client_id_to_user_name(tmp_path, monkeypatch):
     """Stop t2, with its own password, connects with t1's client id: t1 stays connected."""
     folder = tmp_path / "b"
     folder.mkdir()
@@ -144,15 +144,10 @@ def test_example_broker_config_ties_client_id_to_user_name(tmp_path):
     try:
         pw = tmp_path / "pw"
         pw.write_text("pw-t1\n")
-        import os
-
-        os.environ["STOPSAFE_MQTT_USERNAME"] = "t1"
-        try:
-            cfg = stop_config(broker, tmp_path, password_file=str(pw))
-            console = Collector(broker, (f"{ROOT}/status",), auth=("console", "pw-console"))
-            stop = Stop(cfg, someone_between(99, 99))
-        finally:
-            del os.environ["STOPSAFE_MQTT_USERNAME"]
+        monkeypatch.setenv("STOPSAFE_MQTT_USERNAME", "t1")
+        cfg = stop_config(broker, tmp_path, password_file=str(pw))
+        console = Collector(broker, (f"{ROOT}/status",), auth=("console", "pw-console"))
+        stop = Stop(cfg, someone_between(99, 99))
         try:
             console.wait_for(lambda m: m.topic == f"{ROOT}/status" and m.text == "online")
             mark = console.mark()
