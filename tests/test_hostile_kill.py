@@ -4,7 +4,7 @@ never corrupt (SQLite's quick_check after every kill).
 
 The daemon is ``stopsafe run`` with the real model, watching a folder of frames from the
 one-by-one clip in which someone appears and leaves every 3 s, so that it makes events (light
-on, light off, waiting ended) all the time, broker or not. The normal run kills it 5 times;
+on, light off, waiting ended) all the time, broker or not. The normal run kills it 3 times;
 ``make test-hostile`` (marker ``hostile``) 24 times.
 """
 
@@ -146,8 +146,8 @@ def run_kills(tmp_path: Path, kills: int, seed: int) -> dict:
     return figures
 
 
-def test_kill_9_five_times_loses_no_event(shared, models_dir, tmp_path):
-    run_kills(tmp_path, kills=5, seed=5)
+def test_kill_9_three_times_loses_no_event(shared, models_dir, tmp_path):
+    run_kills(tmp_path, kills=3, seed=5)
 
 
 @pytest.mark.hostile

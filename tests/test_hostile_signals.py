@@ -18,7 +18,8 @@ pytestmark = pytest.mark.mqtt
 ROOT = "stopsafe/h1"
 
 
-@pytest.mark.parametrize("final", [signal.SIGQUIT, signal.SIGUSR1])
+@pytest.mark.parametrize("final", [signal.SIGQUIT,
+                                   pytest.param(signal.SIGUSR1, marks=pytest.mark.hostile)])
 def test_sighup_reloads_and_every_ending_signal_switches_the_light_off(
         shared, models_dir, broker, tmp_path, final):
     doc = daemon_config(tmp_path, broker)
