@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.daemon_proc import daemon_config, start_daemon, wait_logged, write_config
+from tests.daemon_proc import daemon_config, log_events, start_daemon, wait_logged, write_config
 from tests.mqtt_fixtures import Collector
 from tests.test_hostile_mqtt import publish
 
@@ -61,6 +61,28 @@ def test_sighup_reloads_and_every_ending_signal_switches_the_light_off(
         assert wait_logged(log, "signal", timeout=1)["signal"] in ("SIGHUP", final.name)
         stopped = wait_logged(log, "daemon_stopped", timeout=1)
         assert stopped["light"] == "off"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        live.close()
+
+
+def test_sigterm_during_start_up_ends_it_cleanly(shared, models_dir, broker, tmp_path):
+    """Before, the handlers came after the model and the camera: a SIGTERM while they loaded
+    killed the process with the default action (exit -15, the will says offline)."""
+    conf = write_config(tmp_path, daemon_config(tmp_path, broker))
+    log = tmp_path / "daemon.log"
+    live = Collector(broker, (f"{ROOT}/status",))
+    proc = start_daemon(conf, log)
+    try:
+        wait_logged(log, "mqtt_started", timeout=60, proc=proc)  # the model loads next
+        live.wait_for(lambda m: m.text == "online", timeout=10)
+        loaded = any(e.get("event") == "daemon_started" for e in log_events(log))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        live.wait_for(lambda m: m.text == "stopped", timeout=10)
+        assert "offline" not in [m.text for m in live.messages]
+        print("SIGTERM_DURING_START", {"model_loaded_before_signal": loaded})
     finally:
         if proc.poll() is None:
             proc.kill()
