@@ -22,6 +22,11 @@ class ModelError(RuntimeError):
     pass
 
 
+class ModelMismatch(ModelError):
+    """The model file loads but is not what its back-end reads (a config error: restarting
+    will not fix it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
     file: str

@@ -19,6 +19,18 @@ class SsdDetector(TFLiteDetector):
     """The int8 SSD MobileNet v1 and its kin: the model does its own decoding and NMS."""
 
     name = "ssd"
+    reads = ("models ending in TFLite_Detection_PostProcess: outputs boxes [1, N, 4], "
+             "classes [1, N], scores [1, N] and a count")
+
+    def signature_problem(self) -> str | None:
+        shapes = [[int(x) for x in o["shape"]] for o in self._outputs]
+        boxes = [s for s in shapes if len(s) == 3 and s[-1] == 4]
+        flat = [s for s in shapes if len(s) == 2]
+        if len(shapes) != 4 or len(boxes) != 1 or len(flat) != 2:
+            return f"outputs {shapes}"
+        if self._input["dtype"] not in (np.uint8, np.float32):
+            return f"input type {np.dtype(self._input['dtype']).name}"
+        return None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

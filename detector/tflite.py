@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from detector.base import Detection, DetectorResult, StageTimes
+from detector.models import ModelMismatch
 from detector.runtime import load_interpreter
 from detector.settings import DetectorSettings
 
@@ -28,9 +29,33 @@ class TFLiteDetector(ABC):
     def __init__(self, model_path: Path, settings: DetectorSettings) -> None:
         self.settings = settings
         self.model_path = model_path
-        self.interpreter: Any = load_interpreter(model_path, settings.threads)
-        self._input = self.interpreter.get_input_details()[0]
-        self._outputs = self.interpreter.get_output_details()
+        try:
+            self.interpreter: Any = load_interpreter(model_path, settings.threads)
+            inputs = self.interpreter.get_input_details()
+            self._outputs = self.interpreter.get_output_details()
+        except Exception as exc:  # not a TFLite flatbuffer, ops the runtime lacks, ...
+            raise ModelMismatch(f"model {model_path.name} cannot be loaded for the "
+                                f"'{self.name}' back-end: {' '.join(str(exc).split())[:200]}"
+                                ) from None
+        problem = "no input tensor" if len(inputs) != 1 else None
+        if problem is None:
+            self._input = inputs[0]
+            shape = [int(x) for x in self._input["shape"]]
+            if len(shape) != 4 or 3 not in (shape[1], shape[3]):
+                problem = f"input shape {shape}, not one 3-channel image"
+        problem = problem or self.signature_problem()
+        if problem:
+            raise ModelMismatch(
+                f"model {model_path.name} does not fit the '{self.name}' back-end: {problem} "
+                f"(the '{self.name}' back-end reads {self.reads}; see detector.backend)")
+
+    reads = "a TFLite detector"
+
+    def signature_problem(self) -> str | None:
+        """Why the loaded model's tensors are not what this back-end reads; None when they are.
+        Checked at start, so a wrong model is refused with one line instead of failing (or
+        running blind) on every frame."""
+        return None
 
     @property
     def input_size(self) -> tuple[int, int]:

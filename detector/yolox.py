@@ -21,6 +21,17 @@ class YoloxDetector(TFLiteDetector):
     """YOLOX-nano and friends: letterbox into the top-left corner, BGR 0..255, channels first."""
 
     name = "yolox"
+    reads = "raw YOLOX heads: one output [1, N, 5 + classes], N anchors on strides 8, 16, 32"
+
+    def signature_problem(self) -> str | None:
+        shapes = [[int(x) for x in o["shape"]] for o in self._outputs]
+        if len(shapes) != 1 or len(shapes[0]) != 3 or shapes[0][2] < 6:
+            return f"outputs {shapes}"
+        w, h = self.input_size
+        anchors = sum((w // s) * (h // s) for s in STRIDES)
+        if shapes[0][1] != anchors:
+            return f"{shapes[0][1]} anchors where a {w}x{h} input has {anchors}"
+        return None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

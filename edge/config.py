@@ -279,6 +279,27 @@ Point = tuple[Fraction, Fraction]
 Polygon = Annotated[list[Point], Field(min_length=3, max_length=64)]
 
 
+def check_zone_polygon(polygon: list[tuple[float, float]], name: str) -> None:
+    """A zone must be one simple polygon with an area (config and scenario files alike)."""
+    import cv2
+    import numpy as np
+
+    from edge.decision.zones import self_intersection
+
+    pts = np.asarray(polygon, np.float64)
+    if np.linalg.matrix_rank(pts - pts[0], tol=1e-12) < 2:
+        raise ValueError(f"{name} has no area (its points are in a line)")
+    crossing = self_intersection(polygon)
+    if crossing is not None:
+        i, j = crossing
+        n = len(polygon)
+        raise ValueError(f"{name} is self-intersecting: edge {i} (points {i}-{(i + 1) % n}) "
+                         f"meets edge {j} (points {j}-{(j + 1) % n}); draw its outline once, "
+                         "without crossing")
+    if abs(cv2.contourArea(np.asarray(polygon, np.float32))) <= 0.0:
+        raise ValueError(f"{name} has no area (its points are in a line)")
+
+
 class ZoneConfig(Section):
     """The waiting area, as a polygon in fractions of the frame, and masks inside it."""
 
@@ -537,6 +558,9 @@ class MqttTlsConfig(Section):
         return self
 
 
+OUTBOX_MEMORY_EVENTS = 1000  # events kept in memory while the outbox's disk fails
+
+
 class OutboxConfig(Section):
     """The on-disk queue that keeps events through a broker outage."""
 
@@ -550,6 +574,12 @@ class OutboxConfig(Section):
     drop: DropPolicy = Field(
         DropPolicy.OLDEST, description="When full: 'oldest' drops the oldest queued event, "
         "'newest' refuses the new one.",
+    )
+    memory_max_events: int = Field(
+        OUTBOX_MEMORY_EVENTS, ge=10, le=1_000_000, description="Events kept in memory while "
+        "the disk does not "
+        "take them (full, read-only; the outbox_failed fault); beyond this they are dropped "
+        "per 'drop' and counted in tele's events.dropped.",
     )
 
 
@@ -681,15 +711,10 @@ class Config(Section):
 
     @field_validator("zone")
     @classmethod
-    def _zone_has_area(cls, zone: ZoneConfig) -> ZoneConfig:
-        import cv2
-        import numpy as np
-
-        if abs(cv2.contourArea(np.asarray(zone.polygon, np.float32))) <= 0.0:
-            raise ValueError("zone.polygon has no area (its points are in a line)")
+    def _zone_is_a_simple_polygon(cls, zone: ZoneConfig) -> ZoneConfig:
+        check_zone_polygon(zone.polygon, "zone.polygon")
         for i, mask in enumerate(zone.masks):
-            if abs(cv2.contourArea(np.asarray(mask, np.float32))) <= 0.0:
-                raise ValueError(f"zone.masks[{i}] has no area (its points are in a line)")
+            check_zone_polygon(mask, f"zone.masks[{i}]")
         return zone
 
     @model_validator(mode="after")
@@ -724,6 +749,7 @@ def _describe(path: Path, exc: ValidationError) -> str:
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+
     more = len(exc.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return " ".join(f"{path}: {field}: {msg}{tail}".splitlines())
@@ -742,25 +768,84 @@ def parse_config(data: Any, source: Path | str = "<config>") -> Config:
         raise ConfigError(_describe(path, exc)) from None
 
 
-def load_config(path: Path | str | None) -> Config:
-    """The validated config from ``path``, or the built-in defaults when ``path`` is None."""
-    if path is None:
-        return Config()
+# libyaml's parser where PyYAML has it: 50x faster, and it refuses absurd nesting itself instead
+# of recursing into Python's limit (a 1,000-deep file took 1.3 s to fail); same documents
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_FILE_BYTES = 1 << 20  # a config or scenario file is a few kB; anything this big is wrong
+MAX_DEPTH = 16  # sections nest 4 levels deep (detector.night.model); far deeper is a broken file
+MAX_NODES = 100_000  # values counted with repeats: YAML aliases can multiply a small file
+
+
+def _check_shape(data: Any, path: Path) -> None:
+    """Refuse documents no config can be before pydantic (or Python's recursion) sees them:
+    nested too deeply, or too many values (a 'billion laughs' of YAML aliases)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ConfigError(f"{path}: (top level): more than {MAX_NODES} values "
+                              "(YAML aliases repeating each other?)")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{path}: (top level): nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth + 1) for k in value if isinstance(k, (tuple, list, dict)))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def read_document(path: Path | str) -> Any:
+    """The YAML document in ``path``, whatever is wrong with the file: a ConfigError with one
+    line for a missing, unreadable, huge, non-UTF-8, malformed or absurdly nested file (used by
+    the config and by scenario files)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)  # never more: /dev/zero is a "file" too
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB: not a config file")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path}: the file is UTF-16 or UTF-32; save it as UTF-8")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")  # a UTF-8 byte-order mark is harmless
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}); "
+                          "save it as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=YAML_LOADER)  # a safe loader (no Python objects)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: YAML syntax: {where}{problem}") from None
-    return parse_config(data, path)
+        raise ConfigError(" ".join(f"{path}: YAML syntax: {where}{problem}".split())) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: (top level): nested more than {MAX_DEPTH} levels "
+                          "deep") from None
+    _check_shape(data, path)
+    return data
+
+
+def load_config(path: Path | str | None) -> Config:
+    """The validated config from ``path``, or the built-in defaults when ``path`` is None.
+
+    Any file at all ends here as a Config or as a ConfigError (exit 78, one line): never as a
+    traceback, which systemd would restart for ever."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    data = read_document(path)
+    try:
+        return parse_config(data, path)
+    except (RecursionError, MemoryError, OverflowError) as exc:
+        raise ConfigError(f"{path}: (top level): cannot be checked: {type(exc).__name__}"
+                          ) from None
 
 
 def pin_factory_name(light: LightConfig) -> str | None:

@@ -16,6 +16,7 @@ from edge.decision.zones import Zone
 from edge.runtime.assembly import assemble, build_detector, build_light
 from edge.runtime.camera import frame_files
 from edge.runtime.faults import FaultEvent, FaultRegistry
+from edge.runtime.frames import CameraFileEnded
 from edge.runtime.pipeline import Pipeline, StopRecord
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
 from sim.scenario import Scenario
@@ -180,6 +181,9 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
         if detector is None:
             det.close()
         plan.tick(float("inf"))  # a broker stopped by a fault is started again
+    problem = getattr(source, "ended_early", lambda: None)()
+    if problem and not pipeline.stop_event.is_set():  # scores of half a clip would mislead
+        raise CameraFileEnded(problem)
     return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
                   time.process_time() - cpu0, getattr(det, "stats", None))
 

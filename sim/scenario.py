@@ -5,11 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from edge.config import ConfigError, Point, _describe
+from edge.config import ConfigError, Point, _describe, check_zone_polygon, read_document
 from sim.injection import FaultSpec
+
+MIN_FPS = 0.2  # a folder of stills at one frame every 5 s is the slowest that makes sense
+MAX_CLIP_S = 6 * 3600.0  # a clip's own duration; longer scenarios would run for hours
+Seconds = Annotated[float, Field(ge=0.0, le=3600.0)]
 
 
 class TruthSpec(BaseModel):
@@ -18,7 +28,7 @@ class TruthSpec(BaseModel):
     presence: str | None = Field(None, description="CSV start_s,end_s of one person in the zone.")
     mot: str | None = Field(None, description="MOTChallenge gt.txt with person boxes.")
     frames: str | None = Field(None, description="CSV file,in_zone for unrelated stills.")
-    tolerance_s: Annotated[float, Field(ge=0.0)] = Field(
+    tolerance_s: Seconds = Field(
         0.0, description="Frames this close to a truth edge are not scored."
     )
 
@@ -43,14 +53,20 @@ class Scenario(BaseModel):
 
     name: str = Field(min_length=1)
     clip: str = Field(min_length=1, description="Video file or folder of frames.")
-    fps: Annotated[float, Field(gt=0.0, le=1000.0)] | None = None
-    zone: list[Point] = Field(min_length=3)
-    dwell_s: Annotated[float, Field(ge=0.0)]
-    hold_s: Annotated[float, Field(ge=0.0)]
+    fps: Annotated[float, Field(ge=MIN_FPS, le=1000.0)] | None = None
+    zone: list[Point] = Field(min_length=3, max_length=64)
+    dwell_s: Seconds
+    hold_s: Seconds
     truth: TruthSpec
     faults: list[FaultSpec] = Field(
         [], description="Injected faults (camera, model, relay, broker) on the clip's clock.")
     base_dir: Path = Field(Path("."), exclude=True)
+
+    @field_validator("zone")
+    @classmethod
+    def _simple_zone(cls, zone: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        check_zone_polygon(zone, "zone")
+        return zone
 
     @property
     def clip_path(self) -> Path:
@@ -62,17 +78,74 @@ class Scenario(BaseModel):
 
 
 def load_scenario(path: Path | str) -> Scenario:
+    """A usable scenario, or a ConfigError with one line (exit 78): whatever is wrong with the
+    file, its clip (missing, unreadable, hours long at its fps) or its truth file."""
     path = Path(path)
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: YAML syntax: {str(exc).splitlines()[0]}") from None
+    data: Any = read_document(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping")
     data["base_dir"] = path.resolve().parent
     try:
-        return Scenario.model_validate(data)
+        sc = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(path, exc)) from None
+    _check_clip(sc, path)
+    _check_truth(sc, path)
+    return sc
+
+
+def _check_clip(sc: Scenario, path: Path) -> None:
+    import cv2
+
+    from edge.runtime.camera import frame_files
+    from edge.runtime.frames import CameraError
+
+    clip = sc.clip_path
+    if not clip.exists():
+        raise ConfigError(f"{path}: clip: {clip} does not exist")
+    if clip.is_dir():
+        try:
+            frames = len(frame_files(clip))
+        except (CameraError, OSError) as exc:
+            raise ConfigError(f"{path}: clip: {exc}") from None
+        if sc.fps is None:
+            raise ConfigError(f"{path}: fps: a folder of frames needs the scenario's fps")
+        fps = sc.fps
+    else:
+        cap = cv2.VideoCapture(str(clip))
+        try:
+            if not cap.isOpened():
+                raise ConfigError(f"{path}: clip: cannot open {clip} as a video")
+            frames = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+            native = cap.get(cv2.CAP_PROP_FPS)
+        finally:
+            cap.release()
+        fps = sc.fps or (native if native and native > 0 else 10.0)
+        if fps < MIN_FPS:
+            raise ConfigError(f"{path}: clip: {clip} plays at {fps:g} fps, below {MIN_FPS:g}: "
+                              "give the scenario an fps")
+    if sc.truth.kind == "mot" and sc.fps is None:
+        raise ConfigError(f"{path}: fps: mot truth needs a folder of frames with fps")
+    if frames / fps > MAX_CLIP_S:
+        raise ConfigError(f"{path}: fps: {frames} frames at {fps:g} fps last "
+                          f"{frames / fps / 3600:.1f} h, more than {MAX_CLIP_S / 3600:g} h")
+
+
+def _check_truth(sc: Scenario, path: Path) -> None:
+    """The truth file is read once here, so a broken one is a one-line error, not a traceback
+    halfway through a run."""
+    import csv
+
+    from edge.decision.zones import Zone
+    from edge.runtime.frames import CameraError
+    from sim.runner import load_truth
+
+    truth = sc.truth_path
+    if not truth.is_file():
+        raise ConfigError(f"{path}: truth: {truth} does not exist")
+    try:
+        load_truth(sc, Zone(sc.zone))
+    except (ValueError, IndexError, KeyError, TypeError, OSError, csv.Error, CameraError,
+            AttributeError) as exc:
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ConfigError(f"{path}: truth: {truth.name}: cannot be read: {detail}") from None

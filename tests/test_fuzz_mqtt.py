@@ -63,17 +63,28 @@ topics = st.one_of(
 
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(topic=topics, payload=any_payload)
-def test_any_message_is_answered_or_dropped_and_only_good_light_commands_act(topic, payload):
+@given(topic=topics, payload=any_payload, retain=st.booleans())
+def test_any_message_is_answered_or_dropped_and_only_good_light_commands_act(topic, payload,
+                                                                              retain):
     SENT.clear()
     with PIPELINE._lock:
         PIPELINE._pending_mode = None
     dropped = SERVICE.handler.rejected["not_a_command"]
     name = SERVICE.topics.command_name(topic)
-    SERVICE.on_message(None, SimpleNamespace(topic=topic, payload=payload, properties=None))
+    SERVICE.on_message(None, SimpleNamespace(topic=topic, payload=payload, properties=None,
+                                             retain=retain))
     if name is None:
         assert SENT == [] and SERVICE.handler.rejected["not_a_command"] == dropped + 1
         assert PIPELINE._pending_mode is None
+        return
+    if retain:  # never obeyed: refused (and cleared on the broker), whatever it says
+        assert PIPELINE._pending_mode is None
+        if payload:
+            answer = json.loads(next(p for t, p in SENT if t == f"{ROOT}/result/{name}"))
+            assert answer["error"] == "retained"
+            assert (topic, b"") in SENT  # the empty retained message that clears it
+        else:
+            assert SENT == []
         return
     if name in ("reload", "selftest"):  # answered later, from the frame thread
         return

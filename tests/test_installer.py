@@ -146,6 +146,8 @@ def test_systemd_analyze_verify_is_clean_on_the_installed_unit(tmp_path, bundle)
     exe = root / "opt/stopsafe/bin/stopsafe"
     exe.parent.mkdir(parents=True)
     shutil.copy2(Path(sys.executable).parent / "stopsafe", exe)
+    (root / "bin").mkdir(exist_ok=True)  # ExecReload's /bin/kill, from the distribution too
+    shutil.copy2(shutil.which("kill") or "/bin/kill", root / "bin" / "kill")
     res = _verify(root)
     assert (res.returncode, res.stdout + res.stderr) == (0, "")
 

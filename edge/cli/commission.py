@@ -78,7 +78,8 @@ def cmd_commission(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     result = run_selftest(cfg, picture=Path(args.picture) if args.picture else None,
-                          seconds=args.seconds, pulse_s=args.pulse)
+                          seconds=args.seconds, pulse_s=args.pulse,
+                          config_path=Path(args.config))
     checks = [Check("config", Verdict.PASS, f"{args.config} is valid"), *result.checks]
     snapshot = None
     if result.frame is not None and cfg.privacy.local_snapshots:

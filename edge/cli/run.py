@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 
 from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
-from edge.config import ConfigError
+from edge.config import EX_CONFIG, ConfigError
 from edge.logs import configure_logging
 
 log = structlog.get_logger("stopsafe.cli")
@@ -17,20 +17,28 @@ log = structlog.get_logger("stopsafe.cli")
 
 def cmd_run(args: argparse.Namespace) -> int:
     from actuators.light import LightError
-    from detector.models import ModelError
+    from detector.models import ModelError, ModelMismatch
     from edge.runtime.daemon import run_daemon
-    from edge.runtime.frames import CameraError
+    from edge.runtime.frames import CameraError, CameraFileEnded
 
     cfg = load(args.config)
     configure_logging(cfg.logging.level, cfg.logging.format)
     try:
         return run_daemon(cfg, config_path=Path(args.config))
+    except ModelMismatch as exc:  # the config names a model its back-end cannot read
+        log.error("model_unusable", error=str(exc))
+        print(f"stopsafe: config error: {exc}", file=sys.stderr)
+        return EX_CONFIG
     except ModelError as exc:
         log.error("model_unusable", error=str(exc))
         print(f"stopsafe: {exc}", file=sys.stderr)
         return EX_SOFTWARE
     except ConfigError:
         raise  # e.g. an unreadable mqtt.password_file: exit 78 with one line, like any bad config
+    except CameraFileEnded as exc:
+        log.error("camera_file_ended_early", error=str(exc))
+        print(f"stopsafe: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
     except (CameraError, LightError) as exc:
         log.error("start_failed", error=str(exc))
         print(f"stopsafe: {exc}", file=sys.stderr)

@@ -20,7 +20,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
     cfg = load(args.config)
     result = run_selftest(cfg, picture=Path(args.picture) if args.picture else None,
-                          seconds=args.seconds, pulse_s=args.pulse)
+                          seconds=args.seconds, pulse_s=args.pulse,
+                          config_path=Path(args.config))
     if args.json:
         print(json.dumps({"passed": result.passed,
                           "checks": [c.as_json() for c in result.checks]}, indent=2))

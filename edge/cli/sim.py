@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from edge.cli.common import load
+from edge.cli.common import EX_UNAVAILABLE, load
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
+    from edge.runtime.frames import CameraError
     from sim.tables import run_sim
 
-    return run_sim(load(args.config), args)
+    try:
+        return run_sim(load(args.config), args)
+    except CameraError as exc:  # a clip that ends early or breaks: no scores of half a clip
+        print(f"stopsafe: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -34,6 +34,7 @@ class Verdict(str, Enum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"  # not configured, or not possible because an earlier check failed
+    WARN = "warn"  # works, but should be fixed (e.g. a password file others can read)
 
 
 @dataclass
@@ -355,9 +356,22 @@ def check_broker(cfg: Config, timeout_s: float = 3.0) -> Check:
 
 # -- all of them -------------------------------------------------------------------------------
 
+def check_permissions(cfg: Config, config_path: Path | None) -> Check:
+    """The config and the password file: readable by others, or writable by anyone but root
+    and the service user (this process's user: run the self-test as the service user)."""
+    from edge.install.permissions import check_daemon_files
+
+    problems = check_daemon_files(config_path, cfg.mqtt.password_file)
+    if not problems:
+        return Check("permissions", Verdict.PASS, "config and password file: only root and "
+                     "the service user may read and write them")
+    return Check("permissions", Verdict.WARN, "; ".join(p.line() for p in problems),
+                 {"problems": [p.line() for p in problems]})
+
+
 def run_selftest(cfg: Config, *, picture: Path | None = None, seconds: float = 3.0,
-                 pulse_s: float = 1.0) -> SelftestResult:
-    checks = [check_clock()]
+                 pulse_s: float = 1.0, config_path: Path | None = None) -> SelftestResult:
+    checks = [check_clock(), check_permissions(cfg, config_path)]
     checks += check_relay(cfg, pulse_s)
     cam = check_camera(cfg, seconds)
     checks.append(cam.check)

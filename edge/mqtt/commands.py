@@ -47,6 +47,9 @@ class Rejection(str, Enum):
     DISABLED = "disabled"
     NOT_READY = "not_ready"
     NOT_A_COMMAND = "not_a_command"  # a message on no command topic: dropped, never answered
+    # a retained message on cmd/: the broker replays it at every (re)connect, where it would
+    # override what the crew said since (a retained ON over a later AUTO); never obeyed
+    RETAINED = "retained"
 
 
 class Failure(str, Enum):
@@ -195,6 +198,12 @@ class CommandHandler:
             log.warning("command_rejected", kind=kind.value, command=name[:MAX_NAME_CHARS],
                         detail=detail[:200])
         return answer(False, cmd_id, kind.value, detail=detail)
+
+    def refuse_retained(self, name: str) -> dict[str, Any]:
+        """The answer to a retained command (not rate-limited: the broker sends each once a
+        connection, and an answer tells the sender why nothing happened)."""
+        return self._reject(Rejection.RETAINED, name[:MAX_NAME_CHARS],
+                            "retained commands are never obeyed (publish without retain)")
 
     def handle(self, name: str, payload: bytes, now: float) -> dict[str, Any] | Pending:
         """One command message -> its answer now, or a Pending one."""

@@ -81,6 +81,10 @@ class PipelineControl:
         except ConfigError as exc:
             log.warning("reload_refused", error=str(exc))
             raise CommandFailed(Failure.CONFIG_ERROR, str(exc)) from None
+        except Exception as exc:  # whatever is wrong with the file, the answer comes
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+            log.error("reload_refused", error=detail)
+            raise CommandFailed(Failure.CONFIG_ERROR, detail) from None
         live, restart = config_changes(self.cfg, new)
 
         def apply() -> dict[str, Any]:

@@ -32,7 +32,9 @@ from typing import Any, Protocol
 import paho.mqtt.client as paho
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config import MqttProtocol, MqttTlsConfig
 from edge.mqtt.outbox import Outbox
@@ -66,6 +68,9 @@ class LinkSettings:
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
     subscriptions: tuple[str, ...] = ()
+    # MQTT 5: the largest packet the broker may send us (CONNECT's Maximum Packet Size); a larger
+    # message is never delivered, so a giant payload is not even read. None: no limit asked.
+    max_packet_bytes: int | None = None
 
 
 class LinkOwner(Protocol):
@@ -213,8 +218,12 @@ class Link:
         self.connecting_since = now
         try:
             if self.mqtt5:
+                props = None
+                if self.s.max_packet_bytes is not None:
+                    props = Properties(PacketTypes.CONNECT)
+                    props.MaximumPacketSize = self.s.max_packet_bytes
                 self.client.connect(self.s.host, self.s.port, self.s.keepalive_s,
-                                    clean_start=True)
+                                    clean_start=True, properties=props)
             else:
                 self.client.connect(self.s.host, self.s.port, self.s.keepalive_s)
         except (OSError, ssl.SSLError, ValueError) as exc:
@@ -267,7 +276,14 @@ class Link:
         log.info("mqtt_connected", host=self.s.host, port=self.s.port, connects=self.connects,
                  stop_id=self.topics.stop_id, events_queued=len(self.outbox))
         for topic in self.s.subscriptions:
-            client.subscribe(topic, qos=1)
+            if self.mqtt5:
+                # no echo of our own publishes (clearing a retained command), and the retain
+                # flag as published, so a retained command is known as one even when it is sent
+                # while we are connected
+                client.subscribe(topic, options=SubscribeOptions(
+                    qos=1, noLocal=True, retainAsPublished=True))
+            else:
+                client.subscribe(topic, qos=1)
         self.publish(self.topics.status, Status.ONLINE.value, qos=1, retain=True)
         self.republish()
         self.owner.on_connected(self)
@@ -324,6 +340,8 @@ class Link:
         self._bury()
         if self.state is LinkState.CLOSED:
             return
+        if self.outbox.health:  # a failed disk is tried again now and then
+            self.outbox.retry()
         if self.state is LinkState.DISCONNECTED and now >= self.next_attempt:
             self._try_connect(now)
         c = self.client

@@ -51,7 +51,7 @@ from edge.mqtt.discovery import (
     unique_ids,
 )
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
-from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
+from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth, default_outbox_path
 from edge.mqtt.topics import Leaf, OnOff, State, Status, Topics
 from edge.pictures import snapshot_jpeg
 from edge.runtime.faults import Fault, FaultEvent, FaultRegistry
@@ -67,6 +67,9 @@ SELFTEST_WAIT_S = 5.0
 # under this stop's id (another form, removed entities) are known and cleared in the same go
 DISCOVERY_SETTLE_S = 1.0
 STALE_BATCH_S = 0.2  # a stale config seen: the configs go out this soon (its siblings with it)
+# room for a command's topic and MQTT 5 properties (response topic, correlation data) on top of
+# mqtt.cmd_max_bytes, in the Maximum Packet Size the link asks the broker for
+PACKET_OVERHEAD_BYTES = 4096
 PYTHON_VERSION = platform.python_version()
 
 
@@ -105,6 +108,7 @@ def link_settings(cfg: Config, topics: Topics, env: Mapping[str, str],
         protocol=m.protocol, client_id=m.client_id or f"stopsafe-{cfg.stop.id}",
         username=user, password=password, tls=m.tls, reconnect_min_s=m.reconnect_min_s,
         reconnect_max_s=m.reconnect_max_s, subscriptions=subscriptions,
+        max_packet_bytes=m.cmd_max_bytes + PACKET_OVERHEAD_BYTES,
     )
 
 
@@ -160,11 +164,14 @@ class MqttService:
         settings = link_settings(cfg, self.topics, os.environ if env is None else env,
                                  config_path, subs)
         path = m.outbox.path or default_outbox_path(cfg.stop.id)
-        try:
-            outbox = Outbox(path, m.outbox.max_events, m.outbox.drop)
-        except Exception as exc:  # sqlite3.Error, OSError: an unusable path is a config error
-            raise ConfigError(f"{config_path or '<config>'}: mqtt.outbox.path: cannot open "
-                              f"{path}: {exc}") from None
+        # the outbox's faults go to the daemon's fault registry once the pipeline is bound;
+        # until then they wait here (the outbox is opened before the pipeline exists)
+        self.faults: FaultRegistry | None = None  # the stop's, once bound to a pipeline
+        self._early_faults: dict[Fault, tuple[bool, dict[str, Any]]] = {}
+        # an outbox that cannot use its disk falls back to memory with a fault: the light
+        # never waits on the maintenance link (no exit 78 for a full disk or a corrupt file)
+        outbox = Outbox(path, m.outbox.max_events, m.outbox.drop, on_health=self._outbox_health,
+                        memory_max_events=m.outbox.memory_max_events)
         self.handler = CommandHandler(m.cmd_max_bytes, m.cmd_rate_per_s, m.cmd_burst,
                                       cfg.privacy.snapshots)
         self.link = Link(settings, outbox, self, random.Random(seed))
@@ -175,8 +182,8 @@ class MqttService:
         self._stats = _Stats()
         self._last_record: StopRecord | None = None  # the last one with a frame
         self._published: dict[State, str] = {}  # frame thread's view of what it queued
-        self.faults: FaultRegistry | None = None  # the stop's, once bound to a pipeline
         self._pending: list[tuple[Pending, Any]] = []
+        self._clearing: set[str] = set()  # (MQTT 3.1.1) retained commands we have cleared
         self._jobs: list[Callable[[float], bool]] = []
         self._next_tele = 0.0
         self._discovery: dict[str, str] = {}  # config topic -> payload (empty: discovery off)
@@ -254,12 +261,20 @@ class MqttService:
         for event in record.events:
             if event.kind is not None:
                 self._q.put((_Msg.EVENT, {**event.payload(), "ts": _now_iso()}))
+        if any(event.kind is not None for event in record.events):
+            self._drain_soon()
 
     def on_fault(self, event: FaultEvent) -> None:
         """A fault raised or cleared in the stop's registry (logged there, not here)."""
         with self._lock:
             t = self._stats.last_t
         self._q.put((_Msg.FAULT, event, {**event.payload(t), "ts": _now_iso()}))
+        self._drain_soon()
+
+    def _drain_soon(self) -> None:
+        """Into the outbox (on disk) now, not at the link's next tick: an event still in the
+        hand-off when the process is killed would never get a seq."""
+        self.runner.call(lambda: self._drain(self.clock()))
 
     def close(self) -> None:
         """Clean exit: last states, ``status`` ``stopped``, outbox drained (briefly), no will.
@@ -308,12 +323,30 @@ class MqttService:
         if name is None:
             self.handler.rejected[Rejection.NOT_A_COMMAND.value] += 1
             return
-        result = self.handler.handle(name, bytes(msg.payload), self.clock())
         props = getattr(msg, "properties", None)
+        if msg.retain:
+            self._refuse_retained(name, msg, props)
+            return
+        if msg.topic in self._clearing and not msg.payload:
+            # MQTT 3.1.1 has no 'no local': the broker echoes our own clearing message to us
+            self._clearing.discard(msg.topic)
+            return
+        result = self.handler.handle(name, bytes(msg.payload), self.clock())
         if isinstance(result, Pending):
             self._pending.append((result, props))
         else:
             self._answer(name, result, props)
+
+    def _refuse_retained(self, name: str, msg: Any, props: Any) -> None:
+        """Answer a retained command with the ``retained`` error and clear it on the broker (an
+        empty retained message deletes it; the example ACL lets a stop write below its own
+        root). An empty retained payload is the broker's record of such a clearing: ignored."""
+        if not msg.payload:
+            return
+        self._answer(name, self.handler.refuse_retained(name), props)
+        if not self.link.mqtt5:
+            self._clearing.add(msg.topic)
+        self.link.publish(msg.topic, b"", qos=1, retain=True)
 
     def tick(self, link: Link, now: float) -> None:
         self._drain(now)
@@ -356,6 +389,24 @@ class MqttService:
 
     def active_faults(self) -> frozenset[Fault]:
         return frozenset() if self.faults is None else frozenset(self.faults.active())
+
+    def _outbox_health(self, health: OutboxHealth, active: bool, detail: dict[str, Any]
+                       ) -> None:
+        fault = Fault.OUTBOX_CORRUPT if health is OutboxHealth.CORRUPT else Fault.OUTBOX_FAILED
+        if self.faults is None:
+            self._early_faults[fault] = (active, detail)
+            if not active:
+                self._early_faults.pop(fault, None)
+        else:
+            self.faults.set(fault, active, **detail)
+
+    def bind_faults(self, registry: FaultRegistry) -> None:
+        """Raise the outbox's and the link's faults in the stop's registry (and those from
+        before now)."""
+        self.faults = registry
+        early, self._early_faults = self._early_faults, {}
+        for fault, (active, detail) in early.items():
+            registry.set(fault, active, **detail)
 
     def frame_age_s(self, now: float) -> float | None:
         with self._lock:
@@ -577,15 +628,17 @@ def start_mqtt(cfg: Config, config_path: Path | None = None) -> MqttService | No
 
 
 def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
-                  loader: Callable[[], Config] | None) -> None:
+                  loader: Callable[[], Config] | None) -> Control:
     """Let commands act on ``pipeline``; ``loader`` re-reads the config for ``reload``. The
-    pipeline hands the service every fault event of its registry (``on_fault``)."""
+    control is returned for the daemon's SIGHUP, so both reloads share one view of the config."""
     from edge.mqtt.control import PipelineControl
 
     def reloaded(new: Config) -> None:
         service.handler.snapshots = new.privacy.snapshots
 
-    service.faults = pipeline.faults
-    service.attach(PipelineControl(pipeline, cfg, loader, service.last_record, reloaded))
+    control = PipelineControl(pipeline, cfg, loader, service.last_record, reloaded)
+    service.attach(control)
+    service.bind_faults(pipeline.faults)
     service.link.retained[service.topics.leaf(State.FAULTS)] = _fault_list(
         frozenset(pipeline.faults.active()))
+    return control

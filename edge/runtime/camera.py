@@ -21,6 +21,8 @@ from edge.runtime.frames import CameraError, Frame
 
 log = structlog.get_logger("stopsafe.camera")
 
+# a container's frame count may be off by a frame or two (edit lists, a last partial frame)
+FRAME_COUNT_SLACK = 2
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
@@ -177,6 +179,7 @@ class ClipSource:
             self.fps = fps or (native if native and native > 0 else 10.0)
             self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.process_fps = process_fps if process_fps and process_fps < self.fps else self.fps
+        self._problem: str | None = None
         self._index = 0
         self._next_due = 0.0
         self._wall_start: float | None = None
@@ -194,11 +197,23 @@ class ClipSource:
             return True, (read_image(path) if decode else None)
         assert self._cap is not None
         if not self._cap.grab():
+            read = self._index - 1
+            if self.frame_count > 0 and read < self.frame_count - FRAME_COUNT_SLACK:
+                self._problem = (f"{self.clip}: ended after {read} of its {self.frame_count} "
+                                 "frames (truncated or damaged file)")
             return False, None
         if not decode:
             return True, None
         ok, image = self._cap.retrieve()
+        if not ok or image is None:
+            self._problem = f"{self.clip}: frame {self._index} cannot be decoded (damaged file)"
+            return False, None
         return ok, image
+
+    def ended_early(self) -> str | None:
+        """Once ``read`` returned None: why the clip ended before the frames its container
+        announces (truncated, damaged), or None when it played to its end."""
+        return self._problem
 
     def read(self) -> Frame | None:
         t0 = time.perf_counter()
@@ -254,6 +269,9 @@ class PacedFileSource:
         if frame is not None:
             frame.t, frame.wall = time.monotonic(), datetime.now()
         return frame
+
+    def ended_early(self) -> str | None:
+        return self._clip.ended_early()
 
     def close(self) -> None:
         self._clip.close()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from edge.config import Config, load_config
 from edge.runtime.assembly import assemble
 from edge.runtime.camera import open_camera
+from edge.runtime.frames import CameraFileEnded
 from edge.runtime.notify import SystemdSink
 from edge.runtime.pipeline import Sink
+from edge.runtime.signals import SignalWatch
 from edge.runtime.watchdog import StageWatchdog
 
 log = structlog.get_logger("stopsafe.daemon")
@@ -20,31 +22,45 @@ log = structlog.get_logger("stopsafe.daemon")
 
 def run_daemon(cfg: Config, config_path: Path | None = None,
                extra_sinks: list[Sink] | None = None) -> int:
-    """Start everything, loop until SIGTERM/SIGINT or the source ends, switch the light off.
+    """See ``_run``; the signal handlers are in place from the first moment (a SIGTERM while
+    the model loads ends the start-up cleanly, instead of killing it with the default action),
+    and put back whatever happens."""
+    stop = threading.Event()
+    controls: list[Any] = []  # the pipeline's control, once there is one
+    signals = SignalWatch(stop, lambda: _reload(controls[0]) if controls else
+                          log.info("reload_ignored", reason="still starting")).install()
+    try:
+        return _run(cfg, config_path, extra_sinks, signals, controls)
+    finally:
+        signals.restore()
+
+
+def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
+         signals: SignalWatch, controls: list[Any]) -> int:
+    """Start everything, loop until a terminating signal or the source ends, switch the light
+    off. SIGHUP reloads the config (see ``edge.runtime.signals``).
 
     The config is already valid; MQTT starts first (an unreadable password file is a config
     error before any pin is touched), then :func:`assemble` checks the model, sets up the relay
     (off) and only then opens the camera. systemd hears READY=1 from the frame loop with the
     first decided frame, not from here.
     """
+    from edge.install.permissions import check_daemon_files
+    from edge.mqtt.control import PipelineControl
     from edge.mqtt.service import start_mqtt
 
+    for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
+        log.warning("insecure_permissions", file=problem.what, path=str(problem.path),
+                    problem=problem.problem)
     mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
+    loader = (lambda: load_config(config_path)) if config_path else None
     stop = assemble(cfg, lambda: open_camera(cfg.camera),
-                    sinks=[SystemdSink(), *(extra_sinks or [])], mqtt=mqtt,
-                    loader=(lambda: load_config(config_path)) if config_path else None)
+                    sinks=[SystemdSink(), *(extra_sinks or [])], mqtt=mqtt, loader=loader)
     pipeline = stop.pipeline
-    received: list[str] = []
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        # no logging here: the handler runs between two bytecodes of the main thread, which may
-        # hold the log writer's lock at that moment (a deadlock that ignored SIGTERM)
-        received.append(signal.Signals(signum).name)
-        pipeline.stop_event.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
+    control = (mqtt.control if mqtt is not None and mqtt.control is not None
+               else PipelineControl(pipeline, cfg, loader, lambda: None))
+    pipeline.stop_event = signals.stop  # a signal during start-up ends the loop at once
+    controls.append(control)
     log.info("daemon_started", stop_id=cfg.stop.id, source=cfg.camera.source,
              model=cfg.detector.model, backend=cfg.detector.backend.value,
              config=str(config_path) if config_path else None,
@@ -55,8 +71,24 @@ def run_daemon(cfg: Config, config_path: Path | None = None,
         frames = stop.run()
     finally:
         watchdog.stop()
-        if received:
-            log.info("signal", signal=received[0])
+        if signals.received:
+            log.info("signal", signal=signals.received[0], action="stop")
         stop.close()  # the light goes off before anything else is released
     log.info("daemon_stopped", frames=frames, light="off")
+    ended_early = getattr(pipeline.source, "ended_early", None)
+    problem = ended_early() if ended_early is not None and not signals.received else None
+    if problem:  # a file the daemon was told to run on broke: say so, end non-zero
+        raise CameraFileEnded(problem)
     return 0
+
+
+def _reload(control: Any) -> None:
+    """SIGHUP: the same reload as the MQTT ``reload`` command; a bad file keeps the running
+    config (``reload_refused`` in the log)."""
+    from edge.mqtt.commands import CommandFailed
+
+    try:
+        future = control.reload()
+    except CommandFailed:
+        return  # logged by the control, with the one-line reason
+    future.result(timeout=30)

@@ -34,6 +34,12 @@ class Fault(str, Enum):
     CAMERA_STALE = "camera_stale"  # (MQTT) no frame for mqtt.camera_stale_s
     STATIC_OBJECT = "static_object"  # a person-shaped box unchanged for static.after_s (boxes)
     LIGHT_MAX_ON = "light_max_on"  # light.max_on_s cut the light until the scene changes
+    # (MQTT) the event outbox's disk is full, read-only or gone: events wait in a bounded
+    # memory queue (overflow counted in tele events.dropped); cleared when the disk takes them
+    OUTBOX_FAILED = "outbox_failed"
+    # (MQTT) the outbox file was corrupt: moved aside (kept for a person), a fresh one started;
+    # active until the daemon restarts, so someone looks at it
+    OUTBOX_CORRUPT = "outbox_corrupt"
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)

@@ -23,6 +23,10 @@ class CameraError(RuntimeError):
     pass
 
 
+class CameraFileEnded(CameraError):
+    """A camera file (or a scenario's clip) ended before its last frame: truncated or damaged."""
+
+
 @runtime_checkable
 class FrameSource(Protocol):
     """Where frames come from. ``read`` returns the next frame to process, None at the end."""
