@@ -184,6 +184,8 @@ def test_event_template_gives_a_declared_event_type_and_keeps_the_fields():
          HaEventType.FAULT_RAISED),
         ({"kind": EventKind.FAULT.value, "fault": "camera_stale", "active": False},
          HaEventType.FAULT_CLEARED),
+        ({"kind": EventKind.MODE.value, "mode": "FORCE_ON", "previous": "AUTO", "for_s": None,
+          "expired": False}, HaEventType.MODE),
     ]
     assert {k for k in EventKind} == {EventKind(s["kind"]) for s, _ in samples}
     for body, expected in samples:
