@@ -162,5 +162,10 @@ def test_tiles_only_where_people_can_be_on_a_mostly_still_clip(defaults: Config,
 
     assert per_detector_frame(every) == 7.0  # 3 x 2 tiles and the whole pass
     assert per_detector_frame(some) <= 3.5, some["perf"]
-    for key in ("occupancy", "light"):
-        assert some[key] == every[key], key
+    assert some["occupancy"] == every["occupancy"]
+    # the light: the same switches' agreement, no missed wait, no false light; the first
+    # arrival may be held a frame or two later (tiles find him once the whole pass or his tile
+    # has; measured 0.6 s against 0.2 s here), within the 1 s the product allows
+    for key in ("agreement", "missed_waits", "false_on_s"):
+        assert some["light"][key] == every["light"][key], (key, some["light"], every["light"])
+    assert some["light"]["on_latency_s"]["max"] <= 1.0, some["light"]
