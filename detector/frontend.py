@@ -16,9 +16,9 @@ import numpy as np
 import structlog
 
 from detector.attention import AttentionSettings, TileAttention
+from detector.backend import ModelDetector, Roi, as_bgr, to_frame
 from detector.base import SIGNATURE_WH, Detection, DetectorResult, StageTimes
 from detector.enhance import Enhancer, brightness
-from detector.tflite import Roi, TFLiteDetector, as_bgr, to_frame
 from detector.tiling import TilingSettings, cut_by_inner_edge, drop_cut, merge, tile_grid
 
 log = structlog.get_logger("stopsafe.detector")
@@ -109,7 +109,7 @@ class Profile:
     """One way of detecting: a model with its thresholds, tiling and enhancement."""
 
     name: str
-    detector: TFLiteDetector  # may be shared with other profiles, at the lowest floor
+    detector: ModelDetector  # may be shared with other profiles, at the lowest floor
     score_threshold: float  # a box at or above it is a person (confirms a track)
     tiling: TilingSettings
     enhancer: Enhancer
@@ -251,7 +251,7 @@ class ZoneDetector:
         return DetectorResult(strong, times, low)
 
     def close(self) -> None:
-        done: list[TFLiteDetector] = []
+        done: list[ModelDetector] = []
         for p in (self.day, self.wide, self.night):
             if p is not None and all(p.detector is not d for d in done):
                 p.detector.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from detector.settings import Kernels
+
 
 class RuntimeMissingError(RuntimeError):
     pass
@@ -28,10 +30,16 @@ def runtime_name() -> str:
         return "none"
 
 
-def load_interpreter(model_path: Path, threads: int) -> Any:
-    """An allocated interpreter for ``model_path`` using ``threads`` CPU threads."""
+def load_interpreter(model_path: Path, threads: int, kernels: Kernels = Kernels.XNNPACK) -> Any:
+    """An allocated interpreter for ``model_path`` using ``threads`` CPU threads and the
+    ``kernels`` asked for (see :class:`Kernels`)."""
+    options: dict[str, Any] = {}
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        if kernels is Kernels.BUILTIN:
+            options["experimental_op_resolver_type"] = (
+                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     except ImportError:
         try:
             from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
@@ -39,6 +47,11 @@ def load_interpreter(model_path: Path, threads: int) -> Any:
             raise RuntimeMissingError(
                 "no TFLite runtime: pip install ai-edge-litert (or tflite-runtime on old boxes)"
             ) from exc
-    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        if kernels is Kernels.BUILTIN:
+            from tflite_runtime.interpreter import OpResolverType  # type: ignore[no-redef]
+
+            options["experimental_op_resolver_type"] = (
+                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter = Interpreter(model_path=str(model_path), num_threads=threads, **options)
     interpreter.allocate_tensors()
     return interpreter

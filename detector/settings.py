@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from detector.base import Detection
+
+
+class Kernels(str, Enum):
+    """Which LiteRT kernels run a TFLite model.
+
+    ``xnnpack``: LiteRT's default delegate, the fastest on a CPU; its int8 requantisation is
+    written per processor (x86 and ARM round differently), so the int8 SSD's scores differ by a
+    few quantisation steps between a PC and a Raspberry Pi. ``builtin``: TFLite's own kernels
+    without the default delegate, which give the reference kernels' int8 results bit for bit
+    on every processor, at a cost in time (README, "arm64").
+    """
+
+    XNNPACK = "xnnpack"
+    BUILTIN = "builtin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +30,7 @@ class DetectorSettings:
     max_box_height: float = 1.0
     max_box_area: float = 1.0
     threads: int = 2
+    kernels: Kernels = Kernels.XNNPACK
 
     def accepts(self, d: Detection) -> bool:
         """Score and size filter, in frame fractions."""

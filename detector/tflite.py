@@ -1,131 +1,42 @@
-"""Shared plumbing of the TFLite back-ends: crop, invoke, map back, filter, time each step."""
+"""The LiteRT (TFLite) runtime half of the ``ssd`` and ``yolox`` back-ends."""
 
 from __future__ import annotations
 
-import time
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from detector.base import Detection, DetectorResult, StageTimes
+from detector.backend import ModelDetector, RuntimeInfo
 from detector.models import ModelMismatch
-from detector.runtime import load_interpreter
-from detector.settings import DetectorSettings
-
-Roi = tuple[int, int, int, int]  # x, y, w, h in pixels
+from detector.runtime import load_interpreter, runtime_name
 
 
-class TFLiteDetector(ABC):
-    """A back-end: ``preprocess`` makes the input tensor, ``decode`` reads the outputs.
-
-    Boxes come back from ``decode`` in fractions of the image that was fed in (the crop), and are
-    mapped here to fractions of the whole frame, so every back-end shares cropping and filtering.
-    """
+class TFLiteDetector(ModelDetector):
+    """A model run by a LiteRT interpreter, with the kernels ``settings.kernels`` names."""
 
     name = "tflite"
 
-    def __init__(self, model_path: Path, settings: DetectorSettings) -> None:
-        self.settings = settings
-        self.model_path = model_path
-        try:
-            self.interpreter: Any = load_interpreter(model_path, settings.threads)
-            inputs = self.interpreter.get_input_details()
-            self._outputs = self.interpreter.get_output_details()
-        except Exception as exc:  # not a TFLite flatbuffer, ops the runtime lacks, ...
-            raise ModelMismatch(f"model {model_path.name} cannot be loaded for the "
-                                f"'{self.name}' back-end: {' '.join(str(exc).split())[:200]}"
-                                ) from None
-        problem = "no input tensor" if len(inputs) != 1 else None
-        if problem is None:
-            self._input = inputs[0]
-            shape = [int(x) for x in self._input["shape"]]
-            if len(shape) != 4 or 3 not in (shape[1], shape[3]):
-                problem = f"input shape {shape}, not one 3-channel image"
-        problem = problem or self.signature_problem()
-        if problem:
-            raise ModelMismatch(
-                f"model {model_path.name} does not fit the '{self.name}' back-end: {problem} "
-                f"(the '{self.name}' back-end reads {self.reads}; see detector.backend)")
+    def _open(self, model_path: Path) -> tuple[list[int], Any, list[list[int]]]:
+        self.interpreter: Any = load_interpreter(model_path, self.settings.threads,
+                                                 self.settings.kernels)
+        inputs = self.interpreter.get_input_details()
+        self._outputs = self.interpreter.get_output_details()
+        if len(inputs) != 1:
+            raise ModelMismatch(f"model {model_path.name} does not fit the '{self.name}' "
+                                f"back-end: {len(inputs)} input tensors, not one")
+        self._input = inputs[0]
+        return ([int(x) for x in self._input["shape"]], self._input["dtype"],
+                [[int(x) for x in o["shape"]] for o in self._outputs])
 
-    reads = "a TFLite detector"
-
-    def signature_problem(self) -> str | None:
-        """Why the loaded model's tensors are not what this back-end reads; None when they are.
-        Checked at start, so a wrong model is refused with one line instead of failing (or
-        running blind) on every frame."""
-        return None
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """(width, height) of the model's input image."""
-        shape = self._input["shape"]
-        if shape[1] == 3:  # channels first
-            return int(shape[3]), int(shape[2])
-        return int(shape[2]), int(shape[1])
-
-    @abstractmethod
-    def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Any]:
-        """The input tensor, and whatever ``decode`` needs to undo the resize."""
-
-    @abstractmethod
-    def decode(self, meta: Any, image_wh: tuple[int, int]) -> list[Detection]:
-        """Person boxes in fractions of the input image, score-filtered."""
-
-    def invoke_raw(self, image_bgr: np.ndarray, times: StageTimes) -> list[Detection]:
-        """Run the model once on ``image_bgr``; boxes in fractions of that image."""
-        t0 = time.perf_counter()
-        tensor, meta = self.preprocess(image_bgr)
-        t1 = time.perf_counter()
+    def _run(self, tensor: np.ndarray) -> list[np.ndarray]:
         self.interpreter.set_tensor(self._input["index"], tensor)
         self.interpreter.invoke()
-        t2 = time.perf_counter()
-        h, w = image_bgr.shape[:2]
-        dets = self.decode(meta, (w, h))
-        t3 = time.perf_counter()
-        times.preprocess_ms += (t1 - t0) * 1e3
-        times.invoke_ms += (t2 - t1) * 1e3
-        times.decode_ms += (t3 - t2) * 1e3
-        times.invokes += 1
-        return dets
+        return [self.interpreter.get_tensor(o["index"]) for o in self._outputs]
 
-    def detect(self, frame_bgr: np.ndarray, roi: Roi | None = None) -> DetectorResult:
-        """Persons in ``frame_bgr`` (optionally only inside ``roi``), in frame fractions."""
-        times = StageTimes()
-        frame_bgr = as_bgr(frame_bgr)
-        fh, fw = frame_bgr.shape[:2]
-        x0, y0, rw, rh = roi if roi is not None else (0, 0, fw, fh)
-        crop = frame_bgr[y0 : y0 + rh, x0 : x0 + rw]
-        raw = self.invoke_raw(crop, times)
-        t0 = time.perf_counter()
-        dets = [d for d in to_frame(raw, (x0, y0, rw, rh), (fw, fh)) if self.settings.accepts(d)]
-        times.decode_ms += (time.perf_counter() - t0) * 1e3
-        return DetectorResult(dets, times)
+    @property
+    def info(self) -> RuntimeInfo:
+        return RuntimeInfo(self.name, runtime_name(), self.settings.kernels.value)
 
     def close(self) -> None:
         self.interpreter = None
-
-
-def to_frame(dets: list[Detection], roi: Roi, frame_wh: tuple[int, int]) -> list[Detection]:
-    """Boxes in fractions of the ``roi`` image mapped to fractions of the whole frame."""
-    x0, y0, rw, rh = roi
-    fw, fh = frame_wh
-    return [
-        Detection((x0 + d.x1 * rw) / fw, (y0 + d.y1 * rh) / fh,
-                  (x0 + d.x2 * rw) / fw, (y0 + d.y2 * rh) / fh, d.score)
-        for d in dets
-    ]
-
-
-def as_bgr(frame: np.ndarray) -> np.ndarray:
-    """Three-channel BGR from a colour, grey (infrared) or BGRA frame."""
-    import cv2
-
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.shape[2] == 1:
-        return cv2.cvtColor(frame[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    return frame

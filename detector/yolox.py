@@ -1,4 +1,8 @@
-"""YOLOX back-end: raw heads [1, N, 85], decoded on a stride grid, then NMS."""
+"""YOLOX back-end: raw heads [1, N, 85], decoded on a stride grid, then NMS.
+
+:class:`YoloxHeads` is the model family (letterbox, grid decode, NMS), once for every runtime:
+``yolox`` runs it on LiteRT, ``yolox_onnx`` (``detector/yolox_onnx.py``) on ONNX Runtime.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from detector.backend import MODEL_RESIZE, ModelDetector
 from detector.base import Detection
 from detector.registry import register
 from detector.tflite import TFLiteDetector
@@ -16,15 +21,16 @@ PAD_VALUE = 114
 PERSON = 0
 
 
-@register("yolox")
-class YoloxDetector(TFLiteDetector):
-    """YOLOX-nano and friends: letterbox into the top-left corner, BGR 0..255, channels first."""
+class YoloxHeads(ModelDetector):
+    """YOLOX-nano and friends: letterbox into the top-left corner, BGR 0..255, channels first.
 
-    name = "yolox"
+    The runtime half (``_open``, ``_run``) comes from the runtime's class beside it in the
+    back-end's bases."""
+
     reads = "raw YOLOX heads: one output [1, N, 5 + classes], N anchors on strides 8, 16, 32"
 
     def signature_problem(self) -> str | None:
-        shapes = [[int(x) for x in o["shape"]] for o in self._outputs]
+        shapes = self.output_shapes
         if len(shapes) != 1 or len(shapes[0]) != 3 or shapes[0][2] < 6:
             return f"outputs {shapes}"
         w, h = self.input_size
@@ -37,7 +43,7 @@ class YoloxDetector(TFLiteDetector):
         super().__init__(*args, **kwargs)
         w, h = self.input_size
         self._grid, self._stride = _grid(w, h)
-        self._chw = self._input["shape"][1] == 3
+        self._chw = self.channels_first
 
     def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Any]:
         w, h = self.input_size
@@ -45,14 +51,15 @@ class YoloxDetector(TFLiteDetector):
         scale = min(w / iw, h / ih)
         nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
         canvas = np.full((h, w, 3), PAD_VALUE, np.uint8)
-        canvas[:nh, :nw] = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        canvas[:nh, :nw] = cv2.resize(image_bgr, (nw, nh), interpolation=MODEL_RESIZE)
         tensor = canvas.astype(np.float32)
         tensor = tensor.transpose(2, 0, 1)[np.newaxis] if self._chw else tensor[np.newaxis]
         return np.ascontiguousarray(tensor), scale
 
-    def decode(self, meta: Any, image_wh: tuple[int, int]) -> list[Detection]:
+    def decode(self, meta: Any, outputs: list[np.ndarray], image_wh: tuple[int, int]
+               ) -> list[Detection]:
         scale: float = meta
-        raw = self.interpreter.get_tensor(self._outputs[0]["index"])[0]
+        raw = outputs[0][0]
         scores = raw[:, 4] * raw[:, 5 + PERSON]
         keep = scores >= self.settings.score_threshold
         if not np.any(keep):
@@ -75,6 +82,13 @@ class YoloxDetector(TFLiteDetector):
                 float(scores[i]),
             ))
         return out
+
+
+@register("yolox")
+class YoloxDetector(YoloxHeads, TFLiteDetector):
+    """YOLOX on LiteRT (the fp16 TFLite file)."""
+
+    name = "yolox"
 
 
 def _grid(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from detector.enhance import EnhanceMethod, EnhanceMode
+from detector.settings import Kernels
 from edge.decision.light_rules import FailState
 
 EX_CONFIG = 78
@@ -184,6 +185,13 @@ class DetectorConfig(Section):
     threads: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = Field(
         "auto", description="Interpreter CPU threads; 'auto' uses one a core, at most 4 "
         "(measured: 2 threads take 0.57x the time of 1 on 2 cores).",
+    )
+
+    kernels: Kernels = Field(
+        Kernels.XNNPACK, description="LiteRT kernels for the TFLite models: 'xnnpack' (the "
+        "default delegate; fastest) or 'builtin' (TFLite's own kernels: the int8 SSD scores the "
+        "same on x86 and ARM, bit for bit, at about 6x the SSD's time measured on x86; see the "
+        "README's arm64 section).",
     )
 
     @property

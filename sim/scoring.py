@@ -81,7 +81,8 @@ def light_scores(samples: list[Sample], truth: Truth, dwell_s: float, hold_s: fl
         # unrelated stills have no timeline, so no stays and no expected light: every 'on' would
         # count as false. The light is not scored on stills (occupancy is, still by still).
         return {"agreement": None, "on_latency_s": {"median": None, "max": None},
-                "false_on_s": None, "missed_waits": None, "waits": 0, "switches": None}
+                "false_on_s": None, "missed_waits": None, "waits": 0, "switches": None,
+                "switch_times": []}
     expected = expected_light(truth.stays, dwell_s, hold_s)
     edges = [e for span in expected for e in span]
     tol = truth.tolerance_s
@@ -119,9 +120,12 @@ def light_scores(samples: list[Sample], truth: Truth, dwell_s: float, hold_s: fl
             latencies.append(0.0)
         elif first_on is not None:
             latencies.append(max(0.0, first_on - due))
-    switches = sum(a.light_on != b.light_on for a, b in itertools.pairwise(samples))
+    # every switch as [clip time, on]: what `make arm64` compares between two machines
+    switch_times = [[round(b.t, 3), b.light_on] for a, b in itertools.pairwise(samples)
+                    if a.light_on != b.light_on]
     if samples and samples[0].light_on:
-        switches += 1
+        switch_times.insert(0, [round(samples[0].t, 3), True])
+    switches = len(switch_times)
     return {
         "agreement": agree / scored if scored else None,
         "on_latency_s": {
@@ -132,6 +136,7 @@ def light_scores(samples: list[Sample], truth: Truth, dwell_s: float, hold_s: fl
         "missed_waits": missed,
         "waits": len(waits(truth.stays, dwell_s)),
         "switches": switches,
+        "switch_times": switch_times,
     }
 
 

@@ -19,12 +19,12 @@ import structlog
 
 from actuators.light import RelayLight, make_pin_factory
 from detector.attention import AttentionSettings
+from detector.backend import ModelDetector
 from detector.enhance import EnhanceMethod, EnhanceMode, Enhancer, EnhanceSettings
 from detector.frontend import CropSettings, Profile, ZoneDetector
 from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
-from detector.tflite import TFLiteDetector
 from detector.tiling import TilingSettings
 from edge.config import Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.controller import ControllerSettings, StopController
@@ -49,7 +49,7 @@ def detector_settings(d: DetectorConfig, score_threshold: float | None = None
     return DetectorSettings(
         score_threshold=d.score_threshold if score_threshold is None else score_threshold,
         nms_iou=d.nms_iou, min_box_height=d.min_box_height, max_box_height=d.max_box_height,
-        max_box_area=d.max_box_area, threads=d.thread_count,
+        max_box_area=d.max_box_area, threads=d.thread_count, kernels=d.kernels,
     )
 
 
@@ -96,7 +96,7 @@ def build_detector(cfg: Config) -> ZoneDetector:
     d = cfg.detector
     specs = [_spec("day", d, None)]
     specs += [_spec(n, d, o) for n, o in (("wide", d.wide), ("night", d.night)) if o is not None]
-    made: dict[tuple[str, str], TFLiteDetector] = {}
+    made: dict[tuple[str, str], ModelDetector] = {}
     for key in dict.fromkeys((s.backend, s.model) for s in specs):
         path = d.models_dir / key[1]
         verify_model(path, check_hash=d.verify_hash)
