@@ -16,7 +16,7 @@ import numpy as np
 import structlog
 
 from detector.attention import AttentionSettings, TileAttention
-from detector.backend import ModelDetector, Roi, as_bgr, to_frame
+from detector.backend import ModelDetector, Roi, RuntimeInfo, as_bgr, to_frame
 from detector.base import SIGNATURE_WH, Detection, DetectorResult, StageTimes
 from detector.enhance import Enhancer, brightness
 from detector.tiling import TilingSettings, cut_by_inner_edge, drop_cut, merge, tile_grid
@@ -162,6 +162,11 @@ class ZoneDetector:
     @property
     def settings(self) -> Any:
         return self.day.detector.settings
+
+    def runtimes(self) -> dict[str, RuntimeInfo]:
+        """What runs each profile's model (back-end, runtime with version, provider)."""
+        return {p.name: p.detector.info for p in (self.day, self.wide, self.night)
+                if p is not None}
 
     def roi(self, frame_wh: tuple[int, int]) -> Roi:
         if frame_wh not in self._rois:

@@ -10,7 +10,7 @@ from typing import Any
 from detector.settings import DetectorSettings
 
 _BACKENDS: dict[str, type[Any]] = {}
-KNOWN = ("ssd", "yolox")  # modules under detector/ that register themselves
+KNOWN = ("ssd", "yolox", "yolox_onnx")  # modules under detector/ that register themselves
 
 
 def register(key: str) -> Callable[[type[Any]], type[Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from detector.base import Detection
 
@@ -22,6 +23,33 @@ class Kernels(str, Enum):
     BUILTIN = "builtin"
 
 
+class OnnxProvider(str, Enum):
+    """ONNX Runtime's execution providers that stopsafe knows, by their config name."""
+
+    TENSORRT = "tensorrt"
+    CUDA = "cuda"
+    CPU = "cpu"
+
+    @property
+    def ort_name(self) -> str:
+        """The name ONNX Runtime gives it (``onnxruntime.get_available_providers()``)."""
+        return {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
+                "cpu": "CPUExecutionProvider"}[self.value]
+
+
+DEFAULT_PROVIDERS = (OnnxProvider.TENSORRT, OnnxProvider.CUDA, OnnxProvider.CPU)
+
+
+@dataclass(frozen=True, slots=True)
+class OnnxSettings:
+    """How the ONNX Runtime back-ends run: providers in order of preference, TensorRT's FP16
+    and where its built engines are kept (building one takes minutes on a Jetson)."""
+
+    providers: tuple[OnnxProvider, ...] = DEFAULT_PROVIDERS
+    tensorrt_fp16: bool = True
+    engine_cache: Path | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorSettings:
     score_threshold: float = 0.5
@@ -31,6 +59,7 @@ class DetectorSettings:
     max_box_area: float = 1.0
     threads: int = 2
     kernels: Kernels = Kernels.XNNPACK
+    onnx: OnnxSettings = OnnxSettings()
 
     def accepts(self, d: Detection) -> bool:
         """Score and size filter, in frame fractions."""

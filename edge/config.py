@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from detector.enhance import EnhanceMethod, EnhanceMode
-from detector.settings import Kernels
+from detector.settings import DEFAULT_PROVIDERS, Kernels, OnnxProvider, OnnxSettings
 from edge.decision.light_rules import FailState
 
 EX_CONFIG = 78
@@ -101,6 +101,42 @@ class AdaptiveConfig(Section):
 class DetectorBackend(str, Enum):
     SSD = "ssd"
     YOLOX = "yolox"
+    YOLOX_ONNX = "yolox_onnx"
+
+
+def state_dir() -> Path:
+    """Where the daemon keeps what it makes (the outbox, TensorRT's engines):
+    ``$STATE_DIRECTORY`` (systemd's StateDirectory=), else ~/.local/state/stopsafe."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else (
+        Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "stopsafe"
+    )
+
+
+class OnnxConfig(Section):
+    """How the ONNX Runtime back-ends (``yolox_onnx``) run the model."""
+
+    providers: list[OnnxProvider] = Field(
+        list(DEFAULT_PROVIDERS), min_length=1, max_length=3,
+        description="Execution providers in order of preference: 'tensorrt', 'cuda', 'cpu'. "
+        "Those this onnxruntime build lacks are left out with one warning at start (the CPU "
+        "provider is the last resort); the ones used are logged at start and shown by "
+        "selftest, bench and telemetry.",
+    )
+    tensorrt_fp16: bool = Field(
+        True, description="Let TensorRT build its engine in FP16 (a Jetson's GPU runs it "
+        "several times faster than FP32).",
+    )
+    engine_cache: Path | None = Field(
+        None, description="Folder for TensorRT's built engines (minutes to build on a Jetson, "
+        "so kept between starts). None: 'tensorrt' in the state directory "
+        "($STATE_DIRECTORY, else ~/.local/state/stopsafe).",
+    )
+
+    def settings(self) -> OnnxSettings:
+        return OnnxSettings(providers=tuple(dict.fromkeys(self.providers)),
+                            tensorrt_fp16=self.tensorrt_fp16,
+                            engine_cache=self.engine_cache or state_dir() / "tensorrt")
 
 
 def _off_is_false(value: Any) -> Any:
@@ -149,7 +185,8 @@ class DetectorConfig(Section):
 
     backend: DetectorBackend = Field(
         DetectorBackend.SSD, description="Back-end plugin: 'ssd' (TFLite_Detection_PostProcess "
-        "models) or 'yolox' (raw YOLOX heads).",
+        "models), 'yolox' (raw YOLOX heads on LiteRT) or 'yolox_onnx' (the same on ONNX "
+        "Runtime, for a GPU: yolox_nano.onnx; needs the [onnx] extra).",
     )
     model: str = Field(
         "ssd_mobilenet_v1_coco_quant.tflite", min_length=1,
@@ -192,6 +229,11 @@ class DetectorConfig(Section):
         "default delegate; fastest) or 'builtin' (TFLite's own kernels: the int8 SSD scores the "
         "same on x86 and ARM, bit for bit, at about 6x the SSD's time measured on x86; see the "
         "README's arm64 section).",
+    )
+
+    onnx: OnnxConfig = Field(
+        default_factory=OnnxConfig, description="ONNX Runtime's providers (yolox_onnx only); "
+        "its intra-op threads are detector.threads.",
     )
 
     @property

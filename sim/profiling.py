@@ -14,7 +14,6 @@ import statistics
 import time
 from typing import Any
 
-from detector.runtime import runtime_name
 from edge.config import Config
 from edge.runtime.assembly import build_detector
 from sim.runner import SimRun, scenario_config, simulate
@@ -24,6 +23,12 @@ from sim.stills import ClipSource
 
 STAGES = ("read", "gate", "preprocess", "invoke", "decode", "decide", "light", "publish",
           "frame")
+
+
+def detector_doc(detector: Any) -> dict[str, Any]:
+    """The day profile's back-end, runtime and provider, and every profile's (bench --json)."""
+    runs = detector.runtimes()
+    return {**runs["day"].as_json(), "profiles": {k: v.as_json() for k, v in runs.items()}}
 
 
 def machine() -> dict[str, Any]:
@@ -39,7 +44,7 @@ def machine() -> dict[str, Any]:
     model = (info.get("model name") or info.get("model") or info.get("hardware")
              or platform.processor() or platform.machine())
     return {"cpu": model, "arch": platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "runtime": runtime_name()}
+            "python": platform.python_version()}
 
 
 def _stats(xs: list[float]) -> dict[str, float | None]:
@@ -76,6 +81,7 @@ def stage_table(run: SimRun) -> dict[str, Any]:
 def bench(sc: Scenario, base: Config, *, bare: bool = True) -> dict[str, Any]:
     cfg = scenario_config(base, sc)
     detector = build_detector(cfg)
+    what = detector_doc(detector)
     try:
         run = simulate(sc, base, detector=detector)
         detected = {s.index for s in run.recorder.samples if s.detected}
@@ -96,8 +102,10 @@ def bench(sc: Scenario, base: Config, *, bare: bool = True) -> dict[str, Any]:
     bare_p50 = _stats(bare_ms)["p50"]
     return {
         "name": sc.name,
-        "machine": {**machine(), "threads": cfg.detector.thread_count},
+        "machine": {**machine(), "threads": cfg.detector.thread_count,
+                    "runtime": what["runtime"]},
         "model": cfg.detector.model,
+        "detector": what,
         "processing_fps": cfg.camera.fps,
         "adaptive": cfg.adaptive.enabled,
         "frames": n,

@@ -299,10 +299,13 @@ def check_model(cfg: Config, frame: np.ndarray | None, picture: Path | None = No
         return checks, []
     checks = []
     found: list[Detection] = []
+    info = detector.runtimes()["day"]
+    name = f"{d.model} ({info.backend} on {info.runtime}, {info.provider})"
+    what = {"model": d.model, **info.as_json()}
     try:
         if frame is None:
             checks.append(Check("model", Verdict.SKIP, f"{name} loaded in {load_ms:.0f} ms; not "
-                                "run: no live frame (see camera)"))
+                                "run: no live frame (see camera)", what))
         else:
             detector.detect(frame)  # the first call includes one-off set-up
             t0 = time.perf_counter()
@@ -313,7 +316,7 @@ def check_model(cfg: Config, frame: np.ndarray | None, picture: Path | None = No
                 "model", Verdict.PASS, f"{name} loaded in {load_ms:.0f} ms, ran on a live frame "
                 f"in {run_ms:.0f} ms: {people(len(found))}"
                 + (f" (scores {_scores(found)})" if found else ""),
-                {"model": d.model, "load_ms": round(load_ms, 1), "run_ms": round(run_ms, 1),
+                {**what, "load_ms": round(load_ms, 1), "run_ms": round(run_ms, 1),
                  "people": len(found)}))
         if picture is not None:
             checks.append(_check_picture(detector, picture, d.score_threshold))

@@ -39,7 +39,7 @@ from typing import Any
 
 import structlog
 
-from edge.config import OUTBOX_MEMORY_EVENTS, DropPolicy
+from edge.config import OUTBOX_MEMORY_EVENTS, DropPolicy, state_dir
 
 log = structlog.get_logger("stopsafe.mqtt.outbox")
 
@@ -59,12 +59,8 @@ HealthListener = Callable[[OutboxHealth, bool, dict[str, Any]], None]
 
 
 def default_outbox_path(stop_id: str) -> Path:
-    """``$STATE_DIRECTORY`` (systemd's StateDirectory=), else ~/.local/state/stopsafe."""
-    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-    base = Path(state) if state else (
-        Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "stopsafe"
-    )
-    return base / f"outbox-{stop_id}.sqlite"
+    """In the state directory (:func:`edge.config.state_dir`)."""
+    return state_dir() / f"outbox-{stop_id}.sqlite"
 
 
 def _is_corrupt(exc: sqlite3.Error) -> bool:

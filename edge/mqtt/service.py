@@ -627,6 +627,13 @@ def start_mqtt(cfg: Config, config_path: Path | None = None) -> MqttService | No
     return MqttService(cfg, config_path=config_path)
 
 
+def bind_detector(service: MqttService, detector: Any) -> None:
+    """Telemetry's versions name what runs the model: the day profile's back-end, its runtime
+    with version and provider (known once the detector is built, after the link started)."""
+    info = detector.runtimes()["day"]
+    service._versions.update(backend=info.backend, runtime=info.runtime, provider=info.provider)
+
+
 def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
                   loader: Callable[[], Config] | None) -> Control:
     """Let commands act on ``pipeline``; ``loader`` re-reads the config for ``reload``. The

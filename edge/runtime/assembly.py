@@ -50,6 +50,7 @@ def detector_settings(d: DetectorConfig, score_threshold: float | None = None
         score_threshold=d.score_threshold if score_threshold is None else score_threshold,
         nms_iou=d.nms_iou, min_box_height=d.min_box_height, max_box_height=d.max_box_height,
         max_box_area=d.max_box_area, threads=d.thread_count, kernels=d.kernels,
+        onnx=d.onnx.settings(),
     )
 
 
@@ -277,7 +278,9 @@ def assemble(
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
         wall=wall)
     if mqtt is not None:
-        from edge.mqtt.service import bind_pipeline
+        from edge.mqtt.service import bind_detector, bind_pipeline
 
         bind_pipeline(mqtt, pipeline, cfg, loader)
+        if built is not None:
+            bind_detector(mqtt, built)
     return Stop(cfg, pipeline, mqtt, built, feedback)
