@@ -10,7 +10,8 @@ REPORT ?= reports/one-by-one
 BIN := $(VENV)/bin
 APT_PACKAGES := mosquitto systemd openssl postgresql
 
-.PHONY: setup system-packages models demo test load test-load test-hostile ha-check lint clean
+.PHONY: setup system-packages models demo test load test-load test-hostile ha-check lint clean \
+	arm64 arm64-jetpack onnx-compare
 
 $(BIN)/stopsafe: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,22 @@ ha-check: setup system-packages
 # after touching the outbox, the MQTT link or the daemon's start and stop.
 test-hostile: setup system-packages models lint
 	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q -s -m hostile tests/
+
+# The simulator on arm64 under emulation against the same run here (issue 13): a Debian bookworm
+# arm64 root (debootstrap + qemu-user-static, as root), cached in /var/cache/stopsafe/arm64-root;
+# prints both runs' scores side by side and fails when they differ. KERNELS=xnnpack|builtin is
+# detector.kernels on both sides. About 4 min to make the root, 2 min to install, then the runs.
+KERNELS ?= builtin
+arm64: setup models
+	$(BIN)/python tools/arm64_check.py --shared $(SHARED) --kernels $(KERNELS)
+
+# The whole pinned dependency set for a Jetson (JetPack 6: Python 3.10, aarch64), wheels only.
+arm64-jetpack: setup
+	$(BIN)/python tools/arm64_check.py --jetpack
+
+# yolox_onnx against yolox (LiteRT) on four clips, same settings, side by side (several minutes)
+onnx-compare: setup models
+	STOPSAFE_SHARED=$(SHARED) $(BIN)/python tools/onnx_compare.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -38,8 +38,9 @@ OCC_TOLERANCE = 0.01
 IN_ROOT = Path("/opt/stopsafe")  # the project's place inside the arm64 root
 # sdnotify is published only as a source archive; it is pure Python (one module, no extension)
 SOURCE_ONLY = ("sdnotify",)
-JETPACK_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64",
-                     "manylinux_2_31_aarch64", "manylinux_2_34_aarch64", "linux_aarch64")
+# JetPack 6 is Ubuntu 22.04: glibc 2.35, so every manylinux tag up to 2_35 installs there
+JETPACK_PLATFORMS = ("manylinux2014_aarch64",
+                     *(f"manylinux_2_{minor}_aarch64" for minor in range(17, 36)))
 
 
 def say(msg: str) -> None:
