@@ -65,9 +65,9 @@ test-hostile: setup system-packages models lint
 
 # The simulator on arm64 under emulation against the same run here (issue 13): a Debian bookworm
 # arm64 root (debootstrap + qemu-user-static, as root), cached in /var/cache/stopsafe/arm64-root;
-# prints both runs' scores side by side and fails when they differ. KERNELS=xnnpack|builtin is
+# prints both runs' scores side by side and fails when they differ. KERNELS=xnnpack|builtin|reference is
 # detector.kernels on both sides. About 4 min to make the root, 2 min to install, then the runs.
-KERNELS ?= builtin
+KERNELS ?= reference
 arm64: setup models
 	$(BIN)/python tools/arm64_check.py --shared $(SHARED) --kernels $(KERNELS)
 

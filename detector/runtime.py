@@ -36,10 +36,6 @@ def load_interpreter(model_path: Path, threads: int, kernels: Kernels = Kernels.
     options: dict[str, Any] = {}
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        if kernels is Kernels.BUILTIN:
-            options["experimental_op_resolver_type"] = (
-                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     except ImportError:
         try:
             from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
@@ -47,11 +43,11 @@ def load_interpreter(model_path: Path, threads: int, kernels: Kernels = Kernels.
             raise RuntimeMissingError(
                 "no TFLite runtime: pip install ai-edge-litert (or tflite-runtime on old boxes)"
             ) from exc
-        if kernels is Kernels.BUILTIN:
-            from tflite_runtime.interpreter import OpResolverType  # type: ignore[no-redef]
-
-            options["experimental_op_resolver_type"] = (
-                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        from tflite_runtime.interpreter import OpResolverType  # type: ignore[no-redef]
+    if kernels is not Kernels.XNNPACK:
+        options["experimental_op_resolver_type"] = (
+            OpResolverType.BUILTIN_REF if kernels is Kernels.REFERENCE
+            else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter = Interpreter(model_path=str(model_path), num_threads=threads, **options)
     interpreter.allocate_tensors()
     return interpreter

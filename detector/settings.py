@@ -10,17 +10,19 @@ from detector.base import Detection
 
 
 class Kernels(str, Enum):
-    """Which LiteRT kernels run a TFLite model.
+    """Which LiteRT kernels run a TFLite model (measured: README, "arm64").
 
-    ``xnnpack``: LiteRT's default delegate, the fastest on a CPU; its int8 requantisation is
-    written per processor (x86 and ARM round differently), so the int8 SSD's scores differ by a
-    few quantisation steps between a PC and a Raspberry Pi. ``builtin``: TFLite's own kernels
-    without the default delegate, which give the reference kernels' int8 results bit for bit
-    on every processor, at a cost in time (README, "arm64").
+    ``xnnpack``: LiteRT's default delegate, the fastest on a CPU. ``builtin``: TFLite's own
+    optimised kernels without the delegate. Both are written per processor, and their int8
+    results differ between x86 and arm64 (the SSD's raw int8 heads by up to 5 steps on a quarter
+    of their values, on identical inputs). ``reference``: TFLite's reference kernels, plain
+    portable code, bit for bit the same on x86 and arm64, many times slower: for checks that
+    compare machines, not for a box.
     """
 
     XNNPACK = "xnnpack"
     BUILTIN = "builtin"
+    REFERENCE = "reference"
 
 
 class OnnxProvider(str, Enum):

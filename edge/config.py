@@ -226,9 +226,10 @@ class DetectorConfig(Section):
 
     kernels: Kernels = Field(
         Kernels.XNNPACK, description="LiteRT kernels for the TFLite models: 'xnnpack' (the "
-        "default delegate; fastest) or 'builtin' (TFLite's own kernels: the int8 SSD scores the "
-        "same on x86 and ARM, bit for bit, at about 6x the SSD's time measured on x86; see the "
-        "README's arm64 section).",
+        "default delegate; fastest), 'builtin' (TFLite's own optimised kernels) or 'reference' "
+        "(TFLite's reference kernels: the only ones whose results are the same on x86 and ARM, "
+        "bit for bit, at many times the time; for `make arm64`, not for a box). See the "
+        "README's arm64 section.",
     )
 
     onnx: OnnxConfig = Field(

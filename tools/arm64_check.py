@@ -303,8 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default=os.environ.get("STOPSAFE_ARM64_ROOT", str(DEFAULT_ROOT)))
     p.add_argument("--venv", default=str(REPO / ".venv"), help="the x86 venv (and its pins)")
     p.add_argument("--shared", default=str(REPO.parent / "shared"))
-    p.add_argument("--kernels", choices=("xnnpack", "builtin"), default="builtin",
-                   help="detector.kernels on both sides (default builtin: see the README)")
+    p.add_argument("--kernels", choices=("xnnpack", "builtin", "reference"), default="reference",
+                   help="detector.kernels on both sides (default reference, the only kernels "
+                   "that give the same int8 results on both: see the README)")
     p.add_argument("--json", metavar="FILE", help="also write both runs' scores here")
     p.add_argument("--jetpack", action="store_true",
                    help="resolve the dependencies for JetPack 6 (Python 3.10, aarch64) instead")
