@@ -122,3 +122,26 @@ def test_bench_json_names_backend_runtime_and_provider(models_dir, tmp_path):
     assert det["runtime"].startswith("onnxruntime ") and doc["machine"]["runtime"] == det["runtime"]
     assert set(det["profiles"]) == {"day"}
     assert doc["bare_invoke_ms"]["p50"] > 0
+
+
+def test_telemetry_versions_name_what_runs_the_model(models_dir, tmp_path):
+    """The versions telemetry carries are the built detector's, not the config's guess."""
+    from types import SimpleNamespace
+
+    from edge.config import load_config
+    from edge.mqtt.service import bind_detector
+    from edge.runtime.assembly import build_detector
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"detector:\n  backend: yolox_onnx\n  model: {ONNX}\n  models_dir: "
+                    f"{models_dir}\n  onnx: {{providers: [cuda, cpu]}}\n  wide: null\n"
+                    "  night: null\n")
+    detector = build_detector(load_config(path))
+    service = SimpleNamespace(_versions={"backend": "yolox_onnx", "stopsafe": "x"})
+    try:
+        bind_detector(service, detector)
+    finally:
+        detector.close()
+    v = service._versions
+    assert v["backend"] == "yolox_onnx" and v["provider"] == "CPUExecutionProvider"
+    assert v["runtime"].startswith("onnxruntime ") and v["stopsafe"] == "x"
