@@ -1,5 +1,9 @@
 """The broker stopped for 30 s in the middle of a realtime sim run and started again: the light
-timeline is the same as in a run without the outage, and every event arrives, in order."""
+timeline is the same as in a run without the outage, and every event arrives, in order.
+
+It plays the whole one-by-one clip in real time (about 140 s), so it runs with the long
+hostile-world tests (`make test-hostile`); the normal run keeps the quicker broker outage of
+tests/test_faults.py (injected on the clip's clock) and the short kill -9 test."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import pytest
 from tests.conftest import REPO, scenario_path
 from tests.mqtt_fixtures import Broker, Collector
 
-pytestmark = pytest.mark.mqtt
+pytestmark = [pytest.mark.mqtt, pytest.mark.hostile]
 OUTAGE_S = 30.0
 
 
