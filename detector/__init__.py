@@ -1,1 +1,2 @@
-"""Person-detector back-ends (TFLite), one module each, chosen by the config's ``backend`` key."""
+"""Person-detector back-ends (LiteRT/TFLite and ONNX Runtime), one module each, chosen by the
+config's ``backend`` key."""
