@@ -128,3 +128,19 @@ def box_polygon(box: tuple[float, float, float, float], grow: float = 0.02
     x1, y1 = max(0.0, x1 - grow), max(0.0, y1 - grow)
     x2, y2 = min(1.0, x2 + grow), min(1.0, y2 + grow)
     return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
+
+
+PERSON_CLIP = "clips/one-by-one/one-by-one-person-detection.mp4"
+EMPTY_CLIP = "clips/intel-carpark-empty/car-detection.mp4"
+
+
+def pasted_person(shared: Path, detect: Callable[[np.ndarray], list[Detection]],
+                  start_s: float, end_s: float) -> tuple[Paste, tuple[int, int]]:
+    """The one person the static-object scenarios paste: the surest of ``detect``'s boxes on
+    one-by-one at 14 s, cut out and shrunk to 0.8, shown from ``start_s`` to ``end_s`` at
+    (40, 40) px; with the frame's (width, height) for its box in fractions."""
+    frame = read_frame(shared / PERSON_CLIP, 14.0)
+    box = max(detect(frame), key=lambda d: d.score)
+    patch = cv2.resize(cut_out(frame, box), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    return Paste(patch, 40, 40, start_s, end_s), (frame.shape[1], frame.shape[0])
+

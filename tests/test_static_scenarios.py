@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import pytest
 
 from edge.config import Config
-from edge.runtime.assembly import build_detector
+from edge.runtime.assembly import detect_once
 from sim.runner import simulate
 from sim.scenario import Scenario, load_scenario
-from sim.synth import Paste, box_polygon, cut_out, read_frame, write_scenario
+from sim.synth import EMPTY_CLIP, box_polygon, pasted_person, write_scenario
 
 PASTE_FROM, PASTE_TO = 3.0, 30.0
 AFTER_S = 10.0  # static.after_s for these runs (the default is minutes)
@@ -31,18 +30,11 @@ def defaults(models_dir: Path) -> Config:
 @pytest.fixture(scope="module")
 def pasted(shared: Path, defaults: Config, tmp_path_factory) -> tuple[Scenario, list]:
     """The scenario, and the pasted picture's box (fractions) for the mask."""
-    frame = read_frame(shared / "clips/one-by-one/one-by-one-person-detection.mp4", 14.0)
-    det = build_detector(defaults)
-    try:
-        box = max(det.detect(frame).detections, key=lambda d: d.score)
-    finally:
-        det.close()
-    patch = cv2.resize(cut_out(frame, box), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
-    paste = Paste(patch, 40, 40, PASTE_FROM, PASTE_TO)
+    paste, frame_wh = pasted_person(shared, detect_once(defaults), PASTE_FROM, PASTE_TO)
     out = tmp_path_factory.mktemp("pasted")
-    path = write_scenario(out, shared / "clips/intel-carpark-empty/car-detection.mp4", [paste],
+    path = write_scenario(out, shared / EMPTY_CLIP, [paste],
                           duration_s=DURATION_S, hold_s=HOLD_S, name="pasted-person")
-    return load_scenario(path), box_polygon(paste.box((frame.shape[1], frame.shape[0])))
+    return load_scenario(path), box_polygon(paste.box(frame_wh))
 
 
 def run(sc: Scenario, cfg: Config):

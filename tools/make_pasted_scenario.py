@@ -16,12 +16,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import yaml
 
 from edge.config import Config
-from edge.runtime.assembly import build_detector
-from sim.synth import Paste, box_polygon, cut_out, read_frame, write_scenario
+from edge.runtime.assembly import detect_once
+from sim.synth import EMPTY_CLIP, box_polygon, pasted_person, write_scenario
 
 PASTE_FROM, PASTE_TO = 5.0, 45.0
 
@@ -31,17 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     args = ap.parse_args(argv)
-    frame = read_frame(args.shared / "clips/one-by-one/one-by-one-person-detection.mp4", 14.0)
-    det = build_detector(Config())
-    try:
-        box = max(det.detect(frame).detections, key=lambda d: d.score)
-    finally:
-        det.close()
-    patch = cv2.resize(cut_out(frame, box), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
-    paste = Paste(patch, 40, 40, PASTE_FROM, PASTE_TO)
-    path = write_scenario(args.out, args.shared / "clips/intel-carpark-empty/car-detection.mp4",
+    paste, frame_wh = pasted_person(args.shared, detect_once(Config()), PASTE_FROM, PASTE_TO)
+    path = write_scenario(args.out, args.shared / EMPTY_CLIP,
                           [paste], duration_s=60.0, name="pasted-person")
-    mask = [list(p) for p in box_polygon(paste.box((frame.shape[1], frame.shape[0])))]
+    mask = [list(p) for p in box_polygon(paste.box(frame_wh))]
     for name, doc in (("static", {"static": {"after_s": 15.0}}),
                       ("mask", {"zone": {"masks": [mask]}}),
                       ("max_on", {"static": {"enabled": False}, "light": {"max_on_s": 10.0}})):

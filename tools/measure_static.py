@@ -84,20 +84,11 @@ def _box(d: Detection) -> tuple[float, ...]:
 
 def pasted_scenario(shared: Path, out: Path, cfg: Config) -> Path:
     """A person from one-by-one pasted from 5 s to 55 s into a minute of intel-carpark-empty."""
-    from edge.runtime.assembly import build_detector
-    from sim.synth import Paste, cut_out, read_frame, write_scenario
+    from edge.runtime.assembly import detect_once
+    from sim.synth import EMPTY_CLIP, pasted_person, write_scenario
 
-    frame = read_frame(shared / "clips/one-by-one/one-by-one-person-detection.mp4", 14.0)
-    det = build_detector(cfg)
-    try:
-        box = max(det.detect(frame).detections, key=lambda d: d.score)
-    finally:
-        det.close()
-    import cv2
-
-    patch = cv2.resize(cut_out(frame, box), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
-    return write_scenario(out, shared / "clips/intel-carpark-empty/car-detection.mp4",
-                          [Paste(patch, 40, 40, 5.0, 55.0)], duration_s=60.0, name="pasted")
+    paste, _ = pasted_person(shared, detect_once(cfg), 5.0, 55.0)
+    return write_scenario(out, shared / EMPTY_CLIP, [paste], duration_s=60.0, name="pasted")
 
 
 def pct(values: list[float], q: float) -> float | None:

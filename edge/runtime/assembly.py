@@ -38,7 +38,10 @@ from edge.runtime.picture_health import CameraHealth, HealthSettings
 from edge.runtime.pipeline import DetectFn, Pipeline, Sink
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from actuators.light import Light
+    from detector.base import Detection
     from edge.mqtt.service import MqttService
 
 log = structlog.get_logger("stopsafe.build")
@@ -119,6 +122,18 @@ def build_detector(cfg: Config) -> ZoneDetector:
                         night=profiles.get("night"), dark_below=d.dark_below,
                         attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep))
 
+
+
+def detect_once(cfg: Config) -> Callable[[np.ndarray], list[Detection]]:
+    """``detect(frame)``: the configured detector built, run on one frame and closed (tools and
+    tests that need one look at one picture, e.g. to cut a person out of it)."""
+    def detect(frame: np.ndarray) -> list[Detection]:
+        det = build_detector(cfg)
+        try:
+            return det.detect(frame).detections
+        finally:
+            det.close()
+    return detect
 
 def core_settings(cfg: Config) -> CoreSettings:
     return CoreSettings(
