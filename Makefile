@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 SHARED ?= ../shared
-REPORT ?= reports/one-by-one
+REPORT ?= reports
 BIN := $(VENV)/bin
 APT_PACKAGES := mosquitto systemd openssl postgresql
 

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenarios", nargs="+", help="scenario.yaml files")
     p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
     p.add_argument("--json", action="store_true", help="print only the JSON scores on stdout")
-    p.add_argument("--report", metavar="DIR", help="write timeline and snapshot pictures")
+    p.add_argument("--report", metavar="DIR",
+                   help="write timeline and snapshot pictures, in DIR/<scenario name>/")
     p.add_argument("--realtime", action="store_true", help="play clips at their own pace")
     p.add_argument("--own-broker", action="store_true",
                    help="run a private mosquitto and publish to it (needed for broker_down "
