@@ -1,6 +1,11 @@
-"""Scripted detections for the decision-core tests."""
+"""Small helpers of the tests: scripted detections for the decision core, and the end of a
+fleet-sim subprocess."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
 
 from detector.base import Detection
 
@@ -9,3 +14,16 @@ def person(x: float, y_feet: float, h: float = 0.3, w: float = 0.1, score: float
            ) -> Detection:
     """A person standing at (x, y_feet) in frame fractions."""
     return Detection(x - w / 2, y_feet - h, x + w / 2, y_feet, score)
+
+
+def stop_fleet(fleet: subprocess.Popen) -> str:
+    """End a fleet-sim started in its own session: SIGTERM (it closes its stops and says
+    ``stopped``), the whole process group killed if it has not ended within a minute; its
+    stderr."""
+    fleet.send_signal(signal.SIGTERM)
+    try:
+        _, err = fleet.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(fleet.pid, signal.SIGKILL)
+        _, err = fleet.communicate()
+    return err

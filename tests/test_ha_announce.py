@@ -6,8 +6,6 @@ over 5 seconds."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from dataclasses import asdict
@@ -16,6 +14,7 @@ import pytest
 
 from sim.ha_announce import AnnounceFigures, measure
 from tests.conftest import REPO
+from tests.helpers import stop_fleet
 from tests.mqtt_fixtures import Broker
 
 pytestmark = pytest.mark.mqtt
@@ -30,12 +29,7 @@ def announce(broker: Broker, stops: int, window_s: float) -> AnnounceFigures:
     try:
         figures = measure(broker.host, broker.port, stops, window_s, ready_timeout_s=90.0)
     finally:
-        fleet.send_signal(signal.SIGTERM)
-        try:
-            _, err = fleet.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(fleet.pid, signal.SIGKILL)
-            _, err = fleet.communicate()
+        err = stop_fleet(fleet)
     assert fleet.returncode == 0, err[-2000:]
     print("HA_ANNOUNCE_FIGURES", json.dumps(asdict(figures)))
     return figures

@@ -5,9 +5,7 @@ run); the default run does the same with 200 stops."""
 from __future__ import annotations
 
 import json
-import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import REPO
+from tests.helpers import stop_fleet
 from tests.mqtt_fixtures import Broker
 
 pytestmark = pytest.mark.mqtt
@@ -100,12 +99,7 @@ def fleet_and_console(broker: Broker, stops: int) -> dict:
         figures["broker_clients_connected"] = int(sysc.get("clients/connected"))
         figures["window_s"] = round(dt, 1)
     finally:
-        fleet.send_signal(signal.SIGTERM)
-        try:
-            _, err = fleet.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(fleet.pid, signal.SIGKILL)
-            _, err = fleet.communicate()
+        err = stop_fleet(fleet)
         sysc.close()
     assert fleet.returncode == 0, err[-2000:]
     figures["fleet_stderr"] = err.strip().splitlines()[-3:]
