@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from detector.base import Detection, DetectorResult, StageTimes
@@ -27,7 +28,7 @@ Roi = tuple[int, int, int, int]  # x, y, w, h in pixels
 # INTER_LINEAR takes per-processor SIMD paths that round differently (1 grey level on a fifth of
 # the pixels between x86 and arm64, measured on a tud-campus still); this costs about 0.5 ms
 # more a model input (0.26 against 0.80 ms for 640x480 to 416x312 on the x86 test machine)
-MODEL_RESIZE = 5  # cv2.INTER_LINEAR_EXACT, without importing cv2 at module load
+MODEL_RESIZE = cv2.INTER_LINEAR_EXACT
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +165,6 @@ def to_frame(dets: list[Detection], roi: Roi, frame_wh: tuple[int, int]) -> list
 
 def as_bgr(frame: np.ndarray) -> np.ndarray:
     """Three-channel BGR from a colour, grey (infrared) or BGRA frame."""
-    import cv2
-
     if frame.ndim == 2:
         return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     if frame.shape[2] == 1:

@@ -163,6 +163,12 @@ class ZoneDetector:
     def settings(self) -> Any:
         return self.day.detector.settings
 
+    @property
+    def runtime(self) -> RuntimeInfo:
+        """What runs the day profile's model: the stop's detector as logs, selftest, bench and
+        telemetry name it."""
+        return self.day.detector.info
+
     def runtimes(self) -> dict[str, RuntimeInfo]:
         """What runs each profile's model (back-end, runtime with version, provider)."""
         return {p.name: p.detector.info for p in (self.day, self.wide, self.night)

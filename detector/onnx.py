@@ -25,6 +25,11 @@ _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
            "tensor(uint8)": np.uint8}
 
 
+def _dims(shape: list[Any]) -> list[int]:
+    """A tensor's shape with its symbolic dimensions (a named batch axis) as -1."""
+    return [d if isinstance(d, int) else -1 for d in shape]
+
+
 def choose_providers(wanted: tuple[OnnxProvider, ...], available: list[str]
                      ) -> tuple[list[OnnxProvider], list[OnnxProvider]]:
     """(the configured providers this build has, in the configured order; those it lacks).
@@ -85,12 +90,10 @@ class OnnxDetector(ModelDetector):
                                 f"back-end: {len(inputs)} input tensors, not one")
         self._input_name = inputs[0].name
         self._output_names = [o.name for o in self.session.get_outputs()]
-        shape = [d if isinstance(d, int) else -1 for d in inputs[0].shape]
         log.info("onnx_session", model=model_path.name, runtime=runtime_version(),
                  providers=self.session.get_providers(), threads=self.settings.threads)
-        return (shape, _DTYPES.get(inputs[0].type, np.float32),
-                [[d if isinstance(d, int) else -1 for d in o.shape]
-                 for o in self.session.get_outputs()])
+        return (_dims(inputs[0].shape), _DTYPES.get(inputs[0].type, np.float32),
+                [_dims(o.shape) for o in self.session.get_outputs()])
 
     def _run(self, tensor: np.ndarray) -> list[np.ndarray]:
         return self.session.run(self._output_names, {self._input_name: tensor})

@@ -35,10 +35,11 @@ class OnnxProvider(str, Enum):
     @property
     def ort_name(self) -> str:
         """The name ONNX Runtime gives it (``onnxruntime.get_available_providers()``)."""
-        return {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
-                "cpu": "CPUExecutionProvider"}[self.value]
+        return _ORT_NAMES[self]
 
 
+_ORT_NAMES = {OnnxProvider.TENSORRT: "TensorrtExecutionProvider",
+              OnnxProvider.CUDA: "CUDAExecutionProvider", OnnxProvider.CPU: "CPUExecutionProvider"}
 DEFAULT_PROVIDERS = (OnnxProvider.TENSORRT, OnnxProvider.CUDA, OnnxProvider.CPU)
 
 

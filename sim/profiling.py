@@ -27,8 +27,8 @@ STAGES = ("read", "gate", "preprocess", "invoke", "decode", "decide", "light", "
 
 def detector_doc(detector: Any) -> dict[str, Any]:
     """The day profile's back-end, runtime and provider, and every profile's (bench --json)."""
-    runs = detector.runtimes()
-    return {**runs["day"].as_json(), "profiles": {k: v.as_json() for k, v in runs.items()}}
+    return {**detector.runtime.as_json(),
+            "profiles": {k: v.as_json() for k, v in detector.runtimes().items()}}
 
 
 def machine() -> dict[str, Any]:

@@ -170,12 +170,9 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
         sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
         faults=FaultRegistry(clock=clip_clock), clock=clip_clock,
         wall=lambda: start_wall + timedelta(seconds=plan.now), start=0.0,
-        health=not stills, gate=not stills)
+        health=not stills, gate=not stills,
+        runtime=getattr(det, "runtime", None))  # a scripted detector runs no model
     pipeline = stop.pipeline
-    if mqtt is not None and hasattr(det, "runtimes"):  # a scripted detector runs no model
-        from edge.mqtt.service import bind_detector
-
-        bind_detector(mqtt, det)
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     try:

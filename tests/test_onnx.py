@@ -16,6 +16,7 @@ from detector.base import Detection, StageTimes
 from detector.onnx import choose_providers
 from detector.registry import create
 from detector.settings import DetectorSettings, OnnxProvider, OnnxSettings
+from edge import __version__
 from tests.conftest import CLIPS, REPO, scenario_path
 
 pytest.importorskip("onnxruntime")
@@ -126,22 +127,22 @@ def test_bench_json_names_backend_runtime_and_provider(models_dir, tmp_path):
 
 def test_telemetry_versions_name_what_runs_the_model(models_dir, tmp_path):
     """The versions telemetry carries are the built detector's, not the config's guess."""
-    from types import SimpleNamespace
-
     from edge.config import load_config
-    from edge.mqtt.service import bind_detector
+    from edge.mqtt.service import MqttService, memory_outbox
     from edge.runtime.assembly import build_detector
+    from tests.test_controller import NoRunner
 
     path = tmp_path / "c.yaml"
     path.write_text(f"detector:\n  backend: yolox_onnx\n  model: {ONNX}\n  models_dir: "
                     f"{models_dir}\n  onnx: {{providers: [cuda, cpu]}}\n  wide: null\n"
                     "  night: null\n")
-    detector = build_detector(load_config(path))
-    service = SimpleNamespace(_versions={"backend": "yolox_onnx", "stopsafe": "x"})
+    cfg = load_config(path)
+    detector = build_detector(cfg)
+    service = MqttService(memory_outbox(cfg), runner=NoRunner())
     try:
-        bind_detector(service, detector)
+        service.describe_runtime(detector.runtime)
     finally:
         detector.close()
-    v = service._versions
+    v = service.versions
     assert v["backend"] == "yolox_onnx" and v["provider"] == "CPUExecutionProvider"
-    assert v["runtime"].startswith("onnxruntime ") and v["stopsafe"] == "x"
+    assert v["runtime"].startswith("onnxruntime ") and v["stopsafe"] == __version__

@@ -299,7 +299,7 @@ def check_model(cfg: Config, frame: np.ndarray | None, picture: Path | None = No
         return checks, []
     checks = []
     found: list[Detection] = []
-    info = detector.runtimes()["day"]
+    info = detector.runtime
     name = f"{d.model} ({info.backend} on {info.runtime}, {info.provider})"
     what = {"model": d.model, **info.as_json()}
     try:

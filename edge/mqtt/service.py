@@ -32,6 +32,7 @@ import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from detector.backend import RuntimeInfo
 from edge import __version__
 from edge.config import Config, ConfigError
 from edge.decision.events import WaitingStarted
@@ -275,6 +276,16 @@ class MqttService:
         """Into the outbox (on disk) now, not at the link's next tick: an event still in the
         hand-off when the process is killed would never get a seq."""
         self.runner.call(lambda: self._drain(self.clock()))
+
+    def describe_runtime(self, info: RuntimeInfo) -> None:
+        """Telemetry's versions name what runs the model (back-end, runtime with version,
+        provider): known once the detector is built, after the link started."""
+        self._versions.update(backend=info.backend, runtime=info.runtime, provider=info.provider)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """The versions telemetry carries."""
+        return dict(self._versions)
 
     def close(self) -> None:
         """Clean exit: last states, ``status`` ``stopped``, outbox drained (briefly), no will.
@@ -625,13 +636,6 @@ def start_mqtt(cfg: Config, config_path: Path | None = None) -> MqttService | No
     if not cfg.mqtt.enabled:
         return None
     return MqttService(cfg, config_path=config_path)
-
-
-def bind_detector(service: MqttService, detector: Any) -> None:
-    """Telemetry's versions name what runs the model: the day profile's back-end, its runtime
-    with version and provider (known once the detector is built, after the link started)."""
-    info = detector.runtimes()["day"]
-    service._versions.update(backend=info.backend, runtime=info.runtime, provider=info.provider)
 
 
 def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,

@@ -19,7 +19,7 @@ import structlog
 
 from actuators.light import RelayLight, make_pin_factory
 from detector.attention import AttentionSettings
-from detector.backend import ModelDetector
+from detector.backend import ModelDetector, RuntimeInfo
 from detector.enhance import EnhanceMethod, EnhanceMode, Enhancer, EnhanceSettings
 from detector.frontend import CropSettings, Profile, ZoneDetector
 from detector.models import verify_model
@@ -123,7 +123,6 @@ def build_detector(cfg: Config) -> ZoneDetector:
                         attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep))
 
 
-
 def detect_once(cfg: Config) -> Callable[[np.ndarray], list[Detection]]:
     """``detect(frame)``: the configured detector built, run on one frame and closed (tools and
     tests that need one look at one picture, e.g. to cut a person out of it)."""
@@ -134,6 +133,7 @@ def detect_once(cfg: Config) -> Callable[[np.ndarray], list[Detection]]:
         finally:
             det.close()
     return detect
+
 
 def core_settings(cfg: Config) -> CoreSettings:
     return CoreSettings(
@@ -258,6 +258,7 @@ def assemble(
     faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
+    runtime: RuntimeInfo | None = None,
 ) -> Stop:
     """A stop from ``cfg``, with the given edges in place of the configured ones.
 
@@ -266,7 +267,9 @@ def assemble(
     model never touches a pin. ``mqtt`` is started by the caller before this (a bad password
     file is a config error, exit 78, before any pin); it is bound here, so its commands act on
     this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
-    picture health and the adaptive rate out (unrelated stills, fake stops).
+    picture health and the adaptive rate out (unrelated stills, fake stops). ``runtime`` names
+    what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
+    names its own.
     """
     built: Any = None
     relay: Any = None
@@ -293,9 +296,10 @@ def assemble(
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
         wall=wall)
     if mqtt is not None:
-        from edge.mqtt.service import bind_detector, bind_pipeline
+        from edge.mqtt.service import bind_pipeline
 
         bind_pipeline(mqtt, pipeline, cfg, loader)
-        if built is not None:
-            bind_detector(mqtt, built)
+        info = built.runtime if built is not None else runtime
+        if info is not None:
+            mqtt.describe_runtime(info)
     return Stop(cfg, pipeline, mqtt, built, feedback)
