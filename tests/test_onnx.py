@@ -146,3 +146,33 @@ def test_telemetry_versions_name_what_runs_the_model(models_dir, tmp_path):
     v = service.versions
     assert v["backend"] == "yolox_onnx" and v["provider"] == "CPUExecutionProvider"
     assert v["runtime"].startswith("onnxruntime ") and v["stopsafe"] == __version__
+
+
+def test_onnx_on_the_tflite_files_weights_equals_litert(models_dir, tmp_path):
+    """Given the very weights of the fp16 TFLite file, the ONNX back-end's raw outputs and
+    detections are LiteRT's: what is left between the shipped files is their weights' doing."""
+    pytest.importorskip("onnx")
+    from sim.fp16_weights import round_weights_to_fp16
+
+    same = round_weights_to_fp16(models_dir / ONNX, tmp_path / "yolox_nano_w16.onnx")
+    settings = DetectorSettings(score_threshold=0.25, onnx=CPU_ONLY)
+    lite = create("yolox", models_dir / TFLITE, settings)
+    rounded = create("yolox_onnx", same, settings)
+    shipped = create("yolox_onnx", models_dir / ONNX, settings)
+    gap_rounded = gap_shipped = 0.0
+    boxes = 0
+    for frame in _frames():
+        tensor, _ = lite.preprocess(frame)
+        out_lite, out_rounded, out_shipped = (d._run(tensor)[0] for d in (lite, rounded, shipped))
+        gap_rounded = max(gap_rounded, float(np.abs(out_lite - out_rounded).max()))
+        gap_shipped = max(gap_shipped, float(np.abs(out_lite - out_shipped).max()))
+        a = lite.invoke_raw(frame, StageTimes())
+        b = rounded.invoke_raw(frame, StageTimes())
+        assert len(a) == len(b)
+        for x, y in zip(sorted(a, key=lambda d: -d.score), sorted(b, key=lambda d: -d.score),
+                        strict=True):
+            assert abs(x.score - y.score) < 1e-4 and _iou(x, y) > 0.999, (x, y)
+        boxes += len(a)
+    assert boxes >= 20
+    assert gap_rounded < 1e-3, gap_rounded  # box offsets too, in 416-pixel input units
+    assert gap_shipped > 10 * gap_rounded  # the weights are what differs, not the back-end

@@ -29,12 +29,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from sim import compare as side_by_side  # noqa: E402
+
 DEFAULT_ROOT = Path("/var/cache/stopsafe/arm64-root")
+
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 DEBS = ("python3", "python3-venv", "python3-pip", "ca-certificates")
 HOST_DEBS = ("qemu-user-static", "debootstrap", "binfmt-support")
 CLIPS = ("one-by-one", "tud-campus")
-OCC_TOLERANCE = 0.01
 IN_ROOT = Path("/opt/stopsafe")  # the project's place inside the arm64 root
 # sdnotify is published only as a source archive; it is pure Python (one module, no extension)
 SOURCE_ONLY = ("sdnotify",)
@@ -186,39 +189,12 @@ def sim_arm(root: Path, clip: str, kernels: str) -> dict:
     return json.loads(out)
 
 
-SCORES = (("occupancy", "precision"), ("occupancy", "recall"), ("occupancy", "f1"),
-          ("light", "agreement"))
-
-
 def compare(name: str, x86: dict, arm: dict) -> list[str]:
-    """Print one clip's scores side by side; the ways in which they differ."""
-    problems = []
+    """Print one clip's scores and switches side by side; the ways in which they differ."""
     print(f"\n{name}")
-    print(f"  {'score':<22}{'x86-64':>10}{'arm64':>10}{'diff':>10}")
-    for section, key in SCORES:
-        a, b = x86[section][key], arm[section][key]
-        diff = None if a is None or b is None else abs(a - b)
-        print(f"  {section + ' ' + key:<22}{_f(a):>10}{_f(b):>10}{_f(diff):>10}")
-        if (a is None) != (b is None) or (diff is not None and diff > OCC_TOLERANCE):
-            problems.append(f"{name}: {section} {key} {_f(a)} on x86, {_f(b)} on arm64")
-    sx, sa = x86["light"]["switch_times"], arm["light"]["switch_times"]
-    print(f"  light switches: {len(sx)} on x86, {len(sa)} on arm64")
-    for i in range(max(len(sx), len(sa))):
-        a = sx[i] if i < len(sx) else None
-        b = sa[i] if i < len(sa) else None
-        mark = "" if a == b else "   <- differs"
-        print(f"    {_sw(a):>12}  {_sw(b):>12}{mark}")
-        if a != b:
-            problems.append(f"{name}: switch {i + 1} {_sw(a)} on x86, {_sw(b)} on arm64")
-    return problems
-
-
-def _f(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4f}"
-
-
-def _sw(s: list | None) -> str:
-    return "-" if s is None else f"{s[0]:.1f}s {'on' if s[1] else 'off'}"
+    sides = (("x86-64", x86), ("arm64", arm))
+    return (side_by_side.scores_side_by_side(name, *sides)
+            + side_by_side.switches_side_by_side(name, *sides))
 
 
 def check(args: argparse.Namespace) -> int:
@@ -265,7 +241,7 @@ def check(args: argparse.Namespace) -> int:
         print("\narm64 DIFFERS from x86:\n  " + "\n  ".join(problems))
         return 1
     print("\narm64 scores equal x86: the same switches at the same clip times, "
-          f"occupancy and agreement within {OCC_TOLERANCE}")
+          f"occupancy and agreement within {side_by_side.TOLERANCE}")
     return 0
 
 
