@@ -158,3 +158,33 @@ def test_daemon_with_corrupt_outbox_and_a_disk_that_fills_loses_nothing_uncounte
             "made": made - first + 1, "received": len(seqs), "dropped": box.dropped,
             "queued_at_exit": len(box), "missing": len(missing)}))
         live.close()
+
+
+def test_a_fault_raised_before_the_stop_is_bound_is_published_in_the_retained_list(tmp_path):
+    """The outbox is found corrupt before the stop's registry exists: once bound, the retained
+    faults/state must go out with it. (It once raced: the list was set straight into the link's
+    retained values, so the link thread's publish saw nothing new and never sent it.)"""
+    from edge.config import parse_config
+    from edge.mqtt.service import MqttService
+    from edge.mqtt.topics import State
+    from edge.runtime.faults import Fault
+    from sim.scripted import FakeClock, ScriptedDetector, ScriptedSource, scripted_stop
+    from tests.test_controller import NoRunner
+
+    path = tmp_path / "outbox.sqlite"
+    path.write_bytes(b"\x00garbage" * 64)
+    cfg = parse_config({"stop": {"id": "c1"}, "mqtt": {"enabled": True,
+                                                        "outbox": {"path": str(path)}}})
+    svc = MqttService(cfg, runner=NoRunner())
+    sent: list[tuple[str, str]] = []
+    svc.link.publish = lambda topic, payload, **kw: sent.append((topic, payload))
+    clock = FakeClock()
+    stop = scripted_stop(cfg, ScriptedSource(lambda i: "end", clock),
+                         ScriptedDetector(clock, lambda t: []), clock, mqtt=svc)
+    try:
+        svc.tick(svc.link, 0.0)  # what the link thread does next
+        faults = svc.topics.leaf(State.FAULTS)
+        published = [json.loads(p) for t, p in sent if t == faults]
+        assert published and Fault.OUTBOX_CORRUPT.value in published[-1], sent
+    finally:
+        stop.close()

@@ -418,6 +418,11 @@ class MqttService:
         early, self._early_faults = self._early_faults, {}
         for fault, (active, detail) in early.items():
             registry.set(fault, active, **detail)
+        # and those already active in it, which reached no on_fault here: the retained list goes
+        # through the link's thread like every change (set there directly, it raced the replay
+        # above, whose publish then saw nothing new and never went out)
+        self._q.put((_Msg.STATE, State.FAULTS, _fault_list(frozenset(registry.active()))))
+        self._drain_soon()
 
     def frame_age_s(self, now: float) -> float | None:
         with self._lock:
@@ -650,6 +655,4 @@ def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
     control = PipelineControl(pipeline, cfg, loader, service.last_record, reloaded)
     service.attach(control)
     service.bind_faults(pipeline.faults)
-    service.link.retained[service.topics.leaf(State.FAULTS)] = _fault_list(
-        frozenset(pipeline.faults.active()))
     return control
