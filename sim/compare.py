@@ -19,22 +19,23 @@ Run = tuple[str, dict[str, Any]]  # (its column heading, the ``sim --json`` docu
 def scores_side_by_side(clip: str, left: Run, right: Run,
                         scores: tuple[tuple[str, str], ...] = OCCUPANCY,
                         tolerance: float = TOLERANCE) -> list[str]:
-    """Print the two runs' ``scores``; return one line for each that is apart by more than
-    ``tolerance`` or missing on one side only."""
+    """Print the two runs' ``scores`` (nothing when neither has any); return one line for each
+    that is apart by more than ``tolerance`` or missing on one side only."""
     (ln, a_doc), (rn, b_doc) = left, right
+    pairs = [(f"{section} {key}", a_doc.get(section, {}).get(key), b_doc.get(section, {}).get(key))
+             for section, key in scores]
+    pairs = [p for p in pairs if p[1] is not None or p[2] is not None]
     width = max(12, len(ln) + 2, len(rn) + 2)
-    print(f"  {'score':<22}{ln:>{width}}{rn:>{width}}{'diff':>10}")
+    if pairs:
+        print(f"  {'score':<22}{ln:>{width}}{rn:>{width}}{'diff':>10}")
     problems = []
-    for section, key in scores:
-        a, b = a_doc.get(section, {}).get(key), b_doc.get(section, {}).get(key)
-        if a is None and b is None:
-            continue
+    for name, a, b in pairs:
         diff = None if a is None or b is None else abs(a - b)
         bad = diff is None or diff > tolerance
-        print(f"  {section + ' ' + key:<22}{fmt(a):>{width}}{fmt(b):>{width}}{fmt(diff):>10}"
+        print(f"  {name:<22}{fmt(a):>{width}}{fmt(b):>{width}}{fmt(diff):>10}"
               + (f"   <- over {tolerance}" if bad else ""))
         if bad:
-            problems.append(f"{clip}: {section} {key} {fmt(a)} ({ln}) against {fmt(b)} ({rn})")
+            problems.append(f"{clip}: {name} {fmt(a)} ({ln}) against {fmt(b)} ({rn})")
     return problems
 
 

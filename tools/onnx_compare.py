@@ -74,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             problems += compare.scores_side_by_side(clip, lite, same,
                                                    compare.OCCUPANCY + compare.DETECTION)
             problems += compare.switches_side_by_side(clip, lite, same)
-            print(f"{clip}: 2. the shipped float32 file (occupancy, agreement, switches checked)")
+            print(f"{clip}: 2. the shipped float32 file (occupancy, agreement, switches checked; "
+                  "detection shown, not checked)")
             problems += compare.scores_side_by_side(clip, lite, fp32, compare.OCCUPANCY)
             problems += compare.switches_side_by_side(clip, lite, fp32)
-            print("  the weights' own difference, not checked:")
+            # what the float16 rounding of the TFLite file's weights does to the boxes
             compare.scores_side_by_side(clip, lite, fp32, compare.DETECTION)
     if problems:
         print("\nyolox_onnx DIFFERS from yolox:\n  " + "\n  ".join(problems))
