@@ -41,13 +41,16 @@ def choose_providers(wanted: tuple[OnnxProvider, ...], available: list[str]
     return chosen, missing
 
 
-def provider_options(p: OnnxProvider, s: OnnxSettings, model_path: Path) -> dict[str, Any]:
-    if p is OnnxProvider.TENSORRT:
-        cache = s.engine_cache or model_path.parent
-        cache.mkdir(parents=True, exist_ok=True)
-        return {"trt_fp16_enable": s.tensorrt_fp16, "trt_engine_cache_enable": True,
-                "trt_engine_cache_path": str(cache)}
-    return {}
+def provider_options(p: OnnxProvider, s: OnnxSettings) -> dict[str, Any]:
+    """TensorRT's FP16 and engine cache. Where the engines go is the config's to say (the state
+    directory by default, ``edge.config.OnnxConfig``); settings made without a place cache none."""
+    if p is not OnnxProvider.TENSORRT:
+        return {}
+    if s.engine_cache is None:
+        return {"trt_fp16_enable": s.tensorrt_fp16, "trt_engine_cache_enable": False}
+    s.engine_cache.mkdir(parents=True, exist_ok=True)
+    return {"trt_fp16_enable": s.tensorrt_fp16, "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(s.engine_cache)}
 
 
 def runtime_version() -> str:
@@ -83,7 +86,7 @@ class OnnxDetector(ModelDetector):
         opts.log_severity_level = 3  # errors only: its own warnings go to stderr, not our log
         self.session: Any = ort.InferenceSession(
             str(model_path), opts,
-            providers=[(p.ort_name, provider_options(p, s, model_path)) for p in chosen])
+            providers=[(p.ort_name, provider_options(p, s)) for p in chosen])
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelMismatch(f"model {model_path.name} does not fit the '{self.name}' "

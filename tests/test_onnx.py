@@ -176,3 +176,18 @@ def test_onnx_on_the_tflite_files_weights_equals_litert(models_dir, tmp_path):
     assert boxes >= 20
     assert gap_rounded < 1e-3, gap_rounded  # box offsets too, in 416-pixel input units
     assert gap_shipped > 10 * gap_rounded  # the weights are what differs, not the back-end
+
+
+def test_tensorrt_caches_engines_in_the_state_directory_by_default(tmp_path, monkeypatch):
+    from detector.onnx import provider_options
+    from edge.config import parse_config
+
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    s = parse_config({}).detector.onnx.settings()
+    opts = provider_options(OnnxProvider.TENSORRT, s)
+    assert opts == {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": str(tmp_path / "state" / "tensorrt")}
+    assert (tmp_path / "state" / "tensorrt").is_dir()
+    assert provider_options(OnnxProvider.TENSORRT, OnnxSettings())["trt_engine_cache_enable"] \
+        is False  # no place given, none made up
+    assert provider_options(OnnxProvider.CPU, s) == {}

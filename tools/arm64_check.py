@@ -39,8 +39,6 @@ DEBS = ("python3", "python3-venv", "python3-pip", "ca-certificates")
 HOST_DEBS = ("qemu-user-static", "debootstrap", "binfmt-support")
 CLIPS = ("one-by-one", "tud-campus")
 IN_ROOT = Path("/opt/stopsafe")  # the project's place inside the arm64 root
-# sdnotify is published only as a source archive; it is pure Python (one module, no extension)
-SOURCE_ONLY = ("sdnotify",)
 # JetPack 6 is Ubuntu 22.04: glibc 2.35, so every manylinux tag up to 2_35 installs there
 JETPACK_PLATFORMS = ("manylinux2014_aarch64",
                      *(f"manylinux_2_{minor}_aarch64" for minor in range(17, 36)))
@@ -157,9 +155,8 @@ def install_project(root: Path, venv: Path) -> None:
                  stdout=subprocess.PIPE, text=True).stdout
     (root / IN_ROOT.relative_to("/") / "constraints.txt").write_text(freeze)
     venv_in = IN_ROOT / "venv"
-    no_binary = ",".join(SOURCE_ONLY)
     chroot(root, f"test -x {venv_in}/bin/python || python3 -m venv {venv_in}; "
-           f"{venv_in}/bin/pip install -q --only-binary=:all: --no-binary={no_binary} "
+           f"{venv_in}/bin/pip install -q --only-binary=:all: "
            f"-c {IN_ROOT}/constraints.txt {IN_ROOT}/src && "
            f"{venv_in}/bin/stopsafe models fetch --from /mnt/shared/models "
            f"--dir {IN_ROOT}/models >/dev/null")
@@ -248,8 +245,7 @@ def check(args: argparse.Namespace) -> int:
 def jetpack(args: argparse.Namespace) -> int:
     """Every dependency (and the onnx extra) for CPython 3.10 on aarch64, from wheels alone."""
     t0 = time.monotonic()
-    reqs = [r for r in requirements(("onnx",)) if not r.startswith(SOURCE_ONLY)]
-    source_only = [r for r in requirements() if r.startswith(SOURCE_ONLY)]
+    reqs = requirements(("onnx",))
     with tempfile.TemporaryDirectory(prefix="stopsafe-jetpack-") as tmp:
         cmd = [str(Path(args.venv) / "bin/pip"), "download", "-q", "--only-binary=:all:",
                "--python-version", "3.10", "--implementation", "cp", "--abi", "cp310",
@@ -257,16 +253,12 @@ def jetpack(args: argparse.Namespace) -> int:
         for plat in JETPACK_PLATFORMS:
             cmd += ["--platform", plat]
         run([*cmd, *reqs])
-        # pure-Python source archives: fetched, not built (nothing of theirs is compiled)
-        run([str(Path(args.venv) / "bin/pip"), "download", "-q", "--no-deps", "--no-binary=:all:",
-             "-d", tmp, *source_only])
         files = sorted(p.name for p in Path(tmp).iterdir())
-    print(f"JetPack 6 (CPython 3.10, aarch64): {len(files)} packages, wheels only "
-          f"(but {', '.join(SOURCE_ONLY)}: a pure-Python source archive)")
+    print(f"JetPack 6 (CPython 3.10, aarch64): {len(files)} packages, wheels only")
     for name in files:
         print(f"  {name}")
-    bad = [n for n in files if n.endswith(".whl") and "aarch64" not in n and "none-any" not in n
-           and "abi3-none" not in n]
+    bad = [n for n in files if not n.endswith(".whl")
+           or ("aarch64" not in n and "none-any" not in n and "abi3-none" not in n)]
     print(f"resolved in {time.monotonic() - t0:.0f} s")
     if bad:
         print("not for aarch64: " + ", ".join(bad))
