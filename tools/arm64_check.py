@@ -12,7 +12,9 @@ they differ: a light switch at another clip time (or one more or fewer), or occu
 ``--jetpack`` instead resolves the whole dependency set for Python 3.10 on aarch64 (JetPack 6)
 from wheels only, building nothing, and prints it.
 
-Needs root (debootstrap, chroot, mounts). Every mount it makes is undone on exit.
+Needs root (debootstrap, chroot, mounts). Every mount it makes is undone on exit. With
+``--skip-if-cannot-emulate`` (``.ci/run``) a host that cannot emulate arm64 at all (not root, no
+binfmt_misc) says so and exits 0; any other failure (apt, the mirror, a wheel, a score) fails.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -64,9 +67,19 @@ def requirements(extras: tuple[str, ...] = ()) -> list[str]:
 
 # -- the host: qemu and binfmt_misc ----------------------------------------------------------
 
+class CannotEmulate(Exception):
+    """Only for what the host lacks (root, binfmt_misc), so that ``--skip-if-cannot-emulate``
+    can tell it from a check that failed: a missing wheel, an unreachable mirror or a different
+    score fails either way."""
+
+
+def cannot_emulate(why: str) -> NoReturn:
+    raise CannotEmulate(why)
+
+
 def ensure_host() -> None:
     if os.geteuid() != 0:
-        sys.exit("arm64: needs root (debootstrap, chroot and bind mounts)")
+        cannot_emulate("needs root (debootstrap, chroot and bind mounts)")
     missing = [p for p in HOST_DEBS
                if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     if missing:
@@ -75,14 +88,16 @@ def ensure_host() -> None:
         run(["apt-get", "install", "-y", "-qq", *missing],
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     binfmt = Path("/proc/sys/fs/binfmt_misc")
-    if not (binfmt / "register").exists():
-        run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)])
-    if not (binfmt / "qemu-aarch64").exists():
-        run(["update-binfmts", "--enable", "qemu-aarch64"])
+    if not (binfmt / "register").exists() and subprocess.run(
+            ["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)]).returncode != 0:
+        cannot_emulate(f"binfmt_misc cannot be mounted on {binfmt}")
+    if not (binfmt / "qemu-aarch64").exists() and subprocess.run(
+            ["update-binfmts", "--enable", "qemu-aarch64"]).returncode != 0:
+        cannot_emulate("qemu-aarch64 cannot be registered with binfmt_misc")
     flags = (binfmt / "qemu-aarch64").read_text()
     if "enabled" not in flags or "F" not in next(
             (ln for ln in flags.splitlines() if ln.startswith("flags:")), ""):
-        sys.exit("arm64: qemu-aarch64 is registered without the F flag; a chroot cannot find it")
+        cannot_emulate("qemu-aarch64 is registered without the F flag; a chroot cannot find it")
 
 
 # -- the arm64 root --------------------------------------------------------------------------
@@ -277,8 +292,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="FILE", help="also write both runs' scores here")
     p.add_argument("--jetpack", action="store_true",
                    help="resolve the dependencies for JetPack 6 (Python 3.10, aarch64) instead")
+    p.add_argument("--skip-if-cannot-emulate", action="store_true",
+                   help="exit 0, saying so, on a host that cannot emulate arm64 (CI)")
     args = p.parse_args(argv)
-    return jetpack(args) if args.jetpack else check(args)
+    if args.jetpack:
+        return jetpack(args)
+    try:
+        return check(args)
+    except CannotEmulate as exc:
+        if args.skip_if_cannot_emulate:
+            print(f"make arm64: SKIPPED, this host cannot emulate arm64: {exc}")
+            return 0
+        print(f"arm64: this host cannot emulate arm64: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
