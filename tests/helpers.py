@@ -1,5 +1,5 @@
-"""Small helpers of the tests: scripted detections for the decision core, and the end of a
-fleet-sim subprocess."""
+"""Small helpers of the tests: scripted detections for the decision core, a link runner that
+runs nothing, and the end of a fleet-sim subprocess."""
 
 from __future__ import annotations
 
@@ -14,6 +14,18 @@ def person(x: float, y_feet: float, h: float = 0.3, w: float = 0.1, score: float
            ) -> Detection:
     """A person standing at (x, y_feet) in frame fractions."""
     return Detection(x - w / 2, y_feet - h, x + w / 2, y_feet, score)
+
+
+class NoRunner:
+    """An MqttService's link runner that runs nothing: the link is never connected, and the link
+    thread's part is done by the test (``svc.tick``), so no broker is needed to see what the
+    service queues or would publish."""
+
+    def add(self, link) -> None:
+        pass
+
+    def call(self, fn) -> None:
+        pass
 
 
 def stop_fleet(fleet: subprocess.Popen) -> str:

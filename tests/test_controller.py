@@ -33,7 +33,7 @@ from edge.mqtt.service import MqttService
 from edge.mqtt.topics import State
 from edge.runtime.frames import CameraError, Frame
 from sim.scripted import scripted_stop
-from tests.helpers import person
+from tests.helpers import NoRunner, person
 
 ZONE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 ON, OFF = True, False
@@ -144,17 +144,6 @@ STEP = st.sampled_from(["frame", "frame", "frame", "skip", "black", "lost", "fai
                         "hours"])
 PLAN = st.lists(st.tuples(STEP, st.booleans(), st.sampled_from(list(LightMode)),
                           st.sampled_from([None, 0.5, 3.0])), min_size=1, max_size=120)
-
-
-class NoRunner:
-    """The link thread's part is done by the test (``svc.tick``); no broker is needed to see
-    what the service queues for the wire."""
-
-    def add(self, link) -> None:
-        pass
-
-    def call(self, fn) -> None:
-        pass
 
 
 class PlanSource:

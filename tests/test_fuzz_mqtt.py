@@ -14,16 +14,10 @@ from detector.base import DetectorResult
 from edge.config import parse_config
 from edge.mqtt.service import MqttService, bind_pipeline
 from sim.scripted import scripted_stop
+from tests.helpers import NoRunner
 from tests.test_mqtt_commands import expected_mode, names, payloads
 
 ROOT = "stopsafe/f1"
-
-
-class NoRunner:
-    """The link is never connected: answers are captured where they would be published."""
-
-    def add(self, link) -> None:
-        pass
 
 
 class NoFrames:

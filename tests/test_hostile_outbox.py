@@ -169,7 +169,7 @@ def test_a_fault_raised_before_the_stop_is_bound_is_published_in_the_retained_li
     from edge.mqtt.topics import State
     from edge.runtime.faults import Fault
     from sim.scripted import FakeClock, ScriptedDetector, ScriptedSource, scripted_stop
-    from tests.test_controller import NoRunner
+    from tests.helpers import NoRunner
 
     path = tmp_path / "outbox.sqlite"
     path.write_bytes(b"\x00garbage" * 64)

@@ -130,7 +130,7 @@ def test_telemetry_versions_name_what_runs_the_model(models_dir, tmp_path):
     from edge.config import load_config
     from edge.mqtt.service import MqttService, memory_outbox
     from edge.runtime.assembly import build_detector
-    from tests.test_controller import NoRunner
+    from tests.helpers import NoRunner
 
     path = tmp_path / "c.yaml"
     path.write_text(f"detector:\n  backend: yolox_onnx\n  model: {ONNX}\n  models_dir: "
