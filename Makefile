@@ -67,7 +67,7 @@ test-hostile: setup system-packages models lint
 # The simulator on arm64 under emulation against the same run here (issue 13): a Debian bookworm
 # arm64 root (debootstrap + qemu-user-static, as root), cached in /var/cache/stopsafe/arm64-root;
 # prints both runs' scores side by side and fails when they differ. KERNELS=xnnpack|builtin|reference is
-# detector.kernels on both sides. About 4 min to make the root, 2 min to install, then the runs.
+# detector.kernels on both sides. About 3 min to make the root, 2 min to install, then the runs.
 # .ci/run runs it with ARM64_FLAGS=--skip-if-cannot-emulate (a host without binfmt_misc skips it).
 KERNELS ?= reference
 ARM64_FLAGS ?=

@@ -46,11 +46,12 @@ def provider_options(p: OnnxProvider, s: OnnxSettings) -> dict[str, Any]:
     directory by default, ``edge.config.OnnxConfig``); settings made without a place cache none."""
     if p is not OnnxProvider.TENSORRT:
         return {}
-    if s.engine_cache is None:
-        return {"trt_fp16_enable": s.tensorrt_fp16, "trt_engine_cache_enable": False}
-    s.engine_cache.mkdir(parents=True, exist_ok=True)
-    return {"trt_fp16_enable": s.tensorrt_fp16, "trt_engine_cache_enable": True,
-            "trt_engine_cache_path": str(s.engine_cache)}
+    opts: dict[str, Any] = {"trt_fp16_enable": s.tensorrt_fp16,
+                            "trt_engine_cache_enable": s.engine_cache is not None}
+    if s.engine_cache is not None:
+        s.engine_cache.mkdir(parents=True, exist_ok=True)
+        opts["trt_engine_cache_path"] = str(s.engine_cache)
+    return opts
 
 
 def runtime_version() -> str:

@@ -56,9 +56,7 @@ def switches_side_by_side(clip: str, left: Run, right: Run) -> list[str]:
 
 
 def fmt(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return str(v) if isinstance(v, int) else f"{v:.4f}"
+    return "-" if v is None else f"{v:.4f}"
 
 
 def switch(s: list | None) -> str:

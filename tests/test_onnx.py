@@ -162,12 +162,13 @@ def test_onnx_on_the_tflite_files_weights_equals_litert(models_dir, tmp_path):
     gap_rounded = gap_shipped = 0.0
     boxes = 0
     for frame in _frames():
-        tensor, _ = lite.preprocess(frame)
-        out_lite, out_rounded, out_shipped = (d._run(tensor)[0] for d in (lite, rounded, shipped))
-        gap_rounded = max(gap_rounded, float(np.abs(out_lite - out_rounded).max()))
-        gap_shipped = max(gap_shipped, float(np.abs(out_lite - out_shipped).max()))
-        a = lite.invoke_raw(frame, StageTimes())
-        b = rounded.invoke_raw(frame, StageTimes())
+        tensor, meta = lite.preprocess(frame)  # the same letterbox for all three
+        out_lite, out_rounded, out_shipped = (d._run(tensor) for d in (lite, rounded, shipped))
+        gap_rounded = max(gap_rounded, float(np.abs(out_lite[0] - out_rounded[0]).max()))
+        gap_shipped = max(gap_shipped, float(np.abs(out_lite[0] - out_shipped[0]).max()))
+        wh = (frame.shape[1], frame.shape[0])
+        a = lite.decode(meta, out_lite, wh)
+        b = rounded.decode(meta, out_rounded, wh)
         assert len(a) == len(b)
         for x, y in zip(sorted(a, key=lambda d: -d.score), sorted(b, key=lambda d: -d.score),
                         strict=True):

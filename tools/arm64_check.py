@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -73,13 +72,9 @@ class CannotEmulate(Exception):
     score fails either way."""
 
 
-def cannot_emulate(why: str) -> NoReturn:
-    raise CannotEmulate(why)
-
-
 def ensure_host() -> None:
     if os.geteuid() != 0:
-        cannot_emulate("needs root (debootstrap, chroot and bind mounts)")
+        raise CannotEmulate("needs root (debootstrap, chroot and bind mounts)")
     missing = [p for p in HOST_DEBS
                if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     if missing:
@@ -90,14 +85,15 @@ def ensure_host() -> None:
     binfmt = Path("/proc/sys/fs/binfmt_misc")
     if not (binfmt / "register").exists() and subprocess.run(
             ["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)]).returncode != 0:
-        cannot_emulate(f"binfmt_misc cannot be mounted on {binfmt}")
+        raise CannotEmulate(f"binfmt_misc cannot be mounted on {binfmt}")
     if not (binfmt / "qemu-aarch64").exists() and subprocess.run(
             ["update-binfmts", "--enable", "qemu-aarch64"]).returncode != 0:
-        cannot_emulate("qemu-aarch64 cannot be registered with binfmt_misc")
+        raise CannotEmulate("qemu-aarch64 cannot be registered with binfmt_misc")
     flags = (binfmt / "qemu-aarch64").read_text()
     if "enabled" not in flags or "F" not in next(
             (ln for ln in flags.splitlines() if ln.startswith("flags:")), ""):
-        cannot_emulate("qemu-aarch64 is registered without the F flag; a chroot cannot find it")
+        raise CannotEmulate("qemu-aarch64 is registered without the F flag; a chroot cannot "
+                            "find it")
 
 
 # -- the arm64 root --------------------------------------------------------------------------

@@ -421,7 +421,7 @@ class MqttService:
         # and those already active in it, which reached no on_fault here: the retained list goes
         # through the link's thread like every change (set there directly, it raced the replay
         # above, whose publish then saw nothing new and never went out)
-        self._q.put((_Msg.STATE, State.FAULTS, _fault_list(frozenset(registry.active()))))
+        self._q.put((_Msg.STATE, State.FAULTS, _fault_list(self.active_faults())))
         self._drain_soon()
 
     def frame_age_s(self, now: float) -> float | None:
