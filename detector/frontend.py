@@ -183,6 +183,17 @@ class ZoneDetector:
                      y=roi[1], w=roi[2], h=roi[3], cropped=roi != (0, 0, *frame_wh))
         return self._rois[frame_wh]
 
+    def set_zone(self, zone_bounds: tuple[float, float, float, float]) -> None:
+        """A reloaded zone: the crop is cut around it from the next frame on, and the tiles'
+        memory and the light meter's hysteresis (of another region) start afresh, as on a fresh
+        start."""
+        if zone_bounds == self.zone_bounds:
+            return
+        self.zone_bounds = zone_bounds
+        self._rois.clear()
+        self._dark = False
+        self.attention.reset()
+
     def _is_dark(self, level: float) -> bool:
         limit = self.dark_below + (self.hysteresis if self._dark else 0.0)
         return level < limit

@@ -209,14 +209,15 @@ def test_max_on_defaults_to_no_limit():
 
 def test_masks_static_and_max_on_apply_on_reload_without_forgetting_anyone():
     from edge.config import parse_config
-    from edge.mqtt.control import config_changes
     from edge.runtime.assembly import core_settings
+    from edge.runtime.reload import diff
 
     old = parse_config({"zone": {"polygon": FULL}})
     new = parse_config({"zone": {"polygon": FULL, "masks": [POSTER]},
                         "static": {"after_s": 60}, "light": {"max_on_s": 120}})
-    live, restart = config_changes(old, new)
-    assert set(live) == {"zone", "static", "light.max_on_s"} and not restart
+    change = diff(old, new)
+    assert set(change.applied) == {"zone", "static", "light.max_on_s"}
+    assert not change.restart_needed
     core = DecisionCore(core_settings(old))
     run(core, lambda t: ([person(0.5, 0.9, h=0.6)], []), 5.0)
     core.retune(core_settings(new))

@@ -36,6 +36,7 @@ from edge.runtime.frames import FrameSource
 from edge.runtime.gate import build_gate
 from edge.runtime.picture_health import CameraHealth, HealthSettings
 from edge.runtime.pipeline import DetectFn, Pipeline, Sink
+from edge.runtime.reload import SECTION_USERS, ConfigDiff, RunningConfig, Update, diff
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,6 +85,11 @@ def _spec(name: str, d: DetectorConfig, o: ProfileConfig | None) -> _Spec:
     )
 
 
+def zone_bounds(cfg: Config) -> tuple[float, float, float, float]:
+    """The zone's bounding box: what the detector's crop is cut around."""
+    return Zone(cfg.zone.polygon).bounds()
+
+
 def build_detector(cfg: Config) -> ZoneDetector:
     """The configured detector on verified models (raises ModelError with how to fetch them):
     its own settings, the 'wide' and 'night' profiles, and the crop to the zone.
@@ -117,7 +123,7 @@ def build_detector(cfg: Config) -> ZoneDetector:
     ) for s in specs}
     crop = CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
                         head_room=d.crop_head_room, max_area=d.crop_max_area)
-    return ZoneDetector(profiles["day"], Zone(cfg.zone.polygon).bounds(), crop,
+    return ZoneDetector(profiles["day"], zone_bounds(cfg), crop,
                         wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
                         night=profiles.get("night"), dark_below=d.dark_below,
                         attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep))
@@ -216,16 +222,39 @@ def build_health(cfg: Config) -> CameraHealth | None:
     return CameraHealth(health_settings(cfg)) if cfg.health.enabled else None
 
 
-@dataclass
-class Stop:
-    """One assembled stop: its pipeline and the parts it owns (closed with it)."""
+@dataclass(slots=True)
+class PreparedReload:
+    """A new config read and checked outside the frame thread, with the detector it needs
+    already built on verified models (building one takes a second; the frame loop must not
+    wait for it)."""
 
     cfg: Config
+    detector: ZoneDetector | None = None
+
+    def discard(self) -> None:
+        if self.detector is not None:
+            self.detector.close()
+            self.detector = None
+
+
+@dataclass
+class Stop:
+    """One assembled stop: its pipeline, the parts it owns (closed with it), and the one owner
+    of the config it runs on (``running``; a reload replaces it)."""
+
+    running: RunningConfig
     pipeline: Pipeline
     mqtt: MqttService | None = None
-    detector: Any = None  # the detector front-end this assembly built, if any
+    detector: Any = None  # the detector front-end (crop to the zone), built here or given
     feedback: Any = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    owns_detector: bool = False  # built here: rebuilt on a reload, closed with the stop
+    health_on: bool = True  # picture health and the adaptive gate are part of this stop
+    gate_on: bool = True
+
+    @property
+    def cfg(self) -> Config:
+        return self.running.cfg
 
     @property
     def controller(self) -> StopController:
@@ -238,6 +267,49 @@ class Stop:
     def run(self) -> int:
         return self.pipeline.run()
 
+    # ---------------- reload ----------------
+    def prepare_reload(self, new: Config) -> PreparedReload:
+        """Outside the frame thread: when the detector section changed (and this stop built its
+        detector), build the new one now; a missing or altered model raises ModelError and the
+        running stop is left as it is."""
+        prepared = PreparedReload(new)
+        if self.owns_detector and Update.DETECTOR in diff(self.cfg, new).updates:
+            prepared.detector = build_detector(new)
+        return prepared
+
+    def apply_reload(self, prepared: PreparedReload) -> ConfigDiff:
+        """In the frame thread, between two frames: every part that uses a changed section is
+        re-configured or rebuilt (:data:`edge.runtime.reload.SECTION_USERS`); sections that need
+        a restart stay as they run. Compared against the running config *now* (another reload
+        may have come first)."""
+        change = diff(self.cfg, prepared.cfg)
+        new, updates = change.running, change.updates
+        p = self.pipeline
+        if Update.DETECTOR in updates and not self.owns_detector:
+            # a detector given by the caller (the simulator's, a script) is not rebuilt here
+            change = _needs_restart(change, "detector", self.cfg)
+            new, updates = change.running, change.updates
+        if Update.DETECTOR in updates:
+            fresh = prepared.detector or build_detector(new)
+            prepared.detector = None
+            old, self.detector = self.detector, fresh
+            p.detect = fresh.detect
+            old.close()
+            if self.mqtt is not None:
+                self.mqtt.describe_runtime(fresh.runtime)
+        elif Update.CROP in updates and self.detector is not None:
+            self.detector.set_zone(zone_bounds(new))
+        prepared.discard()
+        if Update.CONTROLLER in updates:
+            p.controller.reload(controller_settings(new))
+        if Update.GATE in updates and self.gate_on:
+            p.gate = build_gate(new, Zone(new.zone.polygon))
+        if Update.HEALTH in updates and self.health_on:
+            p.health = build_health(new)
+        self.running.replace(new, updates)
+        log.info("config_reloaded", **change.answer())
+        return change
+
     def close(self) -> None:
         """Light off and sinks closed first (the pipeline's shutdown), then the rest."""
         try:
@@ -245,16 +317,25 @@ class Stop:
         finally:
             if self.feedback is not None:
                 self.feedback.close()
-            if self.detector is not None:
+            if self.detector is not None and self.owns_detector:
                 self.detector.close()
             for close in self.closers:
                 close()
 
 
+def _needs_restart(change: ConfigDiff, section: str, running: Config) -> ConfigDiff:
+    """``change`` with ``section`` moved from applied to restart_needed (kept as it runs)."""
+    old = change.running.model_copy(update={section: getattr(running, section)})
+    return ConfigDiff(tuple(a for a in change.applied if a != section),
+                      (*change.restart_needed, section),
+                      change.updates - SECTION_USERS[section], old)
+
+
 def assemble(
     cfg: Config, source: FrameSource | Callable[[], FrameSource], *,
-    detect: DetectFn | None = None, light: Light | None = None, sinks: Sequence[Sink] = (),
-    mqtt: MqttService | None = None, loader: Callable[[], Config] | None = None,
+    detect: DetectFn | None = None, frontend: Any = None, light: Light | None = None,
+    sinks: Sequence[Sink] = (), mqtt: MqttService | None = None,
+    loader: Callable[[], Config] | None = None,
     faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
@@ -267,9 +348,10 @@ def assemble(
     model never touches a pin. ``mqtt`` is started by the caller before this (a bad password
     file is a config error, exit 78, before any pin); it is bound here, so its commands act on
     this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
-    picture health and the adaptive rate out (unrelated stills, fake stops). ``runtime`` names
-    what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
-    names its own.
+    picture health and the adaptive rate out (unrelated stills, fake stops). ``frontend`` is
+    the detector front-end behind a given ``detect`` (its crop then follows a zone reload; the
+    detector section itself needs a restart). ``runtime`` names what runs the model behind a
+    given ``detect`` (telemetry's versions); a detector built here names its own.
     """
     built: Any = None
     relay: Any = None
@@ -295,11 +377,13 @@ def assemble(
         gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
         wall=wall)
+    stop = Stop(RunningConfig(cfg), pipeline, mqtt, built if built is not None else frontend,
+                feedback, owns_detector=built is not None, health_on=health, gate_on=gate)
     if mqtt is not None:
         from edge.mqtt.service import bind_pipeline
 
-        bind_pipeline(mqtt, pipeline, cfg, loader)
+        bind_pipeline(mqtt, stop, loader)
         info = built.runtime if built is not None else runtime
         if info is not None:
             mqtt.describe_runtime(info)
-    return Stop(cfg, pipeline, mqtt, built, feedback)
+    return stop
