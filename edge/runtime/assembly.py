@@ -21,7 +21,7 @@ from actuators.light import RelayLight, make_pin_factory
 from detector.attention import AttentionSettings
 from detector.backend import ModelDetector, RuntimeInfo
 from detector.enhance import EnhanceMethod, EnhanceMode, Enhancer, EnhanceSettings
-from detector.frontend import CropSettings, Profile, ZoneDetector
+from detector.frontend import CropSettings, Profile, ZoneDetector, low_floor
 from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
@@ -34,7 +34,7 @@ from edge.decision.zones import Zone
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import FrameSource
 from edge.runtime.gate import build_gate
-from edge.runtime.picture_health import CameraHealth, HealthSettings
+from edge.runtime.picture_health import CameraHealth
 from edge.runtime.pipeline import DetectFn, Pipeline, Sink
 from edge.runtime.reload import SECTION_USERS, ConfigDiff, RunningConfig, Update, diff
 
@@ -79,10 +79,19 @@ def _spec(name: str, d: DetectorConfig, o: ProfileConfig | None) -> _Spec:
     return _Spec(
         name=name, backend=(o.backend or d.backend).value, model=o.model or d.model,
         score=score,
-        floor=min(score, d.score_floor if o.score_floor is None else o.score_floor),
+        floor=low_floor(score, d.score_floor if o.score_floor is None else o.score_floor),
         tiling=d.tiling if o.tiling is None else o.tiling, tile_scale=o.tile_scale or d.tile_scale,
         enhance=o.enhance or d.enhance, method=o.enhance_method or d.enhance_method,
     )
+
+
+def crop_settings(d: DetectorConfig) -> CropSettings:
+    return CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
+                        head_room=d.crop_head_room, max_area=d.crop_max_area)
+
+
+def attention_settings(d: DetectorConfig) -> AttentionSettings:
+    return AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep)
 
 
 def zone_bounds(cfg: Config) -> tuple[float, float, float, float]:
@@ -121,12 +130,10 @@ def build_detector(cfg: Config) -> ZoneDetector:
             mode=s.enhance, method=s.method,
             gamma=d.enhance_gamma, clip_limit=d.enhance_clip_limit)),
     ) for s in specs}
-    crop = CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
-                        head_room=d.crop_head_room, max_area=d.crop_max_area)
-    return ZoneDetector(profiles["day"], zone_bounds(cfg), crop,
+    return ZoneDetector(profiles["day"], zone_bounds(cfg), crop_settings(d),
                         wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
                         night=profiles.get("night"), dark_below=d.dark_below,
-                        attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep))
+                        attention=attention_settings(d))
 
 
 def detect_once(cfg: Config) -> Callable[[np.ndarray], list[Detection]]:
@@ -211,15 +218,9 @@ def build_feedback(cfg: Config, light: RelayLight, faults: FaultRegistry | None)
                         pull_up=fb.pull_up, pin_factory=light.device.pin_factory, faults=faults)
 
 
-def health_settings(cfg: Config) -> HealthSettings:
-    h = cfg.health
-    return HealthSettings(frozen_s=h.frozen_s, black_s=h.black_s, blur_s=h.blur_s,
-                          black_level=h.black_level, blur_ratio=h.blur_ratio)
-
-
 def build_health(cfg: Config) -> CameraHealth | None:
     """The picture-health monitor, or None when switched off."""
-    return CameraHealth(health_settings(cfg)) if cfg.health.enabled else None
+    return CameraHealth(cfg.health) if cfg.health.enabled else None
 
 
 @dataclass(slots=True)
