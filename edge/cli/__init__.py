@@ -1,8 +1,8 @@
 """The ``stopsafe`` command line: one module a sub-command in this package, each with
 ``register(subparsers)``, which adds its parser and sets ``func`` (args -> exit status).
 
-The terminal UI of the maintenance console is ``fleet_view``; ``common`` holds what the
-sub-commands share. ``MODULES`` below is the order in ``stopsafe --help``.
+The fleet's sub-commands (console, collect, history) live in ``fleet.cli``; ``common`` holds what
+the sub-commands share. ``MODULES`` below is the order in ``stopsafe --help``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ MODULES = (
     "edge.cli.snapshot",
     "edge.cli.zone",
     "edge.cli.commission",
-    "edge.cli.console",
+    "fleet.cli.console",
     "edge.cli.fleet_sim",
-    "edge.cli.collect",
-    "edge.cli.history",
+    "fleet.cli.collect",
+    "fleet.cli.history",
 )
 
 

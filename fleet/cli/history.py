@@ -10,8 +10,8 @@ from pathlib import Path
 
 def cmd_history(args: argparse.Namespace) -> int:
     from edge.config import EX_CONFIG
-    from edge.history import report
-    from edge.history.store import Store, StoreError
+    from fleet.history import report
+    from fleet.history.store import Store, StoreError
 
     try:
         store = Store(args.db)
@@ -46,7 +46,7 @@ def _days(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from edge.history import DEFAULT_URL
+    from fleet.history import DEFAULT_URL
 
     p = sub.add_parser("history", help="each stop's days from the history database: light "
                        "on-time, switch-ons, waiting, hours blind, faults, time offline")
