@@ -3,4 +3,4 @@
 (``fleet.cli``: ``stopsafe console``, ``collect``, ``history``).
 
 The box's own packages (``edge``, ``detector``, ``actuators``) never import this one; it imports
-the wire format the stops speak (``edge.mqtt.topics``)."""
+the wire format the stops speak (``edge.wire``)."""

@@ -59,7 +59,7 @@ def test_messages_become_rows_and_junk_is_counted_not_stored():
 
 
 def test_subscriptions_are_shared_and_cover_every_leaf_once():
-    from edge.mqtt.topics import Leaf, State
+    from edge.wire import Leaf, State
 
     subs = subscriptions("city", "g1")
     assert all(t.startswith("$share/g1/city/+/") and q == 1 for t, q in subs)

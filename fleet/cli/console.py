@@ -111,7 +111,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     from edge.config import MqttProtocol
     from edge.mqtt.client import broker_config, connect_client
-    from edge.mqtt.topics import Topics
+    from edge.wire import Topics
     from fleet.view import new_correlation
 
     cfg = broker_config(args)

@@ -35,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.mqtt.topics import Leaf, State, fleet_filter, shared_filter, split_stop_topic
+from edge.wire import Leaf, State, fleet_filter, shared_filter, split_stop_topic
 from fleet.history.schema import STOP_ID_LEN
 from fleet.history.store import Batch, Store
 

@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from edge.decision.events import EventKind
-from edge.mqtt.topics import Status
 from edge.runtime.faults import BLIND_FAULTS
+from edge.wire import Status
 from fleet.history.store import StopRows
 
 DAY_S = 86400.0

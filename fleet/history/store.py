@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from edge.decision.events import EventKind
-from edge.mqtt.topics import Leaf, State
+from edge.wire import Leaf, State
 from fleet.history import (
     DEFAULT_URL,  # noqa: F401 (re-exported)
     schema,
