@@ -240,7 +240,7 @@ def in_process(*argv: str) -> int:
     would reset SIGPIPE for the whole test run)."""
     from edge.cli import build_parser
 
-    args = build_parser().parse_args(list(argv))
+    args = build_parser(argv).parse_args(list(argv))
     return int(args.func(args) or 0)
 
 

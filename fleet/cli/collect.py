@@ -68,12 +68,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from edge.mqtt.client import add_broker_args
     from fleet.history import DEFAULT_URL
 
-    p = sub.add_parser("collect", help="keep every stop's events, status and telemetry in a "
-                       "database (MQTT 5 shared subscription; several collectors share a group)")
     add_broker_args(p)
     p.add_argument("--db", default=DEFAULT_URL,
                    help=f"database URL: {DEFAULT_URL} (default) or postgresql://USER@HOST/DB")

@@ -178,11 +178,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         client.disconnect()
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from edge.mqtt.client import add_broker_args
     from fleet.view import SortKey
 
-    p = sub.add_parser("console", help="live table of every stop on the broker; send commands")
     add_broker_args(p)
     p.add_argument("--json", action="store_true",
                    help="print one snapshot of the table as JSON and exit")

@@ -45,11 +45,9 @@ def _days(text: str) -> int:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from fleet.history import DEFAULT_URL
 
-    p = sub.add_parser("history", help="each stop's days from the history database: light "
-                       "on-time, switch-ons, waiting, hours blind, faults, time offline")
     p.add_argument("--db", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})")
     p.add_argument("--stop", default=None, help="only this stop (default: every stop)")
     p.add_argument("--days", type=_days, default=7, help="the last N UTC days, today included")
