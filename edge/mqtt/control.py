@@ -13,9 +13,10 @@ import structlog
 from detector.models import ModelError
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode
-from edge.mqtt.commands import CommandFailed, Failure
+from edge.mqtt.commands import CommandFailed
 from edge.pictures import Box
 from edge.runtime.pipeline import Pipeline, StopRecord
+from edge.wire import Failure
 
 if TYPE_CHECKING:
     from edge.runtime.assembly import Stop
