@@ -42,7 +42,6 @@ class OnnxProvider(str, Enum):
 
 _ORT_NAMES = {OnnxProvider.TENSORRT: "TensorrtExecutionProvider",
               OnnxProvider.CUDA: "CUDAExecutionProvider", OnnxProvider.CPU: "CPUExecutionProvider"}
-DEFAULT_PROVIDERS = (OnnxProvider.TENSORRT, OnnxProvider.CUDA, OnnxProvider.CPU)
 
 
 @dataclass(frozen=True, slots=True)

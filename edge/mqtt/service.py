@@ -57,7 +57,17 @@ from edge.pictures import snapshot_jpeg
 from edge.runtime.faults import Fault, FaultEvent, FaultRegistry
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
-from edge.wire import Failure, Leaf, OnOff, Rejection, State, Status, Topics
+from edge.wire import (
+    Failure,
+    Leaf,
+    OnOff,
+    Rejection,
+    State,
+    Status,
+    Topics,
+    local_utc_offset_s,
+    stop_day,
+)
 
 if TYPE_CHECKING:
     from edge.runtime.assembly import Stop
@@ -249,7 +259,7 @@ class MqttService:
         light_on = bool(record.light_on)
         now = self.clock()
         wall = record.frame.wall if record.frame is not None else None
-        day = (wall or datetime.now()).date()
+        day = stop_day(wall or datetime.now())
         with self._lock:
             st = self._stats
             if st.day != day:
@@ -535,6 +545,7 @@ class MqttService:
                       "mode": self._published.get(State.LIGHT_MODE),
                       "on_s_today": round(on_s, 1), "switched_on_today": switched},
             "waiting_episodes_today": episodes,
+            "utc_offset_s": local_utc_offset_s(),  # where the stop's "today" begins
             "cpu_temp_c": _cpu_temp_c(),
             "memory": {"rss_mb": round(proc.memory_info().rss / 2**20, 1),
                        "system_used_pct": psutil.virtual_memory().percent},
