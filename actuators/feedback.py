@@ -6,6 +6,9 @@ and the input does not follow within ``follow_s``, ``lamp_failed`` is raised; it
 lamp is seen lit again with the relay on (not merely when the relay goes off, or the fault would
 flap with every cycle). The reverse, the input on while the relay has been off for ``follow_s``
 (a welded contact), raises ``lamp_stuck_on``, cleared when the input goes off with the relay off.
+
+The device reports to its caller (:class:`LampCheck`, every check): the frame loop, the one
+writer of the stop's faults, raises and clears them (``edge.runtime.faults.lamp_faults``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from typing import Any
 import structlog
 
 from actuators.light import LightError
-from edge.runtime.faults import Fault, FaultRegistry
 
 log = structlog.get_logger("stopsafe.feedback")
 
@@ -61,11 +63,11 @@ class LampMonitor:
 
 
 class LampFeedback:
-    """The input pin (gpiozero ``DigitalInputDevice``) and its monitor, reporting to faults."""
+    """The input pin (gpiozero ``DigitalInputDevice``) and its monitor; each check is reported
+    to the caller."""
 
     def __init__(self, pin: int, *, follow_s: float, active_high: bool = True,
-                 pull_up: bool | None = False, pin_factory: Any = None,
-                 faults: FaultRegistry | None = None) -> None:
+                 pull_up: bool | None = False, pin_factory: Any = None) -> None:
         from gpiozero import DigitalInputDevice
 
         try:
@@ -78,21 +80,20 @@ class LampFeedback:
         self.pin = pin
         self.invert = pull_up is not None and pull_up == active_high
         self.monitor = LampMonitor(follow_s)
-        self.faults = faults
 
     def read(self) -> bool:
         """True while the lamp draws current."""
         value = bool(self.device.value)
         return not value if self.invert else value
 
+    @property
+    def detail(self) -> dict[str, Any]:
+        """What a fault report about this input names: its pin and its time to follow."""
+        return {"pin": self.pin, "follow_s": self.monitor.follow_s}
+
     def check(self, relay_on: bool, now: float) -> LampCheck:
-        """Compare the input with the relay (call it every frame); raises/clears the faults."""
-        result = self.monitor.update(relay_on, self.read(), now)
-        if result.changed and self.faults is not None:
-            detail = {"pin": self.pin, "follow_s": self.monitor.follow_s}
-            self.faults.set(Fault.LAMP_FAILED, result.failed, **detail)
-            self.faults.set(Fault.LAMP_STUCK_ON, result.stuck_on, **detail)
-        return result
+        """Compare the input with the relay (call it every frame)."""
+        return self.monitor.update(relay_on, self.read(), now)
 
     def close(self) -> None:
         self.device.close()

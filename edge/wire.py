@@ -2,8 +2,8 @@
 ``<prefix>/<stop_id>/`` and their builders, the payloads that are fixed words, and the words of
 commands and their answers.
 
-Everything the daemon publishes is named here once (the events' kinds in
-``edge/decision/events.py``, beside the events), so the daemon, the console, the collector,
+Everything the daemon publishes is named here once (the events' kinds, the fault names and
+which faults leave the stop blind), so the daemon, the console, the collector,
 fleet-sim, the discovery configs, the ACL example and the tests all agree. It imports nothing of
 the stop's, so the fleet tools (``fleet/``) import it without the daemon.
 """
@@ -88,6 +88,44 @@ class Failure(str, Enum):
     SELFTEST_FAILED = "selftest_failed"
     TIMEOUT = "timeout"
     FAILED = "failed"
+
+
+class EventKind(str, Enum):
+    """The ``kind`` of an event on the wire."""
+
+    LIGHT = "light"  # the light went on or off (with reason)
+    WAITING_ENDED = "waiting_ended"  # a waiting episode ended (duration, peak count)
+    MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
+    FAULT = "fault"  # a fault was raised or cleared
+
+
+class Fault(str, Enum):
+    """The faults a stop raises and clears (the ``fault`` of a fault event, the words in
+    ``faults/state``); the stop's fault registry is ``edge.runtime.faults``."""
+
+    CAMERA_LOST = "camera_lost"  # no frame within camera.timeout_s
+    MODEL_FAILED = "model_failed"  # the detector raised on a frame
+    LAMP_FAILED = "lamp_failed"  # relay on, lamp-current input did not follow in follow_s
+    LAMP_STUCK_ON = "lamp_stuck_on"  # relay off, lamp-current input stayed on for follow_s
+    CAMERA_FROZEN = "camera_frozen"  # the same picture for health.frozen_s
+    CAMERA_BLACK = "camera_black"  # black picture (lens covered) for health.black_s
+    CAMERA_BLURRED = "camera_blurred"  # far less sharp than usual for health.blur_s
+    LIGHT_READBACK = "light_readback"  # the relay's pin does not read back what was set
+    CAMERA_STALE = "camera_stale"  # (MQTT) no frame for mqtt.camera_stale_s
+    STATIC_OBJECT = "static_object"  # a person-shaped box unchanged for static.after_s (boxes)
+    LIGHT_MAX_ON = "light_max_on"  # light.max_on_s cut the light until the scene changes
+    # (MQTT) the event outbox's disk is full, read-only or gone: events wait in a bounded
+    # memory queue (overflow counted in tele events.dropped); cleared when the disk takes them
+    OUTBOX_FAILED = "outbox_failed"
+    # (MQTT) the outbox file was corrupt: moved aside (kept for a person), a fresh one started;
+    # active until the daemon restarts, so someone looks at it
+    OUTBOX_CORRUPT = "outbox_corrupt"
+
+
+PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
+# while any of these is active the stop cannot see who is waiting (the fleet history's "hours
+# blind", and the frame loop's blind cycles: edge.runtime.faults.FAULT_TICK follows from it)
+BLIND_FAULTS = (Fault.CAMERA_LOST, Fault.CAMERA_STALE, Fault.MODEL_FAILED, *PICTURE_FAULTS)
 
 
 HA_STATUS_TOPIC_LEAF = "status"  # <discovery_prefix>/status: Home Assistant's birth message

@@ -21,11 +21,12 @@ import numpy as np
 import structlog
 
 from detector.base import Detection, DetectorResult
+from edge.app.compose import assemble
+from edge.app.stop import Stop
 from edge.config import Config, StopConfig
 from edge.decision.zones import Zone
 from edge.mqtt.link import LinkRunner
 from edge.mqtt.service import MqttService, memory_outbox
-from edge.runtime.assembly import Stop, assemble
 from edge.runtime.frames import Frame
 
 log = structlog.get_logger("stopsafe.fleet")

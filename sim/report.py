@@ -15,7 +15,7 @@ from sim.scoring import FrameMatch
 from sim.truth import Truth, expected_light
 
 if TYPE_CHECKING:
-    from sim.runner import Recorder
+    from sim.recorder import Recorder
 
 def write_report(out: Path, sc: Scenario, cfg: Config, truth: Truth, rec: Recorder,
                  duration_s: float) -> dict[str, str]:

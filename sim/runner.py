@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
+from edge.app.compose import assemble
 from edge.config import Config, load_config
 from edge.decision.zones import Zone
-from edge.runtime.assembly import assemble, build_detector, build_light
+from edge.runtime.assembly import build_detector, build_light
 from edge.runtime.camera import frame_files
-from edge.runtime.faults import FaultEvent, FaultRegistry
+from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import CameraFileEnded
-from edge.runtime.pipeline import Pipeline, StopRecord
+from edge.runtime.pipeline import Pipeline
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
-from sim.scenario import Scenario
+from sim.recorder import Recorder
+from sim.scenario import Scenario, load_truth
 from sim.scoring import (
-    FrameMatch,
-    Sample,
     detection_scores,
     light_scores,
-    match_frame,
     occupancy_scores,
     perf_scores,
 )
 from sim.stills import ClipSource, StillsSource
-from sim.truth import Truth, read_frames, read_mot, read_presence
+from sim.truth import Truth
 
 
 def scenario_config(base: Config, sc: Scenario) -> Config:
@@ -45,77 +41,6 @@ def scenario_config(base: Config, sc: Scenario) -> Config:
         cfg.camera.fps = min(sc.fps, 60.0)
     cfg.light.pin_factory = cfg.light.pin_factory.MOCK
     return cfg
-
-
-def load_truth(sc: Scenario, zone: Zone) -> Truth:
-    spec = sc.truth
-    if spec.kind == "presence":
-        return read_presence(sc.truth_path, spec.tolerance_s)
-    if spec.kind == "frames":
-        return read_frames(sc.truth_path, spec.tolerance_s)
-    files = frame_files(sc.clip_path)
-    h, w = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED).shape[:2]
-    assert sc.fps is not None, "mot truth needs a folder of frames with fps"
-    return read_mot(sc.truth_path, spec.tolerance_s, zone, (w, h), sc.fps,
-                    set(range(1, len(files) + 1)))
-
-
-@dataclass
-class Recorder:
-    """A pipeline sink that keeps what scoring and the report need."""
-
-    truth: Truth
-    samples: list[Sample] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)
-    snapshot: tuple[np.ndarray, StopRecord] | None = None
-    invocations: int = 0
-    fault_log: list[dict[str, Any]] = field(default_factory=list)
-    matches: dict[int, FrameMatch] = field(default_factory=dict)  # mot: per frame index
-    frame_paths: dict[int, str] = field(default_factory=dict)
-    longest_still_s: float = 0.0  # of any person in the zone: how near the static rule came
-    static_frames: int = 0  # frames with a static object in the zone
-    _best: tuple[int, int] = (-1, -1)
-
-    def on_record(self, r: StopRecord) -> None:
-        if r.frame is None:  # nothing was seen: no sample (the clip's frames are scored)
-            return
-        d = r.state
-        if self.truth.kind == "mot" and r.frame.index in self.truth.boxes:
-            h, w = r.frame.image.shape[:2]
-            dets = [(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h, b.score) for b in r.detections]
-            self.matches[r.frame.index] = match_frame(
-                dets, self.truth.boxes[r.frame.index], self.truth.ignored_boxes[r.frame.index])
-            if r.frame.path is not None:
-                self.frame_paths[r.frame.index] = r.frame.path
-        self.samples.append(Sample(
-            t=r.frame.t, index=r.frame.index, path=r.frame.path, occupied=d.occupied,
-            waiting=d.waiting, light_on=bool(r.light_on), invoke_ms=r.times_ms["invoke"],
-            frame_ms=r.times_ms["frame"], detected=r.detected,
-            truth_occupied=self.truth.occupied(r.frame.t, r.frame.index, r.frame.path),
-            invokes=r.invokes,
-        ))
-        self.records.append(r.times_ms)
-        self.invocations += r.invokes
-        self.longest_still_s = max([self.longest_still_s,
-                                    *(p.still_s for p in d.people if p.in_zone)])
-        self.static_frames += bool(d.static_objects)
-        score = (d.waiting, d.occupancy)
-        if score > self._best:  # keep the busiest frame for the report's snapshot
-            self._best = score
-            self.snapshot = (r.frame.image.copy(), r)
-
-    def on_fault(self, event: FaultEvent) -> None:
-        if event.active:
-            self.fault_log.append({"fault": event.fault.value, "raised_s": round(event.at, 3),
-                                   "cleared_s": None})
-            return
-        for entry in reversed(self.fault_log):
-            if entry["fault"] == event.fault.value and entry["cleared_s"] is None:
-                entry["cleared_s"] = round(event.at, 3)
-                break
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -16,6 +16,10 @@ from pydantic import (
 
 from edge.config import ConfigError, Point, _describe, check_zone_polygon, read_document
 from sim.injection import FaultSpec
+
+if TYPE_CHECKING:
+    from edge.decision.zones import Zone
+    from sim.truth import Truth
 
 MIN_FPS = 0.2  # a folder of stills at one frame every 5 s is the slowest that makes sense
 MAX_CLIP_S = 6 * 3600.0  # a clip's own duration; longer scenarios would run for hours
@@ -138,7 +142,6 @@ def _check_truth(sc: Scenario, path: Path) -> None:
 
     from edge.decision.zones import Zone
     from edge.runtime.frames import CameraError
-    from sim.runner import load_truth
 
     truth = sc.truth_path
     if not truth.is_file():
@@ -149,3 +152,22 @@ def _check_truth(sc: Scenario, path: Path) -> None:
             AttributeError) as exc:
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise ConfigError(f"{path}: truth: {truth.name}: cannot be read: {detail}") from None
+
+
+def load_truth(sc: Scenario, zone: Zone) -> Truth:
+    """The scenario's truth, read in the form its ``truth.kind`` names."""
+    import cv2
+
+    from edge.runtime.camera import frame_files
+    from sim.truth import read_frames, read_mot, read_presence
+
+    spec = sc.truth
+    if spec.kind == "presence":
+        return read_presence(sc.truth_path, spec.tolerance_s)
+    if spec.kind == "frames":
+        return read_frames(sc.truth_path, spec.tolerance_s)
+    files = frame_files(sc.clip_path)
+    h, w = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED).shape[:2]
+    assert sc.fps is not None, "mot truth needs a folder of frames with fps"
+    return read_mot(sc.truth_path, spec.tolerance_s, zone, (w, h), sc.fps,
+                    set(range(1, len(files) + 1)))

@@ -14,8 +14,9 @@ from datetime import datetime
 import numpy as np
 
 from detector.base import Detection, DetectorResult
+from edge.app.compose import assemble
+from edge.app.stop import Stop
 from edge.config import Config
-from edge.runtime.assembly import Stop, assemble
 from edge.runtime.frames import CameraError, Frame
 
 IMAGE = np.full((48, 64, 3), 128, np.uint8)

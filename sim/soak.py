@@ -13,8 +13,9 @@ from typing import Any
 
 import psutil
 
+from edge.app.compose import assemble
 from edge.config import Config
-from edge.runtime.assembly import assemble, build_light
+from edge.runtime.assembly import build_light
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import Frame
 from edge.runtime.pipeline import Pipeline, StopRecord

@@ -62,11 +62,11 @@ def test_bad_config_exits_78_with_one_clear_line(case, tmp_path, capsys, monkeyp
     path = tmp_path / "stop.yaml"
     path.write_text(text)
     touched = []
+    import edge.app.daemon
     import edge.runtime.assembly
-    import edge.runtime.daemon
 
     for module, name in ((edge.runtime.assembly, "build_light"),
-                         (edge.runtime.daemon, "open_camera"),
+                         (edge.app.daemon, "open_camera"),
                          (edge.runtime.assembly, "build_detector")):
         monkeypatch.setattr(module, name, lambda *a, _n=name, **k: touched.append(_n))
     code = cli.main(["run", "-c", str(path)])

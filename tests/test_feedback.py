@@ -9,11 +9,26 @@ from actuators.feedback import LampFeedback, LampMonitor
 from actuators.light import RelayLight
 from edge.config import ConfigError, parse_config
 from edge.runtime.assembly import build_feedback, build_light
-from edge.runtime.faults import Fault, FaultRegistry
+from edge.runtime.faults import Fault, FaultRegistry, lamp_faults
 from sim.scripted import FakeClock, ScriptedDetector, ScriptedSource, scripted_stop
 from tests.helpers import person
 
 RELAY, LAMP = 17, 27
+
+
+class Reported:
+    """The feedback as the frame loop uses it: each check reported to its caller, which writes
+    the lamp faults (``lamp_faults``) into the stop's registry."""
+
+    def __init__(self, fb: LampFeedback, faults: FaultRegistry) -> None:
+        self.fb, self.faults = fb, faults
+
+    def check(self, relay_on: bool, now: float):
+        result = self.fb.check(relay_on, now)
+        if result.changed:
+            for fault, active in lamp_faults(result).items():
+                self.faults.set(fault, active, **self.fb.detail)
+        return result
 
 
 @pytest.fixture
@@ -22,8 +37,8 @@ def rig():
     factory = MockFactory()
     faults = FaultRegistry(clock=lambda: 0.0)
     relay = RelayLight(RELAY, pin_factory=factory)
-    fb = LampFeedback(LAMP, follow_s=2.0, pin_factory=factory, faults=faults)
-    yield relay, fb, factory.pin(LAMP), faults
+    fb = LampFeedback(LAMP, follow_s=2.0, pin_factory=factory)
+    yield relay, Reported(fb, faults), factory.pin(LAMP), faults
     fb.close()
     relay.close()
 
@@ -117,7 +132,7 @@ def test_simulated_box_has_a_working_lamp_wired_to_the_relay():
     for extra in ({}, {"active_high": False, "pull_up": True}):
         cfg = parse_config({"lamp_feedback": {"pin": 5, **extra}})
         light = build_light(cfg, "mock")
-        fb = build_feedback(cfg, light, None)
+        fb = build_feedback(cfg, light)
         assert fb.read() is False
         light.set(True)
         assert fb.read() is True

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector.base import DetectorResult
+from edge.app.compose import bind_mqtt
 from edge.config import parse_config
-from edge.mqtt.service import MqttService, bind_pipeline
+from edge.mqtt.service import MqttService
 from sim.scripted import scripted_stop
 from tests.helpers import NoRunner
 from tests.test_mqtt_commands import expected_mode, names, payloads
@@ -38,7 +39,7 @@ def make_service():
     sent: list[tuple[str, str]] = []
     svc.link.publish = lambda topic, payload, **kw: sent.append((topic, payload))
     stop = scripted_stop(cfg, NoFrames(), lambda img: DetectorResult(), lambda: 0.0)
-    bind_pipeline(svc, stop, None)
+    bind_mqtt(svc, stop, None)
     return svc, stop.pipeline, sent
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from edge import cli
 from edge.config import EX_CONFIG, ConfigError, load_config
-from edge.install.permissions import Secrecy, check_file
+from edge.config.permissions import Secrecy, check_file
 from sim.scenario import load_scenario
 from tests.conftest import CLIPS, REPO
 from tests.daemon_proc import CLIP, daemon_config, log_events, start_daemon, write_config
@@ -91,9 +91,9 @@ def test_reload_of_a_deep_config_is_answered(tmp_path):
     """The MQTT/SIGHUP reload path: a file that used to raise RecursionError is refused."""
     from concurrent.futures import Future
 
+    from edge.app.control import PipelineControl
     from edge.config import Config
     from edge.mqtt.commands import CommandFailed
-    from edge.mqtt.control import PipelineControl
 
     path = tmp_path / "c.yaml"
     path.write_text("zone: " + "[" * 3000 + "]" * 3000 + "\n")

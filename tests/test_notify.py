@@ -118,7 +118,7 @@ class StallingCamera:
 def test_daemon_notifies_ready_watchdog_status_and_stops_pinging_when_the_camera_stalls(
         tmp_path, models_dir, monkeypatch):
     """The real daemon (real model, mock relay) with a camera that stalls for 2 s."""
-    import edge.runtime.daemon
+    import edge.app.daemon
 
     sock = str(tmp_path / "notify.sock")
     listener = Listener(sock)
@@ -127,11 +127,11 @@ def test_daemon_notifies_ready_watchdog_status_and_stops_pinging_when_the_camera
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     monkeypatch.setattr("edge.runtime.notify.STATUS_EVERY_S", 0.5)
     camera = StallingCamera([("frames", 2.0), ("stall", 2.0), ("frames", 1.5)])
-    monkeypatch.setattr(edge.runtime.daemon, "open_camera", lambda cam: camera)
+    monkeypatch.setattr(edge.app.daemon, "open_camera", lambda cam: camera)
     cfg = parse_config({"detector": {"models_dir": str(models_dir)},
                         "light": {"pin_factory": "mock"},
                         "failsafe": {"fail_state": "on", "after_s": 1.0}})
-    assert edge.runtime.daemon.run_daemon(cfg) == 0
+    assert edge.app.daemon.run_daemon(cfg) == 0
     listener.close()
 
     ready = listener.times("READY=1")

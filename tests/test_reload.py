@@ -23,11 +23,12 @@ from typing import Any
 
 import pytest
 
+from edge.app.compose import assemble
+from edge.app.control import PipelineControl
+from edge.app.daemon import _reload
+from edge.app.stop import Stop
 from edge.config import YOLOX_NANO, load_config
-from edge.mqtt.control import PipelineControl
-from edge.runtime.assembly import Stop, assemble
 from edge.runtime.camera import ClipSource
-from edge.runtime.daemon import _reload
 from edge.runtime.frames import Frame
 from edge.runtime.signals import SignalWatch
 from tests.conftest import CLIPS

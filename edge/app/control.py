@@ -1,45 +1,37 @@
-"""What commands do to a running stop. Anything that touches the relay, the detector or the
-decision core runs in the frame thread (``Pipeline.call_soon``), between two frames."""
+"""The stop's own :class:`~edge.runtime.control.Control`: what commands do to a running stop.
+
+Anything that touches the relay, the detector or the decision core runs in the frame thread
+(``Pipeline.call_soon``), between two frames. A face adds what only it knows by wrapping this
+one in its own implementation of the same protocol (:class:`edge.mqtt.responder.CommandResponder`).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from detector.models import ModelError
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode
-from edge.mqtt.commands import CommandFailed
 from edge.pictures import Box
+from edge.runtime.control import CommandFailed
 from edge.runtime.pipeline import Pipeline, StopRecord
 from edge.wire import Failure
 
 if TYPE_CHECKING:
-    from edge.runtime.assembly import Stop
+    from edge.app.stop import Stop
 
-log = structlog.get_logger("stopsafe.mqtt.control")
+log = structlog.get_logger("stopsafe.control")
 
 PULSE_S = 0.05  # the self-test's relay pulse: long enough for a relay to pull in
 
 
-class Control(Protocol):
-    """The pipeline side of the commands (the daemon's, or a fake stop's in fleet-sim)."""
-
-    def request_mode(self, mode: LightMode, for_s: float | None) -> None: ...
-
-    def reload(self) -> Future[dict[str, Any]]: ...
-
-    def selftest_frame(self) -> Future[dict[str, Any]]: ...
-
-    def snapshot_frame(self) -> Future[tuple[Any, list[Box]]]: ...
-
-
 class PipelineControl:
-    """Commands' actions on the daemon's (or the simulator's) stop."""
+    """The daemon's (or the simulator's, or a fake stop's) control: acts on its stop."""
 
     def __init__(self, stop: Stop, loader: Callable[[], Config] | None,
                  last_record: Callable[[], StopRecord | None]) -> None:
@@ -80,7 +72,7 @@ class PipelineControl:
         future.add_done_callback(lambda f: prepared.discard() if f.cancelled() else None)
         return future
 
-    def selftest_frame(self) -> Future[dict[str, Any]]:
+    def selftest(self) -> Future[dict[str, Any]]:
         """Pulse the relay (only while the light is off) and invoke the model once."""
 
         def run() -> dict[str, Any]:
@@ -102,19 +94,32 @@ class PipelineControl:
                 result = self.pipeline.detect(record.frame.image)
                 model = {"ok": True, "invoke_ms": round((time.perf_counter() - t0) * 1e3, 1),
                          "people": len(result.detections)}
-            return {"relay": relay, "model": model}
+            checks = {"relay": relay, "model": model}
+            failed = [k for k, v in checks.items() if not v.get("ok")]
+            if failed:
+                raise CommandFailed(Failure.SELFTEST_FAILED, "failed: " + ", ".join(failed),
+                                    checks=checks)
+            return {"checks": checks}
 
         return self.pipeline.call_soon(run)
 
-    def snapshot_frame(self) -> Future[tuple[Any, list[Box]]]:
-        """The last frame and every person box in it (detections and tracked people)."""
+    def snapshot(self) -> Future[dict[str, Any]]:
+        """The last frame (``image``) and every person box in it (``boxes``: detections and
+        tracked people)."""
 
-        def run() -> tuple[Any, list[Box]]:
+        def run() -> dict[str, Any]:
             record = self.last_record()
             if record is None or record.frame is None:
                 raise CommandFailed(Failure.FAILED, "no frame yet")
-            boxes = [(d.x1, d.y1, d.x2, d.y2) for d in record.detections]
+            boxes: list[Box] = [(d.x1, d.y1, d.x2, d.y2) for d in record.detections]
             boxes += [(p.box.x1, p.box.y1, p.box.x2, p.box.y2) for p in record.state.people]
-            return record.frame.image.copy(), boxes
+            return {"image": record.frame.image.copy(), "boxes": boxes}
 
         return self.pipeline.call_soon(run)
+
+    def republish(self) -> None:
+        """Every sink that publishes the stop's state says it again (the maintenance link)."""
+        for sink in self.pipeline.sinks:
+            again = getattr(sink, "republish", None)
+            if again is not None:
+                again()

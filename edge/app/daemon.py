@@ -8,8 +8,8 @@ from typing import Any
 
 import structlog
 
+from edge.app.compose import assemble
 from edge.config import Config, load_config
-from edge.runtime.assembly import assemble
 from edge.runtime.camera import open_camera
 from edge.runtime.frames import CameraFileEnded
 from edge.runtime.notify import SystemdSink
@@ -45,8 +45,8 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     (off) and only then opens the camera. systemd hears READY=1 from the frame loop with the
     first decided frame, not from here.
     """
-    from edge.install.permissions import check_daemon_files
-    from edge.mqtt.control import PipelineControl
+    from edge.app.control import PipelineControl
+    from edge.config.permissions import check_daemon_files
     from edge.mqtt.service import start_mqtt
 
     for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
@@ -86,7 +86,7 @@ def _reload(control: Any) -> dict[str, Any] | None:
     """SIGHUP: the same reload as the MQTT ``reload`` command (its answer, logged as
     ``config_reloaded``); a bad file keeps the running config (``reload_refused`` in the log,
     None here)."""
-    from edge.mqtt.commands import CommandFailed
+    from edge.runtime.control import CommandFailed
 
     try:
         future = control.reload()

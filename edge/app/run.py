@@ -18,7 +18,7 @@ log = structlog.get_logger("stopsafe.cli")
 def cmd_run(args: argparse.Namespace) -> int:
     from actuators.light import LightError
     from detector.models import ModelError, ModelMismatch
-    from edge.runtime.daemon import run_daemon
+    from edge.app.daemon import run_daemon
     from edge.runtime.frames import CameraError, CameraFileEnded
 
     cfg = load(args.config)

@@ -4,8 +4,10 @@ adds the sub-command's arguments to its parser and sets ``func`` (args -> exit s
 ``COMMANDS`` is the one list of sub-commands: name, module and one-line help, in the order of
 ``stopsafe --help``. Only the module of the sub-command invoked is imported, so ``stopsafe run``
 and ``stopsafe --help`` load neither the simulator (``sim``) nor the fleet tools (``fleet``,
-whose console, collect and history sub-commands live in ``fleet.cli``). ``common`` holds what
-the sub-commands share.
+whose console, collect and history sub-commands live in ``fleet.cli``; the simulator's sim,
+bench, soak and fleet-sim live in ``sim.cli``). ``run`` is the composition layer's own
+(``edge.app.run``): it starts the daemon, which the command line's other faces never import.
+``common`` holds what the sub-commands share.
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ class Command(NamedTuple):
 
 
 COMMANDS = (
-    Command("run", "edge.cli.run", "run the daemon"),
-    Command("sim", "edge.cli.sim", "run scenarios through the pipeline with the mock relay"),
+    Command("run", "edge.app.run", "run the daemon"),
+    Command("sim", "sim.cli.sim", "run scenarios through the pipeline with the mock relay"),
     Command("models", "edge.cli.models", "model files"),
     Command("check-config", "edge.cli.check_config", "validate and print the effective config"),
-    Command("bench", "edge.cli.bench", "time each stage of the pipeline on scenarios' clips"),
-    Command("soak", "edge.cli.soak", "loop a clip through the whole daemon and watch resources"),
+    Command("bench", "sim.cli.bench", "time each stage of the pipeline on scenarios' clips"),
+    Command("soak", "sim.cli.soak", "loop a clip through the whole daemon and watch resources"),
     Command("selftest", "edge.cli.selftest",
             "check relay, lamp, camera, model, broker and clock"),
     Command("snapshot", "edge.cli.snapshot",
@@ -45,7 +47,7 @@ COMMANDS = (
             "all checks and a snapshot, with a report in DIR"),
     Command("console", "fleet.cli.console",
             "live table of every stop on the broker; send commands"),
-    Command("fleet-sim", "edge.cli.fleet_sim", "impersonate N stops on the broker (load tests)"),
+    Command("fleet-sim", "sim.cli.fleet_sim", "impersonate N stops on the broker (load tests)"),
     Command("collect", "fleet.cli.collect",
             "keep every stop's events, status and telemetry in a database (MQTT 5 shared "
             "subscription; several collectors share a group)"),

@@ -2,25 +2,17 @@
 
 The controller (``edge/decision/controller.py``) makes the light, waiting and mode events; the
 fault registry (``edge/runtime/faults.py``) makes the fault events. Sinks forward them (the MQTT
-outbox, the simulator's recorder); none of them works an event out again.
+outbox, the simulator's recorder); none of them works an event out again. Their ``kind`` words
+are the wire format's (``edge.wire.EventKind``), which the fleet tools read without the stop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from edge.decision.light_rules import LightMode, LightReason
-
-
-class EventKind(str, Enum):
-    """The ``kind`` of an event on the wire."""
-
-    LIGHT = "light"  # the light went on or off (with reason)
-    WAITING_ENDED = "waiting_ended"  # a waiting episode ended (duration, peak count)
-    MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
-    FAULT = "fault"  # a fault was raised or cleared
+from edge.wire import EventKind
 
 
 def _t(t: float | None) -> float | None:

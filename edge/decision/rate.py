@@ -16,10 +16,26 @@ so they never time out for lack of motion.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
-from edge.decision.controller import StopState
+from edge.decision.core import PersonState
+
+
+class Scene(Protocol):
+    """What the governor reads of the stop as last decided (the controller's ``StopState``):
+    the rate follows the scene, and knows nothing of how the light was decided."""
+
+    @property
+    def light(self) -> bool: ...
+
+    @property
+    def tentative(self) -> bool: ...
+
+    @property
+    def people(self) -> Sequence[PersonState]: ...
 
 
 class RateState(str, Enum):
@@ -58,7 +74,7 @@ class RateSettings:
 class RateInput:
     """What the governor is told about a frame, before the detector would run on it."""
 
-    state: StopState | None  # the stop as last decided (None: nothing decided yet)
+    state: Scene | None  # the stop as last decided (None: nothing decided yet)
     motion: bool = False  # the watched area changed since the previous frame
     changed: bool = False  # the watched area changed since the detector last looked at it
     low_score: bool = False  # the last run saw a box under the threshold near the zone

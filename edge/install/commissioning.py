@@ -126,7 +126,7 @@ def check_relay(cfg: Config, pulse_s: float = 1.0) -> list[Check]:
     checks: list[Check] = []
     try:
         try:
-            feedback = build_feedback(cfg, light, None)
+            feedback = build_feedback(cfg, light)
         except LightError as exc:
             checks.append(Check("lamp", Verdict.FAIL, f"{exc}{busy_hint}"))
         read_on = light.set(True)
@@ -361,7 +361,7 @@ def check_broker(cfg: Config, timeout_s: float = 3.0) -> Check:
 def check_permissions(cfg: Config, config_path: Path | None) -> Check:
     """The config and the password file: readable by others, or writable by anyone but root
     and the service user (this process's user: run the self-test as the service user)."""
-    from edge.install.permissions import check_daemon_files
+    from edge.config.permissions import check_daemon_files
 
     problems = check_daemon_files(config_path, cfg.mqtt.password_file)
     if not problems:

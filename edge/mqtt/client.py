@@ -6,12 +6,34 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import paho.mqtt.client as paho
 
 from edge.config import Config, ConfigError, load_config, parse_config
-from edge.mqtt.service import resolve_credentials
+
+USERNAME_ENV = "STOPSAFE_MQTT_USERNAME"
+PASSWORD_ENV = "STOPSAFE_MQTT_PASSWORD"
+
+
+def resolve_credentials(cfg: Config, env: Mapping[str, str], config_path: Path | None = None
+                        ) -> tuple[str | None, str | None]:
+    """User name and password from the config's file or the environment (never logged)."""
+    m = cfg.mqtt
+    user = m.username or env.get(USERNAME_ENV) or None
+    password: str | None
+    if m.password_file is not None:
+        try:
+            lines = m.password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            where = config_path or "<config>"
+            raise ConfigError(f"{where}: mqtt.password_file: cannot read {m.password_file}: "
+                              f"{exc.strerror or exc}") from None
+        password = lines[0] if lines else ""
+    else:
+        password = env.get(PASSWORD_ENV) or None
+    return user, password
 
 
 def add_broker_args(p: argparse.ArgumentParser, nested: bool = False) -> None:

@@ -2,7 +2,8 @@
 
 Every message gets exactly one answer ``{"ok": bool, "id": ..., "error": ..., ...}`` on
 ``result/<name>``; bad input is refused with a reason and counted, and never reaches the
-pipeline. The handler itself does no I/O: it calls the ``Actions`` it is given, and a command
+pipeline. The handler itself does no I/O: it acts on the :class:`~edge.runtime.control.Control`
+it is given (the MQTT face's, :class:`edge.mqtt.responder.CommandResponder`), and a command
 that has to wait for the frame thread (reload, selftest, snapshot) comes back as ``Pending``.
 """
 
@@ -14,12 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from edge.decision.light_rules import LightMode
+from edge.runtime.control import CommandFailed, Control
 from edge.wire import CommandName, Failure, Rejection
 
 log = structlog.get_logger("stopsafe.mqtt.commands")
@@ -63,30 +65,6 @@ ARGS: dict[CommandName, type[_Args]] = {
     CommandName.SNAPSHOT: _Args,
     CommandName.STATUS: _Args,
 }
-
-
-class Actions(Protocol):
-    """What commands may do; the MQTT service implements it over the pipeline and the link."""
-
-    def request_mode(self, mode: LightMode, for_s: float | None) -> None: ...
-
-    def reload(self) -> Future[dict[str, Any]]: ...
-
-    def selftest(self) -> Future[dict[str, Any]]: ...
-
-    def snapshot(self) -> Future[dict[str, Any]]: ...
-
-    def republish(self) -> None: ...
-
-
-class CommandFailed(Exception):
-    """Raised by an action's future: the command was well-formed but did not succeed."""
-
-    def __init__(self, failure: Failure, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.failure = failure
-        self.detail = detail
-        self.extra = extra
 
 
 @dataclass(slots=True)
@@ -145,7 +123,7 @@ class CommandHandler:
     rate_per_s: float
     burst: int
     snapshots: bool
-    actions: Actions | None = None
+    control: Control | None = None
     timeout_s: float = 10.0
     rejected: Counter[str] = field(default_factory=Counter)
     accepted: int = 0
@@ -217,7 +195,7 @@ class CommandHandler:
         if command is CommandName.SNAPSHOT and not self.snapshots:
             return self._reject(Rejection.DISABLED, name,
                                 "snapshots are off (privacy.snapshots)", cmd_id)
-        if self.actions is None:
+        if self.control is None:
             return self._reject(Rejection.NOT_READY, name, "the pipeline is not running yet",
                                 cmd_id)
         return self._run(command, args, now)
@@ -232,20 +210,20 @@ class CommandHandler:
             raise ValueError("for_s: must be finite")
 
     def _run(self, command: CommandName, args: _Args, now: float) -> dict[str, Any] | Pending:
-        assert self.actions is not None
+        assert self.control is not None
         self.accepted += 1
         if isinstance(args, LightArgs):
             mode = args.light_mode
-            self.actions.request_mode(mode, args.for_s)
+            self.control.request_mode(mode, args.for_s)
             log.info("light_mode_requested", mode=mode.value, for_s=args.for_s, id=args.id)
             return answer(True, args.id, mode=mode.value, for_s=args.for_s)
         if command is CommandName.STATUS:
-            self.actions.republish()
+            self.control.republish()
             return answer(True, args.id)
         start: Callable[[], Future[dict[str, Any]]] = {
-            CommandName.RELOAD: self.actions.reload,
-            CommandName.SELFTEST: self.actions.selftest,
-            CommandName.SNAPSHOT: self.actions.snapshot,
+            CommandName.RELOAD: self.control.reload,
+            CommandName.SELFTEST: self.control.selftest,
+            CommandName.SNAPSHOT: self.control.snapshot,
         }[command]
         try:
             future = start()

@@ -1,25 +1,24 @@
-"""Assembling a stop from a config: the one place that picks real or simulated parts.
+"""A stop's parts built from their config sections: the one place that picks real parts.
 
-Like gpiozero's pin factories: the camera source, the detector and the relay's pin factory are
-chosen here, from the config (or the environment for the pin factory), and the pipeline is handed
-whatever was chosen. :func:`assemble` puts one stop together the same way for the daemon, the
-simulator, the soak, fleet-sim's fake stops and the tests; each passes only the edges it replaces
-(a recorded clip for the camera, a scripted detector, the mock relay).
+Like gpiozero's pin factories: the detector and the relay's pin factory are chosen here, from
+the config (or the environment for the pin factory); the runtime settings each part takes are
+filled here from its validated section. Wiring the parts into a stop is the composition
+layer's (:func:`edge.app.stop.assemble`); the commissioning checks and the simulator build
+single parts from here.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from actuators.light import RelayLight, make_pin_factory
 from detector.attention import AttentionSettings
-from detector.backend import ModelDetector, RuntimeInfo
+from detector.backend import ModelDetector
 from detector.enhance import EnhanceMethod, EnhanceMode, Enhancer, EnhanceSettings
 from detector.frontend import CropSettings, Profile, ZoneDetector, low_floor
 from detector.models import verify_model
@@ -31,19 +30,12 @@ from edge.decision.controller import ControllerSettings, StopController
 from edge.decision.core import CoreSettings
 from edge.decision.static import StaticSettings
 from edge.decision.zones import Zone
-from edge.runtime.faults import FaultRegistry
-from edge.runtime.frames import FrameSource
-from edge.runtime.gate import build_gate
 from edge.runtime.picture_health import CameraHealth
-from edge.runtime.pipeline import DetectFn, Pipeline, Sink
-from edge.runtime.reload import SECTION_USERS, ConfigDiff, RunningConfig, Update, diff
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from actuators.light import Light
     from detector.base import Detection
-    from edge.mqtt.service import MqttService
 
 log = structlog.get_logger("stopsafe.build")
 
@@ -207,7 +199,7 @@ class _InvertedInput:
         self.pin.drive_high()
 
 
-def build_feedback(cfg: Config, light: RelayLight, faults: FaultRegistry | None) -> Any:
+def build_feedback(cfg: Config, light: RelayLight) -> Any:
     """The lamp-current input on the relay's pin factory, or None when none is wired."""
     fb = cfg.lamp_feedback
     if fb.pin is None:
@@ -215,176 +207,9 @@ def build_feedback(cfg: Config, light: RelayLight, faults: FaultRegistry | None)
     from actuators.feedback import LampFeedback
 
     return LampFeedback(fb.pin, follow_s=fb.follow_s, active_high=fb.active_high,
-                        pull_up=fb.pull_up, pin_factory=light.device.pin_factory, faults=faults)
+                        pull_up=fb.pull_up, pin_factory=light.device.pin_factory)
 
 
 def build_health(cfg: Config) -> CameraHealth | None:
     """The picture-health monitor, or None when switched off."""
     return CameraHealth(cfg.health) if cfg.health.enabled else None
-
-
-@dataclass(slots=True)
-class PreparedReload:
-    """A new config read and checked outside the frame thread, with the detector it needs
-    already built on verified models (building one takes a second; the frame loop must not
-    wait for it)."""
-
-    cfg: Config
-    detector: ZoneDetector | None = None
-
-    def discard(self) -> None:
-        if self.detector is not None:
-            self.detector.close()
-            self.detector = None
-
-
-@dataclass
-class Stop:
-    """One assembled stop: its pipeline, the parts it owns (closed with it), and the one owner
-    of the config it runs on (``running``; a reload replaces it)."""
-
-    running: RunningConfig
-    pipeline: Pipeline
-    mqtt: MqttService | None = None
-    detector: Any = None  # the detector front-end (crop to the zone), built here or given
-    feedback: Any = None
-    closers: list[Callable[[], None]] = field(default_factory=list)
-    owns_detector: bool = False  # built here: rebuilt on a reload, closed with the stop
-    health_on: bool = True  # picture health and the adaptive gate are part of this stop
-    gate_on: bool = True
-
-    @property
-    def cfg(self) -> Config:
-        return self.running.cfg
-
-    @property
-    def controller(self) -> StopController:
-        return self.pipeline.controller
-
-    @property
-    def faults(self) -> FaultRegistry:
-        return self.pipeline.faults
-
-    def run(self) -> int:
-        return self.pipeline.run()
-
-    # ---------------- reload ----------------
-    def prepare_reload(self, new: Config) -> PreparedReload:
-        """Outside the frame thread: when the detector section changed (and this stop built its
-        detector), build the new one now; a missing or altered model raises ModelError and the
-        running stop is left as it is."""
-        prepared = PreparedReload(new)
-        if self.owns_detector and Update.DETECTOR in diff(self.cfg, new).updates:
-            prepared.detector = build_detector(new)
-        return prepared
-
-    def apply_reload(self, prepared: PreparedReload) -> ConfigDiff:
-        """In the frame thread, between two frames: every part that uses a changed section is
-        re-configured or rebuilt (:data:`edge.runtime.reload.SECTION_USERS`); sections that need
-        a restart stay as they run. Compared against the running config *now* (another reload
-        may have come first)."""
-        change = diff(self.cfg, prepared.cfg)
-        new, updates = change.running, change.updates
-        p = self.pipeline
-        if Update.DETECTOR in updates and not self.owns_detector:
-            # a detector given by the caller (the simulator's, a script) is not rebuilt here
-            change = _needs_restart(change, "detector", self.cfg)
-            new, updates = change.running, change.updates
-        if Update.DETECTOR in updates:
-            fresh = prepared.detector or build_detector(new)
-            prepared.detector = None
-            old, self.detector = self.detector, fresh
-            p.detect = fresh.detect
-            old.close()
-            if self.mqtt is not None:
-                self.mqtt.describe_runtime(fresh.runtime)
-        elif Update.CROP in updates and self.detector is not None:
-            self.detector.set_zone(zone_bounds(new))
-        prepared.discard()
-        if Update.CONTROLLER in updates:
-            p.controller.reload(controller_settings(new))
-        if Update.GATE in updates and self.gate_on:
-            p.gate = build_gate(new, Zone(new.zone.polygon))
-        if Update.HEALTH in updates and self.health_on:
-            p.health = build_health(new)
-        self.running.replace(new, updates)
-        log.info("config_reloaded", **change.answer())
-        return change
-
-    def close(self) -> None:
-        """Light off and sinks closed first (the pipeline's shutdown), then the rest."""
-        try:
-            self.pipeline.shutdown()
-        finally:
-            if self.feedback is not None:
-                self.feedback.close()
-            if self.detector is not None and self.owns_detector:
-                self.detector.close()
-            for close in self.closers:
-                close()
-
-
-def _needs_restart(change: ConfigDiff, section: str, running: Config) -> ConfigDiff:
-    """``change`` with ``section`` moved from applied to restart_needed (kept as it runs)."""
-    old = change.running.model_copy(update={section: getattr(running, section)})
-    return ConfigDiff(tuple(a for a in change.applied if a != section),
-                      (*change.restart_needed, section),
-                      change.updates - SECTION_USERS[section], old)
-
-
-def assemble(
-    cfg: Config, source: FrameSource | Callable[[], FrameSource], *,
-    detect: DetectFn | None = None, frontend: Any = None, light: Light | None = None,
-    sinks: Sequence[Sink] = (), mqtt: MqttService | None = None,
-    loader: Callable[[], Config] | None = None,
-    faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
-    wall: Callable[[], datetime] = datetime.now, start: float | None = None,
-    health: bool = True, gate: bool = True, pin_factory: str | None = None,
-    runtime: RuntimeInfo | None = None,
-) -> Stop:
-    """A stop from ``cfg``, with the given edges in place of the configured ones.
-
-    Order matters on a box: the model is checked before the relay is set up, and the relay
-    (starting off) before the camera is opened (``source`` may be a factory for that), so a bad
-    model never touches a pin. ``mqtt`` is started by the caller before this (a bad password
-    file is a config error, exit 78, before any pin); it is bound here, so its commands act on
-    this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
-    picture health and the adaptive rate out (unrelated stills, fake stops). ``frontend`` is
-    the detector front-end behind a given ``detect`` (its crop then follows a zone reload; the
-    detector section itself needs a restart). ``runtime`` names what runs the model behind a
-    given ``detect`` (telemetry's versions); a detector built here names its own.
-    """
-    built: Any = None
-    relay: Any = None
-    feedback: Any = None
-    try:
-        if detect is None:
-            built = build_detector(cfg)
-            detect = built.detect
-        relay = light if light is not None else build_light(cfg, pin_factory)
-        registry = faults if faults is not None else FaultRegistry()
-        feedback = build_feedback(cfg, relay, registry)
-        src = source() if callable(source) else source
-    except BaseException:
-        for part in (feedback, relay if light is None else None, built):
-            if part is not None:
-                part.close()
-        if mqtt is not None:
-            mqtt.close()
-        raise
-    controller = build_controller(cfg, clock() if start is None else start)
-    pipeline = Pipeline(
-        src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
-        gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
-        feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
-        wall=wall)
-    stop = Stop(RunningConfig(cfg), pipeline, mqtt, built if built is not None else frontend,
-                feedback, owns_detector=built is not None, health_on=health, gate_on=gate)
-    if mqtt is not None:
-        from edge.mqtt.service import bind_pipeline
-
-        bind_pipeline(mqtt, stop, loader)
-        info = built.runtime if built is not None else runtime
-        if info is not None:
-            mqtt.describe_runtime(info)
-    return stop

@@ -1,7 +1,10 @@
 """Faults the daemon knows about, and the registry of those that are active now.
 
-One registry per stop: the one owner of which faults are active. The frame loop writes the
-camera, model, picture, relay and lamp faults; the MQTT link its own (``camera_stale``). Every
+One registry per stop: the one owner of which faults are active, with one writer, the pipeline:
+the frame loop raises and clears the camera, model, picture, relay and lamp faults (the lamp
+feedback reports its checks to it), and what is seen outside the frame loop (the maintenance
+link's outbox and ``camera_stale``) is reported to ``Pipeline.report_fault``. The fault names
+themselves are the wire format's (``edge.wire.Fault``). Every
 raise and clear is logged here and only here (``fault_raised`` / ``fault_cleared``) and handed to
 the registry's listeners (the pipeline's sinks), so no consumer keeps a second fault set.
 """
@@ -12,48 +15,31 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from edge.decision.controller import TickKind
-from edge.decision.events import EventKind
+from edge.wire import BLIND_FAULTS, PICTURE_FAULTS, EventKind, Fault
+
+if TYPE_CHECKING:
+    from actuators.feedback import LampCheck
 
 log = structlog.get_logger("stopsafe.faults")
 
 
-class Fault(str, Enum):
-    CAMERA_LOST = "camera_lost"  # no frame within camera.timeout_s
-    MODEL_FAILED = "model_failed"  # the detector raised on a frame
-    LAMP_FAILED = "lamp_failed"  # relay on, lamp-current input did not follow in follow_s
-    LAMP_STUCK_ON = "lamp_stuck_on"  # relay off, lamp-current input stayed on for follow_s
-    CAMERA_FROZEN = "camera_frozen"  # the same picture for health.frozen_s
-    CAMERA_BLACK = "camera_black"  # black picture (lens covered) for health.black_s
-    CAMERA_BLURRED = "camera_blurred"  # far less sharp than usual for health.blur_s
-    LIGHT_READBACK = "light_readback"  # the relay's pin does not read back what was set
-    CAMERA_STALE = "camera_stale"  # (MQTT) no frame for mqtt.camera_stale_s
-    STATIC_OBJECT = "static_object"  # a person-shaped box unchanged for static.after_s (boxes)
-    LIGHT_MAX_ON = "light_max_on"  # light.max_on_s cut the light until the scene changes
-    # (MQTT) the event outbox's disk is full, read-only or gone: events wait in a bounded
-    # memory queue (overflow counted in tele events.dropped); cleared when the disk takes them
-    OUTBOX_FAILED = "outbox_failed"
-    # (MQTT) the outbox file was corrupt: moved aside (kept for a person), a fresh one started;
-    # active until the daemon restarts, so someone looks at it
-    OUTBOX_CORRUPT = "outbox_corrupt"
-
-
-PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
 # the cycle a fault makes while it is active (the frame loop ticks the controller with it;
-# camera_stale is the link's name for a loop that gets no frame)
+# camera_stale is the link's name for a loop that gets no frame): every blind fault (the wire
+# format's list) makes a cycle that does not see (``TickKind.sees``)
 FAULT_TICK: dict[Fault, TickKind] = {
-    Fault.CAMERA_LOST: TickKind.NO_FRAME, Fault.CAMERA_STALE: TickKind.NO_FRAME,
-    Fault.MODEL_FAILED: TickKind.NO_FRAME,
-    **{f: TickKind.PICTURE_FAULT for f in PICTURE_FAULTS},
+    f: TickKind.PICTURE_FAULT if f in PICTURE_FAULTS else TickKind.NO_FRAME for f in BLIND_FAULTS
 }
-# while any of these is active the stop cannot see who is waiting (the history's "hours
-# blind"): what "blind" means is the controller's (``TickKind.sees``), written once there
-BLIND_FAULTS = tuple(f for f, tick in FAULT_TICK.items() if not tick.sees)
+
+
+def lamp_faults(check: LampCheck) -> dict[Fault, bool]:
+    """The lamp faults a feedback check says are active (the device reports, the frame loop
+    writes)."""
+    return {Fault.LAMP_FAILED: check.failed, Fault.LAMP_STUCK_ON: check.stuck_on}
 
 
 @dataclass(frozen=True, slots=True)

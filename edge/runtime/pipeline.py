@@ -31,7 +31,14 @@ from detector.base import Detection, DetectorResult
 from edge.decision.controller import StopController, StopState, Tick, TickKind
 from edge.decision.events import StopEvent
 from edge.decision.light_rules import LightMode
-from edge.runtime.faults import FAULT_TICK, PICTURE_FAULTS, Fault, FaultEvent, FaultRegistry
+from edge.runtime.faults import (
+    FAULT_TICK,
+    PICTURE_FAULTS,
+    Fault,
+    FaultEvent,
+    FaultRegistry,
+    lamp_faults,
+)
 from edge.runtime.frames import CameraError, Frame, FrameSource
 
 if TYPE_CHECKING:
@@ -123,6 +130,12 @@ class Pipeline:
                 self.faults.subscribe(sink.on_fault)  # type: ignore[attr-defined]
 
     # ---------------- from other threads ----------------
+    def report_fault(self, fault: Fault, active: bool, **detail: Any) -> None:
+        """A fault seen outside the frame loop (the maintenance link's: its outbox, a camera
+        that has sent nothing for too long), raised or cleared in the stop's registry, whose
+        one writer is this pipeline. Any thread (the registry locks)."""
+        self.faults.set(fault, active, **detail)
+
     def request_mode(self, mode: LightMode, for_s: float | None = None) -> None:
         """Manual override from another thread (MQTT); applied before the next tick."""
         with self._lock:
@@ -292,7 +305,10 @@ class Pipeline:
                         **({"wanted": self.light_applied, "read": read_back}
                            if read_back != self.light_applied else {}))
         if self.feedback is not None:
-            self.feedback.check(self.light_applied, self.clock())
+            check = self.feedback.check(self.light_applied, self.clock())
+            if check.changed:
+                for fault, active in lamp_faults(check).items():
+                    self.faults.set(fault, active, **self.feedback.detail)
         return read_back, switched
 
     def _scene_faults(self, state: StopState) -> None:

@@ -15,9 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from edge.decision.events import EventKind
-from edge.runtime.faults import BLIND_FAULTS
-from edge.wire import Status, day_span
+from edge.wire import BLIND_FAULTS, EventKind, Status, day_span
 from fleet.history.store import StopRows
 
 RECONNECT_GRACE_S = 30.0  # a stop sends its retained states within this of saying "online"

@@ -14,8 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from edge.runtime.faults import Fault
-from edge.wire import MAX_UTC_OFFSET_S, day_span, stop_day, stop_local
+from edge.wire import MAX_UTC_OFFSET_S, Fault, day_span, stop_day, stop_local
 from fleet.history.daily import (
     DayFigures,
     FaultDay,

@@ -17,8 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from edge.decision.events import EventKind
-from edge.wire import Leaf, State
+from edge.wire import EventKind, Leaf, State
 from fleet.history import (
     DEFAULT_URL,  # noqa: F401 (re-exported)
     schema,

@@ -1,0 +1,107 @@
+"""A stop composed from a config and a set of edges: the one place that wires every layer.
+
+:func:`assemble` puts one stop together the same way for the daemon, the simulator, the soak,
+fleet-sim's fake stops and the tests; each passes only the edges it replaces (a recorded clip for
+the camera, a scripted detector, the mock relay). The parts are built from their config sections
+in :mod:`edge.runtime.assembly`; here they are wired into a pipeline, and the maintenance link
+(MQTT), started by the caller, is bound to the stop (:func:`bind_mqtt`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from detector.backend import RuntimeInfo
+from edge.app.control import PipelineControl
+from edge.app.stop import Stop
+from edge.config import Config
+from edge.decision.zones import Zone
+from edge.mqtt.service import MqttService
+from edge.runtime.assembly import (
+    build_controller,
+    build_detector,
+    build_feedback,
+    build_health,
+    build_light,
+)
+from edge.runtime.control import Control
+from edge.runtime.faults import FaultRegistry
+from edge.runtime.frames import FrameSource
+from edge.runtime.gate import build_gate
+from edge.runtime.pipeline import DetectFn, Pipeline, Sink
+from edge.runtime.reload import RunningConfig
+
+if TYPE_CHECKING:
+    from actuators.light import Light
+
+
+def assemble(
+    cfg: Config, source: FrameSource | Callable[[], FrameSource], *,
+    detect: DetectFn | None = None, frontend: Any = None, light: Light | None = None,
+    sinks: Sequence[Sink] = (), mqtt: MqttService | None = None,
+    loader: Callable[[], Config] | None = None,
+    faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], datetime] = datetime.now, start: float | None = None,
+    health: bool = True, gate: bool = True, pin_factory: str | None = None,
+    runtime: RuntimeInfo | None = None,
+) -> Stop:
+    """A stop from ``cfg``, with the given edges in place of the configured ones.
+
+    Order matters on a box: the model is checked before the relay is set up, and the relay
+    (starting off) before the camera is opened (``source`` may be a factory for that), so a bad
+    model never touches a pin. ``mqtt`` is started by the caller before this (a bad password
+    file is a config error, exit 78, before any pin); it is bound here, so its commands act on
+    this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
+    picture health and the adaptive rate out (unrelated stills, fake stops). ``frontend`` is
+    the detector front-end behind a given ``detect`` (its crop then follows a zone reload; the
+    detector section itself needs a restart). ``runtime`` names what runs the model behind a
+    given ``detect`` (telemetry's versions); a detector built here names its own.
+    """
+    built: Any = None
+    relay: Any = None
+    feedback: Any = None
+    try:
+        if detect is None:
+            built = build_detector(cfg)
+            detect = built.detect
+        relay = light if light is not None else build_light(cfg, pin_factory)
+        registry = faults if faults is not None else FaultRegistry()
+        feedback = build_feedback(cfg, relay)
+        src = source() if callable(source) else source
+    except BaseException:
+        for part in (feedback, relay if light is None else None, built):
+            if part is not None:
+                part.close()
+        if mqtt is not None:
+            mqtt.close()
+        raise
+    controller = build_controller(cfg, clock() if start is None else start)
+    pipeline = Pipeline(
+        src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
+        gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
+        feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
+        wall=wall)
+    stop = Stop(RunningConfig(cfg), pipeline, mqtt, built if built is not None else frontend,
+                feedback, owns_detector=built is not None, health_on=health, gate_on=gate)
+    if mqtt is not None:
+        bind_mqtt(mqtt, stop, loader)
+        info = built.runtime if built is not None else runtime
+        if info is not None:
+            mqtt.describe_runtime(info)
+    return stop
+
+
+def bind_mqtt(service: MqttService, stop: Stop, loader: Callable[[], Config] | None
+              ) -> Control:
+    """Let commands act on ``stop``; ``loader`` re-reads the config for ``reload``. From here on
+    the service reads the stop's running config (one owner; a reload replaces it for both), and
+    the control is returned for the daemon's SIGHUP, so both reloads take the same path."""
+    service.running = stop.running
+    stop.running.subscribe(service.reloaded)
+    control = PipelineControl(stop, loader, service.last_record)
+    service.attach(control)
+    service.bind_faults(stop.pipeline.report_fault, stop.pipeline.faults.active)
+    return control
