@@ -38,8 +38,11 @@ models: setup
 demo: setup models
 	$(BIN)/stopsafe sim $(SHARED)/clips/one-by-one/scenario.yaml --report $(REPORT)
 
+# ruff, and the import contract of the layers (.importlinter: no upward import, no cycle,
+# the box apart from fleet/ and sim/)
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: setup system-packages models lint
 	STOPSAFE_SHARED=$(SHARED) $(BIN)/python -m pytest -q

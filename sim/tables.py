@@ -8,10 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edge.cli.common import console
 from edge.config import Config, ConfigError
 from sim.broker import Broker
 from sim.injection import FaultKind
@@ -25,12 +25,6 @@ def _fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:.3f}"
     return str(v)
-
-
-def console(stderr: bool = False) -> Console:
-    """Rich output; when not on a terminal (a log, CI) wide enough that no figure is cut."""
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 160)
 
 
 def results_table(results: list[dict]) -> Table:

@@ -32,7 +32,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     elif args.csv:
         sys.stdout.write(report.as_csv(rows))
     elif not args.chart or args.table:
-        from sim.tables import console
+        from edge.cli.common import console
 
         console().print(report.table(rows))
     return 0

@@ -60,9 +60,9 @@ def compare_table(docs: list[dict[str, Any]]) -> Table:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from edge.cli.common import console
     from sim.profiling import bench, compare_adaptive
     from sim.scenario import load_scenario
-    from sim.tables import console
 
     cfg = load(args.config)
     scenarios = [load_scenario(p) for p in args.scenarios]  # all validated before any runs
