@@ -66,8 +66,8 @@ class LampFeedback:
     """The input pin (gpiozero ``DigitalInputDevice``) and its monitor; each check is reported
     to the caller."""
 
-    def __init__(self, pin: int, *, follow_s: float, active_high: bool = True,
-                 pull_up: bool | None = False, pin_factory: Any = None) -> None:
+    def __init__(self, pin: int, *, follow_s: float, active_high: bool,
+                 pull_up: bool | None, pin_factory: Any = None) -> None:
         from gpiozero import DigitalInputDevice
 
         try:

@@ -54,8 +54,8 @@ class Stop:
     feedback: Any = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     owns_detector: bool = False  # built here: rebuilt on a reload, closed with the stop
-    health_on: bool = True  # picture health and the adaptive gate are part of this stop
-    gate_on: bool = True
+    health_on: bool = True  # picture health is part of this stop (not for unrelated stills)
+    gate_on: bool = True  # the adaptive gate is (not for stills and fake stops)
 
     @property
     def cfg(self) -> Config:

@@ -54,10 +54,6 @@ class ConfigDiff:
     updates: frozenset[Update]  # the parts to re-configure or rebuild
     running: Config  # the config the stop runs on once applied: new, less the restart ones
 
-    @property
-    def empty(self) -> bool:
-        return not self.applied
-
     def answer(self) -> dict[str, list[str]]:
         """The reload command's (and the log's) truthful account."""
         return {"applied": list(self.applied), "restart_needed": list(self.restart_needed)}
