@@ -251,3 +251,37 @@ def test_sections_that_need_a_restart_are_reported_and_not_taken(models_dir, tmp
         assert answer == {"applied": [], "restart_needed": ["camera", "light.pin"]}
     finally:
         stop.close()
+
+
+def test_every_live_section_reaches_its_users(tmp_path):
+    """The rest of the table, on a scripted stop (no model needed): tracker, static, schedule
+    and the light's timings reach the controller; waiting reaches the controller and the
+    adaptive gate; adaptive rebuilds the gate, health the picture health."""
+    from sim.scripted import FakeClock, ScriptedDetector, ScriptedSource, scripted_stop
+
+    path = write(tmp_path / "stop.yaml", doc())
+    clock = FakeClock()
+    stop = scripted_stop(load_config(path), ScriptedSource(lambda i: "frame", clock),
+                         ScriptedDetector(clock, lambda t: []), clock, health=True, gate=True)
+    try:
+        stop.pipeline.cycle()
+        gate, health = stop.pipeline.gate, stop.pipeline.health
+        window = {"start": "06:00", "end": "22:00"}
+        write(path, doc(tracker={"confirm_hits": 3}, static={"after_s": 120},
+                        schedule={"windows": [window]}, waiting={"dwell_s": 6.0},
+                        light={"pin_factory": "mock", "hold_s": 7.0}, adaptive={"idle_fps": 1.0},
+                        health={"frozen_s": 30.0}))
+        future = PipelineControl(stop, lambda: load_config(path), lambda: None).reload()
+        stop.pipeline.cycle()
+        assert future.result(timeout=0) == {
+            "applied": ["adaptive", "tracker", "static", "waiting", "light.hold_s", "health",
+                        "schedule"], "restart_needed": []}
+        s = stop.controller.settings
+        assert (s.core.confirm_hits, s.core.static.after_s, s.core.dwell_s, s.core.hold_s) == (
+            3, 120.0, 6.0, 7.0) and len(s.windows) == 1
+        new_gate = stop.pipeline.gate
+        assert new_gate is not gate and new_gate.governor.s.dwell_s == 6.0
+        assert new_gate.governor.s.idle_fps == 1.0
+        assert stop.pipeline.health is not health and stop.pipeline.health.s.frozen_s == 30.0
+    finally:
+        stop.close()
