@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from detector.enhance import EnhanceMethod, EnhanceMode
 from detector.settings import DEFAULT_PROVIDERS, Kernels, OnnxProvider, OnnxSettings
 from edge.decision.light_rules import FailState
+from edge.web.settings import WebConfig
 
 EX_CONFIG = 78
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -638,6 +639,10 @@ class MqttConfig(Section):
     """Link to the maintenance broker (off unless enabled)."""
 
     enabled: bool = Field(False, description="Connect to a broker.")
+    standalone: bool = Field(
+        False, description="This stop is meant to run without MQTT (no maintenance link): "
+        "said explicitly, so `stopsafe commission` does not fail it for MQTT being off.",
+    )
     host: str = Field("localhost", min_length=1, description="Broker host name or address.")
     port: int = Field(1883, ge=1, le=65535, description="Broker port.")
     prefix: str = Field(
@@ -716,6 +721,13 @@ class MqttConfig(Section):
             raise ValueError("must not be below reconnect_min_s")
         return v
 
+    @model_validator(mode="after")
+    def _standalone_is_off(self) -> MqttConfig:
+        if self.enabled and self.standalone:
+            raise ValueError("enabled and standalone are both true: a standalone stop has no "
+                             "broker; set one of them false")
+        return self
+
 
 class PrivacyConfig(Section):
     """What may leave the box. Nothing is recorded; frames leave only on request."""
@@ -759,6 +771,7 @@ class Config(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @field_validator("zone")
     @classmethod

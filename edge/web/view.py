@@ -1,0 +1,203 @@
+"""What the page shows, kept by a pipeline sink: the latest record (under a lock), the fps, the
+metrics and the walk test. The frame thread only stores a reference and bumps counters; the
+picture is pixelated and encoded in the server's thread, once per frame however many clients
+ask, so a slow or busy client never holds up a cycle.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psutil
+
+from edge.config import Config
+from edge.install.walk import WalkTest
+from edge.pictures import person_boxes, snapshot_jpeg
+from edge.runtime.faults import BLIND_FAULTS, Fault, FaultEvent
+from edge.runtime.pipeline import Pipeline, StopRecord
+from edge.web.metrics import StopMetrics
+
+# faults that mean the light is not under the stop's control (it cannot see, or the relay and
+# lamp do not do what they are told): /healthz answers 503 while one is active
+UNCONTROLLED = (*BLIND_FAULTS, Fault.LIGHT_READBACK, Fault.LAMP_FAILED, Fault.LAMP_STUCK_ON)
+FPS_WINDOW = 30  # frames the measured rate is taken over
+CPU_EVERY_S = 1.0  # the process's CPU share is measured at most this often
+
+
+def _r(v: float) -> float:
+    return round(float(v), 4)
+
+
+def _box(b: Any) -> list[float]:
+    return [_r(b.x1), _r(b.y1), _r(b.x2), _r(b.y2)]
+
+
+@dataclass
+class Parts:
+    """The running stop's parts the page reads (bound once the stop is assembled)."""
+
+    pipeline: Pipeline
+    detector: Any = None  # the detector front-end (its crop), when the stop built one
+    control: Any = None  # the commands' control: its config is the one in use
+    config_path: Any = None  # the file a saved zone is written to
+
+
+class LiveView:
+    """A pipeline sink (and fault sink) holding what the page and the endpoints need."""
+
+    def __init__(self, cfg: Config, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.metrics = StopMetrics(cfg.stop.id)
+        self.walk = WalkTest()
+        self.parts: Parts | None = None
+        self._lock = threading.Lock()
+        self._record: StopRecord | None = None
+        self._framed: StopRecord | None = None  # the latest record with a frame
+        self._at: float | None = None  # clock() when the latest record came
+        self._frames: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._runs: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._jpeg_lock = threading.Lock()
+        self._jpeg: tuple[int, bytes] | None = None  # (id of the record, its picture)
+        self._proc = psutil.Process()
+        self._cpu: tuple[float, float] = (0.0, -CPU_EVERY_S)
+
+    def bind(self, parts: Parts, mqtt: Any = None) -> None:
+        self.parts = parts
+        if mqtt is not None:
+            self.metrics.bind_mqtt(mqtt)
+
+    # ---------------- the frame thread ----------------
+    def on_record(self, record: StopRecord) -> None:
+        self.metrics.observe(record)
+        self.walk.on_record(record)
+        now = self.clock()
+        with self._lock:
+            self._record, self._at = record, now
+            if record.frame is not None:
+                self._framed = record
+                self._frames.append(now)
+                if record.detected:
+                    self._runs.append(now)
+
+    def on_fault(self, event: FaultEvent) -> None:
+        self.metrics.fault(event)
+
+    def close(self) -> None:
+        self.walk.close()
+
+    # ---------------- the server's thread ----------------
+    def latest(self) -> tuple[StopRecord | None, StopRecord | None, float | None]:
+        with self._lock:
+            return self._record, self._framed, self._at
+
+    def last_framed(self) -> StopRecord | None:
+        """The latest record with a frame (the self-test runs the model on it)."""
+        return self.latest()[1]
+
+    def jpeg(self) -> bytes | None:
+        """The latest frame, every person pixelated (the maintenance snapshot's pixelation
+        and size), encoded once per frame."""
+        _, framed, _ = self.latest()
+        if framed is None or framed.frame is None:
+            return None
+        with self._jpeg_lock:
+            if self._jpeg is None or self._jpeg[0] != id(framed):
+                boxes = person_boxes(framed.detections, framed.state.people)
+                self._jpeg = (id(framed), snapshot_jpeg(framed.frame.image, boxes))
+            return self._jpeg[1]
+
+    def _rate(self, times: deque[float]) -> float:
+        with self._lock:
+            ts = list(times)
+        if len(ts) < 2 or ts[-1] <= ts[0]:
+            return 0.0
+        return (len(ts) - 1) / (ts[-1] - ts[0])
+
+    def cpu_percent(self) -> float:
+        """This process's CPU use (100 = one core), measured at most once a second."""
+        value, at = self._cpu
+        now = time.monotonic()
+        if now - at >= CPU_EVERY_S:
+            value = self._proc.cpu_percent(None)
+            self._cpu = (value, now)
+        return value
+
+    def health(self) -> tuple[bool, list[str]]:
+        """(ok, reasons): the frame loop is alive and the light is under the stop's control."""
+        record, _, at = self.latest()
+        if record is None or at is None:
+            return False, ["the frame loop has not finished a cycle yet"]
+        reasons = []
+        age = self.clock() - at
+        limit = self.cfg.web.loop_stale_s
+        if age > limit:
+            reasons.append(f"the frame loop has not finished a cycle for {age:.1f} s "
+                           f"(web.loop_stale_s {limit:g})")
+        for fault in sorted(record.faults & set(UNCONTROLLED), key=lambda f: f.value):
+            reasons.append(f"fault {fault.value}")
+        if record.state.failsafe:
+            reasons.append(f"the fail-safe drives the light (blind for "
+                           f"{record.state.blind_s:.1f} s)")
+        return not reasons, reasons
+
+    def state(self) -> dict[str, Any]:
+        """The stop as the page shows it (``GET /api/state``)."""
+        record, framed, at = self.latest()
+        parts = self.parts
+        cfg = parts.control.cfg if parts is not None and parts.control is not None else self.cfg
+        ok, reasons = self.health()
+        out: dict[str, Any] = {
+            "stop": {"id": cfg.stop.id, "name": cfg.stop.name},
+            "time": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "health": {"ok": ok, "reasons": reasons},
+            "model": {"name": cfg.detector.model, "backend": cfg.detector.backend.value},
+            "fps": round(self._rate(self._frames), 2),
+            "detector_fps": round(self._rate(self._runs), 2),
+            "cpu_percent": round(self.cpu_percent(), 1),
+            "config": {"polygon": [list(p) for p in cfg.zone.polygon],
+                       "masks": [[list(p) for p in m] for m in cfg.zone.masks],
+                       "writable": parts is not None and parts.config_path is not None},
+            "walk": self.walk.result().as_json(),
+        }
+        if parts is not None:
+            core = parts.pipeline.controller.settings.core
+            gate = parts.pipeline.gate
+            out["zone_in_use"] = {
+                "controller": [list(p) for p in core.zone],
+                "masks": [[list(p) for p in m] for m in core.masks],
+                "crop": (list(parts.detector.zone_bounds)
+                         if getattr(parts.detector, "zone_bounds", None) is not None else None),
+                "gate": list(gate.motion.region) if gate is not None else None,
+            }
+            out["adaptive"] = {"enabled": gate is not None,
+                               "rate": gate.state.value if gate is not None else "full"}
+        if record is not None:
+            s = record.state
+            out.update({
+                "light": {"wanted": s.light, "read_back": bool(record.light_on),
+                          "reason": s.reason.value, "mode": s.mode.value},
+                "waiting": s.waiting, "occupancy": s.occupancy, "in_service": s.in_service,
+                "seeing": s.seeing, "failsafe": s.failsafe, "blind_s": round(s.blind_s, 1),
+                "faults": sorted(f.value for f in record.faults),
+                "age_s": round(self.clock() - at, 2) if at is not None else None,
+                "times_ms": {k: round(v, 2) for k, v in record.times_ms.items()},
+                "detector_ran": record.detected,
+            })
+        if framed is not None and framed.frame is not None:
+            h, w = framed.frame.image.shape[:2]
+            out["frame"] = {"width": w, "height": h, "index": framed.frame.index,
+                            "id": id(framed)}
+            out["detections"] = [{"box": _box(d), "score": round(d.score, 3)}
+                                 for d in framed.detections]
+            out["people"] = [{"id": p.id, "box": _box(p.box), "score": round(p.box.score, 3),
+                              "dwell_s": round(p.dwell_s, 1), "in_zone": p.in_zone,
+                              "waiting": p.waiting, "static": p.static}
+                             for p in framed.state.people]
+        return out
