@@ -19,6 +19,7 @@ import yaml
 
 from edge.config import load_config
 from edge.mqtt.control import PipelineControl
+from edge.mqtt.service import start_mqtt
 from edge.runtime.assembly import Stop, assemble
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.pipeline import StopRecord
@@ -94,11 +95,14 @@ def web_stop(tmp: Path, doc: dict[str, Any], *, speed: float = 4.0,
                                                process_fps=cfg.camera.fps), speed), plan)
     view = LiveView(cfg)
     records = Records()
-    stop = assemble(cfg, source, sinks=[view, records],
+    mqtt = start_mqtt(cfg, path)
+    loader = lambda: load_config(path)  # noqa: E731 (the daemon's reload re-reads the file)
+    stop = assemble(cfg, source, sinks=[view, records], mqtt=mqtt, loader=loader,
                     faults=FaultRegistry(clock=lambda: plan.now), clock=lambda: plan.now,
                     start=0.0, pin_factory="mock")
-    control = PipelineControl(stop.pipeline, cfg, lambda: load_config(path), view.last_framed)
-    view.bind(Parts(stop.pipeline, stop.detector, control, path))
+    control = (mqtt.control if mqtt is not None
+               else PipelineControl(stop.pipeline, cfg, loader, view.last_framed))
+    view.bind(Parts(stop.pipeline, stop.detector, control, path), mqtt)
     server = start_web(cfg.web, view)
     thread = threading.Thread(target=stop.run, name="frame-loop", daemon=True)
     thread.start()

@@ -27,6 +27,7 @@ MODULES = (
     "edge.cli.snapshot",
     "edge.cli.zone",
     "edge.cli.commission",
+    "edge.cli.web_password",
     "edge.cli.console",
     "edge.cli.fleet_sim",
     "edge.cli.collect",

@@ -16,6 +16,7 @@ SCHEME = "scrypt"
 N, R, P = 2**14, 8, 1  # 16 MiB, ~50 ms on a Pi 4: the interactive parameters of RFC 7914
 SALT_BYTES = 16
 KEY_BYTES = 32
+MIN_PASSWORD_CHARS = 10  # `stopsafe web-password` makes no hash of a shorter one
 MAX_PASSWORD_CHARS = 1024  # a login body is bounded anyway; this keeps scrypt's input sane
 
 

@@ -358,10 +358,6 @@ class WebApp:
         from edge.install.config_edit import write_zone
         from edge.mqtt.commands import CommandFailed
 
-        parts = self.view.parts
-        if parts is None or parts.config_path is None or parts.control is None:
-            return _error(409, "the daemon was started without a config file (-c): "
-                          "nothing to save to")
         try:
             body = await request.json()
             if not isinstance(body, dict):
@@ -374,6 +370,10 @@ class WebApp:
                 masks = [_points(m, f"zone.masks[{i}]") for i, m in enumerate(masks)]
         except ValueError as exc:
             return _error(400, str(exc))
+        parts = self.view.parts
+        if parts is None or parts.config_path is None or parts.control is None:
+            return _error(409, "the daemon was started without a config file (-c): "
+                          "nothing to save to")
         path = Path(parts.config_path)
         try:
             _, backup = await run_in_threadpool(write_zone, path, polygon, masks)
