@@ -150,7 +150,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
         try:
             page.open_session()
             checks += [check_clock(), check_permissions(cfg, config_path),
-                       *checks_through(cfg, page)]
+                       *checks_through(cfg, page, args.seconds)]
             jpeg = page.frame_jpeg()
             snapshot = ("image/jpeg", jpeg) if jpeg else None
             if args.walk:

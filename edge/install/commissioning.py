@@ -364,7 +364,8 @@ def check_broker(cfg: Config, timeout_s: float = 5.0) -> Check:
         return Check("broker", Verdict.SKIP, "MQTT not configured (mqtt.enabled is false)")
     where = {"host": m.host, "port": m.port}
     user, password = resolve_credentials(cfg, os.environ)
-    topic = Topics(m.prefix, cfg.stop.id).cmd(COMMISSION_PING)
+    topics = Topics(m.prefix, cfg.stop.id)
+    root, topic = topics.root, topics.cmd(COMMISSION_PING)
     nonce = uuid.uuid4().hex.encode()
     got = threading.Event()
     connected: dict[str, Any] = {}
@@ -419,8 +420,8 @@ def check_broker(cfg: Config, timeout_s: float = 5.0) -> Check:
         client.publish(topic, nonce, qos=1)
         if not got.wait(max(0.0, deadline - time.monotonic())):
             return Check("broker", Verdict.FAIL, f"logged in {login}, published on {topic} and "
-                         "never received it back: the ACL does not let the stop write below its "
-                         "own root", where)
+                         "never received it back: the broker's ACL does not let this login "
+                         f"write and read the stop's own topics ({root}/...)", where)
     finally:
         client.loop_stop()
         client.disconnect()

@@ -129,9 +129,14 @@ def walk_result(w: dict[str, Any]) -> WalkResult:
                       else "the daemon never finished the walk")
 
 
-def checks_through(cfg: Config, page: DaemonPage) -> list[Check]:
-    """relay, lamp, camera, model and broker, as the running daemon sees them."""
+def checks_through(cfg: Config, page: DaemonPage, seconds: float = 3.0) -> list[Check]:
+    """relay, lamp, camera, model and broker, as the running daemon sees them (a daemon that
+    just started is given ``seconds`` to measure its frame rate)."""
+    deadline = time.monotonic() + seconds
     state = page.state()
+    while not state.get("fps") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = page.state()
     test = page.selftest()
     checks = [Check("daemon", Verdict.PASS, f"running: checked through its page at {page.base}"
                     + ("" if state["health"]["ok"] else
