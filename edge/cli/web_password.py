@@ -28,7 +28,6 @@ def cmd_web_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("web-password", help="make the hash for web.password_hash")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_web_password)

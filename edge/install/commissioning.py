@@ -29,7 +29,6 @@ log = structlog.get_logger("stopsafe.commissioning")
 EXAMPLE_CONFIG = "stopsafe.example.yaml"  # shipped in the package, beside edge/config
 # a zone covering this share of the frame is the example's whole-frame zone, not a waiting area
 WHOLE_FRAME_SHARE = 0.98
-COMMISSION_PING = "commission"  # cmd/<this>: the broker check's round trip (a stop may read it)
 EARLIEST_SANE = datetime(2025, 1, 1)  # no clock showing a time before this software is right
 MIN_RATE = 0.8  # of camera.fps
 
@@ -354,7 +353,7 @@ def check_broker(cfg: Config, timeout_s: float = 5.0) -> Check:
 
     from edge.mqtt.link import ignore_sigpipe, paho_client
     from edge.mqtt.service import resolve_credentials
-    from edge.mqtt.topics import Topics
+    from edge.wire import COMMISSION_PING, Topics
 
     m = cfg.mqtt
     if not m.enabled:

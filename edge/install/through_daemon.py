@@ -16,11 +16,10 @@ import urllib.request
 from http.cookiejar import CookieJar
 from typing import Any
 
-from edge.config import Config
+from edge.config import Config, is_loopback
 from edge.install.commissioning import MIN_RATE, Check, Verdict
 from edge.install.walk import WalkResult, WalkStatus
 from edge.runtime.faults import PICTURE_FAULTS, Fault
-from edge.web.settings import is_loopback
 
 PASSWORD_ENV = "STOPSAFE_WEB_PASSWORD"
 CAMERA_FAULTS = (Fault.CAMERA_LOST, *PICTURE_FAULTS)

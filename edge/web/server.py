@@ -31,11 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from edge.config import ConfigError
+from edge.config import ConfigError, WebConfig
 from edge.install.walk import DEFAULT_WALK_S
 from edge.web.metrics import CONTENT_TYPE_LATEST
 from edge.web.passwords import verify_password
-from edge.web.settings import WebConfig
 from edge.web.view import LiveView
 
 log = structlog.get_logger("stopsafe.web")

@@ -1,12 +1,13 @@
-"""The ``web:`` section: the installer's page (off unless enabled)."""
+"""The ``web:`` section: the installer's page (off unless enabled; docs/web.md)."""
 
 from __future__ import annotations
 
 import ipaddress
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from edge.config.base import Section
 from edge.web.passwords import check_hash_format
 
 
@@ -20,10 +21,8 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
-class WebConfig(BaseModel):
+class WebConfig(Section):
     """The installer's page: live view, zone editor, walk test, /healthz and /metrics."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     enabled: bool = Field(False, description="Serve the page (in its own thread; the light "
                           "never waits on it).")
