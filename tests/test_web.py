@@ -317,3 +317,39 @@ def test_walk_test_passes_on_a_visit_and_fails_on_an_empty_clip(tmp_path, shared
     assert done["missing"] == ["first_seen", "waiting_began", "light_on", "light_off"]
     assert done["message"] == ("FAIL: never first seen, waiting began, light on, light off "
                                "within 8 s")
+
+
+def test_the_daemon_serves_the_page_and_a_saved_zone_reaches_it(tmp_path, shared, models_dir):
+    """``stopsafe run`` as a process: the page comes up with the frame loop, a zone saved on it
+    goes through the daemon's own reload, and SIGTERM ends both."""
+    import signal
+
+    from tests.daemon_proc import log_events, start_daemon, wait_logged
+
+    port = free_port()
+    doc = stop_doc(web={"port": port}, logging={"format": "json"})
+    doc["camera"]["fps"] = 2.0
+    path = tmp_path / "stop.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.chmod(0o600)
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(path, log)
+    try:
+        started = wait_logged(log, "web_started", timeout=60, proc=proc)
+        assert (started["host"], started["port"], started["login"]) == ("127.0.0.1", port, False)
+        c = Client(f"http://127.0.0.1:{port}")
+        wait(lambda: c.call("GET", "/healthz")[0] == 200, timeout=30)
+        c.session()
+        zone = [[0.3, 0.5], [0.9, 0.5], [0.9, 1.0], [0.3, 1.0]]
+        status, body = c.write("PUT", "/api/zone", {"polygon": zone})
+        assert status == 200 and body["applied"] == ["zone"], body
+        assert c.call("GET", "/api/state")[1]["zone_in_use"]["controller"] == zone
+        assert any(e["event"] == "config_reloaded" for e in log_events(log))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

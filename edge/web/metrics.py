@@ -72,6 +72,7 @@ class StopMetrics:
         self.outbox.set(0)
         self.mqtt.set(0)
         self._stop = stop_id
+        self._stages: dict[str, Any] = {}  # stage -> its histogram child (looked up once)
         self._last: tuple[float, bool] | None = None  # (t, light) of the previous record
 
     def bind_mqtt(self, service: Any) -> None:
@@ -92,7 +93,10 @@ class StopMetrics:
             self.light_on_s.inc(r.t - self._last[0])
         self._last = (r.t, bool(r.light_on))
         for stage, ms in r.times_ms.items():
-            self.stage.labels(stop=self._stop, stage=stage).observe(ms / 1e3)
+            child = self._stages.get(stage)
+            if child is None:
+                child = self._stages[stage] = self.stage.labels(stop=self._stop, stage=stage)
+            child.observe(ms / 1e3)
         self.light.set(1 if r.light_on else 0)
         self.waiting.set(r.state.waiting)
         self.occupancy.set(r.state.occupancy)
