@@ -353,3 +353,31 @@ def test_the_daemon_serves_the_page_and_a_saved_zone_reaches_it(tmp_path, shared
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_slow_and_stuck_clients_never_hold_up_the_frame_loop(tmp_path, shared, models_dir):
+    """Connections that send half a request and wait, and ones that ask for pictures and never
+    read them: the frame loop keeps its pace (the page's work is all in the server's thread)."""
+    import socket
+
+    with web_stop(tmp_path, stop_doc(), speed=4.0) as ws:
+        c = Client(ws.url)
+        wait(lambda: c.call("GET", "/healthz")[0] == 200)
+        port = ws.server.port
+        stuck = []
+        for i in range(40):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            s.sendall(b"GET /api/frame.jpg HTTP/1.1\r\nHost: x\r\n\r\n" * 50 if i % 2
+                      else b"GET /api/state HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            stuck.append(s)
+        try:
+            frames0, t0 = ws.stop.pipeline.frames, time.monotonic()
+            time.sleep(3.0)
+            rate = (ws.stop.pipeline.frames - frames0) / (time.monotonic() - t0)
+        finally:
+            for s in stuck:
+                s.close()
+        # 5 frames a second of clip at 4x: 20 a second, less what a shared machine takes
+        assert rate > 0.6 * 5.0 * 4.0, rate
+        assert wait(lambda: c.call("GET", "/healthz")[0] == 200)
