@@ -8,22 +8,19 @@ import time
 from typing import Any
 
 from edge.runtime.frames import Frame
+from sim.stills import WrappedSource
 
 
-class PacedClip:
+class PacedClip(WrappedSource):
     """Wraps a clip source (frames on the clip's clock): frame ``t`` is handed out no sooner
     than ``t / speed`` seconds after the first read."""
 
     def __init__(self, inner: Any, speed: float) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
-        self.inner = inner
+        super().__init__(inner)
         self.speed = speed
-        self.live = inner.live
         self._start: float | None = None
-
-    def __getattr__(self, name: str) -> Any:  # fps, duration_s, ... of the clip
-        return getattr(self.inner, name)
 
     def read(self) -> Frame | None:
         frame = self.inner.read()
@@ -36,6 +33,3 @@ class PacedClip:
         if delay > 0:
             time.sleep(delay)
         return frame
-
-    def close(self) -> None:
-        self.inner.close()
