@@ -65,7 +65,8 @@ class LiveView:
         self._frames: deque[float] = deque(maxlen=FPS_WINDOW)
         self._runs: deque[float] = deque(maxlen=FPS_WINDOW)
         self._jpeg_lock = threading.Lock()
-        self._jpeg: tuple[int, bytes] | None = None  # (id of the record, its picture)
+        self._seq = 0  # records with a frame so far: the page asks for a picture when it moves
+        self._jpeg: tuple[int, bytes] | None = None  # (seq of the record, its picture)
         self._proc = psutil.Process()
         self._cpu: tuple[float, float] = (0.0, -CPU_EVERY_S)
 
@@ -84,6 +85,7 @@ class LiveView:
             self._record, self._at = record, now
             if record.frame is not None:
                 self._framed = record
+                self._seq += 1
                 self._frames.append(now)
                 if record.detected:
                     self._runs.append(now)
@@ -99,6 +101,10 @@ class LiveView:
         with self._lock:
             return self._record, self._framed, self._at
 
+    def _framed_seq(self) -> tuple[StopRecord | None, int]:
+        with self._lock:
+            return self._framed, self._seq
+
     def last_framed(self) -> StopRecord | None:
         """The latest record with a frame (the self-test runs the model on it)."""
         return self.latest()[1]
@@ -106,13 +112,13 @@ class LiveView:
     def jpeg(self) -> bytes | None:
         """The latest frame, every person pixelated (the maintenance snapshot's pixelation
         and size), encoded once per frame."""
-        _, framed, _ = self.latest()
+        framed, seq = self._framed_seq()
         if framed is None or framed.frame is None:
             return None
         with self._jpeg_lock:
-            if self._jpeg is None or self._jpeg[0] != id(framed):
+            if self._jpeg is None or self._jpeg[0] != seq:
                 boxes = person_boxes(framed.detections, framed.state.people)
-                self._jpeg = (id(framed), snapshot_jpeg(framed.frame.image, boxes))
+                self._jpeg = (seq, snapshot_jpeg(framed.frame.image, boxes))
             return self._jpeg[1]
 
     def _rate(self, times: deque[float]) -> float:
@@ -151,7 +157,8 @@ class LiveView:
 
     def state(self) -> dict[str, Any]:
         """The stop as the page shows it (``GET /api/state``)."""
-        record, framed, at = self.latest()
+        record, _, at = self.latest()
+        framed, seq = self._framed_seq()
         parts = self.parts
         cfg = parts.control.cfg if parts is not None and parts.control is not None else self.cfg
         ok, reasons = self.health()
@@ -196,8 +203,7 @@ class LiveView:
             })
         if framed is not None and framed.frame is not None:
             h, w = framed.frame.image.shape[:2]
-            out["frame"] = {"width": w, "height": h, "index": framed.frame.index,
-                            "id": id(framed)}
+            out["frame"] = {"width": w, "height": h, "index": framed.frame.index, "id": seq}
             out["detections"] = [{"box": _box(d), "score": round(d.score, 3)}
                                  for d in framed.detections]
             out["people"] = [{"id": p.id, "box": _box(p.box), "score": round(p.box.score, 3),
