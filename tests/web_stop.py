@@ -102,7 +102,7 @@ def web_stop(tmp: Path, doc: dict[str, Any], *, speed: float = 4.0,
                     start=0.0, pin_factory="mock")
     control = (mqtt.control if mqtt is not None
                else PipelineControl(stop.pipeline, cfg, loader, view.last_framed))
-    view.bind(Parts(stop.pipeline, stop.detector, control, path), mqtt)
+    view.bind(Parts(stop, control, path), mqtt)
     server = start_web(cfg.web, view)
     thread = threading.Thread(target=stop.run, name="frame-loop", daemon=True)
     thread.start()

@@ -58,7 +58,7 @@ def run(cfg, clip: Path, seconds: float, speed: float, page: bool
     stop = assemble(cfg, source, sinks=sinks, pin_factory="mock", start=0.0)
     try:
         if page:
-            view.bind(Parts(stop.pipeline, stop.detector))
+            view.bind(Parts(stop))
             server = start_web(cfg.web, view)
             clients = [subprocess.Popen([sys.executable, "-c", CLIENT, server.url])
                        for _ in range(2)]

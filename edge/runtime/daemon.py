@@ -106,7 +106,7 @@ def _start_web(cfg: Config, view: Any, stop: Any, control: Any,
     from edge.web.server import start_web
     from edge.web.view import Parts
 
-    view.bind(Parts(stop.pipeline, stop.detector, control, config_path), stop.mqtt)
+    view.bind(Parts(stop, control, config_path), stop.mqtt)
     try:
         return start_web(cfg.web, view)
     except OSError as exc:

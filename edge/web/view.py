@@ -19,8 +19,9 @@ import psutil
 from edge.config import Config
 from edge.install.walk import WalkTest
 from edge.pictures import person_boxes, snapshot_jpeg
+from edge.runtime.assembly import Stop
 from edge.runtime.faults import BLIND_FAULTS, Fault, FaultEvent
-from edge.runtime.pipeline import Pipeline, StopRecord
+from edge.runtime.pipeline import StopRecord
 from edge.web.metrics import StopMetrics
 
 # faults that mean the light is not under the stop's control (it cannot see, or the relay and
@@ -40,10 +41,10 @@ def _box(b: Any) -> list[float]:
 
 @dataclass
 class Parts:
-    """The running stop's parts the page reads (bound once the stop is assembled)."""
+    """The running stop the page reads (bound once it is assembled). Its pipeline, detector and
+    gate are asked for each time: a reload may replace them."""
 
-    pipeline: Pipeline
-    detector: Any = None  # the detector front-end (its crop), when the stop built one
+    stop: Stop
     control: Any = None  # the commands' control: its config is the one in use
     config_path: Any = None  # the file a saved zone is written to
 
@@ -178,13 +179,14 @@ class LiveView:
                      "connected": bool(self._mqtt is not None and self._mqtt.link.connected)},
         }
         if parts is not None:
-            core = parts.pipeline.controller.settings.core
-            gate = parts.pipeline.gate
+            pipeline, detector = parts.stop.pipeline, parts.stop.detector
+            core = pipeline.controller.settings.core
+            gate = pipeline.gate
             out["zone_in_use"] = {
                 "controller": [list(p) for p in core.zone],
                 "masks": [[list(p) for p in m] for m in core.masks],
-                "crop": (list(parts.detector.zone_bounds)
-                         if getattr(parts.detector, "zone_bounds", None) is not None else None),
+                "crop": (list(detector.zone_bounds)
+                         if getattr(detector, "zone_bounds", None) is not None else None),
                 "gate": list(gate.motion.region) if gate is not None else None,
             }
             out["adaptive"] = {"enabled": gate is not None,
