@@ -181,6 +181,10 @@ fi
 if [ "$STAGING" = 0 ]; then
   chown root:stopsafe "$(r "$CONFIG")"
   chmod 0640 "$(r "$CONFIG")"
+  # the installer's page saves the zone there: a new file beside the old, renamed over it, the
+  # old one kept as .bak (the service may create files in the folder, nobody else)
+  chown root:stopsafe "$(r "$CONF_DIR")"
+  chmod 0770 "$(r "$CONF_DIR")"
 fi
 
 # 4. the models, each checked against the manifest's sha256 (a mismatch fails the install)
