@@ -50,8 +50,10 @@ class DaemonPage:
         host = f"[{host.strip('[]')}]" if ":" in host else host
         page = cls(f"http://{host}:{w.port}", timeout_s=2.0)
         try:
-            page._call("GET", "/healthz")
-        except (OSError, PageError):
+            status, raw = page._call("GET", "/healthz")
+            if status not in (200, 503) or "ok" not in json.loads(raw):
+                return None  # something else listens there
+        except (OSError, ValueError, TypeError):
             return None
         page.timeout_s = 20.0
         return page
