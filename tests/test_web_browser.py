@@ -99,6 +99,9 @@ def test_installer_draws_the_zone_in_the_browser_and_the_light_follows_it(
         page.wait_for_function(
             "() => document.querySelector(\"#state tr[data-key='zone'] td:last-child\")"
             ".textContent.startsWith('[[0.35')")
+        page.wait_for_function(  # the crop follows the zone (the table's bounds)
+            "() => document.querySelector(\"#state tr[data-key='crop'] td:last-child\")"
+            ".textContent.startsWith('[0.35')")
         page.screenshot(path=SHOTS / "4-saved.png")
 
         # 4. the config file, the controller, the crop and the gate use the new zone

@@ -39,6 +39,8 @@ function row(key, label, value, bad) {
   return `<tr data-key="${key}"><td>${label}</td><td class="${bad ? "error" : ""}">${value}</td></tr>`;
 }
 
+function fmt(v) { return Math.round(v * 1000) / 1000; }
+
 function showState(s) {
   const light = s.light || {};
   const rows = [
@@ -56,6 +58,10 @@ function showState(s) {
     row("fps", "frames / detector runs a second", `${s.fps} / ${s.detector_fps}`),
     row("cpu", "CPU (this process, 100 = one core)", `${s.cpu_percent} %`),
     row("zone", "zone in use", s.zone_in_use ? JSON.stringify(s.zone_in_use.controller) : "–"),
+    row("crop", "detector crop to (x1, y1, x2, y2)",
+        s.zone_in_use && s.zone_in_use.crop ? JSON.stringify(s.zone_in_use.crop.map(fmt)) : "–"),
+    row("gate", "adaptive gate watches",
+        s.zone_in_use && s.zone_in_use.gate ? JSON.stringify(s.zone_in_use.gate.map(fmt)) : "–"),
   ];
   document.querySelector("#state tbody").innerHTML = rows.join("");
   const h = document.getElementById("health");
@@ -96,6 +102,12 @@ function draw() {
   if (!state) return;
   const use = state.zone_in_use || {controller: state.config.polygon, masks: state.config.masks};
   polygon(use.controller, "#ffaa00", "rgba(255,170,0,.15)");
+  for (const [r, colour] of [[use.crop, "#00bcd4"], [use.gate, "#ab47bc"]]) {
+    if (!r) continue;  // the detector's crop and the gate's watched region, dotted
+    const [x1, y1] = px([r[0], r[1]]), [x2, y2] = px([Math.min(1, r[2]), Math.min(1, r[3])]);
+    ctx.setLineDash([2, 4]); ctx.strokeStyle = colour; ctx.lineWidth = 1;
+    ctx.strokeRect(x1 + 1, y1 + 1, x2 - x1 - 2, y2 - y1 - 2); ctx.setLineDash([]);
+  }
   use.masks.forEach((m) => polygon(m, "#9e9e9e", "rgba(60,60,60,.35)", [6, 4]));
   const zone = draft && draft.kind === "zone" && draft.points.length >= 3 ? draft.points : null;
   for (const p of state.people || []) {
