@@ -38,6 +38,28 @@ while True:
 """
 
 
+class TimedSink:
+    """The page's sink, with the time its ``on_record`` takes in the frame thread."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.us: list[float] = []
+
+    def on_record(self, record) -> None:
+        t0 = time.perf_counter()
+        self.inner.on_record(record)
+        self.us.append((time.perf_counter() - t0) * 1e6)
+
+    def on_fault(self, event) -> None:
+        self.inner.on_fault(event)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+SINK_US: list[float] = []
+
+
 def run(cfg, clip: Path, seconds: float, speed: float, page: bool
         ) -> tuple[list[float], list[float]]:
     """(frame loop ms, frame thread CPU ms) of each cycle."""
@@ -53,7 +75,8 @@ def run(cfg, clip: Path, seconds: float, speed: float, page: bool
         from edge.web.view import LiveView, Parts
 
         view = LiveView(cfg)
-        sinks.append(view)
+        timed = TimedSink(view)
+        sinks.append(timed)
     source = PacedClip(ClipSource(clip, process_fps=cfg.camera.fps), speed)
     stop = assemble(cfg, source, sinks=sinks, pin_factory="mock", start=0.0)
     try:
@@ -73,6 +96,8 @@ def run(cfg, clip: Path, seconds: float, speed: float, page: bool
             loop_ms.append(record.times_ms["frame"])
             cpu_ms.append((time.thread_time() - c0) * 1e3)
     finally:
+        if page:
+            SINK_US.extend(timed.us)
         for c in clients:
             c.terminate()
             c.wait()
@@ -116,6 +141,10 @@ def main() -> int:
         print(f"{name}: off {off:.2f} ms (median {moff:.2f}), on {on:.2f} ms (median "
               f"{mon:.2f}): {100 * (on - off) / off:+.1f} % mean, "
               f"{100 * (mon - moff) / moff:+.1f} % median")
+    print(f"the page's sink in the frame thread: mean {statistics.fmean(SINK_US):.1f} us, "
+          f"median {statistics.median(SINK_US):.1f} us, max {max(SINK_US):.0f} us a cycle "
+          f"({100 * statistics.fmean(SINK_US) / 1e3 / statistics.fmean(cpu[False]):.2f} % of "
+          "the frame thread's CPU without the page)")
     return 0
 
 
