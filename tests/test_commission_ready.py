@@ -152,3 +152,21 @@ def test_commission_walk_on_an_empty_clip_fails(tmp_path, shared, models_dir, ca
                                       "light off within 5 s")
     assert [c["name"] for c in report["checks"] if c["status"] == "fail"] == ["walk"]
     assert yaml.safe_load(Path(cfg).read_text())["stop"]["id"] == "test-stop-7"
+
+
+def test_commission_through_the_daemon_checks_its_broker_link(tmp_path, shared, models_dir,
+                                                              broker, capsys):
+    port = free_port()
+    doc = stop_doc(web={"port": port}, zone=CONFIGURED["zone"],
+                   mqtt={"standalone": False, "enabled": True, "host": broker.host,
+                         "port": broker.port, "discovery": False,
+                         "outbox": {"path": str(tmp_path / "outbox.sqlite")}})
+    with web_stop(tmp_path, doc, speed=4.0) as ws:
+        config = tmp_path / "commission.yaml"
+        config.write_text(ws.config_path.read_text().replace("port: 0", f"port: {port}"))
+        config.chmod(0o600)
+        rc = main(["commission", "-c", str(config), "-o", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert (f"PASS broker: the daemon is logged in to 127.0.0.1:{broker.port} as the stop; the "
+            "broker acknowledged its self-test publish in") in out

@@ -180,10 +180,18 @@ def checks_through(cfg: Config, page: DaemonPage, seconds: float = 3.0) -> list[
                         f"{model.get('people')} people" if model.get("ok")
                         else f"{cfg.detector.model}: {model.get('error', 'did not run')}",
                         model))
-    mqtt = state.get("mqtt", {})
     if cfg.mqtt.enabled:
-        ok = bool(mqtt.get("connected"))
-        checks.append(Check("broker", Verdict.PASS if ok else Verdict.FAIL,
-                            f"the daemon is {'connected' if ok else 'NOT connected'} to "
-                            f"{cfg.mqtt.host}:{cfg.mqtt.port}", mqtt))
+        # the daemon's own login; its self-test published on <root>/selftest at QoS 1
+        broker = {**state.get("mqtt", {}), **test.get("broker", {})}
+        where = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
+        if broker.get("connected") and broker.get("ok"):
+            checks.append(Check("broker", Verdict.PASS, f"the daemon is logged in to {where} "
+                                "as the stop; the broker acknowledged its self-test publish in "
+                                f"{broker.get('rtt_ms')} ms", broker))
+        else:
+            checks.append(Check("broker", Verdict.FAIL, f"the daemon is "
+                                f"{'connected' if broker.get('connected') else 'NOT connected'} "
+                                f"to {where}; its self-test publish was "
+                                f"{'acknowledged' if broker.get('ok') else 'NOT acknowledged'}",
+                                broker))
     return checks

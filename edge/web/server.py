@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -411,15 +412,38 @@ class WebApp:
     async def selftest(self, request: Request) -> Response:
         """The relay pulse and a model run, in the frame thread (commissioning through a
         running daemon: the relay cannot be opened twice)."""
+        from edge.mqtt.commands import CommandFailed
+
         parts = self.view.parts
         if parts is None or parts.control is None:
             return _error(409, "not ready")
+        mqtt = self.view.mqtt
         try:
-            result = await asyncio.wait_for(
-                asyncio.wrap_future(parts.control.selftest_frame()), RELOAD_WAIT_S)
+            # with MQTT, its self-test: the same, and the broker's acknowledgement of a publish
+            future = parts.control.selftest_frame() if mqtt is None else _in_link_thread(mqtt)
+            result = await asyncio.wait_for(asyncio.wrap_future(future), RELOAD_WAIT_S)
         except asyncio.TimeoutError:
             return _error(504, "the frame loop did not answer")
-        return JSONResponse(result)
+        except CommandFailed as exc:  # a check failed: its figures are in the answer
+            result = exc.extra.get("checks", {})
+        return JSONResponse(result.get("checks", result))
+
+
+def _in_link_thread(mqtt: Any) -> Future[dict[str, Any]]:
+    """The MQTT service's self-test, started in its link's thread (where its jobs live)."""
+    outer: Future[dict[str, Any]] = Future()
+
+    def start() -> None:
+        try:
+            inner = mqtt.selftest()
+        except Exception as exc:  # handed to the caller
+            outer.set_exception(exc)
+            return
+        inner.add_done_callback(lambda f: outer.set_exception(f.exception())
+                                if f.exception() is not None else outer.set_result(f.result()))
+
+    mqtt.runner.call(start)
+    return outer
 
 
 def _esc(text: str) -> str:

@@ -58,7 +58,7 @@ class LiveView:
         self.metrics = StopMetrics(cfg.stop.id)
         self.walk = WalkTest()
         self.parts: Parts | None = None
-        self._mqtt: Any = None  # the MQTT service, when the stop has one
+        self.mqtt: Any = None  # the MQTT service, when the stop has one
         self._lock = threading.Lock()
         self._record: StopRecord | None = None
         self._framed: StopRecord | None = None  # the latest record with a frame
@@ -73,7 +73,7 @@ class LiveView:
 
     def bind(self, parts: Parts, mqtt: Any = None) -> None:
         self.parts = parts
-        self._mqtt = mqtt
+        self.mqtt = mqtt
         if mqtt is not None:
             self.metrics.bind_mqtt(mqtt)
 
@@ -175,8 +175,8 @@ class LiveView:
                        "masks": [[list(p) for p in m] for m in cfg.zone.masks],
                        "writable": parts is not None and parts.config_path is not None},
             "walk": self.walk.result().as_json(),
-            "mqtt": {"enabled": self._mqtt is not None,
-                     "connected": bool(self._mqtt is not None and self._mqtt.link.connected)},
+            "mqtt": {"enabled": self.mqtt is not None,
+                     "connected": bool(self.mqtt is not None and self.mqtt.link.connected)},
         }
         if parts is not None:
             pipeline, detector = parts.stop.pipeline, parts.stop.detector
