@@ -48,14 +48,22 @@ def test_password_hash_is_salted_scrypt_and_checks():
 
 
 def test_page_beyond_loopback_is_refused_without_a_password():
+    from edge.install.commissioning import Verdict, check_configured
+    from edge.web.server import WebRefused, start_web
+
     for host in ("0.0.0.0", "192.168.1.20", "stop.local", "::"):
-        with pytest.raises(ConfigError, match=f"web.host {host} is reachable from other "
-                           "machines: the page is not started without a password"):
-            parse_config({"web": {"enabled": True, "host": host}})
-        parse_config({"web": {"enabled": True, "host": host,
-                              "password_hash": hash_password(PASSWORD)}})
+        cfg = parse_config({"web": {"enabled": True, "host": host}})
+        says = (f"web.host {host} is reachable from other machines: the page is not started "
+                "without a password there; set web.password_hash")
+        assert cfg.web.refusal.startswith(says)
+        with pytest.raises(WebRefused, match="the page is not started without a password"):
+            start_web(cfg.web, LiveView(cfg))  # refused before any socket is opened
+        check = check_configured(cfg)
+        assert check.status is Verdict.FAIL and says in check.message
+        assert parse_config({"web": {"enabled": True, "host": host, "password_hash":
+                                     hash_password(PASSWORD)}}).web.refusal is None
     for host in ("127.0.0.1", "::1", "localhost"):
-        parse_config({"web": {"enabled": True, "host": host}})
+        assert parse_config({"web": {"enabled": True, "host": host}}).web.refusal is None
 
 
 def test_web_password_command_prints_a_hash(monkeypatch, capsys):

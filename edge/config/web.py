@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from edge.config.base import Section
 from edge.web.passwords import check_hash_format
@@ -57,14 +57,16 @@ class WebConfig(Section):
     def _a_hash(cls, v: str | None) -> str | None:
         return None if v is None else check_hash_format(v)
 
-    @model_validator(mode="after")
-    def _password_beyond_loopback(self) -> WebConfig:
+    @property
+    def refusal(self) -> str | None:
+        """Why the page must not start with these settings (None: it may). Not a config error:
+        the stop runs and lights without its page; the daemon logs this, commissioning fails
+        it."""
         if self.enabled and self.password_hash is None and not is_loopback(self.host):
-            raise ValueError(
-                f"web.host {self.host} is reachable from other machines: the page is not "
-                "started without a password there; set web.password_hash (make one with "
-                "`stopsafe web-password`) or listen on 127.0.0.1")
-        return self
+            return (f"web.host {self.host} is reachable from other machines: the page is not "
+                    "started without a password there; set web.password_hash (make one with "
+                    "`stopsafe web-password`) or listen on 127.0.0.1")
+        return None
 
     @property
     def login_required(self) -> bool:

@@ -449,7 +449,8 @@ def zone_share(polygon: Any) -> float:
 
 def check_configured(cfg: Config) -> Check:
     """FAIL for what the example ships and every stop must change: its id and name, a zone that
-    is the whole frame, and MQTT off without ``mqtt.standalone: true``."""
+    is the whole frame, and MQTT off without ``mqtt.standalone: true``; and a page that would
+    listen beyond loopback without a password (the daemon runs without it)."""
     example = example_config()
     problems = []
     if cfg.stop.id == example.stop.id:
@@ -465,6 +466,8 @@ def check_configured(cfg: Config) -> Check:
     if not cfg.mqtt.enabled and not cfg.mqtt.standalone:
         problems.append("mqtt.enabled is false: configure the broker, or set "
                         "mqtt.standalone: true for a stop meant to run without MQTT")
+    if cfg.web.refusal is not None:
+        problems.append(cfg.web.refusal)
     data = {"stop_id": cfg.stop.id, "stop_name": cfg.stop.name,
             "zone_share": round(share, 3), "mqtt": cfg.mqtt.enabled,
             "standalone": cfg.mqtt.standalone}

@@ -99,17 +99,18 @@ def _web_view(cfg: Config) -> Any:
 
 def _start_web(cfg: Config, view: Any, stop: Any, control: Any,
                config_path: Path | None) -> Any:
-    """The page's server on the assembled stop; an address that cannot be bound is logged and
-    the stop runs without its page (the light never depends on it)."""
+    """The page's server on the assembled stop; settings that refuse it (no password beyond
+    loopback) or an address that cannot be bound are logged, and the stop runs without its page
+    (the light never depends on it)."""
     if view is None:
         return None
-    from edge.web.server import start_web
+    from edge.web.server import WebRefused, start_web
     from edge.web.view import Parts
 
     view.bind(Parts(stop, control, config_path), stop.mqtt)
     try:
         return start_web(cfg.web, view)
-    except OSError as exc:
+    except (OSError, WebRefused) as exc:
         log.error("web_not_started", host=cfg.web.host, port=cfg.web.port, error=str(exc))
         return None
 

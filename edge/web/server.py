@@ -516,7 +516,14 @@ class WebServer:
         self.sock.close()
 
 
+class WebRefused(Exception):
+    """The settings do not allow the page (``WebConfig.refusal``)."""
+
+
 def start_web(web: WebConfig, view: LiveView) -> WebServer:
-    """The page's server, started (raises OSError when the address cannot be bound)."""
+    """The page's server, started; raises WebRefused (a password is needed beyond loopback)
+    or OSError (the address cannot be bound)."""
+    if web.refusal is not None:
+        raise WebRefused(web.refusal)
     return WebServer(web, view).start()
 
