@@ -101,7 +101,7 @@ def web_stop(tmp: Path, doc: dict[str, Any], *, speed: float = 4.0,
                     faults=FaultRegistry(clock=lambda: plan.now), clock=lambda: plan.now,
                     start=0.0, pin_factory="mock")
     control = (mqtt.control if mqtt is not None
-               else PipelineControl(stop.pipeline, cfg, loader, view.last_framed))
+               else PipelineControl(stop, loader, view.last_framed))
     view.bind(Parts(stop, control, path), mqtt)
     server = start_web(cfg.web, view)
     thread = threading.Thread(target=stop.run, name="frame-loop", daemon=True)
