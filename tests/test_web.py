@@ -17,6 +17,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.config import ConfigError, load_config, parse_config
+from edge.decision.zones import Zone
 from edge.web.passwords import hash_password, verify_password
 from edge.web.server import WebServer
 from edge.web.view import LiveView
@@ -300,6 +301,11 @@ def test_zone_save_checks_like_the_config_writes_atomically_and_reloads(tmp_path
         state = c.call("GET", "/api/state")[1]
         assert state["zone_in_use"]["controller"] == zone
         assert state["config"]["polygon"] == zone
+        # the reload reaches every user of the zone: the detector's crop and the gate too
+        bounds = Zone(zone).bounds()
+        assert state["zone_in_use"]["crop"] == pytest.approx(list(bounds))
+        gate = state["zone_in_use"]["gate"]
+        assert gate[0] < bounds[0] and gate[1] < bounds[1]  # the zone's box and a margin
 
 
 def test_walk_test_passes_on_a_visit_and_fails_on_an_empty_clip(tmp_path, shared, models_dir):
