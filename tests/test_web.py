@@ -181,6 +181,11 @@ def test_healthz_is_200_running_and_503_with_the_reason_under_a_covered_lens(tmp
         assert body == {"ok": True, "reasons": []}
         _, body = wait(lambda: (r := c.call("GET", "/healthz"))[0] == 503 and r)
         assert "fault camera_black" in body["reasons"], body
+        # and counted by kind, once
+        text = c.call("GET", "/metrics")[1].decode()
+        raised = {s.labels["fault"]: s.value for f in text_string_to_metric_families(text)
+                  if f.name == "stopsafe_faults" for s in f.samples}
+        assert raised["camera_black"] == 1 and raised["model_failed"] == 0
         curl = shutil.which("curl")
         if curl:  # as a monitor would ask
             out = subprocess.run([curl, "-s", "-w", "\n%{http_code}", f"{ws.url}/healthz"],
