@@ -151,6 +151,9 @@ def cmd_commission(args: argparse.Namespace) -> int:
             page.open_session()
             checks += [check_clock(), check_permissions(cfg, config_path),
                        *checks_through(cfg, page, args.seconds)]
+            if args.picture:
+                checks.append(Check("picture", Verdict.SKIP, "not checked through the running "
+                                    "daemon (its model is busy): stop it to check --picture"))
             jpeg = page.frame_jpeg()
             snapshot = ("image/jpeg", jpeg) if jpeg else None
             if args.walk:
