@@ -205,8 +205,9 @@ def test_metrics_parse_and_a_real_prometheus_scrapes_them(tmp_path, shared, mode
     with web_stop(tmp_path, doc, speed=4.0) as ws:
         c = Client(ws.url)
         wait(lambda: c.call("GET", "/api/state")[1].get("mqtt", {}).get("connected"))
-        # someone waited: the light went on
+        # someone waited: the light went on (and stayed on for a few cycles since)
         wait(lambda: c.call("GET", "/api/state")[1].get("light", {}).get("read_back"))
+        time.sleep(1.0)
         status, text = c.call("GET", "/metrics")
         assert status == 200
         families = {f.name: f for f in text_string_to_metric_families(text.decode())}
