@@ -30,4 +30,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--own-broker", action="store_true",
                    help="run a private mosquitto and publish to it (needed for broker_down "
                    "faults, which stop and start it)")
+    p.add_argument("--expect", action="append", type=_expectation, metavar="KEY=VALUE",
+                   help="a threshold for every scenario, over the scenario's own "
+                   "(repeatable); exit 1 when one is missed. KEY: " + _keys())
+    p.add_argument("--junit", metavar="FILE",
+                   help="write a JUnit XML report: one testcase per scenario and expectation")
     p.set_defaults(func=cmd_sim)
+
+
+def _keys() -> str:
+    from sim.expectations import accepted_keys
+
+    return accepted_keys()
+
+
+def _expectation(text: str) -> tuple[str, float]:
+    from sim.expectations import parse_option
+
+    try:
+        return parse_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
