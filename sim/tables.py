@@ -102,16 +102,17 @@ def _run(cfg: Config, args: argparse.Namespace, scenarios: list, broker: Broker 
                                     outcomes))
             progress.advance(task)
     results = [v.result for v in verdicts if v.result is not None]
-    if args.json:
-        if results:
-            doc = results[0] if len(scenarios) == 1 else results
-            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-        err.print(results_table(results))
-    else:
-        console().print(results_table(results))
+    if args.json and results:
+        doc = results[0] if len(scenarios) == 1 else results
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    if results:
+        (err if args.json else console()).print(results_table(results))
     print_outcomes(verdicts, err if args.json else console())
     if getattr(args, "junit", None):
         write_junit(Path(args.junit), verdicts)
+    for v in verdicts:  # last, so a log's last line says why (no scores of half a clip)
+        if v.error:
+            print(f"stopsafe: {v.error}", file=sys.stderr)
     if any(v.error for v in verdicts):
         return EX_UNAVAILABLE
     return 1 if any(v.failed for v in verdicts) else 0
@@ -121,16 +122,11 @@ STYLES = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIP: "yellow"}
 
 
 def print_outcomes(verdicts: list[Verdict], out: Console) -> None:
-    """One line an expectation (PASS/FAIL/SKIP, the limit and the figure), then a count; and
-    why a scenario could not run."""
+    """One line an expectation (PASS/FAIL/SKIP, the figure and the limit), then a count."""
     outcomes = [o for v in verdicts for o in v.outcomes]
     for o in outcomes:
         out.print(o.line(), style=STYLES[o.status], markup=False, highlight=False,
                   soft_wrap=True)
-    for v in verdicts:
-        if v.error:
-            out.print(f"ERROR {v.name}: {v.error}", style="bold red", markup=False,
-                      highlight=False, soft_wrap=True)
     if outcomes:
         counts = {s: sum(o.status is s for o in outcomes) for s in Status}
         failed = ", ".join(f"{o.scenario} {o.key}" for o in outcomes if o.status is Status.FAIL)

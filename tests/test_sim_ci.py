@@ -183,3 +183,12 @@ def test_junit_of_a_broken_clip_and_a_skipped_expectation(tmp_path):
     assert isinstance(run.result[0], Error) and "3 frames" in run.result[0].message
     skipped = next(c for c in suites["stills"] if c.name == "agreement_min")
     assert isinstance(skipped.result[0], Skipped)
+
+
+def test_docs_list_every_expectation_key():
+    """docs/ci.md's table is written by hand: it must name exactly the keys the code accepts."""
+    import re
+
+    text = (REPO / "docs" / "ci.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z_0-9]+)` \|", text, re.M))
+    assert listed == set(EXPECTATIONS)
