@@ -9,6 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -75,6 +76,7 @@ class Scenario(BaseModel):
         {}, description="Thresholds the scores must meet (sim.expectations.EXPECTATIONS), "
         "e.g. occupancy_f1_min: 0.9; stopsafe sim exits 1 when one is missed.")
     base_dir: Path = Field(Path("."), exclude=True)
+    _clip_s: float = PrivateAttr(0.0)  # measured by load_scenario: frames / fps
 
     @field_validator("expect", mode="before")
     @classmethod
@@ -92,6 +94,11 @@ class Scenario(BaseModel):
     def _simple_zone(cls, zone: list[tuple[float, float]]) -> list[tuple[float, float]]:
         check_zone_polygon(zone, "zone")
         return zone
+
+    @property
+    def clip_s(self) -> float:
+        """The clip's length in seconds (0 until load_scenario has looked at the clip)."""
+        return self._clip_s
 
     @property
     def clip_path(self) -> Path:
@@ -165,6 +172,7 @@ def _check_clip(sc: Scenario, path: Path) -> None:
     if frames / fps > MAX_CLIP_S:
         raise ConfigError(f"{path}: fps: {frames} frames at {fps:g} fps last "
                           f"{frames / fps / 3600:.1f} h, more than {MAX_CLIP_S / 3600:g} h")
+    sc._clip_s = frames / fps
 
 
 def _check_truth(sc: Scenario, path: Path) -> None:

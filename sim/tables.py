@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edge.config import Config, ConfigError
@@ -18,6 +17,7 @@ from sim.broker import Broker
 from sim.expectations import Status, Verdict, judge_all
 from sim.injection import FaultKind
 from sim.junit import write_junit
+from sim.progress import clip_bar, terminal_progress
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 
@@ -79,28 +79,27 @@ def _run(cfg: Config, args: argparse.Namespace, scenarios: list, broker: Broker 
     report = Path(args.report) if args.report else None
     extra = dict(getattr(args, "expect", None) or [])  # --expect: for every scenario
     verdicts: list[Verdict] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total}"), TimeElapsedColumn(), console=err,
-                  disable=len(scenarios) < 2) as progress:
-        task = progress.add_task("scenarios", total=len(scenarios))
-        for sc, source in zip(scenarios, args.scenarios, strict=True):
-            progress.update(task, description=sc.name)
+    with terminal_progress(err) as progress:
+        for i, (sc, source) in enumerate(zip(scenarios, args.scenarios, strict=True)):
+            label = sc.name if len(scenarios) == 1 else f"[{i + 1}/{len(scenarios)}] {sc.name}"
+            bar = clip_bar(progress, label, sc.clip_s)
             t0 = time.monotonic()
             try:
                 result = run_scenario(
                     sc, cfg, realtime=args.realtime, report_dir=report, broker=broker,
-                    config_path=Path(args.config) if getattr(args, "config", None) else None)
+                    config_path=Path(args.config) if getattr(args, "config", None) else None,
+                    sinks=(bar,))
             except CameraError as exc:  # a clip that ends early or breaks: no scores
                 verdicts.append(Verdict(sc.name, str(source), time.monotonic() - t0, None, [],
                                         error=str(exc)))
-                progress.advance(task)
                 continue
+            finally:
+                bar.done()
             outcomes = judge_all(sc.name, {**sc.expect, **extra}, result, sc.truth.gives)
             if outcomes:
                 result["expectations"] = [o.as_json() for o in outcomes]
             verdicts.append(Verdict(sc.name, str(source), time.monotonic() - t0, result,
                                     outcomes))
-            progress.advance(task)
     results = [v.result for v in verdicts if v.result is not None]
     if args.json and results:
         doc = results[0] if len(scenarios) == 1 else results

@@ -60,19 +60,26 @@ def compare_table(docs: list[dict[str, Any]]) -> Table:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from sim.profiling import bench, compare_adaptive
+    from sim.progress import clip_bar, terminal_progress
     from sim.scenario import load_scenario
 
     cfg = load(args.config)
     scenarios = [load_scenario(p) for p in args.scenarios]  # all validated before any runs
     out = console(stderr=args.json)
+    with terminal_progress(console(stderr=True)) as progress:
+        def bar(sc: Any) -> tuple[Any, ...]:  # a bar over each clip pass, on a terminal only
+            return (clip_bar(progress, sc.name, sc.clip_s),)
+
+        if args.compare_adaptive:
+            docs = [compare_adaptive(sc, cfg, sinks=bar(sc)) for sc in scenarios]
+        else:
+            runs = [bench(sc, cfg, sinks=bar(sc)) for sc in scenarios]
     if args.compare_adaptive:
-        docs = [compare_adaptive(sc, cfg) for sc in scenarios]
         out.print(compare_table(docs))
         if args.json:
             doc: Any = docs[0] if len(docs) == 1 else docs
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
-    runs = [bench(sc, cfg) for sc in scenarios]
     for doc in runs:
         out.print(_table(doc))
         out.print(_summary(doc))

@@ -12,8 +12,10 @@ from edge.cli.common import load
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
+    from sim.progress import terminal_progress, wall_bar
     from sim.scenario import load_scenario
     from sim.soak import soak
+    from sim.tables import console
 
     cfg = load(args.config)
     sc = load_scenario(args.scenario)
@@ -27,7 +29,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
             cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port = True, broker.host, broker.port
             cfg.mqtt.outbox.path = Path(tmp) / "outbox.sqlite"
         try:
-            report = soak(sc, cfg, args.minutes, warmup_s=args.warmup)
+            with terminal_progress(console(stderr=True)) as progress:
+                bar = wall_bar(progress, f"soak {sc.name}", args.minutes * 60.0)
+                report = soak(sc, cfg, args.minutes, warmup_s=args.warmup, sinks=(bar,))
         finally:
             if broker is not None:
                 broker.stop()

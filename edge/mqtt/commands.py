@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -97,6 +98,25 @@ ARGS: dict[CommandName, type[_Args]] = {
     CommandName.SNAPSHOT: _Args,
     CommandName.STATUS: _Args,
 }
+BARE_WORD = re.compile(r"[A-Za-z_]+")  # a light mode sent as a plain word, not as JSON
+
+
+def _keys(command: CommandName) -> str:
+    """The keys of a command's JSON object, its own first and ``id`` last."""
+    return ", ".join(sorted(ARGS[command].model_fields, key=lambda k: k == "id"))
+
+
+def light_words() -> str:
+    return ", ".join(LIGHT_WORDS)
+
+
+def accepts(command: CommandName) -> str:
+    """What a command's payload may be, in the words an answer gives (from LIGHT_WORDS and the
+    command's argument model)."""
+    keys = _keys(command)
+    if command is CommandName.LIGHT:
+        return f"{light_words()} (any case), or a JSON object with {keys}"
+    return f"nothing, or a JSON object with {keys}"
 
 
 class Actions(Protocol):
@@ -226,17 +246,19 @@ class CommandHandler:
         stripped = text.strip()
         if not stripped:
             data = {}
-        elif command is CommandName.LIGHT and stripped.upper() in LIGHT_WORDS:
-            data = {"mode": stripped}
+        elif command is CommandName.LIGHT and BARE_WORD.fullmatch(stripped):
+            data = {"mode": stripped}  # a word that is no mode is answered as such, below
         else:
             try:
                 data = json.loads(stripped, parse_constant=_no_constant)
             except (ValueError, RecursionError) as exc:
-                return self._reject(Rejection.MALFORMED_JSON, name, str(exc)[:200])
+                return self._reject(Rejection.MALFORMED_JSON, name,
+                                    f"{str(exc)[:200]}; {name} accepts {accepts(command)}")
             if command is CommandName.LIGHT and isinstance(data, str):
                 data = {"mode": data}
         if not isinstance(data, dict):
-            return self._reject(Rejection.INVALID, name, "expected a JSON object")
+            return self._reject(Rejection.INVALID, name,
+                                f"expected a JSON object; {name} accepts {accepts(command)}")
         cmd_id = _safe_id(data.get("id"))
         try:
             args = ARGS[command].model_validate(data)
@@ -245,7 +267,11 @@ class CommandHandler:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = str(first["loc"][0]) if first["loc"] else "payload"
-            return self._reject(Rejection.INVALID, name, f"{where}: {first['msg']}", cmd_id)
+            if first["type"] == "extra_forbidden":
+                detail = f"{where}: unknown key; {name} accepts the keys {_keys(command)}"
+            else:
+                detail = f"{where}: {first['msg']}"
+            return self._reject(Rejection.INVALID, name, detail, cmd_id)
         except ValueError as exc:
             return self._reject(Rejection.INVALID, name, str(exc), cmd_id)
         if command is CommandName.SNAPSHOT and not self.snapshots:
@@ -259,7 +285,8 @@ class CommandHandler:
     @staticmethod
     def _check_light(args: LightArgs) -> None:
         if args.mode.upper() not in LIGHT_WORDS:
-            raise ValueError(f"mode: one of {', '.join(LIGHT_WORDS)}")
+            raise ValueError(f"mode: {args.mode!r} is not a light mode; accepted: "
+                             f"{light_words()} (any case)")
         if args.for_s is not None and args.light_mode is LightMode.AUTO:
             raise ValueError("for_s: only with ON or OFF")
         if args.for_s is not None and not math.isfinite(args.for_s):
