@@ -52,8 +52,9 @@ class ProgressSink:
         if at is None:
             return
         total = self.progress.tasks[self.task].total or 0.0
+        digits = 1 if total < 100 else 0
         self.progress.update(self.task, completed=min(at, total),
-                             done=f"{min(at, total):.0f}/{total:.0f} {self.unit}")
+                             done=f"{min(at, total):.{digits}f}/{total:.{digits}f} {self.unit}")
 
     def close(self) -> None:
         pass

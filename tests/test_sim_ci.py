@@ -28,6 +28,7 @@ from sim.expectations import (
 )
 from sim.junit import RUN_CASE, write_junit
 from tests.conftest import REPO, scenario_path
+from tests.terminal import run_on_terminal
 
 SCHEMA = REPO / "tests" / "data" / "junit.xsd"
 
@@ -192,3 +193,14 @@ def test_docs_list_every_expectation_key():
     text = (REPO / "docs" / "ci.md").read_text()
     listed = set(re.findall(r"^\| `([a-z_0-9]+)` \|", text, re.M))
     assert listed == set(EXPECTATIONS)
+
+
+def test_progress_bar_on_a_terminal_only(met_run, shared, models_dir):
+    """On a terminal the clip's progress is shown while it runs; in a pipe (CI, the met_run
+    above) nothing of it appears."""
+    proc, _, sc = met_run
+    assert "of clip" not in proc.stderr
+    rc, out, shown = run_on_terminal([sys.executable, "-m", "edge.cli", "sim", str(sc)], REPO)
+    assert rc == 0, shown[-2000:]
+    assert "s of clip" in shown and "tud-campus" in shown
+    assert "PASS tud-campus occupancy_f1_min" in out  # the table and lines stay on stdout
