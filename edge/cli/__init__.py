@@ -13,6 +13,7 @@ import signal
 import sys
 
 from edge import __version__
+from edge.cli.common import resolve_config
 from edge.config import EX_CONFIG, ConfigError, LogFormat
 from edge.logs import configure_logging
 
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("info", LogFormat.AUTO)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
+        resolve_config(args)  # -c, else $STOPSAFE_CONFIG, else the installed file
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"stopsafe: config error: {exc}", file=sys.stderr)

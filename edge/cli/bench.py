@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from edge.cli.common import load
+from edge.cli.common import add_config_option, add_log_option, load, report_logging
 from sim.tables import _fmt, console
 
 
@@ -64,6 +64,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     cfg = load(args.config)
+    report_logging(cfg, args)
     scenarios = [load_scenario(p) for p in args.scenarios]  # all validated before any runs
     out = console(stderr=args.json)
     with terminal_progress(console(stderr=True)) as progress:
@@ -92,7 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="time each stage of the pipeline on scenarios' clips")
     p.add_argument("scenarios", nargs="+",
                    help="scenario.yaml files (each clip is played as fast as possible)")
-    p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
+    add_config_option(p, required=False)
+    add_log_option(p)
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
     p.add_argument("--compare-adaptive", action="store_true",
                    help="run each clip at a fixed full rate and with the adaptive rate, and "

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from edge.cli.common import load
+from edge.cli.common import add_config_option, load
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -18,5 +18,5 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-config", help="validate and print the effective config")
-    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    add_config_option(p, required=True)
     p.set_defaults(func=cmd_check_config)

@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge.cli.common import EX_UNAVAILABLE, load
+from edge.cli.common import (
+    EX_UNAVAILABLE,
+    add_config_option,
+    add_log_option,
+    load,
+    report_logging,
+)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from edge.runtime.frames import CameraError
     from sim.tables import run_sim
 
+    cfg = load(args.config)
+    report_logging(cfg, args)
     try:
-        return run_sim(load(args.config), args)
+        return run_sim(cfg, args)
     except CameraError as exc:  # a clip that ends early or breaks: no scores of half a clip
         print(f"stopsafe: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
@@ -22,7 +30,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="run scenarios through the pipeline with the mock relay")
     p.add_argument("scenarios", nargs="+", help="scenario.yaml files")
-    p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
+    add_config_option(p, required=False)
+    add_log_option(p)
     p.add_argument("--json", action="store_true", help="print only the JSON scores on stdout")
     p.add_argument("--report", metavar="DIR",
                    help="write timeline and snapshot pictures, in DIR/<scenario name>/")

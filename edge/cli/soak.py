@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edge.cli.common import load
+from edge.cli.common import add_config_option, add_log_option, load, report_logging
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
@@ -18,6 +18,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     from sim.tables import console
 
     cfg = load(args.config)
+    report_logging(cfg, args)
     sc = load_scenario(args.scenario)
     broker = None
     with tempfile.TemporaryDirectory(prefix="stopsafe-soak-") as tmp:
@@ -46,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=20.0, help="how long (default 20)")
     p.add_argument("--warmup", type=float, default=60.0,
                    help="seconds before the memory baseline is taken (default 60)")
-    p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
+    add_config_option(p, required=False)
+    add_log_option(p)
     p.add_argument("--own-broker", action="store_true",
                    help="start a private mosquitto and publish to it (MQTT connected)")
     p.set_defaults(func=cmd_soak)
