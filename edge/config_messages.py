@@ -92,19 +92,17 @@ def _num(v: float) -> str:
 def _bounds(meta: list[Any]) -> str:
     lo = next((m for m in meta if isinstance(m, at.Ge | at.Gt)), None)
     hi = next((m for m in meta if isinstance(m, at.Le | at.Lt)), None)
-    low = f"{_num(lo.ge)}" if isinstance(lo, at.Ge) else (
-        f"above {_num(lo.gt)}" if isinstance(lo, at.Gt) else None)
-    high = f"{_num(hi.le)}" if isinstance(hi, at.Le) else (
-        f"below {_num(hi.lt)}" if isinstance(hi, at.Lt) else None)
+    low = (f"from {_num(lo.ge)}" if isinstance(lo, at.Ge)
+           else f"above {_num(lo.gt)}" if isinstance(lo, at.Gt) else "")
+    high = (f"up to {_num(hi.le)}" if isinstance(hi, at.Le)
+            else f"below {_num(hi.lt)}" if isinstance(hi, at.Lt) else "")
+    if isinstance(lo, at.Ge) and isinstance(hi, at.Le):
+        return f" from {_num(lo.ge)} to {_num(hi.le)}"
     if low and high:
-        if isinstance(lo, at.Ge) and isinstance(hi, at.Le):
-            return f" from {low} to {high}"
-        return f" {low}, {'up to ' + high if isinstance(hi, at.Le) else high}"
-    if low:
-        return f" of {low} or more" if isinstance(lo, at.Ge) else f" {low}"
-    if high:
-        return f" up to {high}" if isinstance(hi, at.Le) else f" {high}"
-    return ""
+        return f" {low}, {high}"
+    if isinstance(lo, at.Ge):
+        return f" of {_num(lo.ge)} or more"
+    return f" {low or high}" if low or high else ""
 
 
 def _lengths(meta: list[Any], noun: str) -> str:
@@ -206,6 +204,17 @@ def _type_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any | None:
     return tp
 
 
+def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> FieldInfo | None:
+    """The field at ``loc`` (its description says what it is for), where it is a model's."""
+    if not loc:
+        return None
+    for member in _members(_unwrap(_type_at(model, loc[:-1]))[0]):
+        member, _ = _unwrap(member)
+        if _is_model(member) and loc[-1] in member.model_fields:
+            return member.model_fields[loc[-1]]
+    return None
+
+
 def _point_words(index: int, point: Any, hint: str | None) -> str:
     shown = (f"({', '.join(_num(v) if isinstance(v, int | float) else _show(v) for v in point)})"
              if isinstance(point, list | tuple) else _show(point))
@@ -258,6 +267,9 @@ def error_words(err: ErrorDetails, model: type[BaseModel] | None = None, data: A
         return name, str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
     what = accepted(tp) if tp is not None else None
     if kind == "missing":
+        field = _field_info(model, loc) if model is not None else None
+        if field is not None and field.description:
+            return name, f"missing: {field.description}"
         return name, "missing" + (f"; give {what}" if what else "")
     if kind in ("too_short", "too_long") and isinstance(value, list | tuple | dict):
         noun = "point" if tp is not None and _is_polygon(tp) else "item"

@@ -15,7 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from edge.config import ConfigError, Point, _describe, check_zone_polygon, read_document
+from edge.config import ConfigError, Point, check_zone_polygon, read_document
+from edge.config_messages import describe
 from sim.expectations import EXPECTATIONS, Needs, check_expectations
 from sim.injection import FaultSpec
 
@@ -120,7 +121,7 @@ def load_scenario(path: Path | str) -> Scenario:
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
+        raise ConfigError(describe(path, exc, Scenario, data)) from None
     _check_expect(sc, path)
     _check_clip(sc, path)
     _check_truth(sc, path)

@@ -80,7 +80,7 @@ def test_exact_answers_for_bad_input():
           "detail": "for_s: only with ON or OFF"}),
         ("light", b'{"mode": "ON", "for_s": -1, "id": 3}',
          {"ok": False, "id": 3, "error": "invalid_payload",
-          "detail": "for_s: Input should be greater than 0"}),
+          "detail": "for_s: is -1; accepted: a number above 0, up to 86400 or null (not set)"}),
         ("light", b'{"mode": "ON", "colour": 1}',
          {"ok": False, "id": None, "error": "invalid_payload",
           "detail": "colour: unknown key; light accepts the keys mode, for_s, id"}),
@@ -93,7 +93,11 @@ def test_exact_answers_for_bad_input():
                                       "accepts nothing, or a JSON object with id"}),
         ("status", b'{"id": true}',
          {"ok": False, "id": None, "error": "invalid_payload",
-          "detail": "id: Input should be a valid string"}),
+          "detail": "id: is true; accepted: text of at most 64 characters or a whole number "
+                    "from -9223372036854775808, below 9223372036854775808 or null (not set)"}),
+        ("light", b'{"for_s": 60}',
+         {"ok": False, "id": None, "error": "invalid_payload",
+          "detail": "mode: missing: ON, OFF or AUTO (also FORCE_ON, FORCE_OFF), any case."}),
         ("reboot", b"", {"ok": False, "id": None, "error": "unknown_command",
                          "detail": "known: light, reload, selftest, snapshot, status"}),
         ("light", b"x" * (MAX_BYTES + 1),
@@ -106,7 +110,7 @@ def test_exact_answers_for_bad_input():
         assert h.handle(name, payload, 0.0) == want, (name, payload)
     assert actions.modes == []
     assert h.counters() == {"accepted": 0, "failed": 0, "rejected": {
-        "disabled": 1, "invalid_payload": 7, "malformed_json": 3, "not_utf8": 1,
+        "disabled": 1, "invalid_payload": 8, "malformed_json": 3, "not_utf8": 1,
         "too_large": 1, "unknown_command": 1}}
 
 

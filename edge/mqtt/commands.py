@@ -19,8 +19,17 @@ from enum import Enum
 from typing import Annotated, Any, Protocol
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
+from edge.config_messages import error_words
 from edge.decision.light_rules import LightMode
 
 log = structlog.get_logger("stopsafe.mqtt.commands")
@@ -81,10 +90,19 @@ class _Args(BaseModel):
 
 
 class LightArgs(_Args):
-    mode: Annotated[str, Field(strict=True, max_length=16)]
+    mode: str = Field(description="ON, OFF or AUTO (also FORCE_ON, FORCE_OFF), any case.")
     for_s: Annotated[float, Field(gt=0.0, le=86400.0, strict=True)] | None = Field(
         None, description="Fall back to AUTO after this many seconds."
     )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _a_light_word(cls, mode: Any) -> str:
+        if not isinstance(mode, str) or mode.upper() not in LIGHT_WORDS:
+            shown = repr(mode) if len(repr(mode)) <= 40 else repr(mode)[:37] + "..."
+            raise ValueError(f"{shown} is not a light mode; accepted: {light_words()} "
+                             "(any case)")
+        return mode
 
     @property
     def light_mode(self) -> LightMode:
@@ -266,11 +284,12 @@ class CommandHandler:
                 self._check_light(args)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = str(first["loc"][0]) if first["loc"] else "payload"
             if first["type"] == "extra_forbidden":
-                detail = f"{where}: unknown key; {name} accepts the keys {_keys(command)}"
-            else:
-                detail = f"{where}: {first['msg']}"
+                detail = f"{first['loc'][0]}: unknown key; {name} accepts the keys " \
+                         f"{_keys(command)}"
+            else:  # the key, the value sent and what it may be (from the argument model)
+                where, what = error_words(first, ARGS[command], data)
+                detail = f"{where}: {what}"
             return self._reject(Rejection.INVALID, name, detail, cmd_id)
         except ValueError as exc:
             return self._reject(Rejection.INVALID, name, str(exc), cmd_id)
@@ -284,9 +303,6 @@ class CommandHandler:
 
     @staticmethod
     def _check_light(args: LightArgs) -> None:
-        if args.mode.upper() not in LIGHT_WORDS:
-            raise ValueError(f"mode: {args.mode!r} is not a light mode; accepted: "
-                             f"{light_words()} (any case)")
         if args.for_s is not None and args.light_mode is LightMode.AUTO:
             raise ValueError("for_s: only with ON or OFF")
         if args.for_s is not None and not math.isfinite(args.for_s):
