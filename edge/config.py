@@ -783,27 +783,15 @@ class ConfigError(Exception):
     exit_code = EX_CONFIG
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        name = str(part) if str(part).isidentifier() else repr(part)  # odd keys, quoted
-        out += f".{name}" if out else name
-    return out
+# the zone is written in fractions; where someone typed pixels, the command that converts them
+PIXEL_HINT = 'for pixels use "stopsafe zone --set ... --px"'
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    field = _field_path(first["loc"]) or "(top level)"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
+def _describe(path: Path, exc: ValidationError, data: Any = None) -> str:
+    """One line for a config that does not validate (edge.config_messages says it)."""
+    from edge.config_messages import describe
 
-    more = len(exc.errors()) - 1
-    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return " ".join(f"{path}: {field}: {msg}{tail}".splitlines())
+    return describe(path, exc, Config, data, PIXEL_HINT)
 
 
 def parse_config(data: Any, source: Path | str = "<config>") -> Config:
@@ -816,7 +804,7 @@ def parse_config(data: Any, source: Path | str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
+        raise ConfigError(_describe(path, exc, data)) from None
 
 
 # libyaml's parser where PyYAML has it: 50x faster, and it refuses absurd nesting itself instead

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import enum
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -117,6 +118,26 @@ def _lengths(meta: list[Any], noun: str) -> str:
     return ""
 
 
+CHARACTER_WORDS = {"A-Za-z": "letters", "a-zA-Z": "letters", "a-z": "small letters",
+                   "A-Z": "capital letters", "0-9": "digits"}
+
+
+def _pattern_words(pattern: str) -> str:
+    """``^[A-Za-z0-9_-]+$`` -> ``only letters, digits, '_' and '-'``; any other pattern as it is
+    (with the setting's description beside it, see error_words)."""
+    m = re.fullmatch(r"\^\[([^\]^]+)\][+*]\$", pattern)
+    if not m:
+        return f"matching {pattern}"
+    rest, words = m.group(1), []
+    for chars, word in CHARACTER_WORDS.items():
+        if chars in rest:
+            rest = rest.replace(chars, "", 1)
+            words.append(word)
+    words += [repr(c) for c in rest]
+    listed = ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+    return f"only {listed}"
+
+
 def accepted(tp: Any) -> str:
     """What a value of type ``tp`` may be, in words."""
     tp, meta = _unwrap(tp)
@@ -147,7 +168,7 @@ def accepted(tp: Any) -> str:
         size = _lengths(meta, "characters")
         pattern = next((m.pattern for m in meta if hasattr(m, "pattern") and m.pattern), None)
         return ("text" + (f" of {size}" if size else "")
-                + (f" matching {pattern}" if pattern else ""))
+                + (f": {_pattern_words(pattern)}" if pattern else ""))
     if isinstance(tp, type) and issubclass(tp, Path):
         return "a file or folder path"
     if _is_model(tp):
@@ -271,6 +292,10 @@ def error_words(err: ErrorDetails, model: type[BaseModel] | None = None, data: A
         if field is not None and field.description:
             return name, f"missing: {field.description}"
         return name, "missing" + (f"; give {what}" if what else "")
+    if kind == "string_pattern_mismatch" and what and "matching " in what:
+        field = _field_info(model, loc) if model is not None else None
+        if field is not None and field.description:  # a pattern only a programmer reads
+            what += f" ({field.description.rstrip('.')})"
     if kind in ("too_short", "too_long") and isinstance(value, list | tuple | dict):
         noun = "point" if tp is not None and _is_polygon(tp) else "item"
         found = f"has {len(value)} {noun}{'s' if len(value) != 1 else ''}"

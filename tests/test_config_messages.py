@@ -54,12 +54,13 @@ BAD_CONFIGS = {
     "section not a mapping": ("camera: /dev/video0\n", "camera: is '/dev/video0'",
                               "accepted: a mapping with the keys source, fps"),
     "pattern": ("stop:\n  id: stop 12\n", "stop.id: is 'stop 12'",
-                "text of 1 to 64 characters matching"),
+                "accepted: text of 1 to 64 characters: only letters, digits, '_' and '-'"),
     "list item": ("schedule:\n  windows: [{days: [monday], start: '06:00', end: '22:00'}]\n",
                   "schedule.windows[0].days[0]: is 'monday'",
                   "accepted: one of mon, tue, wed, thu, fri, sat, sun"),
     "optional text": ("mqtt:\n  client_id: " + "x" * 70 + "\n", "mqtt.client_id: is 'xxx",
-                      "text of 1 to 64 characters matching ^[A-Za-z0-9_.-]+$ or null"),
+                      "text of 1 to 64 characters: only letters, digits, '_', '.' and '-' or "
+                      "null (not set)"),
 }
 
 
