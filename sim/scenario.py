@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from edge.config import ConfigError, Point, check_zone_polygon, read_document
-from edge.config_messages import describe
+from edge.config.messages import describe
 from sim.expectations import EXPECTATIONS, Needs, check_expectations
 from sim.injection import FaultSpec
 

@@ -48,7 +48,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_SOFTWARE
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run the daemon")
+def register(p: argparse.ArgumentParser) -> None:
     add_config_option(p, required=True)
     p.set_defaults(func=cmd_run)

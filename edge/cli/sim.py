@@ -27,8 +27,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         return EX_UNAVAILABLE
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sim", help="run scenarios through the pipeline with the mock relay")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="+", help="scenario.yaml files")
     add_config_option(p, required=False)
     add_log_option(p)
