@@ -28,6 +28,9 @@ BAD_CONFIGS = {
     "mask point": (
         "zone:\n  masks: [[[0.1, 0.5], [0.6, 0.5], [0.6, -0.1]]]\n",
         "zone.masks[0]: point 3 is (0.6, -0.1)", "fraction of the frame, 0 to 1"),
+    "negative point": (
+        "zone:\n  polygon: [[0.1, 0.5], [0.6, 0.5], [0.6, -0.1]]\n",
+        "zone.polygon: point 3 is (0.6, -0.1)", "fraction of the frame, 0 to 1"),
     "unknown section": (
         "zones:\n  polygon: [[0, 0], [1, 0], [1, 1]]\n",
         "zones: unknown setting (did you mean zone?)", "the top level accepts: stop, camera"),
@@ -76,6 +79,8 @@ def test_each_message_names_the_setting_and_what_is_accepted(case, tmp_path):
     assert accepted in message, message
     assert "Input should" not in message and "Value error" not in message, message
     assert "\n" not in message
+    # the pixel hint only where a coordinate is above 1
+    assert (PX_HINT in message) == (case in ("polygon point out of 0..1", "polygon in pixels"))
 
 
 def test_a_polygon_in_pixels_is_one_problem_not_eight(tmp_path):

@@ -239,10 +239,12 @@ def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> FieldInfo | Non
 def _point_words(index: int, point: Any, hint: str | None) -> str:
     shown = (f"({', '.join(_num(v) if isinstance(v, int | float) else _show(v) for v in point)})"
              if isinstance(point, list | tuple) else _show(point))
-    tail = f" ({hint})" if hint else ""
     if not isinstance(point, list | tuple) or len(point) != 2:
         return f"point {index + 1} is {shown}; each point is [x, y], two fractions of the " \
-               f"frame, 0 to 1{tail}"
+               "frame, 0 to 1"
+    # a coordinate above 1 looks like pixels: say how to give those
+    pixels = any(isinstance(v, int | float) and v > 1 for v in point)
+    tail = f" ({hint})" if hint and pixels else ""
     return f"point {index + 1} is {shown}; each x and y is a fraction of the frame, 0 to 1{tail}"
 
 
