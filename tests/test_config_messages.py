@@ -4,9 +4,13 @@ the value found, and what would be accepted (worked out from the config model it
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from pydantic import ValidationError
 
-from edge.config import ConfigError, load_config
+from edge.config import Config, ConfigError, load_config
+from edge.config.messages import error_words
 from sim.expectations import EXPECTATIONS
+from tests.test_fuzz_config import documents
 
 PX_HINT = 'for pixels use "stopsafe zone --set ... --px"'
 
@@ -109,3 +113,18 @@ def test_scenario_errors_use_the_same_words(tmp_path):
         load_scenario(path)
     assert str(err.value).startswith(f"{path}: expect: unknown expectation 'f1_min'; accepted: ")
     assert all(key in str(err.value) for key in EXPECTATIONS)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=documents())
+def test_every_error_of_a_fuzzed_config_is_worded(doc):
+    """Random documents (tests/test_fuzz_config.py's): each error gets words of its own (not
+    pydantic's, and without falling back), naming the setting."""
+    if not isinstance(doc, dict):
+        return
+    try:
+        Config.model_validate(doc)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name, text = error_words(err, Config, doc, PX_HINT)  # raises if it cannot
+            assert name and "Input should" not in text, (err, text)

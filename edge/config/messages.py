@@ -306,11 +306,21 @@ def error_words(err: ErrorDetails, model: type[BaseModel] | None = None, data: A
     return name, f"{found}; accepted: {what}" if what else err["msg"]
 
 
+def _safe_words(err: ErrorDetails, model: type[BaseModel] | None, data: Any,
+                pixel_hint: str | None) -> tuple[str, str]:
+    """error_words, or pydantic's own words should a file be stranger than foreseen: a slip in
+    the wording must never hide the error itself."""
+    try:
+        return error_words(err, model, data, pixel_hint)
+    except Exception:  # any slip falls back to the plain message
+        return setting_name(tuple(err["loc"])) or "(top level)", err["msg"]
+
+
 def describe(source: Path | str, exc: ValidationError, model: type[BaseModel] | None = None,
              data: Any = None, pixel_hint: str | None = None) -> str:
     """The one line for a file that does not validate: its first problem, and how many other
     settings have one (a union's members, or a polygon's points, count once)."""
-    said = [error_words(e, model, data, pixel_hint) for e in exc.errors()]
+    said = [_safe_words(e, model, data, pixel_hint) for e in exc.errors()]
     name, text = said[0]
     others = len({n for n, _ in said} - {name})
     tail = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
