@@ -97,7 +97,7 @@ def test_exact_answers_for_bad_input():
                     "from -9223372036854775808, below 9223372036854775808 or null (not set)"}),
         ("light", b'{"for_s": 60}',
          {"ok": False, "id": None, "error": "invalid_payload",
-          "detail": "mode: missing: ON, OFF or AUTO (also FORCE_ON, FORCE_OFF), any case."}),
+          "detail": "mode: missing: One of ON, OFF, AUTO, FORCE_ON, FORCE_OFF (any case)."}),
         ("reboot", b"", {"ok": False, "id": None, "error": "unknown_command",
                          "detail": "known: light, reload, selftest, snapshot, status"}),
         ("light", b"x" * (MAX_BYTES + 1),

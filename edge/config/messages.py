@@ -182,7 +182,8 @@ def accepted(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value as it is quoted back in a message (cut short when long)."""
     if isinstance(value, str):
         text = repr(value)
     else:
@@ -237,8 +238,11 @@ def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> FieldInfo | Non
 
 
 def _point_words(index: int, point: Any, hint: str | None) -> str:
-    shown = (f"({', '.join(_num(v) if isinstance(v, int | float) else _show(v) for v in point)})"
-             if isinstance(point, list | tuple) else _show(point))
+    if isinstance(point, list | tuple):
+        shown = "(" + ", ".join(_num(v) if isinstance(v, int | float) else show_value(v)
+                                for v in point) + ")"
+    else:
+        shown = show_value(point)
     if not isinstance(point, list | tuple) or len(point) != 2:
         return f"point {index + 1} is {shown}; each point is [x, y], two fractions of the " \
                "frame, 0 to 1"
@@ -302,7 +306,7 @@ def error_words(err: ErrorDetails, model: type[BaseModel] | None = None, data: A
         noun = "point" if tp is not None and _is_polygon(tp) else "item"
         found = f"has {len(value)} {noun}{'s' if len(value) != 1 else ''}"
     else:
-        found = f"is {_show(value)}"
+        found = f"is {show_value(value)}"
     return name, f"{found}; accepted: {what}" if what else err["msg"]
 
 

@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from edge.config.messages import error_words
+from edge.config.messages import error_words, show_value
 from edge.decision.light_rules import LightMode
 from edge.wire import CommandName, Failure, Rejection
 
@@ -56,7 +56,7 @@ class _Args(BaseModel):
 
 
 class LightArgs(_Args):
-    mode: str = Field(description="ON, OFF or AUTO (also FORCE_ON, FORCE_OFF), any case.")
+    mode: str = Field(description=f"One of {', '.join(LIGHT_WORDS)} (any case).")
     for_s: Annotated[float, Field(gt=0.0, le=86400.0, strict=True)] | None = Field(
         None, description="Fall back to AUTO after this many seconds."
     )
@@ -65,9 +65,8 @@ class LightArgs(_Args):
     @classmethod
     def _a_light_word(cls, mode: Any) -> str:
         if not isinstance(mode, str) or mode.upper() not in LIGHT_WORDS:
-            shown = repr(mode) if len(repr(mode)) <= 40 else repr(mode)[:37] + "..."
-            raise ValueError(f"{shown} is not a light mode; accepted: {light_words()} "
-                             "(any case)")
+            raise ValueError(f"{show_value(mode)} is not a light mode; accepted: "
+                             f"{light_words()} (any case)")
         return mode
 
     @property
