@@ -128,3 +128,25 @@ def test_every_error_of_a_fuzzed_config_is_worded(doc):
         for err in exc.errors():
             name, text = error_words(err, Config, doc, PX_HINT)  # raises if it cannot
             assert name and "Input should" not in text, (err, text)
+
+
+def test_without_the_model_the_error_itself_says_what_is_accepted():
+    """Where only the error is at hand (no model to read), its own context gives the bound or
+    the allowed values."""
+    from enum import Enum
+
+    from pydantic import BaseModel, Field
+
+    class Kind(str, Enum):
+        A = "a"
+        B = "b"
+
+    class Thing(BaseModel):
+        size: float = Field(ge=0, le=5)
+        kind: Kind
+
+    with pytest.raises(ValidationError) as exc:
+        Thing(size=7, kind="c")
+    words = [error_words(e) for e in exc.value.errors()]
+    assert words == [("size", "is 7; accepted: a number up to 5"),
+                     ("kind", "is 'c'; accepted: one of a or b")]

@@ -226,6 +226,16 @@ def _type_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any | None:
     return tp
 
 
+def _from_context(ctx: dict[str, Any]) -> str | None:
+    """What is accepted, from the error alone (where the model is not at hand): its allowed
+    values or its bound."""
+    if "expected" in ctx:
+        return f"one of {str(ctx['expected']).replace(chr(39), '')}"
+    bounds = [at.Ge(ctx["ge"])] if "ge" in ctx else [at.Gt(ctx["gt"])] if "gt" in ctx else []
+    bounds += [at.Le(ctx["le"])] if "le" in ctx else [at.Lt(ctx["lt"])] if "lt" in ctx else []
+    return f"a number{_bounds(bounds)}" if bounds else None
+
+
 def _field_info(model: type[BaseModel], loc: tuple[Any, ...]) -> FieldInfo | None:
     """The field at ``loc`` (its description says what it is for), where it is a model's."""
     if not loc:
@@ -292,7 +302,7 @@ def error_words(err: ErrorDetails, model: type[BaseModel] | None = None, data: A
         return name, f"unknown setting{hint}{listed}"
     if kind == "value_error":
         return name, str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
-    what = accepted(tp) if tp is not None else None
+    what = accepted(tp) if tp is not None else _from_context(ctx)
     if kind == "missing":
         field = _field_info(model, loc) if model is not None else None
         if field is not None and field.description:
