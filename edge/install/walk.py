@@ -95,7 +95,8 @@ class WalkTest:
             if self._result.status is WalkStatus.RUNNING:
                 self._result.status, self._result.note = WalkStatus.FAILED, note
 
-    def on_record(self, record: StopRecord) -> None:
+    def on_record(self, record: StopRecord | Any) -> None:
+        """A record (or anything with its t, light_on, state and events: the page's queue)."""
         with self._lock:
             r = self._result
             light = bool(record.light_on)

@@ -1,14 +1,14 @@
 """``GET /metrics``: the stop's figures in Prometheus' text format, from the official client.
 
 Each server has a registry of its own (no process-wide globals, so two stops in one test
-process do not share counters). Counters move in ``observe`` (the frame thread: a few
-lock-protected additions a cycle); the MQTT link's outbox depth and connection are read when
-Prometheus scrapes.
+process do not share counters). Counters move in ``observe``, in the server's thread (the frame
+thread only queues each cycle's figures, see ``edge.web.view``); the MQTT link's outbox depth
+and connection are read when Prometheus scrapes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,16 +20,38 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from edge.decision.controller import StopState
+from edge.decision.events import StopEvent
 from edge.runtime.faults import Fault, FaultEvent
 from edge.runtime.pipeline import StopRecord
 
-__all__ = ["CONTENT_TYPE_LATEST", "StopMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Cycle", "StopMetrics"]
 
 # no "_created" twin of every counter: Prometheus does not need it, and it doubles the text
 disable_created_metrics()
 
 # the stages a cycle reports (StopRecord.times_ms), milliseconds: 0.5 ms .. 4 s
 STAGE_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+class Cycle(NamedTuple):
+    """What the page counts of one cycle: the record without its picture (the frame thread
+    queues this; the picture is not kept alive by the queue)."""
+
+    t: float
+    light_on: bool
+    switched: bool
+    invokes: int
+    detected: bool
+    has_frame: bool
+    times_ms: dict[str, float]
+    state: StopState
+    events: tuple[StopEvent, ...]
+
+    @classmethod
+    def of(cls, r: StopRecord) -> Cycle:
+        return cls(r.t, bool(r.light_on), r.switched, r.invokes, r.detected,
+                   r.frame is not None, r.times_ms, r.state, r.events)
 
 
 class StopMetrics:
@@ -80,9 +102,9 @@ class StopMetrics:
         self.outbox.set_function(lambda: len(service.link.outbox))
         self.mqtt.set_function(lambda: 1.0 if service.link.connected else 0.0)
 
-    def observe(self, r: StopRecord) -> None:
-        """One cycle (frame thread)."""
-        (self.frames if r.frame is not None else self.blind).inc()
+    def observe(self, r: Cycle) -> None:
+        """One cycle (in the server's thread, from the page's backlog)."""
+        (self.frames if r.has_frame else self.blind).inc()
         if r.invokes:
             self.model_runs.inc(r.invokes)
         if r.detected:
@@ -92,7 +114,7 @@ class StopMetrics:
         if self._last is not None and self._last[1] and r.t > self._last[0]:
             self.light_on_s.inc(r.t - self._last[0])
         self._last = (r.t, bool(r.light_on))
-        for stage, ms in r.times_ms.items():
+        for stage, ms in list(r.times_ms.items()):  # the frame thread adds "publish" late
             child = self._stages.get(stage)
             if child is None:
                 child = self._stages[stage] = self.stage.labels(stop=self._stop, stage=stage)

@@ -36,7 +36,7 @@ from edge.config import ConfigError, WebConfig
 from edge.install.walk import DEFAULT_WALK_S
 from edge.web.metrics import CONTENT_TYPE_LATEST
 from edge.web.passwords import verify_password
-from edge.web.view import LiveView
+from edge.web.view import DRAIN_S, LiveView
 
 log = structlog.get_logger("stopsafe.web")
 
@@ -349,6 +349,7 @@ class WebApp:
         return JSONResponse({"ok": ok, "reasons": reasons}, status_code=200 if ok else 503)
 
     async def metrics(self, request: Request) -> Response:
+        self.view.drain()
         return Response(self.view.metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     # ---------------- writes ----------------
@@ -394,6 +395,7 @@ class WebApp:
         return JSONResponse({"ok": True, "backup": backup.name, **result})
 
     async def walk(self, request: Request) -> Response:
+        self.view.drain()  # a walk starts with the cycles after this moment
         if request.method == "POST":
             try:
                 body = await request.json()
@@ -488,6 +490,9 @@ class WebServer:
             h11_max_incomplete_event_size=16 * 1024)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="stopsafe-web", daemon=True)
+        self._stopping = threading.Event()
+        self._drainer = threading.Thread(target=self._drain, name="stopsafe-web-count",
+                                         daemon=True)
 
     def _serve(self) -> None:
         try:
@@ -495,8 +500,17 @@ class WebServer:
         except Exception:  # the page is a convenience: the light goes on without it
             log.exception("web_failed")
 
+    def _drain(self) -> None:
+        """Count the frame loop's queued cycles every DRAIN_S, scraped or not."""
+        while not self._stopping.wait(DRAIN_S):
+            try:
+                self.app.view.drain()
+            except Exception:  # counting goes on; the failure is logged
+                log.exception("web_drain_failed")
+
     def start(self) -> WebServer:
         self._thread.start()
+        self._drainer.start()
         deadline = time.monotonic() + 10
         while not self.server.started and self._thread.is_alive() \
                 and time.monotonic() < deadline:
@@ -512,7 +526,9 @@ class WebServer:
 
     def close(self) -> None:
         self.server.should_exit = True
+        self._stopping.set()
         self._thread.join(timeout=5)
+        self._drainer.join(timeout=5)
         self.sock.close()
 
 

@@ -22,13 +22,15 @@ from edge.pictures import person_boxes, snapshot_jpeg
 from edge.runtime.assembly import Stop
 from edge.runtime.faults import BLIND_FAULTS, Fault, FaultEvent
 from edge.runtime.pipeline import StopRecord
-from edge.web.metrics import StopMetrics
+from edge.web.metrics import Cycle, StopMetrics
 
 # faults that mean the light is not under the stop's control (it cannot see, or the relay and
 # lamp do not do what they are told): /healthz answers 503 while one is active
 UNCONTROLLED = (*BLIND_FAULTS, Fault.LIGHT_READBACK, Fault.LAMP_FAILED, Fault.LAMP_STUCK_ON)
 FPS_WINDOW = 30  # frames the measured rate is taken over
 CPU_EVERY_S = 1.0  # the process's CPU share is measured at most this often
+BACKLOG = 4096  # queued cycles; the server drains them every DRAIN_S
+DRAIN_S = 0.25
 
 
 def _r(v: float) -> float:
@@ -66,6 +68,10 @@ class LiveView:
         self._frames: deque[float] = deque(maxlen=FPS_WINDOW)
         self._runs: deque[float] = deque(maxlen=FPS_WINDOW)
         self._jpeg_lock = threading.Lock()
+        # cycles and fault events not yet counted; bounded (a server stalled for minutes loses
+        # counts, never the frame loop's memory: no picture is queued)
+        self._backlog: deque[Cycle | FaultEvent] = deque(maxlen=BACKLOG)
+        self._drain_lock = threading.Lock()
         self._seq = 0  # records with a frame so far: the page asks for a picture when it moves
         self._jpeg: tuple[int, bytes] | None = None  # (seq of the record, its picture)
         self._proc = psutil.Process()
@@ -79,8 +85,9 @@ class LiveView:
 
     # ---------------- the frame thread ----------------
     def on_record(self, record: StopRecord) -> None:
-        self.metrics.observe(record)
-        self.walk.on_record(record)
+        """Keep a reference to the record and queue its figures: no counting, no encoding here
+        (``drain`` does that in the server's thread)."""
+        self._backlog.append(Cycle.of(record))
         now = self.clock()
         with self._lock:
             self._record, self._at = record, now
@@ -92,12 +99,28 @@ class LiveView:
                     self._runs.append(now)
 
     def on_fault(self, event: FaultEvent) -> None:
-        self.metrics.fault(event)
+        self._backlog.append(event)
 
     def close(self) -> None:
+        self.drain()
         self.walk.close()
 
     # ---------------- the server's thread ----------------
+    def drain(self) -> None:
+        """Count the queued cycles and fault events into the metrics and the walk test, in
+        order (the server's thread: every request that reads them, and a timer)."""
+        with self._drain_lock:
+            while True:
+                try:
+                    item = self._backlog.popleft()
+                except IndexError:
+                    return
+                if isinstance(item, FaultEvent):
+                    self.metrics.fault(item)
+                else:
+                    self.metrics.observe(item)
+                    self.walk.on_record(item)
+
     def latest(self) -> tuple[StopRecord | None, StopRecord | None, float | None]:
         with self._lock:
             return self._record, self._framed, self._at
@@ -158,6 +181,7 @@ class LiveView:
 
     def state(self) -> dict[str, Any]:
         """The stop as the page shows it (``GET /api/state``)."""
+        self.drain()
         record, _, at = self.latest()
         framed, seq = self._framed_seq()
         parts = self.parts
