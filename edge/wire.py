@@ -128,6 +128,9 @@ PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
 BLIND_FAULTS = (Fault.CAMERA_LOST, Fault.CAMERA_STALE, Fault.MODEL_FAILED, *PICTURE_FAULTS)
 
 
+# cmd/<this>: `stopsafe commission`'s broker round trip (the one topic the example ACL lets a
+# stop read); a running daemon answers it as an unknown command
+COMMISSION_PING = "commission"
 HA_STATUS_TOPIC_LEAF = "status"  # <discovery_prefix>/status: Home Assistant's birth message
 
 

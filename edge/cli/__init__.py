@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from edge import __version__
+from edge.cli.common import resolve_config
 from edge.config import EX_CONFIG, ConfigError, LogFormat
 from edge.logs import configure_logging
 
@@ -45,6 +46,7 @@ COMMANDS = (
             "set the waiting zone in the config file, redraw the snapshot"),
     Command("commission", "edge.cli.commission",
             "all checks and a snapshot, with a report in DIR"),
+    Command("web-password", "edge.cli.web_password", "make the hash for web.password_hash"),
     Command("console", "fleet.cli.console",
             "live table of every stop on the broker; send commands"),
     Command("fleet-sim", "sim.cli.fleet_sim", "impersonate N stops on the broker (load tests)"),
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("info", LogFormat.AUTO)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
+        resolve_config(args)  # -c, else $STOPSAFE_CONFIG, else the installed file
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"stopsafe: config error: {exc}", file=sys.stderr)
