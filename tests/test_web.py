@@ -17,8 +17,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.config import ConfigError, load_config, parse_config
+from edge.config.passwords import hash_password, verify_password
 from edge.decision.zones import Zone
-from edge.web.passwords import hash_password, verify_password
 from edge.web.server import WebServer
 from edge.web.view import LiveView
 from sim.broker import free_port

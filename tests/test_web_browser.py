@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from edge.config import load_config
+from edge.config.passwords import hash_password
 from edge.decision.zones import Zone
-from edge.web.passwords import hash_password
 from sim.truth import read_presence
 from tests.conftest import CLIPS, REPO
 from tests.web_stop import stop_doc, web_stop

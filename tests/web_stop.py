@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
+from edge.app.compose import assemble
+from edge.app.control import PipelineControl
+from edge.app.stop import Stop
 from edge.config import load_config
-from edge.mqtt.control import PipelineControl
 from edge.mqtt.service import start_mqtt
-from edge.runtime.assembly import Stop, assemble
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.pipeline import StopRecord
 from edge.web.server import WebServer, start_web

@@ -63,7 +63,7 @@ SINK_US: list[float] = []
 def run(cfg, clip: Path, seconds: float, speed: float, page: bool
         ) -> tuple[list[float], list[float]]:
     """(frame loop ms, frame thread CPU ms) of each cycle."""
-    from edge.runtime.assembly import assemble
+    from edge.app.compose import assemble
     from edge.runtime.camera import ClipSource
     from sim.pacing import PacedClip
 

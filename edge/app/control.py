@@ -17,7 +17,7 @@ import structlog
 from detector.models import ModelError
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode
-from edge.pictures import Box, person_boxes
+from edge.pictures import person_boxes
 from edge.runtime.control import CommandFailed
 from edge.runtime.pipeline import Pipeline, StopRecord
 from edge.wire import Failure

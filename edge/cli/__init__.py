@@ -5,9 +5,9 @@ adds the sub-command's arguments to its parser and sets ``func`` (args -> exit s
 ``stopsafe --help``. Only the module of the sub-command invoked is imported, so ``stopsafe run``
 and ``stopsafe --help`` load neither the simulator (``sim``) nor the fleet tools (``fleet``,
 whose console, collect and history sub-commands live in ``fleet.cli``; the simulator's sim,
-bench, soak and fleet-sim live in ``sim.cli``). ``run`` is the composition layer's own
-(``edge.app.run``): it starts the daemon, which the command line's other faces never import.
-``common`` holds what the sub-commands share.
+bench, soak and fleet-sim live in ``sim.cli``). The command line is the process's entry, on top
+of the composition layer (``edge.app``): ``run`` starts the daemon, ``commission`` runs its walk
+test on a stop of its own. ``common`` holds what the sub-commands share.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Command(NamedTuple):
 
 
 COMMANDS = (
-    Command("run", "edge.app.run", "run the daemon"),
+    Command("run", "edge.cli.run", "run the daemon"),
     Command("sim", "sim.cli.sim", "run scenarios through the pipeline with the mock relay"),
     Command("models", "edge.cli.models", "model files"),
     Command("check-config", "edge.cli.check_config", "validate and print the effective config"),

@@ -94,8 +94,8 @@ def run_walk(cfg: Any, limit_s: float) -> Any:
     import time
 
     from actuators.light import LightError
+    from edge.app.compose import assemble
     from edge.install.walk import WalkResult, WalkStatus, WalkTest
-    from edge.runtime.assembly import assemble
     from edge.runtime.camera import open_camera
     from edge.runtime.frames import CameraError
 

@@ -9,7 +9,7 @@ import sys
 
 
 def cmd_web_password(args: argparse.Namespace) -> int:
-    from edge.web.passwords import MIN_PASSWORD_CHARS, hash_password
+    from edge.config.passwords import MIN_PASSWORD_CHARS, hash_password
 
     if args.stdin:
         password = sys.stdin.readline().rstrip("\n")

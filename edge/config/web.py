@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from edge.config.base import Section
-from edge.web.passwords import check_hash_format
+from edge.config.passwords import check_hash_format
 
 
 def is_loopback(host: str) -> bool:

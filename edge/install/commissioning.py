@@ -350,8 +350,8 @@ def check_broker(cfg: Config, timeout_s: float = 5.0) -> Check:
     import threading
     import uuid
 
+    from edge.mqtt.client import resolve_credentials
     from edge.mqtt.link import ignore_sigpipe, paho_client
-    from edge.mqtt.service import resolve_credentials
     from edge.wire import COMMISSION_PING, Topics
 
     m = cfg.mqtt

@@ -33,9 +33,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from edge.config import ConfigError, WebConfig
+from edge.config.passwords import verify_password
 from edge.install.walk import DEFAULT_WALK_S
 from edge.web.metrics import CONTENT_TYPE_LATEST
-from edge.web.passwords import verify_password
 from edge.web.view import DRAIN_S, LiveView
 
 log = structlog.get_logger("stopsafe.web")
@@ -357,7 +357,7 @@ class WebApp:
         """Save the zone (and masks) drawn on the page: the config's own checks, an atomic
         write keeping FILE.bak, then the daemon's reload (as SIGHUP and ``cmd/reload``)."""
         from edge.install.config_edit import write_zone
-        from edge.mqtt.commands import CommandFailed
+        from edge.runtime.control import CommandFailed
 
         try:
             body = await request.json()
@@ -414,7 +414,7 @@ class WebApp:
     async def selftest(self, request: Request) -> Response:
         """The relay pulse and a model run, in the frame thread (commissioning through a
         running daemon: the relay cannot be opened twice)."""
-        from edge.mqtt.commands import CommandFailed
+        from edge.runtime.control import CommandFailed
 
         parts = self.view.parts
         if parts is None or parts.control is None:
@@ -422,7 +422,7 @@ class WebApp:
         mqtt = self.view.mqtt
         try:
             # with MQTT, its self-test: the same, and the broker's acknowledgement of a publish
-            future = parts.control.selftest_frame() if mqtt is None else _in_link_thread(mqtt)
+            future = parts.control.selftest() if mqtt is None else _in_link_thread(mqtt)
             result = await asyncio.wait_for(asyncio.wrap_future(future), RELOAD_WAIT_S)
         except asyncio.TimeoutError:
             return _error(504, "the frame loop did not answer")
@@ -437,7 +437,7 @@ def _in_link_thread(mqtt: Any) -> Future[dict[str, Any]]:
 
     def start() -> None:
         try:
-            inner = mqtt.selftest()
+            inner = mqtt.responder.selftest()
         except Exception as exc:  # handed to the caller
             outer.set_exception(exc)
             return

@@ -12,16 +12,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
 from edge.config import Config
 from edge.install.walk import WalkTest
 from edge.pictures import person_boxes, snapshot_jpeg
-from edge.runtime.assembly import Stop
 from edge.runtime.faults import BLIND_FAULTS, Fault, FaultEvent
-from edge.runtime.pipeline import StopRecord
+from edge.runtime.pipeline import Pipeline, StopRecord
 from edge.web.metrics import Cycle, StopMetrics
 
 # faults that mean the light is not under the stop's control (it cannot see, or the relay and
@@ -41,12 +40,23 @@ def _box(b: Any) -> list[float]:
     return [_r(b.x1), _r(b.y1), _r(b.x2), _r(b.y2)]
 
 
+class RunningStop(Protocol):
+    """What the page reads of the running stop (``edge.app.stop.Stop``; the composition binds
+    it): its pipeline and its detector front-end, each asked for every time."""
+
+    @property
+    def pipeline(self) -> Pipeline: ...
+
+    @property
+    def detector(self) -> Any: ...
+
+
 @dataclass
 class Parts:
     """The running stop the page reads (bound once it is assembled). Its pipeline, detector and
     gate are asked for each time: a reload may replace them."""
 
-    stop: Stop
+    stop: RunningStop
     control: Any = None  # the commands' control: its config is the one in use
     config_path: Any = None  # the file a saved zone is written to
 

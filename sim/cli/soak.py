@@ -12,10 +12,10 @@ from edge.cli.common import add_config_option, add_log_option, load, report_logg
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
+    from edge.cli.common import console
     from sim.progress import terminal_progress, wall_bar
     from sim.scenario import load_scenario
     from sim.soak import soak
-    from edge.cli.common import console
 
     cfg = load(args.config)
     report_logging(cfg, args)
