@@ -36,6 +36,10 @@ class State(str, Enum):
     OCCUPANCY = "occupancy/state"
     WAITING = "waiting/state"
     FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
+    # JSON object: each active fault -> when it was raised (ISO 8601, UTC); {} when healthy
+    FAULTS_SINCE = "faults/since/state"
+    # JSON object of the last self-test: result (SelftestResult), at (ISO 8601), failed checks
+    SELFTEST = "selftest/state"
 
 
 class Leaf(str, Enum):
@@ -50,6 +54,11 @@ class Leaf(str, Enum):
     SELFTEST = "selftest"  # the self-test's broker round trip publishes here (QoS 1)
 
 
+class SelftestResult(str, Enum):
+    """``result`` of ``selftest/state``."""
+
+    PASSED = "passed"
+    FAILED = "failed"
 
 
 HA_STATUS_TOPIC_LEAF = "status"  # <discovery_prefix>/status: Home Assistant's birth message
