@@ -14,6 +14,7 @@ import sys
 
 from edge import __version__
 from edge.config import EX_CONFIG, ConfigError, LogFormat
+from edge.extras import EX_UNAVAILABLE, missing_line
 from edge.logs import configure_logging
 
 MODULES = (
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stopsafe: config error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed: one line
+        line = missing_line(args.command, exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EX_UNAVAILABLE
 
 
 if __name__ == "__main__":  # pragma: no cover
