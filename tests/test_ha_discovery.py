@@ -108,6 +108,7 @@ NEW = {
     "fault_since": ("sensor", "timestamp", None, None, "diagnostic"),
     "waiting_episodes_today": ("sensor", None, "episodes", "total_increasing", None),
     "detector_rate": ("sensor", "frequency", "Hz", "measurement", "diagnostic"),
+    "in_service": ("binary_sensor", "running", None, None, "diagnostic"),
 }
 
 

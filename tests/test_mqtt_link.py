@@ -32,7 +32,7 @@ ROOT = "stopsafe/t1"
 RETAINED = {f"{ROOT}/status": "online", f"{ROOT}/light/state": "OFF",
             f"{ROOT}/light/mode/state": "AUTO", f"{ROOT}/occupancy/state": "OFF",
             f"{ROOT}/waiting/state": "0", f"{ROOT}/faults/state": "[]",
-            f"{ROOT}/faults/since/state": "{}"}
+            f"{ROOT}/faults/since/state": "{}", f"{ROOT}/service/state": "ON"}
 
 
 def events(c: Collector) -> list[dict]:

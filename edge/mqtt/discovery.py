@@ -189,6 +189,11 @@ def components(topics: Topics, telemetry_s: float, snapshots: bool = False
             "json_attributes_topic": topics.leaf(State.FAULTS),
             "json_attributes_template": FAULTS_ATTRIBUTES_TEMPLATE, **on_off,
         }),
+        Component("in_service", Platform.BINARY_SENSOR, {
+            "name": "In service hours", "icon": "mdi:clock-check-outline",
+            "entity_category": "diagnostic", "device_class": "running",
+            "state_topic": topics.leaf(State.IN_SERVICE), **on_off,
+        }),
         Component("waiting", Platform.SENSOR, {
             "name": "Waiting passengers", "icon": "mdi:account-clock",
             "state_topic": topics.leaf(State.WAITING), "state_class": "measurement",

@@ -258,7 +258,8 @@ class MqttService:
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
                              (State.LIGHT_MODE, stop.mode.value),
                              (State.OCCUPANCY, OnOff.of(stop.occupied).value),
-                             (State.WAITING, str(stop.waiting))):
+                             (State.WAITING, str(stop.waiting)),
+                             (State.IN_SERVICE, OnOff.of(stop.in_service).value)):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self._q.put((_Msg.STATE, state, value))

@@ -40,6 +40,7 @@ class State(str, Enum):
     FAULTS_SINCE = "faults/since/state"
     # JSON object of the last self-test: result (SelftestResult), at (ISO 8601), failed checks
     SELFTEST = "selftest/state"
+    IN_SERVICE = "service/state"  # ON inside the operating hours (schedule), OFF outside
 
 
 class Leaf(str, Enum):
