@@ -16,6 +16,7 @@ from edge import __version__
 from edge.config import EX_CONFIG, ConfigError, LogFormat
 from edge.extras import EX_UNAVAILABLE, missing_line
 from edge.logs import configure_logging
+from edge.mqtt.errors import BrokerUnavailable
 
 MODULES = (
     "edge.cli.run",
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stopsafe: config error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except BrokerUnavailable as exc:  # down, unreachable, or refused the login: one line
+        print(f"stopsafe {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except ModuleNotFoundError as exc:  # an optional extra that is not installed: one line
         line = missing_line(args.command, exc)
         if line is None:
