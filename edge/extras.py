@@ -24,6 +24,7 @@ class Extra(str, Enum):
     PI5 = "pi5"
     ONNX = "onnx"
     HISTORY = "history"
+    CONSOLE = "console"
 
 
 # top-level module -> the extra that installs it (setup.cfg says the versions)
@@ -33,6 +34,7 @@ PROVIDED_BY: dict[str, Extra] = {
     "sqlalchemy": Extra.HISTORY,
     "psycopg": Extra.HISTORY,
     "matplotlib": Extra.HISTORY,
+    "textual": Extra.CONSOLE,
 }
 
 

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _name(args: argparse.Namespace) -> str:
+    """The command as typed (``console send``: a sub-command's own ``tool`` default)."""
+    return getattr(args, "tool", None) or args.command
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging("info", LogFormat.AUTO)
@@ -58,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopsafe: config error: {exc}", file=sys.stderr)
         return EX_CONFIG
     except BrokerUnavailable as exc:  # down, unreachable, or refused the login: one line
-        print(f"stopsafe {args.command}: {exc}", file=sys.stderr)
+        print(f"stopsafe {_name(args)}: {exc}", file=sys.stderr)
         return exc.exit_code
     except ModuleNotFoundError as exc:  # an optional extra that is not installed: one line
-        line = missing_line(args.command, exc)
+        line = missing_line(_name(args), exc)
         if line is None:
             raise
         print(line, file=sys.stderr)

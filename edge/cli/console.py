@@ -223,4 +223,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("command", help="light, reload, selftest, snapshot, status")
     s.add_argument("payload", nargs="?", help="e.g. ON, or '{\"mode\": \"ON\", \"for_s\": 600}'")
     s.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
-    s.set_defaults(func=cmd_send)
+    s.set_defaults(func=cmd_send, tool="console send")

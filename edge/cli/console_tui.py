@@ -11,7 +11,8 @@ retry (paho's, between 1 and 30 s), never a traceback.
 
 Keys: ``/`` filter by text, ``1``-``5`` toggle the state filters (waiting, lit, fault, offline,
 out of hours), ``0`` clears them, ``s``/``S`` next sort column / reverse (or click a header),
-``enter`` the detail pane, ``ctrl+end``/``ctrl+home`` the last/first stop, ``c`` a command to the selected stop, ``F`` forget it, ``q`` quit.
+``enter`` the detail pane, ``ctrl+end``/``ctrl+home`` the last/first stop, ``c`` a command to
+the selected stop, ``F`` forget it, ``q`` quit.
 """
 
 from __future__ import annotations
@@ -245,7 +246,12 @@ class ConsoleApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        dt = self.query_one("#table", DataTable)
+        # kept: App.query_one looks in the screen on top, which is a dialog at times
+        self.dt = dt = self.query_one("#table", DataTable)
+        self.status_bar = self.query_one("#status", Static)
+        self.pane = self.query_one("#detail", VerticalScroll)
+        self.pane_text = self.query_one("#detail-text", Static)
+        self.filter_input = self.query_one("#filter", Input)
         for key, name in COLUMNS:
             dt.add_column(name, key=key.value)
         self.link.start()
@@ -274,7 +280,7 @@ class ConsoleApp(App[None]):
         self._status()
 
     def _redraw(self) -> None:
-        dt = self.query_one("#table", DataTable)
+        dt = self.dt
         rows = self.table.view(self.sort, self.reverse, self.text, self.states)
         keys = [r.stop for r in rows]
         started = self.table.started
@@ -312,22 +318,21 @@ class ConsoleApp(App[None]):
                 f"{faulty} with faults | shown {len(self.shown)} | states: {states}"
                 + (f", text: {self.text!r}" if self.text else "")
                 + f" | sort: {self.sort.value}{' (reverse)' if self.reverse else ''}")
-        self.query_one("#status", Static).update(text)
+        self.status_bar.update(text)
 
     def selected(self) -> str | None:
-        dt = self.query_one("#table", DataTable)
+        dt = self.dt
         if not self.shown or dt.cursor_row < 0 or dt.cursor_row >= len(self.shown):
             return None
         return self.shown[dt.cursor_row]
 
     def _detail(self) -> None:
-        pane = self.query_one("#detail")
-        if "open" not in pane.classes:
+        if "open" not in self.pane.classes:
             return
         stop = self.selected()
         row: StopRow | None = self.table.row(stop) if stop else None
         text = "\n".join(detail_lines(row, self.table.started)) if row else "no stop selected"
-        self.query_one("#detail-text", Static).update(text)
+        self.pane_text.update(text)
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
@@ -359,10 +364,10 @@ class ConsoleApp(App[None]):
 
     # ---------------- actions ----------------
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.filter_input.focus()
 
     def action_focus_table(self) -> None:
-        self.query_one("#table", DataTable).focus()
+        self.dt.focus()
 
     def action_toggle_state(self, value: str) -> None:
         f = StopFilter(value)
@@ -382,7 +387,7 @@ class ConsoleApp(App[None]):
         self._changed()
 
     def action_detail(self) -> None:
-        self.query_one("#detail").toggle_class("open")
+        self.pane.toggle_class("open")
         self._detail()
 
     def action_command(self) -> None:
@@ -397,7 +402,7 @@ class ConsoleApp(App[None]):
             name, _, payload = line.partition(" ")
             self.link.send(stop, name, payload.strip())
             self.notify(f"sent {name} to {stop}; its answer shows in the detail pane")
-            if "open" not in self.query_one("#detail").classes:
+            if "open" not in self.pane.classes:
                 self.action_detail()
 
         self.push_screen(CommandScreen(stop), sent)

@@ -150,8 +150,12 @@ class FleetTable:
         self._lock = threading.Lock()
 
     def subscriptions(self, results: bool = False) -> list[tuple[str, int]]:
+        """QoS 0: the console is a view, not a record (the collector is). At QoS 1 the broker
+        holds back all but a few messages in flight and drops what overflows its queue for
+        the client (mosquitto: max_queued_messages, 1000): a thousand stops' retained states
+        at subscription would lose some."""
         leaves = [*SUBSCRIBED, *([RESULTS] if results else [])]
-        return [(f"{self.prefix}/+/{leaf}", 1) for leaf in leaves]
+        return [(f"{self.prefix}/+/{leaf}", 0) for leaf in leaves]
 
     def update(self, topic: str, payload: bytes, now: float | None = None,
                retained: bool = False, correlation: bytes | None = None) -> None:
@@ -251,7 +255,9 @@ class FleetTable:
         if sort is SortKey.URGENCY:
             rows.sort(key=lambda r: r.urgency(), reverse=reverse)
         elif sort is not SortKey.STOP:
-            rows.sort(key=lambda r: _key(r, sort), reverse=reverse)
+            known = [r for r in rows if _value(r, sort) is not None]
+            known.sort(key=lambda r: _value(r, sort), reverse=reverse)
+            rows = known + [r for r in rows if _value(r, sort) is None]  # unknown: last
         elif reverse:
             rows.reverse()
         return rows
@@ -267,10 +273,10 @@ class FleetTable:
             return len(self.rows)
 
 
-def _key(r: StopRow, sort: SortKey) -> tuple[bool, Any]:
-    """Rows without the value last, whichever the direction is (two-part key)."""
+def _value(r: StopRow, sort: SortKey) -> Any:
+    """The column's value, None when the stop has not said it (those rows go last)."""
     v: Any = ", ".join(r.faults) if sort is SortKey.FAULTS else getattr(r, sort.value)
-    return (v is None or v == ""), (v if v is not None else 0)
+    return None if v == "" else v
 
 
 def _event(row: StopRow, text: str) -> None:
