@@ -44,9 +44,9 @@ from edge import __version__
 from edge.config import DiscoveryForm
 from edge.decision.events import EventKind
 from edge.decision.light_rules import LightMode
-from edge.mqtt.commands import CommandName
-from edge.mqtt.topics import (
+from edge.wire import (
     HA_STATUS_TOPIC_LEAF,
+    CommandName,
     Leaf,
     OnOff,
     SelftestResult,

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from edge.decision.events import EventKind
-from edge.mqtt.topics import Leaf, OnOff, State, Status, split_stop_topic
+from edge.wire import Leaf, OnOff, State, Status, split_stop_topic
 
 SUBSCRIBED = (Leaf.STATUS.value, *(s.value for s in State), Leaf.TELE.value, Leaf.EVENT.value)
 RESULTS = f"{Leaf.RESULT.value}/+"  # command answers (the console's and anyone's)

@@ -16,7 +16,7 @@ HISTORY_REFRESH_S = 30.0  # console --db: how often the last 24 h of faults are 
 
 def load_history(store, table) -> None:
     """Each listed stop's faults over the last 24 h from the history database, into ``table``."""
-    from edge.history.report import recent_faults
+    from fleet.history.report import recent_faults
 
     try:
         faults = recent_faults(store, table.stops())
@@ -35,7 +35,7 @@ def _open_store(args: argparse.Namespace) -> Any:
     if not args.db:
         return None
     from edge.config import ConfigError
-    from edge.history.store import Store, StoreError
+    from fleet.history.store import Store, StoreError
 
     try:
         return Store(args.db)
@@ -79,8 +79,8 @@ def _collect_once(args: argparse.Namespace, cfg: Any, table: Any) -> None:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from edge.cli.fleet_view import FleetTable, SortKey, render, rows_json
     from edge.mqtt.client import broker_config
+    from fleet.view import FleetTable, SortKey, render, rows_json
 
     cfg = broker_config(args)
     store = _open_store(args)
@@ -99,7 +99,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
                 Console(width=200).print(render(table, sort, args.reverse, args.rows))
             return EXIT_OK
-        from edge.cli.console_tui import ConsoleApp
+        from fleet.console_tui import ConsoleApp
 
         app = ConsoleApp(cfg, table, sort=sort, reverse=args.reverse,
                          refresh_s=args.refresh_s, duration_s=args.duration, store=store)
@@ -116,10 +116,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    from edge.cli.fleet_view import new_correlation
     from edge.config import MqttProtocol
     from edge.mqtt.client import Connected, broker_config, connect_client
-    from edge.mqtt.topics import Topics
+    from edge.wire import Topics
+    from fleet.view import new_correlation
 
     cfg = broker_config(args)
     topics = Topics(cfg.mqtt.prefix, args.stop)
@@ -187,12 +187,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         client.disconnect()
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from edge.cli.fleet_view import SortKey
+def register(p: argparse.ArgumentParser) -> None:
     from edge.mqtt.client import add_broker_args
+    from fleet.view import SortKey
 
-    p = sub.add_parser("console", help="every stop on the broker in a terminal UI (filter, "
-                       "sort, details, commands, forget); --once/--json for scripts; send")
     add_broker_args(p)
     p.add_argument("--json", action="store_true",
                    help="print one snapshot of the table as JSON and exit")

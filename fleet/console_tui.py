@@ -28,7 +28,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from edge.cli.fleet_view import (
+from edge.config import Config, MqttProtocol
+from edge.wire import Topics
+from fleet.view import (
     COLUMNS,
     FleetTable,
     SortKey,
@@ -38,8 +40,6 @@ from edge.cli.fleet_view import (
     detail_lines,
     new_correlation,
 )
-from edge.config import Config, MqttProtocol
-from edge.mqtt.topics import Topics
 
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
 FORGET_SCAN_S = 1.0  # retained messages of the stop arrive right after the subscription
@@ -268,7 +268,7 @@ class ConsoleApp(App[None]):
     def take_in(self) -> None:
         """Bring the table up to date (from the interval, and at once after a key)."""
         if self.store is not None and time.monotonic() >= self.next_history:
-            from edge.cli.console import HISTORY_REFRESH_S, load_history
+            from fleet.cli.console import HISTORY_REFRESH_S, load_history
 
             self.next_history = time.monotonic() + HISTORY_REFRESH_S
             load_history(self.store, self.table)
