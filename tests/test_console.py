@@ -19,15 +19,15 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.cli.fleet_view import FleetTable, SortKey, StopFilter, cells, detail_lines
 from edge.mqtt.client import broker_config
+from fleet.view import FleetTable, SortKey, StopFilter, cells, detail_lines
 from tests.conftest import REPO
 from tests.helpers import stop_fleet
 from tests.mqtt_fixtures import Broker, free_port
 
 textual = pytest.importorskip("textual")
 
-from edge.cli.console_tui import ConsoleApp, forget_stop  # noqa: E402
+from fleet.console_tui import ConsoleApp, forget_stop  # noqa: E402
 
 GONE = "gone-0001"  # a stop taken out of service: only its retained topics are left
 

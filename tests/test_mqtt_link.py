@@ -21,7 +21,7 @@ from edge import __version__
 from edge.config import DiscoveryForm, DropPolicy
 from edge.mqtt.discovery import announce_delay_s, discovery_configs
 from edge.mqtt.outbox import Outbox
-from edge.mqtt.topics import Topics
+from edge.wire import Topics
 from tests.conftest import REPO
 from tests.ha_schema import validate_config
 from tests.mqtt_fixtures import Broker, Collector

@@ -35,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import DiscoveryForm, parse_config
 from edge.mqtt.discovery import components
-from edge.mqtt.topics import Topics
+from edge.wire import Topics
 from sim.broker import Broker
 from sim.fleet import Fleet
 
