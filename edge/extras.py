@@ -54,10 +54,10 @@ def missing_line(command: str, exc: ModuleNotFoundError) -> str | None:
     """The one line for a command that ran into a module of a missing extra, None when the
     missing module is no extra's (a real bug: let it raise)."""
     extra = extra_for(exc.name)
-    if extra is None:
+    if extra is None or not exc.name:
         return None
-    return (f"stopsafe {command}: needs the '{extra.value}' extra ({exc.name} is not "
-            f"installed): {install_hint(extra)}")
+    return (f"stopsafe {command}: needs the '{extra.value}' extra "
+            f"({exc.name.partition('.')[0]} is not installed): {install_hint(extra)}")
 
 
 def config_extras(config_path: Path) -> list[Extra]:

@@ -214,8 +214,9 @@ def _without(mods: tuple[str, ...], *argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("argv", [
-    ("history", "--db", "sqlite:///{tmp}/h.db"),
-    ("collect", "--db", "sqlite:///{tmp}/h.db", "--broker", "127.0.0.1:1", "--duration", "1"),
+    ("history", "--db", "sqlite:///{tmp}/h.db", "--create"),
+    ("collect", "--db", "sqlite:///{tmp}/h.db", "--create", "--broker", "127.0.0.1:1",
+     "--duration", "1"),
     ("console", "--db", "sqlite:///{tmp}/h.db", "--broker", "127.0.0.1:1", "--json"),
 ])
 def test_a_command_without_its_extra_names_it_in_one_line(tmp_path, argv):

@@ -225,8 +225,20 @@ def timeline(rows: StopRows, since: float, until: float) -> Timeline:
     return tl
 
 
+def known_days(rows: StopRows, days: list[date]) -> list[date]:
+    """The days of ``days`` from the stop's first record on: before it (and for a stop never
+    seen) there is no data, which is not a day of zeros."""
+    if rows.first_seen is None:
+        return []
+    return [d for d in days if day_bounds(d)[1] > rows.first_seen]
+
+
 def figures(rows: StopRows, days: list[date], now: float) -> list[DayFigures]:
-    """One ``DayFigures`` per day of ``days`` (consecutive, ascending)."""
+    """One ``DayFigures`` per day of ``days`` (consecutive, ascending) that the stop has data
+    for (``known_days``)."""
+    days = known_days(rows, days)
+    if not days:
+        return []
     since = day_bounds(days[0])[0]
     until = min(now, day_bounds(days[-1])[1])
     tl = timeline(rows, since, until)
