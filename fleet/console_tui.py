@@ -309,15 +309,13 @@ class ConsoleApp(App[None]):
         self._detail()
 
     def _status(self) -> None:
-        rows = self.table.view()
-        n = len(rows)
-        online = sum(r.online for r in rows)
-        faulty = sum(bool(r.faults) for r in rows)
+        n, online, faulty = self.table.counts()
         states = ", ".join(s.value for s in sorted(self.states)) or "all"
         text = (f"{self.link.status} | {n} stops, {online} online, {n - online} not, "
                 f"{faulty} with faults | shown {len(self.shown)} | states: {states}"
                 + (f", text: {self.text!r}" if self.text else "")
-                + f" | sort: {self.sort.value}{' (reverse)' if self.reverse else ''}")
+                + f" | sort: {self.sort.value}{' (reverse)' if self.reverse else ''}"
+                + f" | selected: {self.selected() or '-'}")
         self.status_bar.update(text)
 
     def selected(self) -> str | None:
@@ -337,6 +335,7 @@ class ConsoleApp(App[None]):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._detail()
+        self._status()
 
     @on(DataTable.RowSelected)
     def _selected(self, _event: DataTable.RowSelected) -> None:  # enter on a row

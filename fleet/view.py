@@ -268,6 +268,13 @@ class FleetTable:
         rows.sort(key=lambda r: r.urgency())  # stable: keeps the chosen order within a group
         return rows
 
+    def counts(self) -> tuple[int, int, int]:
+        """Stops, online, with faults (no copies: the status bar asks often)."""
+        with self._lock:
+            rows = self.rows.values()
+            return (len(self.rows), sum(r.online for r in rows),
+                    sum(bool(r.faults) for r in rows))
+
     def __len__(self) -> int:
         with self._lock:
             return len(self.rows)
