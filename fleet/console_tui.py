@@ -26,10 +26,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from edge.config import Config, MqttProtocol
 from edge.wire import Topics
+from fleet.stop_list import ColumnHeader, Line, StopList
 from fleet.view import (
     COLUMNS,
     FleetTable,
@@ -192,7 +193,9 @@ class ConsoleApp(App[None]):
     CSS = """
     #status { height: 1; background: $boost; }
     #filter { height: 3; }
-    #table { width: 1fr; }
+    #table-box { width: 1fr; }
+    #header { height: 1; text-style: bold; background: $primary-darken-2; }
+    #table { height: 1fr; }
     #detail { width: 72; border-left: solid $primary; display: none; }
     #detail.open { display: block; }
     #dialog { width: 80; height: auto; padding: 1 2; border: thick $primary;
@@ -229,7 +232,6 @@ class ConsoleApp(App[None]):
         self.text = ""
         self.states: frozenset[StopFilter] = frozenset()
         self.shown: list[str] = []  # stop ids in the table's order
-        self.shown_cells: dict[str, tuple[str, ...]] = {}
         self.seen_version = -1
         self.view_changed = True
         self.next_history = 0.0
@@ -239,21 +241,23 @@ class ConsoleApp(App[None]):
         yield Static("", id="status")
         yield Input(placeholder="/ filter: stop id, status, mode or fault (enter: back to the "
                     "table)", id="filter")
+        names = [name for _, name in COLUMNS]
         with Horizontal():
-            yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="table-box"):
+                yield ColumnHeader(names, id="header")
+                yield StopList(names, id="table")
             with VerticalScroll(id="detail"):
                 yield Static("", id="detail-text")
         yield Footer()
 
     def on_mount(self) -> None:
         # kept: App.query_one looks in the screen on top, which is a dialog at times
-        self.dt = dt = self.query_one("#table", DataTable)
+        self.dt = dt = self.query_one("#table", StopList)
+        self.header = self.query_one("#header", ColumnHeader)
         self.status_bar = self.query_one("#status", Static)
         self.pane = self.query_one("#detail", VerticalScroll)
         self.pane_text = self.query_one("#detail-text", Static)
         self.filter_input = self.query_one("#filter", Input)
-        for key, name in COLUMNS:
-            dt.add_column(name, key=key.value)
         self.link.start()
         self.set_interval(self.refresh_s, self.take_in)
         if self.duration_s is not None:
@@ -280,31 +284,13 @@ class ConsoleApp(App[None]):
         self._status()
 
     def _redraw(self) -> None:
-        dt = self.dt
         rows = self.table.view(self.sort, self.reverse, self.text, self.states)
-        keys = [r.stop for r in rows]
         started = self.table.started
-        if keys == self.shown:
-            for r in rows:
-                new = cells(r, started)
-                old = self.shown_cells.get(r.stop)
-                if new != old:
-                    for (key, _), a, b in zip(COLUMNS, new, old or ("",) * len(new),
-                                              strict=True):
-                        if a != b:
-                            dt.update_cell(r.stop, key.value, a)
-                    self.shown_cells[r.stop] = new
-        else:
-            selected = self.selected()
-            dt.clear()
-            self.shown_cells = {}
-            for r in rows:
-                c = cells(r, started)
-                dt.add_row(*c, key=r.stop)
-                self.shown_cells[r.stop] = c
-            self.shown = keys
-            if selected in self.shown_cells:
-                dt.move_cursor(row=keys.index(selected), scroll=False)
+        self.dt.set_lines([Line(r.stop, cells(r, started), r.urgency()) for r in rows])
+        self.shown = [r.stop for r in rows]
+        col = next((i for i, (k, _) in enumerate(COLUMNS) if k is self.sort), None)
+        marks = {} if col is None else {col: " v" if self.reverse else " ^"}
+        self.header.show(self.dt.w, marks, self.dt.scroll_offset.x)
         self.redraws += 1
         self._detail()
 
@@ -319,10 +305,7 @@ class ConsoleApp(App[None]):
         self.status_bar.update(text)
 
     def selected(self) -> str | None:
-        dt = self.dt
-        if not self.shown or dt.cursor_row < 0 or dt.cursor_row >= len(self.shown):
-            return None
-        return self.shown[dt.cursor_row]
+        return self.dt.selected
 
     def _detail(self) -> None:
         if "open" not in self.pane.classes:
@@ -332,18 +315,18 @@ class ConsoleApp(App[None]):
         text = "\n".join(detail_lines(row, self.table.started)) if row else "no stop selected"
         self.pane_text.update(text)
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(StopList.Selected)
+    def _selected(self, _event: StopList.Selected) -> None:  # enter on a row
+        self.action_detail()
+
+    @on(StopList.Highlighted)
+    def _highlighted(self, _event: StopList.Highlighted) -> None:
         self._detail()
         self._status()
 
-    @on(DataTable.RowSelected)
-    def _selected(self, _event: DataTable.RowSelected) -> None:  # enter on a row
-        self.action_detail()
-
-    @on(DataTable.HeaderSelected)
-    def _header(self, event: DataTable.HeaderSelected) -> None:
-        key = SortKey(str(event.column_key.value))
+    @on(ColumnHeader.Clicked)
+    def _header(self, event: ColumnHeader.Clicked) -> None:
+        key = COLUMNS[event.column][0]
         self.reverse = (not self.reverse) if key is self.sort else False
         self.sort = key
         self._changed()

@@ -298,7 +298,7 @@ def test_the_console_with_1000_stops_filter_sort_scroll_detail_command_forget(br
 
             phase("filtered_s")
             # sort by stop id, descending (a header click sorts by that column)
-            await pilot.click("#table", offset=(2, 0))
+            await pilot.click("#header", offset=(2, 0))
             assert app.sort is SortKey.STOP and not app.reverse
             await pilot.press("S")
             assert await wait_until(pilot, lambda: app.shown == sorted(app.shown,
