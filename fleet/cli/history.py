@@ -36,7 +36,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from fleet.history.store import Store, StoreError
 
     try:
-        span = report.window(report.today_utc(), args.days, args.since, args.until)
+        report.window(report.latest_today(), args.days, args.since, args.until)
     except report.WindowError as exc:
         print(f"stopsafe history: {exc}", file=sys.stderr)
         return 2
@@ -51,13 +51,15 @@ def cmd_history(args: argparse.Namespace) -> int:
             if args.stop not in known:
                 print(unknown_stop(args.stop, known), file=sys.stderr)
                 return EX_NOINPUT
-        rows = report.build(store, span, args.stop)
+        rows = report.build(store, args.days, args.stop, since=args.since, until=args.until)
     finally:
         store.close()
+    span = report.chart_days(args.days, args.since, args.until, rows)
     if args.chart:
         what = f"stop {args.stop}" if args.stop else f"{len({r.stop for r in rows})} stops"
+        when = f"{span[0]} .. {span[-1]}" if span else "no days"
         report.chart(rows, span, Path(args.chart),
-                     f"stopsafe: {what}, {span[0]} .. {span[-1]} (UTC)")
+                     f"stopsafe: {what}, {when} (each stop's local days)")
         print(f"stopsafe history: chart written to {args.chart}", file=sys.stderr)
     if args.json:
         json.dump(report.as_json(rows), sys.stdout, indent=1)
@@ -99,12 +101,12 @@ def register(p: argparse.ArgumentParser) -> None:
                    "a URL, a typo say, is refused)")
     p.add_argument("--stop", default=None, help="only this stop (default: every stop)")
     p.add_argument("--days", type=_days, default=None,
-                   help="the last N UTC days, today included (default 7; with --since or "
+                   help="each stop's last N local days, today included (default 7; with --since or "
                    "--until: the window's length)")
     p.add_argument("--since", type=_day, default=None, metavar="YYYY-MM-DD",
-                   help="first UTC day of the window")
+                   help="first day of the window (each stop's local days)")
     p.add_argument("--until", type=_day, default=None, metavar="YYYY-MM-DD",
-                   help="last UTC day of the window (today at most)")
+                   help="last day of the window (today at most)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON (one object a stop-day)")
     out.add_argument("--csv", action="store_true",

@@ -10,15 +10,15 @@ import csv
 import io
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from edge.runtime.faults import Fault
+from edge.wire import MAX_UTC_OFFSET_S, day_span, stop_day, stop_local
 from fleet.history.daily import (
     DayFigures,
     FaultDay,
-    day_bounds,
     figures,
     last_days,
     overlap,
@@ -37,19 +37,23 @@ class WindowError(ValueError):
 
 
 def window(today: date, days: int | None = None, since: date | None = None,
-           until: date | None = None) -> list[date]:
-    """The UTC days asked for, oldest first: ``since`` .. ``until``; without ``until`` up to
+           until: date | None = None, clip: bool = False) -> list[date]:
+    """The days asked for, oldest first: ``since`` .. ``until``; without ``until`` up to
     today (or ``days`` days from ``since``), without ``since`` the ``days`` (default 7) days
-    up to ``until`` or today. Nothing after today, nothing upside down, at most MAX_DAYS."""
-    for name, day in (("--since", since), ("--until", until)):
-        if day is not None and day > today:
-            raise WindowError(f"{name} {day} is after today ({today}, UTC): no data there yet")
+    up to ``until`` or today. Nothing after today (``clip``: cut there, else refused), nothing
+    upside down, at most MAX_DAYS. Empty only when clipped to nothing."""
+    if not clip:
+        for name, day in (("--since", since), ("--until", until)):
+            if day is not None and day > today:
+                raise WindowError(f"{name} {day} is after today ({today}): no data there yet")
     if since is not None and until is None:
         end = today if days is None else min(today, since + timedelta(days=days - 1))
     else:
-        end = until or today
+        end = min(until or today, today)
     start = since or end - timedelta(days=(days or 7) - 1)
     if start > end:
+        if clip:
+            return []
         raise WindowError(f"--since {start} is after --until {end}")
     n = (end - start).days + 1
     if n > MAX_DAYS:
@@ -57,23 +61,43 @@ def window(today: date, days: int | None = None, since: date | None = None,
     return last_days(end, n)
 
 
-def build(store: Store, span: Sequence[date], stop: str | None = None,
-          now: float | None = None) -> list[DayFigures]:
-    """Figures for the UTC days of ``span`` (consecutive, ascending) of ``stop`` or of every
+def latest_today(now: float | None = None) -> date:
+    """The latest "today" of any stop (UTC+14): a window is refused only past it."""
+    return stop_day(stop_local(time.time() if now is None else now, MAX_UTC_OFFSET_S))
+
+
+def build(store: Store, days: int | None = None, stop: str | None = None,
+          now: float | None = None, since: date | None = None, until: date | None = None
+          ) -> list[DayFigures]:
+    """Figures for each stop's local days (``edge.wire.stop_day``): the last ``days`` (today
+    included), or ``since`` .. ``until`` (cut at the stop's today), of ``stop`` or of every
     stop heard of in that window, ordered by stop then day. A stop has rows only from the day
     of its first record on (``daily.known_days``)."""
     now = time.time() if now is None else now
-    span = list(span)
-    since, until = day_bounds(span[0])[0], min(now, day_bounds(span[-1])[1])
-    stops = [stop] if stop else store.stops(since)
+    widest = window(latest_today(now), days, since, until, clip=True)
+    if not widest:
+        return []
+    # wide enough for any stop's days: its first day begins at most MAX_UTC_OFFSET_S earlier
+    start = day_span(widest[0], MAX_UTC_OFFSET_S)[0]
+    stops = [stop] if stop else store.stops(start)
     out: list[DayFigures] = []
-    for rows in store.rows_for(stops, since, until):
-        out += figures(rows, span, now)
+    for rows in store.rows_for(stops, start, now):
+        today = stop_day(stop_local(now, rows.utc_offset_s))
+        span = window(today, days, since, until, clip=True)
+        if span:
+            out += figures(rows, span, now, start)
     return out
 
 
-def today_utc(now: float | None = None) -> date:
-    return datetime.fromtimestamp(time.time() if now is None else now, timezone.utc).date()
+def chart_days(days: int | None, since: date | None, until: date | None,
+               rows: Sequence[DayFigures], now: float | None = None) -> list[date]:
+    """A chart's day axis: the window as a UTC stop sees it, widened to every day a row has
+    (a stop's local day may be a day off UTC's), consecutive."""
+    utc_today = stop_day(stop_local(time.time() if now is None else now, 0.0))
+    have = set(window(utc_today, days, since, until, clip=True)) | {r.day for r in rows}
+    if not have:
+        return []
+    return last_days(max(have), (max(have) - min(have)).days + 1)
 
 
 def recent_faults(store: Store, stops: Sequence[str], hours: float = 24.0,
@@ -127,7 +151,7 @@ def table(rows: Sequence[DayFigures], span: Sequence[date] = ()) -> Any:
     stops = len({r.stop for r in rows})
     when = f"{span[0]} .. {span[-1]}, " if span else ""
     t = Table(title=f"stopsafe history: {stops} stops, {len({r.day for r in rows})} days with "
-              f"data ({when}UTC days; times h:mm:ss; no line: no data)")
+              f"data ({when}each stop's local days; times h:mm:ss; no line: no data)")
     for col in ("stop", "day", "light on", "switch-ons", "waiting", "mean s", "max s", "blind",
                 "offline", "faults (raised, time)"):
         t.add_column(col, justify="left" if col in ("stop", "day", "faults (raised, time)")

@@ -95,6 +95,7 @@ class StopRows:
     # the retained states a stop sends again on every (re)connect: (at, value) in the window
     light_state: list[tuple[float, str]] = field(default_factory=list)
     faults_state: list[tuple[float, str]] = field(default_factory=list)
+    utc_offset_s: float = 0.0  # where the stop's days begin (its last telemetry's; UTC unknown)
     # the stop's first stored record (any table), None when it has none: before it is no data
     first_seen: float | None = None
 
@@ -273,10 +274,16 @@ class Store:
                     .where(states.c.stop == stop, states.c.leaf == Leaf.STATUS.value,
                            states.c.at < since)
                     .order_by(states.c.at.desc(), states.c.id.desc()).limit(1)).scalar()
+                last_tele = conn.execute(
+                    sa.select(tele.c.body).where(tele.c.stop == stop, tele.c.at < until)
+                    .order_by(tele.c.at.desc(), tele.c.id.desc()).limit(1)).scalar()
+                offset = _json(last_tele).get("utc_offset_s")
                 out.append(StopRows(stop, evs, status,
                                     bool(_json(last_light).get("on")) if last_light else False,
                                     faults_before, before, leaf_rows(State.LIGHT.value),
-                                    leaf_rows(State.FAULTS.value), first.get(stop)))
+                                    leaf_rows(State.FAULTS.value),
+                                    float(offset) if isinstance(offset, (int, float)) else 0.0,
+                                    first.get(stop)))
         return out
 
 
