@@ -244,7 +244,7 @@ def test_days_are_the_stop_s_local_days(tmp_path):
     from edge.wire import stop_day, stop_local
     from fleet.history.report import build
 
-    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", create=True)
 
     def light(stop: str, seq: int, at: float, on: bool) -> dict:
         body = json.dumps({"kind": "light", "on": on, "seq": seq})
@@ -653,18 +653,21 @@ def test_a_stop_first_seen_on_day_3_has_no_rows_for_days_1_and_2(tmp_path):
         _light("old", 1, T0 + 1 * H, True), _light("old", 2, T0 + 2 * H, False),
         _light("new", 1, T0 + 2 * day + 5 * H, True),  # day 3, 05:00 .. 06:00
         _light("new", 2, T0 + 2 * day + 6 * H, False)]))
-    span = [DAY0 + (date(2026, 3, 10) - DAY0) * k for k in range(4)]  # days 1..4
-    rows = report.build(store, span, now=T0 + 3 * day + 12 * H)
+    span = {"since": DAY0, "until": date(2026, 3, 12)}  # days 1..4 (UTC: no telemetry)
+    rows = report.build(store, now=T0 + 3 * day + 12 * H, **span)
     assert [(r.stop, r.day.day) for r in rows] == [("new", 11), ("new", 12), ("old", 9),
                                                    ("old", 10), ("old", 11), ("old", 12)]
     assert rows[0].light_on_s == pytest.approx(H)
     # a state row counts as a record too (a stop that only said "online")
     store.write(Batch(states=[{"stop": "quiet", "leaf": "status", "at": T0 + 3 * day + H,
                                "value": "online"}]))
-    assert [r.day.day for r in report.build(store, span, "quiet",
-                                            now=T0 + 3 * day + 12 * H)] == [12]
+    assert [r.day.day for r in report.build(store, stop="quiet", now=T0 + 3 * day + 12 * H,
+                                            **span)] == [12]
+    # the last 4 days the same way (--days)
+    assert [(r.stop, r.day.day) for r in report.build(store, 4, now=T0 + 3 * day + 12 * H)
+            ][:2] == [("new", 11), ("new", 12)]
     # a stop never seen: no rows at all, not days of zeros
-    assert report.build(store, span, "ghost", now=T0 + 3 * day + 12 * H) == []
+    assert report.build(store, stop="ghost", now=T0 + 3 * day + 12 * H, **span) == []
     store.close()
 
 
