@@ -24,6 +24,7 @@ from fleet.view import FleetTable, SortKey, StopFilter, cells, detail_lines
 from tests.conftest import REPO
 from tests.helpers import stop_fleet
 from tests.mqtt_fixtures import Broker, free_port
+from tests.terminal import Terminal
 
 textual = pytest.importorskip("textual")
 
@@ -369,76 +370,6 @@ def test_forget_with_the_broker_down_is_the_one_line_error():
 
 
 # ---------------- the benchmark: key press to redraw, 1,000 stops ----------------
-
-class Terminal:
-    """``stopsafe console`` in a pseudo-terminal of its own, as a crew member runs it: keys are
-    written to it, and what it draws is read back as the terminal would receive it."""
-
-    def __init__(self, argv: list[str], cols: int = 200, rows: int = 50) -> None:
-        import fcntl
-        import os
-        import pty
-        import struct
-        import termios
-
-        self.master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols),
-               "LINES": str(rows)}
-        self.proc = subprocess.Popen(argv, cwd=REPO, stdin=slave, stdout=slave, stderr=slave,
-                                     env=env, start_new_session=True)
-        os.close(slave)
-        self.screen = b""
-
-    def read(self, timeout: float) -> bytes:
-        import os
-        import select
-
-        got = b""
-        end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0:
-            ready, _, _ = select.select([self.master], [], [], left)
-            if not ready:
-                break
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:
-                break
-            got += chunk
-            if len(got) > 0 and not select.select([self.master], [], [], 0)[0]:
-                break
-        return got
-
-    def wait_for(self, text: str, timeout: float) -> float | None:
-        """Seconds until ``text`` arrives in what is drawn from now on (None: never)."""
-        t0 = time.perf_counter()
-        seen = b""
-        want = text.encode()
-        while time.perf_counter() - t0 < timeout:
-            seen += self.read(0.05)
-            if want in seen:
-                return time.perf_counter() - t0
-        return None
-
-    def key(self, data: bytes, expect: str, timeout: float = 10.0) -> float | None:
-        import os
-
-        self.read(0.0)  # drop what was drawn before the key
-        t0 = time.perf_counter()
-        os.write(self.master, data)
-        waited = self.wait_for(expect, timeout)
-        return None if waited is None else time.perf_counter() - t0
-
-    def close(self) -> None:
-        import os
-
-        os.write(self.master, b"q")
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        os.close(self.master)
-
 
 @pytest.mark.load
 @pytest.mark.timeout(600)
