@@ -46,6 +46,7 @@ COMMANDS = (
             "set the waiting zone in the config file, redraw the snapshot"),
     Command("commission", "edge.cli.commission",
             "all checks and a snapshot, with a report in DIR"),
+    Command("web-password", "edge.cli.web_password", "make the hash for web.password_hash"),
     Command("console", "fleet.cli.console",
             "every stop on the broker in a terminal UI (filter, sort, details, commands, "
             "forget); --once/--json for scripts; send"),
