@@ -115,7 +115,7 @@ class StallingCamera:
 
 
 @pytest.mark.timeout(120)
-def test_daemon_notifies_ready_watchdog_status_and_stops_pinging_when_the_camera_stalls(
+def test_daemon_notifies_ready_watchdog_status_and_pings_only_per_cycle_when_camera_stalls(
         tmp_path, models_dir, monkeypatch):
     """The real daemon (real model, mock relay) with a camera that stalls for 2 s."""
     import edge.runtime.daemon
@@ -135,7 +135,7 @@ def test_daemon_notifies_ready_watchdog_status_and_stops_pinging_when_the_camera
     listener.close()
 
     ready = listener.times("READY=1")
-    assert len(ready) == 1 and ready[0] > camera.handed[0]  # only after a frame was delivered
+    assert len(ready) == 1 and ready[0] > camera.handed[0]  # with the first cycle (a frame here)
     assert listener.got[0][1][0] == "READY=1"
     pings = listener.times("WATCHDOG=1")
     stall, back = camera.stall_began[0], next(t for t in camera.handed if t > camera.stall_began[0])
@@ -144,13 +144,11 @@ def test_daemon_notifies_ready_watchdog_status_and_stops_pinging_when_the_camera
     during = [t for t in pings if stall + 0.3 < t < back]
     after = [t for t in pings if t > back]
     assert len(before) >= 4, f"pings while frames flow: {len(before)}"
-    assert during == [], "no watchdog ping while the camera delivers nothing"
-    # and in the socket's own order: from the first 'blind' STATUS to the next frame, no ping
-    order = [f for _, fields in listener.got for f in fields]
-    went_blind = next(i for i, f in enumerate(order) if f.startswith("STATUS=blind"))
-    came_back = next(i for i, f in enumerate(order) if i > went_blind and
-                     f.startswith("STATUS=running"))
-    assert "WATCHDOG=1" not in order[went_blind:came_back - 1]
+    # blind, the loop goes on (the fail-safe holds the light, the camera is retried in the
+    # process): it still pings, but only once a cycle, i.e. once per camera timeout, so a read
+    # that never returns would stop them
+    assert len(during) >= 2, f"pings while blind: {during}"
+    assert min(b - a for a, b in itertools.pairwise(during)) > camera.timeout_s * 0.8
     assert len(after) >= 3, "pings resume with the frames"
     assert max(b - a for a, b in itertools.pairwise(before)) < 0.6
 

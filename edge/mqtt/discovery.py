@@ -71,6 +71,7 @@ class HaEventType(str, Enum):
     FAULT_RAISED = "fault_raised"
     FAULT_CLEARED = "fault_cleared"
     MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
+    STARTED = "started"  # the daemon started, with how its previous run ended
 
 
 # ``event`` messages -> ``{"event_type": ..., <the message's own fields>}``; Home Assistant

@@ -55,7 +55,7 @@ from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth, default_outbox_path
 from edge.mqtt.topics import Leaf, OnOff, State, Status, Topics
 from edge.pictures import snapshot_jpeg
-from edge.runtime.faults import Fault, FaultEvent, FaultRegistry
+from edge.runtime.faults import Fault, FaultEvent, FaultRegistry, fault_reasons
 from edge.runtime.pipeline import StopRecord
 
 log = structlog.get_logger("stopsafe.mqtt")
@@ -199,6 +199,7 @@ class MqttService:
         self._stale: dict[str, bool] = {}  # retained config topic not ours now -> migrate first
         self._tele_at = clock()
         self._closed = False
+        self.end_status = Status.STOPPED  # the retained status a close leaves (FAILED: an error)
         self._versions = {
             "stopsafe": __version__, "model": cfg.detector.model,
             "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
@@ -206,7 +207,7 @@ class MqttService:
         }
         for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
                              (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
-                             (State.FAULTS, "[]")):
+                             (State.FAULTS, "[]"), (State.FAULT_DETAIL, "{}")):
             self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
             self._published[state] = value
         self._own_runner = runner is None
@@ -272,6 +273,11 @@ class MqttService:
         self._q.put((_Msg.FAULT, event, {**event.payload(t), "ts": _now_iso()}))
         self._drain_soon()
 
+    def publish_event(self, payload: dict[str, Any]) -> None:
+        """An event of the daemon's own (``started``) into the outbox, like the pipeline's."""
+        self._q.put((_Msg.EVENT, {**payload, "ts": _now_iso()}))
+        self._drain_soon()
+
     def _drain_soon(self) -> None:
         """Into the outbox (on disk) now, not at the link's next tick: an event still in the
         hand-off when the process is killed would never get a seq."""
@@ -299,7 +305,7 @@ class MqttService:
 
         def _close() -> None:
             self._drain(self.clock())
-            self.link.begin_close(Status.STOPPED.value, CLOSE_GRACE_S, time.monotonic())
+            self.link.begin_close(self.end_status.value, CLOSE_GRACE_S, time.monotonic())
 
         self.runner.call(_close)
         if not self._own_runner:
@@ -396,6 +402,7 @@ class MqttService:
                 event: FaultEvent = item[1]
                 self.link.set_retained(self.topics.leaf(State.FAULTS), _fault_list(
                     event.active_now))
+                self._set_fault_detail()
                 self.link.add_event(item[2])
 
     def active_faults(self) -> frozenset[Fault]:
@@ -422,7 +429,14 @@ class MqttService:
         # through the link's thread like every change (set there directly, it raced the replay
         # above, whose publish then saw nothing new and never went out)
         self._q.put((_Msg.STATE, State.FAULTS, _fault_list(self.active_faults())))
+        self.runner.call(self._set_fault_detail)
         self._drain_soon()
+
+    def _set_fault_detail(self) -> None:
+        """``faults/detail``: every active fault with since when and why (link thread)."""
+        detail = {} if self.faults is None else fault_reasons(self.faults.active())
+        self.link.set_retained(self.topics.leaf(State.FAULT_DETAIL),
+                               json.dumps(detail, separators=(",", ":"), default=str))
 
     def frame_age_s(self, now: float) -> float | None:
         with self._lock:

@@ -16,7 +16,8 @@ class Status(str, Enum):
 
     ONLINE = "online"
     OFFLINE = "offline"
-    STOPPED = "stopped"
+    STOPPED = "stopped"  # a clean exit (a signal): meant
+    FAILED = "failed"  # ended on an error: faults/state and faults/detail say why
 
 
 class OnOff(str, Enum):
@@ -36,6 +37,9 @@ class State(str, Enum):
     OCCUPANCY = "occupancy/state"
     WAITING = "waiting/state"
     FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
+    # JSON object: each active fault with since when and why ({"model_failed": {"since": ...,
+    # "error": "model ... is missing; ...", "problem": "missing", "file": ...}}), {} when healthy
+    FAULT_DETAIL = "faults/detail"
 
 
 class Leaf(str, Enum):

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from edge.config import Config, load_config
-from edge.runtime.assembly import assemble
+from edge.config import Config, load_config, state_dir
+from edge.decision.events import EventKind
+from edge.runtime.assembly import assemble, build_light
 from edge.runtime.camera import open_camera
+from edge.runtime.faults import Fault
 from edge.runtime.frames import CameraFileEnded
+from edge.runtime.last_good import KeepWhenClean
 from edge.runtime.notify import SystemdSink
+from edge.runtime.parts import Backoff
 from edge.runtime.pipeline import Sink
+from edge.runtime.run_marker import PreviousRun, RunEnd, RunMarker
 from edge.runtime.signals import SignalWatch
 from edge.runtime.watchdog import StageWatchdog
 
@@ -21,42 +27,84 @@ log = structlog.get_logger("stopsafe.daemon")
 
 
 def run_daemon(cfg: Config, config_path: Path | None = None,
-               extra_sinks: list[Sink] | None = None) -> int:
+               extra_sinks: list[Sink] | None = None, rejected: str | None = None) -> int:
     """See ``_run``; the signal handlers are in place from the first moment (a SIGTERM while
     the model loads ends the start-up cleanly, instead of killing it with the default action),
-    and put back whatever happens."""
+    and put back whatever happens. ``rejected``: why the config file was refused (``cfg`` is
+    then the last good one), raised as ``config_rejected``.
+
+    The run marker in the state directory says how this run ends (clean, or crashed with the
+    reason; a killed run cannot say, so the next start finds it still running), and the next
+    start reports it in its ``started`` event."""
     stop = threading.Event()
     controls: list[Any] = []  # the pipeline's control, once there is one
     signals = SignalWatch(stop, lambda: _reload(controls[0]) if controls else
                           log.info("reload_ignored", reason="still starting")).install()
+    marker = RunMarker(state_dir() / f"run-{cfg.stop.id}.json")
+    previous = marker.begin()
     try:
-        return _run(cfg, config_path, extra_sinks, signals, controls)
+        code = _run(cfg, config_path, extra_sinks, signals, controls, previous, marker,
+                    rejected)
+    except BaseException as exc:
+        marker.end(RunEnd.CRASHED, _why(exc))
+        raise
+    else:
+        marker.end(RunEnd.CLEAN)
+        return code
     finally:
         signals.restore()
 
 
+def _why(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+
+
 def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
-         signals: SignalWatch, controls: list[Any]) -> int:
+         signals: SignalWatch, controls: list[Any], previous: PreviousRun, marker: RunMarker,
+         rejected: str | None) -> int:
     """Start everything, loop until a terminating signal or the source ends, switch the light
     off. SIGHUP reloads the config (see ``edge.runtime.signals``).
 
-    The config is already valid; MQTT starts first (an unreadable password file is a config
-    error before any pin is touched), then :func:`assemble` checks the model, sets up the relay
-    (off) and only then opens the camera. systemd hears READY=1 from the frame loop with the
-    first decided frame, not from here.
+    The relay comes first (off): from then on the stop holds its light whatever else fails.
+    MQTT next, so the broker's stale retained ``light/state`` (a killed run's ``ON``) is
+    corrected at once, with the ``started`` event. Then :func:`assemble` with retries: a model,
+    lamp input or camera that cannot be had is a fault with its reason, retried with back-off
+    while the loop runs blind under the fail-safe (``edge.runtime.parts``). systemd hears
+    READY=1 from the frame loop's first cycle, not from here.
     """
     from edge.install.permissions import check_daemon_files
     from edge.mqtt.control import PipelineControl
+    from edge.mqtt.last_word import say_last_word
     from edge.mqtt.service import start_mqtt
+    from edge.mqtt.topics import Status
 
     for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
         log.warning("insecure_permissions", file=problem.what, path=str(problem.path),
                     problem=problem.problem)
-    mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
+    try:
+        light = build_light(cfg)
+    except Exception as exc:  # no relay, no fail-safe: say why where the crew looks, and end
+        say_last_word(cfg, Fault.DAEMON_FAILED, f"relay pin {cfg.light.pin}: {_why(exc)}",
+                      config_path)
+        raise
+    try:
+        mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
+    except BaseException:
+        light.close()
+        raise
+    if mqtt is not None:
+        mqtt.publish_event({"kind": EventKind.STARTED.value, **previous.payload()})
+    log.info("daemon_starting", previous_end=previous.end.value, previous_reason=previous.reason)
     loader = (lambda: load_config(config_path)) if config_path else None
-    stop = assemble(cfg, lambda: open_camera(cfg.camera),
-                    sinks=[SystemdSink(), *(extra_sinks or [])], mqtt=mqtt, loader=loader)
+    sinks: list[Sink] = [SystemdSink(), *(extra_sinks or [])]
+    if config_path is not None and rejected is None:
+        sinks.append(KeepWhenClean(config_path, cfg))
+    fs = cfg.failsafe
+    stop = assemble(cfg, lambda: open_camera(cfg.camera), light=light, sinks=sinks, mqtt=mqtt,
+                    loader=loader, retry=lambda: Backoff(fs.retry_min_s, fs.retry_max_s))
     pipeline = stop.pipeline
+    if rejected is not None:
+        stop.faults.raise_(Fault.CONFIG_REJECTED, error=rejected)
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
                else PipelineControl(pipeline, cfg, loader, lambda: None))
     pipeline.stop_event = signals.stop  # a signal during start-up ends the loop at once
@@ -65,10 +113,21 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
              model=cfg.detector.model, backend=cfg.detector.backend.value,
              config=str(config_path) if config_path else None,
              fail_state=cfg.failsafe.fail_state.value, failsafe_after_s=cfg.failsafe.after_s,
-             lamp_feedback_pin=cfg.lamp_feedback.pin)
-    watchdog = StageWatchdog(pipeline, cfg.watchdog.stage_timeout_s).start()
+             lamp_feedback_pin=cfg.lamp_feedback.pin,
+             faults=sorted(f.value for f in stop.faults.active()))
+
+    def hung(code: int) -> None:  # the stage watchdog's exit: say so first
+        marker.end(RunEnd.CRASHED, f"stage {pipeline.stage} hung")
+        os._exit(code)
+
+    watchdog = StageWatchdog(pipeline, cfg.watchdog.stage_timeout_s, exit=hung).start()
     try:
         frames = stop.run()
+    except Exception as exc:  # leave the reason retained: status 'failed', daemon_failed
+        stop.faults.raise_(Fault.DAEMON_FAILED, error=_why(exc), stage=pipeline.stage)
+        if mqtt is not None:
+            mqtt.end_status = Status.FAILED
+        raise
     finally:
         watchdog.stop()
         if signals.received:
