@@ -1,0 +1,145 @@
+"""Issue 23: say why. A restart after ``kill -9`` is an event of its own (``started`` with how the
+previous run ended) and the stale retained ``light/state`` is corrected at once; a config that
+fails validation runs the last good one with ``config_rejected``; with no usable config at all
+the daemon exits, leaving the reason retained. The real daemon, a real mosquitto, mock relay."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+import yaml
+
+from tests.daemon_proc import (
+    CLIP,
+    daemon_config,
+    log_events,
+    start_daemon,
+    wait_logged,
+    write_config,
+)
+from tests.mqtt_fixtures import Collector
+
+pytestmark = pytest.mark.mqtt
+
+
+def person_folder(folder: Path, frames: int = 300) -> Path:
+    """A person standing in the zone, ``frames`` pictures (30 s at the camera's 10 a second)."""
+    cap = cv2.VideoCapture(str(CLIP))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 130)
+    ok, image = cap.read()
+    cap.release()
+    assert ok
+    folder.mkdir()
+    for n in range(frames):
+        cv2.imwrite(str(folder / f"{n:05d}.jpg"), image)
+    return folder
+
+
+def test_kill_9_with_the_light_on_then_a_restart_says_so_and_corrects_the_light(
+        shared, models_dir, tmp_path, broker):
+    frames = person_folder(tmp_path / "frames")
+    doc = daemon_config(tmp_path, broker, stop_id="k9", camera={"source": str(frames), "fps": 5},
+                        waiting={"dwell_s": 0.5}, tracker={"confirm_hits": 1},
+                        detector={"wide": None, "night": None})
+    conf = write_config(tmp_path, doc)
+    root = "stopsafe/k9"
+    col = Collector(broker, (f"{root}/#",))
+    try:
+        first = start_daemon(conf, tmp_path / "a.log")
+        col.wait_for(lambda m: m.topic == f"{root}/light/state" and m.text == "ON", timeout=60)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        time.sleep(0.5)
+        mark, t0 = col.mark(), time.monotonic()
+        second = start_daemon(conf, tmp_path / "b.log")
+        online = col.wait_for(lambda m: m.topic == f"{root}/status" and m.text == "online",
+                              timeout=30, after=mark)
+        off = col.wait_for(lambda m: m.topic == f"{root}/light/state" and m.text == "OFF",
+                           timeout=30, after=mark)
+        light_fixed_s, after_online_s = off.at - t0, off.at - online.at
+        started = col.wait_for(lambda m: m.topic == f"{root}/event"
+                               and json.loads(m.payload)["kind"] == "started", after=mark)
+        col.wait_for(lambda m: m.topic == f"{root}/light/state" and m.text == "ON", timeout=60,
+                     after=mark)
+        col.wait_for(lambda m: m.topic == f"{root}/event" and json.loads(m.payload)["kind"]
+                     == "light" and json.loads(m.payload)["on"], timeout=10,
+                     after=col.messages.index(started))
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+        mark = col.mark()
+        third = start_daemon(conf, tmp_path / "c.log")
+        again = col.wait_for(lambda m: m.topic == f"{root}/event"
+                             and json.loads(m.payload)["kind"] == "started", after=mark,
+                             timeout=60)
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(timeout=30) == 0
+    finally:
+        col.close()
+    ev = json.loads(started.payload)
+    assert ev["previous_end"] == "killed" and "previous_started" in ev, ev
+    assert json.loads(again.payload)["previous_end"] == "clean"
+    # the stream: light on, then the restart in between, then the light on again
+    stream = list({e["seq"]: e for e in (json.loads(m.payload)  # QoS 1 repeats once
+                                         for m in col.on(f"{root}/event"))}.values())
+    kinds = [(e["kind"], e.get("on"), e.get("previous_end")) for e in stream]
+    i = kinds.index(("started", None, "killed"))
+    assert ("light", True, None) in kinds[:i] and ("light", True, None) in kinds[i:], kinds
+    print("KILL9_FIGURES", json.dumps({"light_state_off_after_restart_s": round(
+        light_fixed_s, 2), "after_connect_s": round(after_online_s, 3), "events": kinds}))
+    # first thing: with the broker reached, before the model is loaded or the camera opened
+    # (from the process start it is the interpreter's and the imports' time on top: 0.6 s on an
+    # idle machine, 2 s with the shared test machine loaded)
+    assert after_online_s < 1.0, f"light/state corrected {after_online_s:.2f} s after connecting"
+    log = [e["event"] for e in log_events(tmp_path / "b.log")]
+    assert log.index("mqtt_connected") < log.index("part_ready"), log
+
+
+def test_a_broken_config_runs_the_last_good_one_and_none_at_all_says_why(
+        shared, models_dir, tmp_path, broker, monkeypatch):
+    doc = daemon_config(tmp_path, broker, stop_id="cf", detector={"wide": None, "night": None})
+    conf = write_config(tmp_path, doc)
+    root = "stopsafe/cf"
+    col = Collector(broker, (f"{root}/#",))
+    try:
+        good = start_daemon(conf, tmp_path / "a.log")
+        wait_logged(tmp_path / "a.log", "last_good_config_kept", timeout=60, proc=good)
+        good.send_signal(signal.SIGTERM)
+        assert good.wait(timeout=30) == 0
+
+        broken = {**doc, "failsafe": {"after_s": 0}}
+        conf.write_text(yaml.safe_dump(broken))
+        line = f"{conf}: failsafe.after_s: Input should be greater than 0"
+        mark = col.mark()
+        proc = start_daemon(conf, tmp_path / "b.log")
+        col.wait_for(lambda m: m.topic == f"{root}/faults/state"
+                     and "config_rejected" in json.loads(m.payload), after=mark, timeout=60)
+        detail = json.loads(col.wait_for(
+            lambda m: m.topic == f"{root}/faults/detail"
+            and "config_rejected" in json.loads(m.payload), after=mark).payload)
+        assert detail["config_rejected"]["error"] == line
+        wait_logged(tmp_path / "b.log", "systemd_ready", timeout=60, proc=proc)  # it runs
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+        # a box that never ran cleanly has no last good config: exit 78, the reason retained
+        monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "fresh-state"))
+        proc = start_daemon(conf, tmp_path / "c.log")
+        assert proc.wait(timeout=60) == 78
+    finally:
+        col.close()
+    late = Collector(broker, (f"{root}/#",))  # what the broker keeps for whoever comes later
+    try:
+        late.wait_for(lambda m: m.topic == f"{root}/faults/detail", timeout=5)
+        time.sleep(0.3)
+        kept = {m.topic[len(root) + 1:]: m.text for m in late.messages if m.retain}
+    finally:
+        late.close()
+    assert kept["status"] == "failed" and kept["light/state"] == "OFF"
+    assert json.loads(kept["faults/state"]) == ["config_rejected"]
+    assert json.loads(kept["faults/detail"])["config_rejected"]["error"].startswith(line)
