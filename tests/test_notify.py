@@ -166,3 +166,40 @@ def test_daemon_notifies_ready_watchdog_status_and_pings_only_per_cycle_when_cam
     # frames back, nobody there: the rules switch the fail-safe's light off again
     assert "light off" in running[-1][1]
     assert listener.got[-1][1][0] == "STOPPING=1"
+
+
+@pytest.mark.timeout(120)
+def test_a_missing_model_is_ready_and_pinging_so_systemd_never_restarts_it(
+        tmp_path, models_dir, monkeypatch):
+    """Under systemd a daemon that never says READY is killed after TimeoutStartSec and one that
+    stops pinging after WatchdogSec, both restarted for ever, dark at every restart. With the
+    model missing it says READY, pings, and shows the fail-safe; the model copied in, it sees."""
+    import shutil
+
+    import edge.runtime.daemon
+
+    sock = str(tmp_path / "notify.sock")
+    listener = Listener(sock)
+    monkeypatch.setenv("NOTIFY_SOCKET", sock)
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    monkeypatch.setattr("edge.runtime.notify.STATUS_EVERY_S", 0.5)
+    camera = StallingCamera([("frames", 4.0)], fps=10.0)
+    monkeypatch.setattr(edge.runtime.daemon, "open_camera", lambda cam: camera)
+    empty = tmp_path / "models"
+    empty.mkdir()
+    model = "ssd_mobilenet_v1_coco_quant.tflite"
+    cfg = parse_config({"detector": {"models_dir": str(empty), "wide": None, "night": None},
+                        "light": {"pin_factory": "mock"},
+                        "failsafe": {"after_s": 1.0, "retry_min_s": 0.2, "retry_max_s": 0.2}})
+    threading.Timer(2.5, lambda: shutil.copy(models_dir / model, empty / model)).start()
+    assert edge.runtime.daemon.run_daemon(cfg) == 0
+    listener.close()
+    start = camera.handed[0]
+    assert listener.times("READY=1")[0] < start + 0.5  # no model yet: ready all the same
+    pings = listener.times("WATCHDOG=1")
+    assert len([t for t in pings if t < start + 2.4]) >= 8  # every 0.2 s while blind
+    blind = [s for s in listener.statuses() if s.startswith("blind")]
+    assert any("(model_failed): fail-safe, light on" in s for s in blind), blind
+    running = [s for s in listener.statuses() if s.startswith("running")]
+    assert running, "the model copied in, the daemon sees again"
