@@ -293,7 +293,7 @@ def assemble(
             else:
                 built = RetryingDetector(
                     "model", lambda: build_detector(cfg), registry, retry(),
-                    fault=Fault.MODEL_FAILED,
+                    fault=Fault.MODEL_FAILED, clock=clock,
                     on_ready=(lambda d: mqtt.describe_runtime(d.runtime)) if mqtt else None)
                 upkeep.append(built.upkeep)
             detect = built.detect
@@ -301,13 +301,14 @@ def assemble(
             feedback = build_feedback(cfg, relay, registry)
         else:
             feedback = RetryingFeedback("lamp input", lambda: build_feedback(cfg, relay, registry),
-                                        registry, retry(), fault=Fault.LAMP_INPUT_FAILED)
+                                        registry, retry(), fault=Fault.LAMP_INPUT_FAILED,
+                                        clock=clock)
             upkeep.append(feedback.upkeep)
         if retry is None:
             src = source() if callable(source) else source
         else:
             src = RetryingSource(source if callable(source) else lambda: source, registry,
-                                 retry(), cfg.camera.fps, where=cfg.camera.source)
+                                 retry(), cfg.camera.fps, where=cfg.camera.source, clock=clock)
     except BaseException:
         for part in (feedback, relay if light is None else None, built):
             if part is not None:

@@ -151,8 +151,9 @@ class RetryingSource(RetryingPart[FrameSource]):
     live = True
 
     def __init__(self, make: Callable[[], FrameSource], faults: FaultRegistry,
-                 backoff: Backoff, fps: float, where: str | None = None) -> None:
-        super().__init__("camera", make, faults, backoff, where=where)
+                 backoff: Backoff, fps: float, where: str | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__("camera", make, faults, backoff, where=where, clock=clock)
         self.fps = fps  # the frame loop's pace while there is no camera
 
     def read(self) -> Frame | None:
