@@ -186,6 +186,8 @@ def test_event_template_gives_a_declared_event_type_and_keeps_the_fields():
          HaEventType.FAULT_CLEARED),
         ({"kind": EventKind.MODE.value, "mode": "FORCE_ON", "previous": "AUTO", "for_s": None,
           "expired": False}, HaEventType.MODE),
+        ({"kind": EventKind.STARTED.value, "previous_end": "killed",
+          "previous_started": "2026-12-06T22:56:30.000+00:00"}, HaEventType.STARTED),
     ]
     assert {k for k in EventKind} == {EventKind(s["kind"]) for s, _ in samples}
     for body, expected in samples:

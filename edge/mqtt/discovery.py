@@ -13,8 +13,9 @@ Every entity carries ``default_entity_id`` (``<platform>.stopsafe_<stop>_<key>``
 deprecated in Home Assistant 2025.10 and ignored since 2026.4, is never sent). Every entity is
 available only while ``status`` is ``online`` (``offline`` and ``stopped`` both mean unavailable).
 
-A stop cleans up after itself: retained configs under its own id that it does not publish now
-(the other form, or an entity that no longer exists) are ``stale``; the service clears them with
+A stop cleans up after itself: retained configs under its own id that it published (its unique
+ids, device and origin: :func:`is_own_config`) and does not publish now (the other form, or an
+entity that no longer exists) are ``stale``; the service clears them with
 an empty retained payload, after ``{"migrate_discovery": true}`` where the same unique id lives
 on, so Home Assistant keeps the entity's settings (its documented migration path).
 
@@ -296,6 +297,24 @@ def unique_ids(payload: dict[str, Any]) -> set[str]:
                 if isinstance(c, dict)} - {None}
     uid = payload.get("unique_id", payload.get("uniq_id"))
     return {uid} if isinstance(uid, str) else set()
+
+
+def is_own_config(payload: dict[str, Any], stop_id: str) -> bool:
+    """Whether a retained config under this stop's id is this stop's (published by it now or by
+    an older stopsafe), so that it may clear it: it sets up entities, every unique id is this
+    stop's (``stopsafe_<stop>_<key>``), and its device and origin, where it names them, are
+    this stop's and stopsafe's. Another integration's device whose node id happens to equal the
+    stop id keeps its configs: the topic's shape alone proves nothing."""
+    uids = unique_ids(payload)
+    if not uids or not all(u.startswith(unique_id(stop_id, "")) for u in uids):
+        return False
+    device = payload.get("device", payload.get("dev"))
+    if device is not None:
+        ids = device.get("identifiers", device.get("ids")) if isinstance(device, dict) else None
+        if device_object_id(stop_id) not in ([ids] if isinstance(ids, str) else ids or []):
+            return False
+    origin = payload.get("origin", payload.get("o"))
+    return origin is None or (isinstance(origin, dict) and origin.get("name") == ORIGIN_NAME)
 
 
 def parse_config(payload: bytes) -> dict[str, Any] | None:

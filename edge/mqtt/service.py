@@ -45,6 +45,7 @@ from edge.mqtt.discovery import (
     discovery_configs,
     dumps,
     ha_status_topic,
+    is_own_config,
     is_own_config_topic,
     own_filters,
     parse_config,
@@ -484,6 +485,9 @@ class MqttService:
             return
         old = parse_config(bytes(msg.payload))
         if old is None:
+            return
+        if not is_own_config(old, self.cfg.stop.id):  # another integration's: never ours to clear
+            log.info("discovery_foreign_config_kept", topic=msg.topic[:200])
             return
         self._stale[msg.topic] = bool(unique_ids(old) & self._discovery_uids)
         self._announce(self.clock() + STALE_BATCH_S)
