@@ -64,7 +64,6 @@ def _config(path: Path) -> tuple[Config, Path, str | None]:
         raise
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run the daemon")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, help="YAML config file")
     p.set_defaults(func=cmd_run)

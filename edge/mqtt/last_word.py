@@ -21,8 +21,8 @@ import structlog
 
 from edge.config import Config, ConfigError, parse_config, read_document
 from edge.mqtt.link import paho_client
-from edge.mqtt.topics import OnOff, State, Status, Topics
 from edge.runtime.faults import Fault
+from edge.wire import OnOff, State, Status, Topics
 
 log = structlog.get_logger("stopsafe.mqtt.last_word")
 

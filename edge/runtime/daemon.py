@@ -76,7 +76,7 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     from edge.mqtt.control import PipelineControl
     from edge.mqtt.last_word import say_last_word
     from edge.mqtt.service import start_mqtt
-    from edge.mqtt.topics import Status
+    from edge.wire import Status
 
     for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
         log.warning("insecure_permissions", file=problem.what, path=str(problem.path),
