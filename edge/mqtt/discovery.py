@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -41,7 +40,15 @@ from edge import __version__
 from edge.config import DiscoveryForm
 from edge.decision.events import EventKind
 from edge.decision.light_rules import LightMode
-from edge.wire import HA_STATUS_TOPIC_LEAF, CommandName, OnOff, State, Status, Topics
+from edge.wire import (
+    HA_STATUS_TOPIC_LEAF,
+    CommandName,
+    OnOff,
+    State,
+    Status,
+    Topics,
+    entity_key,
+)
 
 ORIGIN_NAME = "stopsafe"
 DEVICE_COMPONENT = "device"  # the <component> level of a device-based discovery topic
@@ -129,7 +136,7 @@ class Component:
 
 def entity_slug(stop_id: str, key: str) -> str:
     """``stopsafe_<stop>_<key>`` in the characters an entity id allows."""
-    return re.sub(r"[^a-z0-9_]", "_", f"stopsafe_{stop_id}_{key}".lower())
+    return entity_key(f"stopsafe_{stop_id}_{key}")
 
 
 def unique_id(stop_id: str, key: str) -> str:
