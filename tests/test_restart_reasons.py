@@ -143,3 +143,65 @@ def test_a_broken_config_runs_the_last_good_one_and_none_at_all_says_why(
     assert kept["status"] == "failed" and kept["light/state"] == "OFF"
     assert json.loads(kept["faults/state"]) == ["config_rejected"]
     assert json.loads(kept["faults/detail"])["config_rejected"]["error"].startswith(line)
+
+
+class BrokenCamera:
+    """A camera whose driver raises something no camera should (not a CameraError): the frame
+    loop has no safe state to go on from, and ends the daemon."""
+
+    live = True
+    fps = 5.0
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self):
+        self.reads += 1
+        if self.reads > 3:
+            raise ZeroDivisionError("driver bug")
+        import numpy as np
+
+        from edge.runtime.frames import Frame
+
+        time.sleep(0.2)
+        return Frame(np.zeros((48, 64, 3), np.uint8), time.monotonic(), self.reads)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_fatal_error_leaves_its_reason_retained_and_the_next_start_says_crashed(
+        models_dir, tmp_path, broker, monkeypatch):
+    import edge.runtime.daemon
+    from edge.config import parse_config
+
+    monkeypatch.setattr(edge.runtime.daemon, "open_camera", lambda cam: BrokenCamera())
+    doc = daemon_config(tmp_path, broker, stop_id="fx", detector={
+        "models_dir": str(models_dir), "wide": None, "night": None},
+        light={"pin_factory": "mock"})
+    cfg = parse_config(doc)
+    root = "stopsafe/fx"
+    col = Collector(broker, (f"{root}/#",))
+    try:
+        with pytest.raises(ZeroDivisionError):
+            edge.runtime.daemon.run_daemon(cfg)
+        mark = col.mark()
+        with pytest.raises(ZeroDivisionError):
+            edge.runtime.daemon.run_daemon(cfg)
+        started = json.loads(col.wait_for(lambda m: m.topic == f"{root}/event" and json.loads(
+            m.payload)["kind"] == "started", after=mark).payload)
+    finally:
+        col.close()
+    late = Collector(broker, (f"{root}/#",))
+    try:
+        late.wait_for(lambda m: m.topic == f"{root}/faults/detail", timeout=5)
+        time.sleep(0.3)
+        kept = {m.topic[len(root) + 1:]: m.text for m in late.messages if m.retain}
+    finally:
+        late.close()
+    assert kept["status"] == "failed" and kept["light/state"] == "OFF"
+    assert "daemon_failed" in json.loads(kept["faults/state"])
+    assert "ZeroDivisionError: driver bug" in json.loads(
+        kept["faults/detail"])["daemon_failed"]["error"]
+    assert started["previous_end"] == "crashed"
+    assert "ZeroDivisionError: driver bug" in started["previous_reason"]
