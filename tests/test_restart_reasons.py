@@ -6,7 +6,10 @@ the daemon exits, leaving the reason retained. The real daemon, a real mosquitto
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import cv2
 import pytest
 import yaml
 
+from tests.conftest import REPO
 from tests.daemon_proc import (
     CLIP,
     daemon_config,
@@ -40,6 +44,17 @@ def person_folder(folder: Path, frames: int = 300) -> Path:
     return folder
 
 
+def retained_now(broker, root: str) -> dict[str, str]:
+    """What the broker keeps below ``root`` for whoever subscribes now."""
+    late = Collector(broker, (f"{root}/#",))
+    try:
+        late.wait_for(lambda m: m.topic == f"{root}/status", timeout=5)
+        time.sleep(0.3)
+        return {m.topic[len(root) + 1:]: m.text for m in late.messages if m.retain}
+    finally:
+        late.close()
+
+
 def test_kill_9_with_the_light_on_then_a_restart_says_so_and_corrects_the_light(
         shared, models_dir, tmp_path, broker):
     frames = person_folder(tmp_path / "frames")
@@ -54,6 +69,12 @@ def test_kill_9_with_the_light_on_then_a_restart_says_so_and_corrects_the_light(
         col.wait_for(lambda m: m.topic == f"{root}/light/state" and m.text == "ON", timeout=60)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
+        # under systemd, ExecStopPost: the dead stop's retained ON does not outlive it
+        env = {**os.environ, "SERVICE_RESULT": "signal", "EXIT_CODE": "killed",
+               "EXIT_STATUS": "KILL"}
+        subprocess.run([sys.executable, "-m", "edge.cli", "last-word", "-c", str(conf)],
+                       cwd=REPO, env=env, check=True, timeout=60, capture_output=True)
+        dead = retained_now(broker, root)
         time.sleep(0.5)
         mark, t0 = col.mark(), time.monotonic()
         second = start_daemon(conf, tmp_path / "b.log")
@@ -80,6 +101,9 @@ def test_kill_9_with_the_light_on_then_a_restart_says_so_and_corrects_the_light(
         assert third.wait(timeout=30) == 0
     finally:
         col.close()
+    assert dead["light/state"] == "OFF" and dead["status"] == "failed", dead
+    assert "ended without a word: systemd: signal (killed KILL)" in json.loads(
+        dead["faults/detail"])["daemon_failed"]["error"]
     ev = json.loads(started.payload)
     assert ev["previous_end"] == "killed" and "previous_started" in ev, ev
     assert json.loads(again.payload)["previous_end"] == "clean"
@@ -133,13 +157,7 @@ def test_a_broken_config_runs_the_last_good_one_and_none_at_all_says_why(
         assert proc.wait(timeout=60) == 78
     finally:
         col.close()
-    late = Collector(broker, (f"{root}/#",))  # what the broker keeps for whoever comes later
-    try:
-        late.wait_for(lambda m: m.topic == f"{root}/faults/detail", timeout=5)
-        time.sleep(0.3)
-        kept = {m.topic[len(root) + 1:]: m.text for m in late.messages if m.retain}
-    finally:
-        late.close()
+    kept = retained_now(broker, root)  # what the broker keeps for whoever comes later
     assert kept["status"] == "failed" and kept["light/state"] == "OFF"
     assert json.loads(kept["faults/state"]) == ["config_rejected"]
     assert json.loads(kept["faults/detail"])["config_rejected"]["error"].startswith(line)
@@ -192,13 +210,7 @@ def test_a_fatal_error_leaves_its_reason_retained_and_the_next_start_says_crashe
             m.payload)["kind"] == "started", after=mark).payload)
     finally:
         col.close()
-    late = Collector(broker, (f"{root}/#",))
-    try:
-        late.wait_for(lambda m: m.topic == f"{root}/faults/detail", timeout=5)
-        time.sleep(0.3)
-        kept = {m.topic[len(root) + 1:]: m.text for m in late.messages if m.retain}
-    finally:
-        late.close()
+    kept = retained_now(broker, root)
     assert kept["status"] == "failed" and kept["light/state"] == "OFF"
     assert "daemon_failed" in json.loads(kept["faults/state"])
     assert "ZeroDivisionError: driver bug" in json.loads(

@@ -59,7 +59,7 @@ class RunMarker:
         self.ended = False
 
     def begin(self) -> PreviousRun:
-        previous = self._read()
+        previous = self.read()
         self._write({"end": RunEnd.RUNNING.value, "started": self.started, "pid": os.getpid()})
         return previous
 
@@ -70,7 +70,8 @@ class RunMarker:
         self._write({"end": how.value, "started": self.started, "ended": _now(),
                      **({"reason": reason[:400]} if reason else {})})
 
-    def _read(self) -> PreviousRun:
+    def read(self) -> PreviousRun:
+        """How the run recorded here ended (``killed`` if it never said)."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             end = RunEnd(data["end"])
