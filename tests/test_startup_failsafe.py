@@ -22,7 +22,14 @@ from typing import Any
 
 import pytest
 
-from tests.daemon_proc import CLIP, daemon_config, log_events, start_daemon, write_config
+from tests.daemon_proc import (
+    CLIP,
+    daemon_config,
+    log_events,
+    start_daemon,
+    wait_logged,
+    write_config,
+)
 from tests.mqtt_fixtures import Collector
 
 pytestmark = pytest.mark.mqtt
@@ -156,3 +163,38 @@ def test_every_start_up_failure_runs_into_the_failsafe_and_recovers_without_a_re
         col.close()
     print("STARTUP_FIGURES", json.dumps(figures))
     assert set(codes.values()) == {0}, codes
+
+
+def test_an_unreadable_mqtt_password_file_leaves_the_light_running_until_it_is_there(
+        shared, models_dir, tmp_path, broker):
+    """The broker's password file is missing at start (anonymous broker, so any password
+    does): the stop runs and lights without MQTT, with ``mqtt_unusable``; once the file is
+    there the service starts without a restart, says ``started`` and its faults."""
+    pw = tmp_path / "mqtt.pw"
+    doc = daemon_config(tmp_path, broker, stop_id="pw", detector={"wide": None, "night": None},
+                        failsafe={"retry_min_s": 0.3, "retry_max_s": 1.0})
+    doc["mqtt"]["password_file"] = str(pw)
+    conf = write_config(tmp_path, doc)
+    col = Collector(broker, ("stopsafe/pw/#",))
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(conf, log)
+    try:
+        raised = wait_logged(log, "fault_raised", timeout=60, proc=proc)
+        assert raised["fault"] == "mqtt_unusable" and str(pw) in raised["error"], raised
+        wait_logged(log, "systemd_ready", timeout=60, proc=proc)  # the loop runs meanwhile
+        assert col.messages == []
+        pw.write_text("anything\n")
+        pw.chmod(0o600)
+        col.wait_for(lambda m: m.topic == "stopsafe/pw/status" and m.text == "online",
+                     timeout=30)
+        started = col.wait_for(lambda m: m.topic == "stopsafe/pw/event"
+                               and json.loads(m.payload)["kind"] == "started")
+        assert json.loads(started.payload)["previous_end"] == "first"
+        faults = col.wait_for(lambda m: m.topic == "stopsafe/pw/faults/state")
+        assert "mqtt_unusable" not in json.loads(faults.payload)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        col.close()
+    assert code == 0

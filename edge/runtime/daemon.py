@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from edge.config import Config, load_config, state_dir
+from edge.config import Config, ConfigError, load_config, state_dir
 from edge.decision.events import EventKind
 from edge.runtime.assembly import assemble, build_light
 from edge.runtime.camera import open_camera
-from edge.runtime.faults import Fault
+from edge.runtime.faults import Fault, FaultRegistry
 from edge.runtime.frames import CameraFileEnded
 from edge.runtime.last_good import KeepWhenClean
 from edge.runtime.notify import SystemdSink
-from edge.runtime.parts import Backoff
+from edge.runtime.parts import Backoff, RetryingPart
 from edge.runtime.pipeline import Sink
 from edge.runtime.run_marker import PreviousRun, RunEnd, RunMarker
 from edge.runtime.signals import SignalWatch
@@ -78,6 +79,7 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     from edge.mqtt.service import start_mqtt
     from edge.wire import Status
 
+    registry = FaultRegistry()
     for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
         log.warning("insecure_permissions", file=problem.what, path=str(problem.path),
                     problem=problem.problem)
@@ -87,22 +89,36 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
         say_last_word(cfg, Fault.DAEMON_FAILED, f"relay pin {cfg.light.pin}: {_why(exc)}",
                       config_path)
         raise
+    started = {"kind": EventKind.STARTED.value, **previous.payload()}
+    fs = cfg.failsafe
+    broker: RetryingPart[Any] | None = None
     try:
         mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
+    except ConfigError as exc:  # its password file unreadable: the light runs without it
+        mqtt = None
+        broker = RetryingPart("mqtt", lambda: start_mqtt(cfg, config_path), registry,
+                              Backoff(fs.retry_min_s, fs.retry_max_s),
+                              fault=Fault.MQTT_UNUSABLE)
+        broker.reason = str(exc)
     except BaseException:
         light.close()
         raise
     if mqtt is not None:
-        mqtt.publish_event({"kind": EventKind.STARTED.value, **previous.payload()})
+        mqtt.publish_event(started)
     log.info("daemon_starting", previous_end=previous.end.value, previous_reason=previous.reason)
     loader = (lambda: load_config(config_path)) if config_path else None
     sinks: list[Sink] = [SystemdSink(), *(extra_sinks or [])]
     if config_path is not None and rejected is None:
         sinks.append(KeepWhenClean(config_path, cfg))
-    fs = cfg.failsafe
     stop = assemble(cfg, lambda: open_camera(cfg.camera), light=light, sinks=sinks, mqtt=mqtt,
-                    loader=loader, retry=lambda: Backoff(fs.retry_min_s, fs.retry_max_s))
+                    loader=loader, faults=registry,
+                    retry=lambda: Backoff(fs.retry_min_s, fs.retry_max_s))
     pipeline = stop.pipeline
+    if broker is not None:
+        broker.on_ready = lambda svc: _attach_mqtt(stop, svc, cfg, loader, started)
+        broker.faults.raise_(Fault.MQTT_UNUSABLE, error=broker.reason)
+        broker.backoff.failed(time.monotonic())
+        pipeline.upkeep.append(broker.upkeep)
     if rejected is not None:
         stop.faults.raise_(Fault.CONFIG_REJECTED, error=rejected)
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
@@ -125,8 +141,8 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
         frames = stop.run()
     except Exception as exc:  # leave the reason retained: status 'failed', daemon_failed
         stop.faults.raise_(Fault.DAEMON_FAILED, error=_why(exc), stage=pipeline.stage)
-        if mqtt is not None:
-            mqtt.end_status = Status.FAILED
+        if stop.mqtt is not None:
+            stop.mqtt.end_status = Status.FAILED
         raise
     finally:
         watchdog.stop()
@@ -139,6 +155,21 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     if problem:  # a file the daemon was told to run on broke: say so, end non-zero
         raise CameraFileEnded(problem)
     return 0
+
+
+def _attach_mqtt(stop: Any, service: Any, cfg: Config, loader: Any,
+                 started: dict[str, Any]) -> None:
+    """A MQTT service that could be started only now (its password file is readable again):
+    a sink of the running stop like one started first (in the frame thread, from upkeep)."""
+    from edge.mqtt.service import bind_pipeline
+
+    service.publish_event(started)
+    stop.pipeline.sinks.append(service)
+    stop.faults.subscribe(service.on_fault)
+    bind_pipeline(service, stop.pipeline, cfg, loader)
+    if stop.detector is not None and stop.detector.runtime is not None:
+        service.describe_runtime(stop.detector.runtime)
+    stop.mqtt = service
 
 
 def _reload(control: Any) -> None:

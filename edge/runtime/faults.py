@@ -47,6 +47,9 @@ class Fault(str, Enum):
     LAMP_INPUT_FAILED = "lamp_input_failed"
     # the daemon is ending on an error (left retained with status 'failed', with the reason)
     DAEMON_FAILED = "daemon_failed"
+    # the MQTT service cannot start (its password file unreadable): the light runs without it,
+    # and it is tried again until it starts (seen in the log and systemd's STATUS meanwhile)
+    MQTT_UNUSABLE = "mqtt_unusable"
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
