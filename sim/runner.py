@@ -166,6 +166,7 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     # unrelated stills have no motion, pace or picture history: every still is looked at alone
     stop = assemble(
         cfg, FaultyCamera(source, plan), detect=faulty_detect(det.detect, plan),
+        frontend=det if hasattr(det, "set_zone") else None,
         light=FaultyRelay(build_light(cfg, pin_factory="mock"), plan),
         sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
         faults=FaultRegistry(clock=clip_clock), clock=clip_clock,

@@ -115,14 +115,14 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
                     retry=lambda: Backoff(fs.retry_min_s, fs.retry_max_s))
     pipeline = stop.pipeline
     if broker is not None:
-        broker.on_ready = lambda svc: _attach_mqtt(stop, svc, cfg, loader, started)
+        broker.on_ready = lambda svc: _attach_mqtt(stop, svc, loader, started)
         broker.faults.raise_(Fault.MQTT_UNUSABLE, error=broker.reason)
         broker.backoff.failed(time.monotonic())
         pipeline.upkeep.append(broker.upkeep)
     if rejected is not None:
         stop.faults.raise_(Fault.CONFIG_REJECTED, error=rejected)
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
-               else PipelineControl(pipeline, cfg, loader, lambda: None))
+               else PipelineControl(stop, loader, lambda: None))
     pipeline.stop_event = signals.stop  # a signal during start-up ends the loop at once
     controls.append(control)
     log.info("daemon_started", stop_id=cfg.stop.id, source=cfg.camera.source,
@@ -157,8 +157,7 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     return 0
 
 
-def _attach_mqtt(stop: Any, service: Any, cfg: Config, loader: Any,
-                 started: dict[str, Any]) -> None:
+def _attach_mqtt(stop: Any, service: Any, loader: Any, started: dict[str, Any]) -> None:
     """A MQTT service that could be started only now (its password file is readable again):
     a sink of the running stop like one started first (in the frame thread, from upkeep)."""
     from edge.mqtt.service import bind_pipeline
@@ -166,19 +165,20 @@ def _attach_mqtt(stop: Any, service: Any, cfg: Config, loader: Any,
     service.publish_event(started)
     stop.pipeline.sinks.append(service)
     stop.faults.subscribe(service.on_fault)
-    bind_pipeline(service, stop.pipeline, cfg, loader)
+    bind_pipeline(service, stop, loader)
     if stop.detector is not None and stop.detector.runtime is not None:
         service.describe_runtime(stop.detector.runtime)
     stop.mqtt = service
 
 
-def _reload(control: Any) -> None:
-    """SIGHUP: the same reload as the MQTT ``reload`` command; a bad file keeps the running
-    config (``reload_refused`` in the log)."""
+def _reload(control: Any) -> dict[str, Any] | None:
+    """SIGHUP: the same reload as the MQTT ``reload`` command (its answer, logged as
+    ``config_reloaded``); a bad file keeps the running config (``reload_refused`` in the log,
+    None here)."""
     from edge.mqtt.commands import CommandFailed
 
     try:
         future = control.reload()
     except CommandFailed:
-        return  # logged by the control, with the one-line reason
-    future.result(timeout=30)
+        return None  # logged by the control, with the one-line reason
+    return future.result(timeout=30)

@@ -80,10 +80,11 @@ class RetryingPart(Generic[T]):
         self.part: T | None = None
         self.reason: str | None = None
         self.attempts = 0
+        self.closed = False  # closed (or replaced by a reload): never made again
 
     def attempt(self, now: float | None = None) -> T | None:
         """The part, made now if it is missing and its next try is due; None while down."""
-        if self.part is not None:
+        if self.part is not None or self.closed:
             return self.part
         now = self.clock() if now is None else now
         if not self.backoff.due(now):
@@ -138,7 +139,14 @@ class RetryingDetector(RetryingPart[Any]):
     def runtime(self) -> Any:
         return None if self.part is None else self.part.runtime
 
+    def set_zone(self, bounds: Any) -> None:
+        """A zone reload: the detector's crop follows (one not built yet is built on the
+        running config, which already has the new zone)."""
+        if self.part is not None:
+            self.part.set_zone(bounds)
+
     def close(self) -> None:
+        self.closed = True
         if self.part is not None:
             self.part.close()
 
@@ -167,6 +175,7 @@ class RetryingSource(RetryingPart[FrameSource]):
         return ended() if ended is not None else None
 
     def close(self) -> None:
+        self.closed = True
         if self.part is not None:
             self.part.close()
 
@@ -180,5 +189,6 @@ class RetryingFeedback(RetryingPart[Any]):
             self.part.check(light_on, now)
 
     def close(self) -> None:
+        self.closed = True
         if self.part is not None:
             self.part.close()
