@@ -71,3 +71,34 @@ def test_a_lamp_input_held_at_start_is_a_fault_and_comes_right_without_a_restart
         assert stop.feedback.part is not None
     finally:
         stop.close()
+
+
+def test_a_zone_reload_while_the_model_is_missing_reaches_the_model_built_later(
+        models_dir, tmp_path):
+    import shutil
+
+    from edge.runtime.assembly import zone_bounds
+
+    empty = tmp_path / "models"
+    empty.mkdir()
+    model = "ssd_mobilenet_v1_coco_quant.tflite"
+    zone = {"polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}
+    cfg = parse_config({"detector": {"models_dir": str(empty), "wide": None, "night": None},
+                        "light": {"pin_factory": "mock"}, "zone": zone})
+    clock = FakeClock()
+    stop = assemble(cfg, ScriptedSource(lambda i: "frame", clock), clock=clock, start=clock.t,
+                    health=False, gate=False, pin_factory="mock",
+                    retry=lambda: Backoff(0.5, 0.5))
+    try:
+        assert stop.faults.active()[Fault.MODEL_FAILED].detail["problem"] == "missing"
+        moved = cfg.model_copy(update={"zone": cfg.zone.model_copy(update={"polygon": [
+            (0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)]})})
+        stop.apply_reload(stop.prepare_reload(moved))  # the crop of a detector not built yet
+        shutil.copy(models_dir / model, empty / model)
+        for _ in range(5):
+            stop.pipeline.cycle()
+        assert not stop.faults.is_active(Fault.MODEL_FAILED)
+        assert stop.detector.part is not None
+        assert stop.detector.part.zone_bounds == zone_bounds(moved)
+    finally:
+        stop.close()
