@@ -148,6 +148,14 @@ def test_a_broken_config_runs_the_last_good_one_and_none_at_all_says_why(
         assert detail["config_rejected"]["error"] == line
         wait_logged(tmp_path / "b.log", "systemd_ready", timeout=60, proc=proc)  # it runs
         assert proc.poll() is None
+        # the file put right and reloaded: the whole file runs, no longer rejected
+        write_config(tmp_path, doc)
+        mark = col.mark()
+        proc.send_signal(signal.SIGHUP)
+        col.wait_for(lambda m: m.topic == f"{root}/faults/state"
+                     and "config_rejected" not in json.loads(m.payload), after=mark, timeout=30)
+        assert proc.poll() is None
+        conf.write_text(yaml.safe_dump(broken))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
 

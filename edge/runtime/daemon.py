@@ -16,7 +16,7 @@ from edge.runtime.assembly import assemble, build_light
 from edge.runtime.camera import open_camera
 from edge.runtime.faults import Fault, FaultRegistry
 from edge.runtime.frames import CameraFileEnded
-from edge.runtime.last_good import KeepWhenClean
+from edge.runtime.last_good import KeepWhenClean, keep
 from edge.runtime.notify import SystemdSink
 from edge.runtime.parts import Backoff, RetryingPart
 from edge.runtime.pipeline import Sink
@@ -121,6 +121,8 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
         pipeline.upkeep.append(broker.upkeep)
     if rejected is not None:
         stop.faults.raise_(Fault.CONFIG_REJECTED, error=rejected)
+        if config_path is not None:
+            stop.running.subscribe(lambda new, _updates: _accepted(stop, config_path, new))
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
                else PipelineControl(stop, loader, lambda: None))
     pipeline.stop_event = signals.stop  # a signal during start-up ends the loop at once
@@ -155,6 +157,17 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     if problem:  # a file the daemon was told to run on broke: say so, end non-zero
         raise CameraFileEnded(problem)
     return 0
+
+
+def _accepted(stop: Any, path: Path, running: Config) -> None:
+    """After a reload (frame thread): once the whole file runs (it is valid again and nothing of
+    it waits for a restart), it is no longer rejected, and it is the last good config."""
+    try:
+        on_disk = load_config(path)
+    except ConfigError:
+        return
+    if on_disk == running and stop.faults.clear(Fault.CONFIG_REJECTED, reloaded=str(path)):
+        keep(path, running)
 
 
 def _attach_mqtt(stop: Any, service: Any, loader: Any, started: dict[str, Any]) -> None:
