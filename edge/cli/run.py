@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 
-from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, add_config_option, load
 from edge.config import Config, ConfigError
 from edge.logs import configure_logging
 
@@ -65,5 +65,5 @@ def _config(path: Path) -> tuple[Config, Path, str | None]:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    add_config_option(p, required=True)
     p.set_defaults(func=cmd_run)
