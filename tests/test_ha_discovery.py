@@ -161,9 +161,13 @@ def test_templates_render_as_home_assistant_renders_them():
     problem = e["problem"]
     assert render(problem["value_template"], "[]") == "OFF"
     assert render(problem["value_template"], '["camera_stale","lamp_fault"]') == "ON"
-    assert json.loads(render(problem["json_attributes_template"], '["camera_stale"]')) == {
-        "faults": ["camera_stale"]}
-    assert json.loads(render(problem["json_attributes_template"], "[]")) == {"faults": []}
+    detail = {"model_failed": {"since": "2026-12-06T22:50:25+00:00", "problem": "missing",
+                               "error": "model /var/lib/stopsafe/models/x.tflite is missing"},
+              "camera_stale": {"since": "2026-12-06T22:50:30+00:00"}}
+    assert json.loads(render(problem["json_attributes_template"], json.dumps(detail))) == {
+        "faults": ["camera_stale", "model_failed"], "reasons": detail}
+    assert json.loads(render(problem["json_attributes_template"], "{}")) == {
+        "faults": [], "reasons": {}}
     tele = json.dumps({"fps": 4.8, "inference_ms": {"p50": 41.2, "p95": 60.0}})
     assert render(e["fps"]["value_template"], tele) == "4.8"
     assert render(e["inference_ms"]["value_template"], tele) == "41.2"

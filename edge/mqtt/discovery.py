@@ -94,8 +94,10 @@ EVENT_TEMPLATE = (
     "{% else %}{% set t = k %}{% endif %}"
     "{{ dict(value_json, event_type=t) | tojson }}"
 )
-# ``faults/state`` is a JSON list; attributes must be a JSON object
-FAULTS_ATTRIBUTES_TEMPLATE = "{{ {'faults': value_json} | tojson }}"
+# the problem sensor's attributes come from ``faults/detail`` (a JSON object: each active fault
+# with since when and why): ``faults``, the names as ever, and ``reasons``, what a person acts on
+FAULTS_ATTRIBUTES_TEMPLATE = ("{{ {'faults': value_json | list | sort, 'reasons': value_json} "
+                              "| tojson }}")
 PROBLEM_TEMPLATE = (f"{{{{ '{OnOff.ON.value}' if value_json | length > 0 "
                     f"else '{OnOff.OFF.value}' }}}}")
 # 'stopped' (a clean exit) must read as unavailable too, not be ignored
@@ -172,7 +174,7 @@ def components(topics: Topics, telemetry_s: float) -> list[Component]:
         Component("problem", Platform.BINARY_SENSOR, {
             "name": "Problem", "device_class": "problem", "entity_category": "diagnostic",
             "state_topic": topics.leaf(State.FAULTS), "value_template": PROBLEM_TEMPLATE,
-            "json_attributes_topic": topics.leaf(State.FAULTS),
+            "json_attributes_topic": topics.leaf(State.FAULT_DETAIL),
             "json_attributes_template": FAULTS_ATTRIBUTES_TEMPLATE, **on_off,
         }),
         Component("waiting", Platform.SENSOR, {
