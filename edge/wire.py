@@ -97,6 +97,9 @@ class Failure(str, Enum):
     FAILED = "failed"
 
 
+# cmd/<this>: `stopsafe commission`'s broker round trip (the one topic the example ACL lets a
+# stop read); a running daemon answers it as an unknown command
+COMMISSION_PING = "commission"
 HA_STATUS_TOPIC_LEAF = "status"  # <discovery_prefix>/status: Home Assistant's birth message
 
 

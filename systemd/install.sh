@@ -165,11 +165,15 @@ if [ -e "$(r "$CONFIG")" ]; then
   UPGRADE=1
 else
   UPGRADE=0
-  # the example with the models where this installer puts them
-  sed -E "s|^([[:space:]]*)# (models_dir: )/var/lib/stopsafe/models.*$|\1\2$MODELS_DIR|" \
+  # the example with the models where this installer puts them, and the installer's page on
+  # (loopback only: reached over ssh -L until a password is set)
+  sed -E -e "s|^([[:space:]]*)# (models_dir: )/var/lib/stopsafe/models.*$|\1\2$MODELS_DIR|" \
+    -e "s|^(  enabled: )false( +# the installer's config has true)|\1true\2|" \
     "$EXAMPLE" > "$(r "$CONFIG").tmp"
   grep -q "^[[:space:]]*models_dir: $MODELS_DIR\$" "$(r "$CONFIG").tmp" \
     || die "the example config has no '# models_dir: $MODELS_DIR' line to switch on"
+  grep -Eq "^  enabled: true +# the installer's config has true" "$(r "$CONFIG").tmp" \
+    || die "the example config has no web 'enabled: false' line to switch on"
   chmod 0640 "$(r "$CONFIG").tmp"
   mv -f "$(r "$CONFIG").tmp" "$(r "$CONFIG")"
   say "wrote $(r "$CONFIG") from the example: edit it, then run stopsafe commission"
@@ -177,6 +181,10 @@ fi
 if [ "$STAGING" = 0 ]; then
   chown root:stopsafe "$(r "$CONFIG")"
   chmod 0640 "$(r "$CONFIG")"
+  # the installer's page saves the zone there: a new file beside the old, renamed over it, the
+  # old one kept as .bak (the service may create files in the folder, nobody else)
+  chown root:stopsafe "$(r "$CONF_DIR")"
+  chmod 0770 "$(r "$CONF_DIR")"
 fi
 
 # 4. the models, each checked against the manifest's sha256 (a mismatch fails the install)

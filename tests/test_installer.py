@@ -71,6 +71,8 @@ def test_install_twice_gives_the_same_tree(tmp_path, bundle):
     assert os.readlink(root / WANTS) == "/etc/systemd/system/stopsafe.service"
     cfg = load_config(root / CONFIG)
     assert cfg.detector.models_dir == Path("/var/lib/stopsafe/models")
+    assert cfg.web.enabled and cfg.web.host == "127.0.0.1"  # the installer's page, on loopback
+    assert not load_config(REPO / "edge/stopsafe.example.yaml").web.enabled
     assert stat.S_IMODE((root / CONFIG).stat().st_mode) == 0o640
     for name, entry in load_manifest().items():
         assert sha256_of(root / "var/lib/stopsafe/models" / name) == entry.sha256

@@ -46,6 +46,7 @@ COMMANDS = (
             "set the waiting zone in the config file, redraw the snapshot"),
     Command("commission", "edge.cli.commission",
             "all checks and a snapshot, with a report in DIR"),
+    Command("web-password", "edge.cli.web_password", "make the hash for web.password_hash"),
     Command("console", "fleet.cli.console",
             "live table of every stop on the broker; send commands"),
     Command("fleet-sim", "edge.cli.fleet_sim", "impersonate N stops on the broker (load tests)"),
