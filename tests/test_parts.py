@@ -99,6 +99,6 @@ def test_a_zone_reload_while_the_model_is_missing_reaches_the_model_built_later(
             stop.pipeline.cycle()
         assert not stop.faults.is_active(Fault.MODEL_FAILED)
         assert stop.detector.part is not None
-        assert stop.detector.part.zone_bounds == zone_bounds(moved)
+        assert stop.detector.zone_bounds == stop.detector.part.zone_bounds == zone_bounds(moved)
     finally:
         stop.close()

@@ -139,6 +139,11 @@ class RetryingDetector(RetryingPart[Any]):
     def runtime(self) -> Any:
         return None if self.part is None else self.part.runtime
 
+    @property
+    def zone_bounds(self) -> Any:
+        """The crop's zone, once there is a detector (the page shows it)."""
+        return None if self.part is None else self.part.zone_bounds
+
     def set_zone(self, bounds: Any) -> None:
         """A zone reload: the detector's crop follows (one not built yet is built on the
         running config, which already has the new zone)."""
