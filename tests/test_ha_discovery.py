@@ -127,7 +127,7 @@ def test_the_crews_entities_with_class_unit_state_class_and_category(form):
     assert e["take_snapshot"]["command_topic"] == "stopsafe/stop-0042/cmd/snapshot"
     assert e["selftest_result"]["state_topic"] == "stopsafe/stop-0042/selftest/state"
     assert e["selftest_result"]["options"] == ["passed", "failed"]
-    assert e["fault_since"]["state_topic"] == "stopsafe/stop-0042/faults/since/state"
+    assert e["fault_since"]["state_topic"] == "stopsafe/stop-0042/faults/detail"
     for key in ("light_on_today", "uptime", "detector_rate", "waiting_episodes_today"):
         assert e[key]["state_topic"] == "stopsafe/stop-0042/tele"
         assert e[key]["expire_after"] == expire_after_s(60.0)
@@ -170,8 +170,9 @@ def test_the_new_templates_render_what_the_stop_publishes():
     e = entities(DiscoveryForm.DEVICE)
     since = e["fault_since"]["value_template"]
     assert render(since, "{}") == "None"  # Home Assistant's 'unknown'
-    assert render(since, json.dumps({"lamp_failed": "2026-12-06T21:00:05+00:00",
-                                     "camera_black": "2026-12-06T20:59:00+00:00"})) == (
+    assert render(since, json.dumps({"lamp_failed": {"since": "2026-12-06T21:00:05+00:00"},
+                                     "camera_black": {"since": "2026-12-06T20:59:00+00:00",
+                                                      "error": "black picture"}})) == (
         "2026-12-06T20:59:00+00:00")  # the oldest
     body = json.dumps({"result": "failed", "at": "2026-12-06T21:00:00+00:00",
                        "failed": ["camera"]})
@@ -252,9 +253,13 @@ def test_templates_render_as_home_assistant_renders_them():
     problem = e["problem"]
     assert render(problem["value_template"], "[]") == "OFF"
     assert render(problem["value_template"], '["camera_stale","lamp_fault"]') == "ON"
-    assert json.loads(render(problem["json_attributes_template"], '["camera_stale"]')) == {
-        "faults": ["camera_stale"]}
-    assert json.loads(render(problem["json_attributes_template"], "[]")) == {"faults": []}
+    detail = {"model_failed": {"since": "2026-12-06T22:50:25+00:00", "problem": "missing",
+                               "error": "model /var/lib/stopsafe/models/x.tflite is missing"},
+              "camera_stale": {"since": "2026-12-06T22:50:30+00:00"}}
+    assert json.loads(render(problem["json_attributes_template"], json.dumps(detail))) == {
+        "faults": ["camera_stale", "model_failed"], "reasons": detail}
+    assert json.loads(render(problem["json_attributes_template"], "{}")) == {
+        "faults": [], "reasons": {}}
     tele = json.dumps({"fps": 4.8, "inference_ms": {"p50": 41.2, "p95": 60.0}})
     assert render(e["fps"]["value_template"], tele) == "4.8"
     assert render(e["inference_ms"]["value_template"], tele) == "41.2"
@@ -277,6 +282,8 @@ def test_event_template_gives_a_declared_event_type_and_keeps_the_fields():
          HaEventType.FAULT_CLEARED),
         ({"kind": EventKind.MODE.value, "mode": "FORCE_ON", "previous": "AUTO", "for_s": None,
           "expired": False}, HaEventType.MODE),
+        ({"kind": EventKind.STARTED.value, "previous_end": "killed",
+          "previous_started": "2026-12-06T22:56:30.000+00:00"}, HaEventType.STARTED),
     ]
     assert {k for k in EventKind} == {EventKind(s["kind"]) for s, _ in samples}
     for body, expected in samples:

@@ -21,6 +21,8 @@ class EventKind(str, Enum):
     WAITING_ENDED = "waiting_ended"  # a waiting episode ended (duration, peak count)
     MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
     FAULT = "fault"  # a fault was raised or cleared
+    # the daemon started, with how its previous run ended (the daemon's own, not the controller's)
+    STARTED = "started"
 
 
 def _t(t: float | None) -> float | None:

@@ -45,6 +45,7 @@ from edge.mqtt.discovery import (
     discovery_configs,
     dumps,
     ha_status_topic,
+    is_own_config,
     is_own_config_topic,
     own_filters,
     parse_config,
@@ -54,7 +55,7 @@ from edge.mqtt.discovery import (
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth, default_outbox_path
 from edge.pictures import snapshot_jpeg
-from edge.runtime.faults import ActiveFault, Fault, FaultEvent, FaultRegistry
+from edge.runtime.faults import Fault, FaultEvent, FaultRegistry, fault_reasons
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
 from edge.wire import (
@@ -217,6 +218,7 @@ class MqttService:
         self._stale: dict[str, bool] = {}  # retained config topic not ours now -> migrate first
         self._tele_at = clock()
         self._closed = False
+        self.end_status = Status.STOPPED  # the retained status a close leaves (FAILED: an error)
         self._versions = {
             "stopsafe": __version__, "model": cfg.detector.model,
             "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
@@ -224,7 +226,7 @@ class MqttService:
         }
         for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
                              (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
-                             (State.FAULTS, "[]"), (State.FAULTS_SINCE, "{}")):
+                             (State.FAULTS, "[]"), (State.FAULT_DETAIL, "{}")):
             self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
             self._published[state] = value
         self._own_runner = runner is None
@@ -303,6 +305,11 @@ class MqttService:
         self._q.put((_Msg.FAULT, event, {**event.payload(t), "ts": _now_iso()}))
         self._drain_soon()
 
+    def publish_event(self, payload: dict[str, Any]) -> None:
+        """An event of the daemon's own (``started``) into the outbox, like the pipeline's."""
+        self._q.put((_Msg.EVENT, {**payload, "ts": _now_iso()}))
+        self._drain_soon()
+
     def _drain_soon(self) -> None:
         """Into the outbox (on disk) now, not at the link's next tick: an event still in the
         hand-off when the process is killed would never get a seq."""
@@ -330,7 +337,7 @@ class MqttService:
 
         def _close() -> None:
             self._drain(self.clock())
-            self.link.begin_close(Status.STOPPED.value, CLOSE_GRACE_S, time.monotonic())
+            self.link.begin_close(self.end_status.value, CLOSE_GRACE_S, time.monotonic())
 
         self.runner.call(_close)
         if not self._own_runner:
@@ -431,12 +438,10 @@ class MqttService:
                 self._set_fault_states(self.active_faults())
 
     def _set_fault_states(self, active: frozenset[Fault]) -> None:
-        """``faults/state`` and ``faults/since/state`` (link thread), both from the registry:
-        the names as of the event, each with the time the registry says it was raised."""
-        raised = {} if self.faults is None else self.faults.active()
+        """``faults/state`` (the names as of the event) and ``faults/detail`` (each active fault
+        with since when and why, from the registry), in the link thread."""
         self.link.set_retained(self.topics.leaf(State.FAULTS), _fault_list(active))
-        self.link.set_retained(self.topics.leaf(State.FAULTS_SINCE),
-                               _fault_since(active, raised))
+        self._set_fault_detail()
 
     def active_faults(self) -> frozenset[Fault]:
         return frozenset() if self.faults is None else frozenset(self.faults.active())
@@ -463,6 +468,12 @@ class MqttService:
         # above, whose publish then saw nothing new and never went out)
         self._q.put((_Msg.FAULTS,))
         self._drain_soon()
+
+    def _set_fault_detail(self) -> None:
+        """``faults/detail``: every active fault with since when and why (link thread)."""
+        detail = {} if self.faults is None else fault_reasons(self.faults.active())
+        self.link.set_retained(self.topics.leaf(State.FAULT_DETAIL),
+                               json.dumps(detail, separators=(",", ":"), default=str))
 
     def frame_age_s(self, now: float) -> float | None:
         with self._lock:
@@ -510,6 +521,9 @@ class MqttService:
             return
         old = parse_config(bytes(msg.payload))
         if old is None:
+            return
+        if not is_own_config(old, self.cfg.stop.id):  # another integration's: never ours to clear
+            log.info("discovery_foreign_config_kept", topic=msg.topic[:200])
             return
         self._stale[msg.topic] = bool(unique_ids(old) & self._discovery_uids)
         self._announce(self.clock() + STALE_BATCH_S)
@@ -666,13 +680,6 @@ class MqttService:
 
 def _fault_list(faults: frozenset[Fault]) -> str:
     return json.dumps(sorted(f.value for f in faults))
-
-
-def _fault_since(faults: frozenset[Fault], raised: Mapping[Fault, ActiveFault]) -> str:
-    """``{fault: raised at (ISO 8601, UTC)}`` of the active faults the registry has a time for."""
-    return json.dumps({f.value: datetime.fromtimestamp(raised[f].raised_at, timezone.utc)
-                       .isoformat(timespec="seconds") for f in sorted(faults) if f in raised},
-                      separators=(",", ":"))
 
 
 def _now_iso() -> str:
