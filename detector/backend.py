@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from detector.base import Detection, DetectorResult, StageTimes
-from detector.models import ModelMismatch
+from detector.models import ModelMismatch, ModelProblem
 from detector.settings import DetectorSettings
 
 Roi = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -65,8 +65,8 @@ class ModelDetector(ABC):
             raise
         except Exception as exc:  # not a model file, ops the runtime lacks, ...
             raise ModelMismatch(f"model {model_path.name} cannot be loaded for the "
-                                f"'{self.name}' back-end: {' '.join(str(exc).split())[:200]}"
-                                ) from None
+                                f"'{self.name}' back-end: {' '.join(str(exc).split())[:200]}",
+                                ModelProblem.UNREADABLE, model_path) from None
         shape = self.input_shape
         problem = None
         if len(shape) != 4 or 3 not in (shape[1], shape[3]):
@@ -75,7 +75,8 @@ class ModelDetector(ABC):
         if problem:
             raise ModelMismatch(
                 f"model {model_path.name} does not fit the '{self.name}' back-end: {problem} "
-                f"(the '{self.name}' back-end reads {self.reads}; see detector.backend)")
+                f"(the '{self.name}' back-end reads {self.reads}; see detector.backend)",
+                path=model_path)
 
     @abstractmethod
     def _open(self, model_path: Path) -> tuple[list[int], Any, list[list[int]]]:

@@ -10,9 +10,12 @@ the stop's, so the fleet tools (``fleet/``) import it without the daemon.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Status(str, Enum):
@@ -20,7 +23,8 @@ class Status(str, Enum):
 
     ONLINE = "online"
     OFFLINE = "offline"
-    STOPPED = "stopped"
+    STOPPED = "stopped"  # a clean exit (a signal): meant
+    FAILED = "failed"  # ended on an error: faults/state and faults/detail say why
 
 
 class OnOff(str, Enum):
@@ -40,6 +44,12 @@ class State(str, Enum):
     OCCUPANCY = "occupancy/state"
     WAITING = "waiting/state"
     FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
+    # JSON object: each active fault with since when and why ({"model_failed": {"since": ...,
+    # "error": "model ... is missing; ...", "problem": "missing", "file": ...}}), {} when healthy
+    FAULT_DETAIL = "faults/detail"
+    # JSON object of the last self-test: result (SelftestResult), at (ISO 8601), failed checks
+    SELFTEST = "selftest/state"
+    IN_SERVICE = "service/state"  # ON inside the operating hours (schedule), OFF outside
 
 
 class Leaf(str, Enum):
@@ -52,6 +62,13 @@ class Leaf(str, Enum):
     RESULT = "result"
     SNAPSHOT = "snapshot"
     SELFTEST = "selftest"  # the self-test's broker round trip publishes here (QoS 1)
+
+
+class SelftestResult(str, Enum):
+    """``result`` of ``selftest/state``."""
+
+    PASSED = "passed"
+    FAILED = "failed"
 
 
 class CommandName(str, Enum):
@@ -97,6 +114,8 @@ class EventKind(str, Enum):
     WAITING_ENDED = "waiting_ended"  # a waiting episode ended (duration, peak count)
     MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
     FAULT = "fault"  # a fault was raised or cleared
+    # the daemon started, with how its previous run ended (the daemon's own, not the controller's)
+    STARTED = "started"
 
 
 class Fault(str, Enum):
@@ -120,6 +139,15 @@ class Fault(str, Enum):
     # (MQTT) the outbox file was corrupt: moved aside (kept for a person), a fresh one started;
     # active until the daemon restarts, so someone looks at it
     OUTBOX_CORRUPT = "outbox_corrupt"
+    # the config file failed validation at start: the last good config runs (detail: the line)
+    CONFIG_REJECTED = "config_rejected"
+    # the lamp-current input could not be set up: the light works, its lamp is not checked
+    LAMP_INPUT_FAILED = "lamp_input_failed"
+    # the daemon is ending on an error (left retained with status 'failed', with the reason)
+    DAEMON_FAILED = "daemon_failed"
+    # the MQTT service cannot start (its password file unreadable): the light runs without it,
+    # and it is tried again until it starts (seen in the log and systemd's STATUS meanwhile)
+    MQTT_UNUSABLE = "mqtt_unusable"
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
@@ -200,6 +228,40 @@ def split_stop_topic(prefix: str, topic: str) -> tuple[str, str] | None:
     if not sep or not stop:
         return None
     return stop, rest
+
+
+# an event's seq is numbered by the stop's SQLite outbox (a signed 64-bit INTEGER), and stored
+# by the history as a BIGINT: nothing above this is a seq
+SEQ_MAX = 2**63 - 1
+
+
+class EventEnvelope(BaseModel):
+    """The fields every ``event`` message carries (each kind adds its own, kept as sent):
+    checked once, where the fleet takes events in, so that no payload reaches the database that
+    it would refuse (a seq of 2**64, a negative or a float one, a kind that is not text)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    seq: int = Field(ge=1, le=SEQ_MAX, description="The stop's number of the event, from 1.")
+    kind: str = Field(min_length=1, max_length=32, description="What happened (EventKind).")
+    ts: str | None = Field(None, max_length=64, description="The stop's clock, ISO 8601.")
+
+
+def entity_key(stop_id: str) -> str:
+    """A stop id as Home Assistant's entity ids hold it (lower case, '-' as '_'): two stop ids
+    with the same key would get the same entity ids, so a fleet's list refuses them."""
+    return re.sub(r"[^a-z0-9_]", "_", stop_id.lower())
+
+
+def folded_clash(stop_ids: list[str]) -> str | None:
+    """One line naming the first two stop ids that fold to the same entity key, else None."""
+    seen: dict[str, str] = {}
+    for sid in stop_ids:
+        other = seen.setdefault(entity_key(sid), sid)
+        if other != sid:
+            return (f"stop ids {other!r} and {sid!r} differ only in case or '-'/'_': both "
+                    f"would be Home Assistant's stopsafe_{entity_key(sid)}_*")
+    return None
 
 
 # ---- the stop's day ----------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def test_bad_config_exits_78_with_one_clear_line(case, tmp_path, capsys, monkeyp
     import edge.runtime.assembly
 
     for module, name in ((edge.runtime.assembly, "build_light"),
+                         (edge.app.daemon, "build_light"),
                          (edge.app.daemon, "open_camera"),
                          (edge.runtime.assembly, "build_detector")):
         monkeypatch.setattr(module, name, lambda *a, _n=name, **k: touched.append(_n))

@@ -28,9 +28,16 @@ from edge.runtime.assembly import (
     build_light,
 )
 from edge.runtime.control import Control
-from edge.runtime.faults import FaultRegistry
+from edge.runtime.faults import Fault, FaultRegistry
 from edge.runtime.frames import FrameSource
 from edge.runtime.gate import build_gate
+from edge.runtime.parts import (
+    Backoff,
+    RetryingDetector,
+    RetryingFeedback,
+    RetryingPart,
+    RetryingSource,
+)
 from edge.runtime.pipeline import DetectFn, Pipeline, Sink
 from edge.runtime.reload import RunningConfig
 
@@ -46,31 +53,54 @@ def assemble(
     faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
-    runtime: RuntimeInfo | None = None,
+    runtime: RuntimeInfo | None = None, retry: Callable[[], Backoff] | None = None,
 ) -> Stop:
     """A stop from ``cfg``, with the given edges in place of the configured ones.
 
-    Order matters on a box: the model is checked before the relay is set up, and the relay
-    (starting off) before the camera is opened (``source`` may be a factory for that), so a bad
-    model never touches a pin. ``mqtt`` is started by the caller before this (a bad password
-    file is a config error, exit 78, before any pin); it is bound here, so its commands act on
-    this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
-    picture health and the adaptive rate out (unrelated stills, fake stops). ``frontend`` is
-    the detector front-end behind a given ``detect`` (its crop then follows a zone reload; the
-    detector section itself needs a restart). ``runtime`` names what runs the model behind a
-    given ``detect`` (telemetry's versions); a detector built here names its own.
+    The relay is set up first (starting off), so whatever fails after it, the stop holds its
+    light. Without ``retry`` a model, lamp input or camera that cannot be had ends the assembly
+    with its error (the tools and the simulator); with it (the daemon) each becomes a fault
+    with its reason, retried on a fresh ``retry()`` back-off until it comes right, while the
+    frame loop runs blind under the fail-safe (``edge.runtime.parts``; a model is built on the
+    running config, so a reload meanwhile is not lost). ``source`` may be a factory, called
+    after the relay. ``mqtt`` is started by the caller before this; it is bound here, so its
+    commands act on this stop (``loader`` re-reads the config for ``reload``).
+    ``health``/``gate`` False leave picture health and the adaptive rate out (unrelated stills,
+    fake stops). ``frontend`` is the detector front-end behind a given ``detect`` (its crop
+    then follows a zone reload; the detector section itself needs a restart). ``runtime`` names
+    what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
+    names its own.
     """
     built: Any = None
     relay: Any = None
     feedback: Any = None
+    running = RunningConfig(cfg)
+    upkeep: list[Callable[[float], None]] = []
     try:
-        if detect is None:
-            built = build_detector(cfg)
-            detect = built.detect
         relay = light if light is not None else build_light(cfg, pin_factory)
         registry = faults if faults is not None else FaultRegistry()
-        feedback = build_feedback(cfg, relay)
-        src = source() if callable(source) else source
+        if detect is None:
+            if retry is None:
+                built = build_detector(cfg)
+            else:
+                built = RetryingDetector(
+                    "model", lambda: build_detector(running.cfg), registry, retry(),
+                    fault=Fault.MODEL_FAILED, clock=clock,
+                    on_ready=(lambda d: mqtt.describe_runtime(d.runtime)) if mqtt else None)
+                upkeep.append(built.upkeep)
+            detect = built.detect
+        if retry is None or cfg.lamp_feedback.pin is None:
+            feedback = build_feedback(cfg, relay)
+        else:
+            feedback = RetryingFeedback("lamp input", lambda: build_feedback(cfg, relay),
+                                        registry, retry(), fault=Fault.LAMP_INPUT_FAILED,
+                                        clock=clock)
+            upkeep.append(feedback.upkeep)
+        if retry is None:
+            src = source() if callable(source) else source
+        else:
+            src = RetryingSource(source if callable(source) else lambda: source, registry,
+                                 retry(), cfg.camera.fps, where=cfg.camera.source, clock=clock)
     except BaseException:
         for part in (feedback, relay if light is None else None, built):
             if part is not None:
@@ -83,14 +113,17 @@ def assemble(
         src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
         gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
-        wall=wall)
-    stop = Stop(RunningConfig(cfg), pipeline, mqtt, built if built is not None else frontend,
+        wall=wall, upkeep=upkeep)
+    stop = Stop(running, pipeline, mqtt, built if built is not None else frontend,
                 feedback, owns_detector=built is not None, health_on=health, gate_on=gate)
     if mqtt is not None:
         bind_mqtt(mqtt, stop, loader)
         info = built.runtime if built is not None else runtime
         if info is not None:
             mqtt.describe_runtime(info)
+    for part in (built, feedback, src):  # first tries, now that the faults reach the sinks
+        if isinstance(part, RetryingPart):
+            part.attempt()
     return stop
 
 

@@ -23,6 +23,7 @@ from edge.mqtt.discovery import (
     discovery_configs,
     dumps,
     ha_status_topic,
+    is_own_config,
     is_own_config_topic,
     own_filters,
     parse_config,
@@ -52,7 +53,7 @@ class DiscoveryAnnouncer:
     """Announces one stop's discovery configs (nothing at all when ``mqtt.discovery`` is off)."""
 
     def __init__(self, m: MqttConfig, stop_id: str, stop_name: str, topics: Topics, link: Link,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], *, snapshots: bool) -> None:
         self.m = m
         self.stop_id = stop_id
         self.link = link
@@ -62,7 +63,8 @@ class DiscoveryAnnouncer:
             self.configs = {t: dumps(p) for t, p in discovery_configs(
                 topics, m.discovery_prefix, stop_name, form=m.discovery_form,
                 telemetry_s=m.telemetry_s, board=read_board(),
-                configuration_url=m.configuration_url, support_url=m.support_url).items()}
+                configuration_url=m.configuration_url, support_url=m.support_url,
+                snapshots=snapshots).items()}
         self._uids = set().union(*(unique_ids(json.loads(p)) for p in self.configs.values()))
         self._announce_at: float | None = None  # when the configs go out next
         self._stale: dict[str, bool] = {}  # retained config topic not ours now -> migrate first
@@ -110,6 +112,9 @@ class DiscoveryAnnouncer:
             return
         old = parse_config(bytes(msg.payload))
         if old is None:
+            return
+        if not is_own_config(old, self.stop_id):  # another integration's: never ours to clear
+            log.info("discovery_foreign_config_kept", topic=msg.topic[:200])
             return
         self._stale[msg.topic] = bool(unique_ids(old) & self._uids)
         self._announce(self.clock() + STALE_BATCH_S)

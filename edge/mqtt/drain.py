@@ -22,6 +22,7 @@ class _Msg(str, Enum):
     STATE = "state"
     EVENT = "event"
     FAULT = "fault"
+    FAULTS = "faults"  # the fault states again, from the registry as it is
 
 
 def fault_list(faults: frozenset[Fault]) -> str:
@@ -33,10 +34,14 @@ class OutboxDrain:
     """A queue from any thread into the link, drained in the link's thread (``drain``)."""
 
     def __init__(self, link: Link, topics: Topics,
-                 call_in_link_thread: Callable[[Callable[[], None]], None]) -> None:
+                 call_in_link_thread: Callable[[Callable[[], None]], None], *,
+                 active_faults: Callable[[], frozenset[Fault]] = frozenset,
+                 fault_detail: Callable[[], str] = lambda: "{}") -> None:
         self.link = link
         self.topics = topics
         self._call = call_in_link_thread
+        self.active_faults = active_faults  # the stop's, as they are now
+        self.fault_detail = fault_detail  # ``faults/detail``: each active fault, since and why
         self._q: SimpleQueue[tuple[Any, ...]] = SimpleQueue()
 
     def state(self, state: State, value: str) -> None:
@@ -52,6 +57,10 @@ class OutboxDrain:
         and its event, drained together."""
         self._q.put((_Msg.FAULT, fault_list(active_now), event))
 
+    def faults_again(self) -> None:
+        """The fault states again, from the stop's registry as it is (any thread)."""
+        self._q.put((_Msg.FAULTS,))
+
     def drain(self) -> None:
         """Everything queued into the link (the link's thread)."""
         while True:
@@ -64,9 +73,17 @@ class OutboxDrain:
                 self.link.set_retained(self.topics.leaf(item[1]), item[2])
             elif kind is _Msg.EVENT:
                 self.link.add_event(item[1])
-            else:
-                self.link.set_retained(self.topics.leaf(State.FAULTS), item[1])
+            elif kind is _Msg.FAULT:
+                self._set_fault_states(item[1])
                 self.link.add_event(item[2])
+            else:
+                self._set_fault_states(fault_list(self.active_faults()))
+
+    def _set_fault_states(self, names: str) -> None:
+        """``faults/state`` (the names as of the event) and ``faults/detail`` (each active fault
+        with since when and why, from the registry), in the link thread."""
+        self.link.set_retained(self.topics.leaf(State.FAULTS), names)
+        self.link.set_retained(self.topics.leaf(State.FAULT_DETAIL), self.fault_detail())
 
     def drain_soon(self) -> None:
         """Into the outbox (on disk) now, not at the link's next tick: an event still in the

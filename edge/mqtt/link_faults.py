@@ -8,10 +8,12 @@ thread, because the frame loop that would notice is the thing that may be stuck.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from edge.mqtt.outbox import OutboxHealth
+from edge.runtime.faults import fault_reasons
 from edge.wire import Fault
 
 
@@ -40,6 +42,11 @@ class LinkFaults:
     def active(self) -> frozenset[Fault]:
         """The stop's active faults (none before it is bound)."""
         return frozenset() if self._active is None else frozenset(self._active())
+
+    def detail(self) -> str:
+        """``faults/detail``: every active fault of the stop with since when and why."""
+        reasons = {} if self._active is None else fault_reasons(self._active())
+        return json.dumps(reasons, separators=(",", ":"), default=str)
 
     def outbox_health(self, health: OutboxHealth, active: bool, detail: dict[str, Any]
                       ) -> None:

@@ -28,7 +28,7 @@ from edge.mqtt.link import Link
 from edge.mqtt.state import now_iso
 from edge.pictures import snapshot_jpeg
 from edge.runtime.control import CommandFailed, Control
-from edge.wire import Failure, Leaf, Rejection, Topics
+from edge.wire import Failure, Leaf, Rejection, SelftestResult, State, Topics
 
 SELFTEST_WAIT_S = 5.0
 
@@ -165,6 +165,9 @@ class CommandResponder:
                                 "frame_age_s": None if age is None else round(age, 2)}
             checks["broker"] = rtt if rtt else {"ok": False, "error": "no PUBACK"}
             failed = [k for k, v in checks.items() if not v.get("ok")]
+            self.link.set_retained(self.topics.leaf(State.SELFTEST), json.dumps({
+                "result": (SelftestResult.FAILED if failed else SelftestResult.PASSED).value,
+                "at": now_iso(), "failed": failed}, separators=(",", ":")))
             if failed:
                 outer.set_exception(CommandFailed(Failure.SELFTEST_FAILED,
                                                   "failed: " + ", ".join(failed), checks=checks))

@@ -33,7 +33,7 @@ from edge.config import Config
 from edge.mqtt.announcer import DiscoveryAnnouncer, discovery_subscriptions
 from edge.mqtt.client import resolve_credentials
 from edge.mqtt.commands import CommandHandler
-from edge.mqtt.drain import OutboxDrain, fault_list
+from edge.mqtt.drain import OutboxDrain
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.link_faults import FaultReport, LinkFaults
 from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
@@ -43,7 +43,7 @@ from edge.runtime.control import Control
 from edge.runtime.faults import FaultEvent
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
-from edge.wire import Fault, State, Status, Topics
+from edge.wire import Fault, Status, Topics
 
 log = structlog.get_logger("stopsafe.mqtt")
 
@@ -94,16 +94,18 @@ class MqttService:
         self.link = Link(settings, outbox, self, random.Random(seed))
         self._own_runner = runner is None
         self.runner = runner or LinkRunner(name=f"mqtt-{cfg.stop.id}")
-        self.drain = OutboxDrain(self.link, self.topics, self.runner.call)
+        self.drain = OutboxDrain(self.link, self.topics, self.runner.call,
+                                 active_faults=self.faults.active, fault_detail=self.faults.detail)
         self.state = StatePublisher(lambda: self.cfg, self.link, self.topics, self.drain, clock,
                                     started=started, commands=self.handler.counters,
                                     active_faults=self.faults.active)
         self.announcer = DiscoveryAnnouncer(m, cfg.stop.id, cfg.stop.name, self.topics,
-                                            self.link, clock)
+                                            self.link, clock, snapshots=cfg.privacy.snapshots)
         self.responder = CommandResponder(
             self.handler, self.link, self.topics, clock, frame_age_s=self.state.frame_age_s,
             camera_stale_s=lambda: self.cfg.mqtt.camera_stale_s, republish=self._say_again)
         self._closed = False
+        self.end_status = Status.STOPPED  # the retained status a close leaves (FAILED: an error)
         self.runner.add(self.link)
         if self._own_runner:
             self.runner.start()
@@ -132,7 +134,7 @@ class MqttService:
         # and those already active in it, which reached no on_fault here: the retained list goes
         # through the link's thread like every change (set there directly, it raced the replay
         # above, whose publish then saw nothing new and never went out)
-        self.drain.state(State.FAULTS, fault_list(self.faults.active()))
+        self.drain.faults_again()
         self.drain.drain_soon()
 
     def reloaded(self, cfg: Config, updates: frozenset[Update]) -> None:
@@ -149,6 +151,10 @@ class MqttService:
 
     def on_fault(self, event: FaultEvent) -> None:
         self.state.on_fault(event)
+
+    def publish_event(self, payload: dict[str, Any]) -> None:
+        """An event of the daemon's own (``started``) into the outbox."""
+        self.state.publish_event(payload)
 
     def last_record(self) -> StopRecord | None:
         return self.state.last_record()
@@ -179,7 +185,7 @@ class MqttService:
 
         def _close() -> None:
             self.drain.drain()
-            self.link.begin_close(Status.STOPPED.value, CLOSE_GRACE_S, time.monotonic())
+            self.link.begin_close(self.end_status.value, CLOSE_GRACE_S, time.monotonic())
 
         self.runner.call(_close)
         if not self._own_runner:

@@ -35,7 +35,7 @@ PYTHON_VERSION = platform.python_version()
 # what the retained states are before the first record: the relay starts off
 INITIAL_STATES: dict[State, str] = {
     State.LIGHT: OnOff.OFF.value, State.LIGHT_MODE: "AUTO", State.OCCUPANCY: OnOff.OFF.value,
-    State.WAITING: "0", State.FAULTS: "[]",
+    State.WAITING: "0", State.FAULTS: "[]", State.FAULT_DETAIL: "{}",
 }
 
 
@@ -97,6 +97,7 @@ class StatePublisher:
         self.commands = commands
         self.active_faults = active_faults
         self.started = started  # uptime counts from here
+        self._started_iso = now_iso()  # telemetry's "started": Home Assistant's uptime
         self._lock = threading.Lock()
         self._stats = _Stats()
         self._last_record: StopRecord | None = None  # the last one with a frame
@@ -145,7 +146,8 @@ class StatePublisher:
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
                              (State.LIGHT_MODE, stop.mode.value),
                              (State.OCCUPANCY, OnOff.of(stop.occupied).value),
-                             (State.WAITING, str(stop.waiting))):
+                             (State.WAITING, str(stop.waiting)),
+                             (State.IN_SERVICE, OnOff.of(stop.in_service).value)):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self.drain.state(state, value)
@@ -160,6 +162,11 @@ class StatePublisher:
         with self._lock:
             t = self._stats.last_t
         self.drain.fault(event.active_now, {**event.payload(t), "ts": now_iso()})
+        self.drain.drain_soon()
+
+    def publish_event(self, payload: dict[str, Any]) -> None:
+        """An event of the daemon's own (``started``) into the outbox, like the pipeline's."""
+        self.drain.event({**payload, "ts": now_iso()})
         self.drain.drain_soon()
 
     def describe_runtime(self, info: RuntimeInfo) -> None:
@@ -211,13 +218,16 @@ class StatePublisher:
         stale = age is None or age > cfg.mqtt.camera_stale_s
         proc = psutil.Process()
         p50 = p95 = None
+        runs = len(samples)
         if samples:
             p50, p95 = (round(float(x), 2) for x in np.percentile(samples, [50, 95]))
         return {
             "stop_id": cfg.stop.id,
             "ts": now_iso(),
             "uptime_s": round(now - self.started, 1),
+            "started": self._started_iso,
             "fps": round(frames / elapsed, 2),
+            "detector_fps": round(runs / elapsed, 2),  # the adaptive rate, as it came out
             "inference_ms": {"p50": p50, "p95": p95},
             "frame_age_s": None if age is None else round(age, 2),
             "camera": "waiting" if age is None else ("stale" if stale else "ok"),

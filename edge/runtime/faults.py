@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -65,6 +66,14 @@ class ActiveFault:
     fault: Fault
     raised_at: float
     detail: dict[str, Any]
+
+
+def fault_reasons(active: Mapping[Fault, ActiveFault]) -> dict[str, dict[str, Any]]:
+    """The active faults as a person reads them: each with since when (UTC, ISO 8601) and its
+    detail (``error``: what is wrong, in words; a start-up part adds ``file``, ``problem``)."""
+    return {f.value: {"since": datetime.fromtimestamp(a.raised_at, timezone.utc).isoformat(
+        timespec="seconds"), **a.detail}
+        for f, a in sorted(active.items(), key=lambda item: item[0].value)}
 
 
 Listener = Callable[[FaultEvent], None]

@@ -104,6 +104,7 @@ class Pipeline:
         faults: FaultRegistry | None = None, feedback: LampFeedback | None = None,
         health: CameraHealth | None = None, clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = datetime.now,
+        upkeep: Sequence[Callable[[float], None]] = (),
     ) -> None:
         self.source = source
         self.detect = detect
@@ -116,6 +117,8 @@ class Pipeline:
         self.health = health
         self.clock = clock  # the time of a cycle without a frame (the clip's in the simulator)
         self.wall = wall  # local time for the schedule without a frame
+        # parts retried from the loop (a model not there at start: ``edge.runtime.parts``)
+        self.upkeep = list(upkeep)
         self.errors: Counter[str] = Counter()  # exceptions caught per stage, for telemetry
         self.stage = "start"  # what the loop is doing now, for the stage watchdog
         self.stage_since = time.monotonic()
@@ -160,6 +163,11 @@ class Pipeline:
         """One pass of the loop; None when the source has ended."""
         if self._calls:
             self._run_calls()
+        if self.upkeep:
+            self._enter("upkeep")
+            now = self.clock()
+            for fn in self.upkeep:
+                fn(now)
         self._enter("read")
         error: str | None = None
         try:
@@ -306,7 +314,7 @@ class Pipeline:
                            if read_back != self.light_applied else {}))
         if self.feedback is not None:
             check = self.feedback.check(self.light_applied, self.clock())
-            if check.changed:
+            if check is not None and check.changed:
                 for fault, active in lamp_faults(check).items():
                     self.faults.set(fault, active, **self.feedback.detail)
         return read_back, switched
