@@ -87,8 +87,9 @@ class Rig:
         return done.result(timeout=5)
 
     def close(self) -> None:
-        self.runner.stop()
-        self.runner.join(timeout=2)
+        if self.runner.is_alive():
+            self.runner.stop()
+            self.runner.join(timeout=2)
 
 
 @pytest.fixture
@@ -283,11 +284,14 @@ def test_discovery_announcer_publishes_its_configs_and_clears_a_stale_one(broker
     cfg = config(broker, discovery=True)
     stale_topic = f"homeassistant/binary_sensor/{STOP}/old_thing/config"
     seed = Collector(broker, ("seed/none",))
-    seed.client.publish(stale_topic, json.dumps({"unique_id": "gone", "name": "old"}),
+    # an entity an older stopsafe set up for this stop (its unique id is this stop's)
+    seed.client.publish(stale_topic, json.dumps({"unique_id": f"stopsafe_{STOP}_old_thing",
+                                                 "name": "old"}),
                         qos=1, retain=True).wait_for_publish(5)
     seed.close()
     r = rig(cfg, discovery_subscriptions(cfg.mqtt, STOP))
-    ann = DiscoveryAnnouncer(cfg.mqtt, STOP, cfg.stop.name, r.topics, r.link, time.monotonic)
+    ann = DiscoveryAnnouncer(cfg.mqtt, STOP, cfg.stop.name, r.topics, r.link, time.monotonic,
+                             snapshots=False)
     assert ann.configs  # the configs are made from the config alone
     r.owner.connected = lambda link: ann.on_connected()
     r.owner.message = lambda link, msg: ann.on_message(msg)
