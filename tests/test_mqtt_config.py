@@ -11,7 +11,7 @@ from edge.mqtt.service import MqttService
 
 @pytest.mark.parametrize(("mqtt", "message"), [
     ({"password": "s3cret"}, "<config>: mqtt.password: unknown setting (did you mean "
-                              "password_file?); mqtt accepts: enabled, host,"),
+                              "password_file?); mqtt accepts: enabled, standalone, host,"),
     ({"prefix": "a/+/b"}, "<config>: mqtt.prefix: is 'a/+/b'; accepted: text of 1 to 100 "
                           "characters: matching "),
     ({"prefix": "stopsafe/"}, "<config>: mqtt.prefix: is 'stopsafe/'; accepted: text of 1 to "
