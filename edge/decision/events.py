@@ -21,6 +21,8 @@ class EventKind(str, Enum):
     WAITING_ENDED = "waiting_ended"  # a waiting episode ended (duration, peak count)
     MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
     FAULT = "fault"  # a fault was raised or cleared
+    BUTTON = "button"  # the waiting button was pressed
+    BUS = "bus"  # a bus reached the stop: stopped (dwell) or passed, and who was waiting
 
 
 def _t(t: float | None) -> float | None:
@@ -90,4 +92,55 @@ class ModeChanged:
                 "t": _t(self.t)}
 
 
-StopEvent = LightSwitched | WaitingStarted | WaitingEnded | ModeChanged
+@dataclass(frozen=True, slots=True)
+class ButtonPressed:
+    """Someone pressed the waiting button: the stop counts as waited at for ``for_s``."""
+
+    t: float
+    for_s: float
+
+    kind = EventKind.BUTTON
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "for_s": round(self.for_s, 3), "t": _t(self.t)}
+
+
+@dataclass(frozen=True, slots=True)
+class BusArrived:
+    """One bus's visit to the stop, once it is over: did it stop, and was anyone waiting.
+
+    Feed times (``approached_at``, ``stopped_from``, ``stopped_until``, ``left_at``) are the
+    feed's own POSIX seconds; ``waiting``, ``waited_s`` and ``light_on`` are the stop's own, at
+    the moment the bus reached it (or went by)."""
+
+    t: float
+    route_id: str | None
+    vehicle_id: str | None
+    trip_id: str | None
+    stop_id: str
+    outcome: str  # edge.decision.buses.BusOutcome's value
+    approached_at: float
+    stopped_from: float | None
+    stopped_until: float | None
+    left_at: float | None
+    dwell_s: float | None
+    waiting: bool  # someone waited (camera) or the button was pressed, when it came
+    waited_s: float | None  # how long they had waited by then
+    light_on: bool  # the light was on when it came
+    source: str = "feed"  # what told it: the feed (later: the camera too)
+
+    kind = EventKind.BUS
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "route": self.route_id, "vehicle": self.vehicle_id,
+                "trip": self.trip_id, "stop_id": self.stop_id, "outcome": self.outcome,
+                "approached_at": self.approached_at, "stopped_from": self.stopped_from,
+                "stopped_until": self.stopped_until, "left_at": self.left_at,
+                "dwell_s": None if self.dwell_s is None else round(self.dwell_s, 1),
+                "waiting": self.waiting,
+                "waited_s": None if self.waited_s is None else round(self.waited_s, 1),
+                "light_on": self.light_on, "source": self.source, "t": _t(self.t)}
+
+
+StopEvent = (LightSwitched | WaitingStarted | WaitingEnded | ModeChanged | ButtonPressed
+             | BusArrived)
