@@ -64,20 +64,19 @@ def _vehicle_id(desc: rt.VehicleDescriptor) -> str | None:
 
 
 def _collect(messages: Iterable[rt.FeedMessage]) -> list[_Vehicle]:
+    """One entry per trip (a vehicle serves a stop once a trip; WMATA gives one bus's next
+    trips their own updates), or per vehicle for a feed without trips."""
     by_key: dict[str, _Vehicle] = {}
-    key_of_trip: dict[str, str] = {}
 
     def get(trip: rt.TripDescriptor, vid: str | None, entity_id: str) -> _Vehicle:
         tid = trip.trip_id or None
-        key = (tid and key_of_trip.get(tid)) or vid or tid or f"entity:{entity_id}"
+        key = tid or vid or f"entity:{entity_id}"
         v = by_key.get(key)
         if v is None:
             v = by_key[key] = _Vehicle(key)
         v.trip_id = v.trip_id or tid
         v.vehicle_id = v.vehicle_id or vid
         v.route_id = v.route_id or trip.route_id or None
-        if tid:
-            key_of_trip[tid] = key
         return v
 
     for msg in messages:
@@ -85,15 +84,12 @@ def _collect(messages: Iterable[rt.FeedMessage]) -> list[_Vehicle]:
             if e.is_deleted:
                 continue
             if e.HasField("vehicle"):
-                v = get(e.vehicle.trip, _vehicle_id(e.vehicle.vehicle), e.id)
-                v.vp = e.vehicle
-    for msg in messages:  # trip updates second, so they join the vehicle of their trip
-        for e in msg.entity:
-            if not e.is_deleted and e.HasField("trip_update"):
+                get(e.vehicle.trip, _vehicle_id(e.vehicle.vehicle), e.id).vp = e.vehicle
+            if e.HasField("trip_update"):
                 tu = e.trip_update
-                v = get(tu.trip, _vehicle_id(tu.vehicle), e.id)
-                v.updates = [u for u in tu.stop_time_update
-                             if u.schedule_relationship not in (STU.SKIPPED, STU.NO_DATA)]
+                get(tu.trip, _vehicle_id(tu.vehicle), e.id).updates = [
+                    u for u in tu.stop_time_update
+                    if u.schedule_relationship not in (STU.SKIPPED, STU.NO_DATA)]
     return list(by_key.values())
 
 

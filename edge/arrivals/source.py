@@ -30,10 +30,10 @@ class FeedSource(Protocol):
 
 def fetch(url: str, timeout_s: float, secret: str | None = None) -> bytes:
     """One GET; FeedError (without ``secret``) on anything but a 2xx answer with a body."""
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT,
-                                               "Accept": "application/x-protobuf, "
-                                               "application/json, */*"})
     try:
+        req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT,
+                                                   "Accept": "application/x-protobuf, "
+                                                   "application/json, */*"})
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             body = resp.read(MAX_BODY_BYTES + 1)
     except urllib.error.HTTPError as exc:

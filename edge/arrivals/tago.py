@@ -24,8 +24,6 @@ from urllib.parse import urlencode
 from edge.arrivals.gtfs_rt import FeedError
 from edge.decision.feed import FeedKind, Observation, Relation, Snapshot
 
-SERVICE_URL = ("https://apis.data.go.kr/1613000/ArvlInfoInqireService/"
-               "getSttnAcctoArvlPrearngeInfoList")
 OK_CODE = "00"
 _XML_TAG = re.compile(r"<(returnAuthMsg|returnReasonCode|errMsg|resultCode|resultMsg)>"
                       r"([^<]{0,200})</\1>")

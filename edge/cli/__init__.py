@@ -31,6 +31,7 @@ MODULES = (
     "edge.cli.fleet_sim",
     "edge.cli.collect",
     "edge.cli.history",
+    "edge.cli.arrivals",
 )
 
 
