@@ -26,7 +26,8 @@ from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
 from detector.tiling import TilingSettings
-from edge.config import Config, DetectorConfig, ProfileConfig, pin_factory_name
+from edge.arrivals.build import bus_settings
+from edge.config import AttentionKind, Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.controller import ControllerSettings, StopController
 from edge.decision.core import CoreSettings
 from edge.decision.static import StaticSettings
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from actuators.light import Light
     from detector.base import Detection
+    from edge.arrivals.source import FeedSource
     from edge.mqtt.service import MqttService
 
 log = structlog.get_logger("stopsafe.build")
@@ -149,9 +151,11 @@ def core_settings(cfg: Config) -> CoreSettings:
 
 
 def controller_settings(cfg: Config) -> ControllerSettings:
+    a = cfg.arrivals
     return ControllerSettings(core=core_settings(cfg), windows=tuple(cfg.schedule.windows),
                               fail_state=cfg.failsafe.fail_state,
-                              failsafe_after_s=cfg.failsafe.after_s)
+                              failsafe_after_s=cfg.failsafe.after_s,
+                              buses=bus_settings(a) if a.enabled else None)
 
 
 def build_controller(cfg: Config, start: float | None = None) -> StopController:
@@ -258,7 +262,7 @@ def assemble(
     faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
-    runtime: RuntimeInfo | None = None,
+    runtime: RuntimeInfo | None = None, feed: FeedSource | None = None, poll_feed: bool = True,
 ) -> Stop:
     """A stop from ``cfg``, with the given edges in place of the configured ones.
 
@@ -269,12 +273,18 @@ def assemble(
     this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
     picture health and the adaptive rate out (unrelated stills, fake stops). ``runtime`` names
     what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
-    names its own.
+    names its own. With ``arrivals.enabled`` the feed (``feed``, else the configured one) is
+    polled in its own thread; ``poll_feed`` False leaves the polling to the caller (the
+    simulator hands the pipeline its snapshots on the clip's clock).
     """
     built: Any = None
     relay: Any = None
     feedback: Any = None
     try:
+        if cfg.arrivals.enabled and poll_feed and feed is None:
+            from edge.arrivals.build import make_source
+
+            feed = make_source(cfg.arrivals)  # a missing key is exit 78, before any pin
         if detect is None:
             built = build_detector(cfg)
             detect = built.detect
@@ -290,11 +300,23 @@ def assemble(
             mqtt.close()
         raise
     controller = build_controller(cfg, clock() if start is None else start)
+    attention = build_attention(cfg, relay)
     pipeline = Pipeline(
         src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
         gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
-        wall=wall)
+        wall=wall, attention=attention)
+    closers: list[Callable[[], None]] = []
+    if attention is not None:
+        closers.append(attention.close)
+    if cfg.button.pin is not None:
+        closers.append(build_button(cfg, pipeline, relay).close)
+    if cfg.arrivals.enabled and poll_feed and feed is not None:
+        from edge.runtime.feed_poller import FeedPoller
+
+        a = cfg.arrivals
+        closers.append(FeedPoller(feed, pipeline.feed, registry, a.poll_s,
+                                  a.fault_after).start().close)
     if mqtt is not None:
         from edge.mqtt.service import bind_pipeline
 
@@ -302,4 +324,38 @@ def assemble(
         info = built.runtime if built is not None else runtime
         if info is not None:
             mqtt.describe_runtime(info)
-    return Stop(cfg, pipeline, mqtt, built, feedback)
+    return Stop(cfg, pipeline, mqtt, built, feedback, closers)
+
+
+def build_attention(cfg: Config, relay: Any) -> Any:
+    """The bus attention pattern's output (None without a feed or with the pattern off)."""
+    at = cfg.attention
+    if not cfg.arrivals.enabled or at.pattern is AttentionKind.OFF:
+        return None
+    if at.pattern is AttentionKind.BLINK:
+        from actuators.attention import BlinkAttention
+
+        return BlinkAttention(relay, at.on_s, at.off_s)
+    from actuators.attention import BeaconAttention
+
+    assert at.pin is not None
+    return BeaconAttention(at.pin, at.active_high, relay.device.pin_factory)
+
+
+def build_button(cfg: Config, pipeline: Pipeline, relay: Any) -> Any:
+    """The waiting button on the relay's pin factory: a press goes to the controller, a held
+    button is the button_stuck fault and ends the press."""
+    from actuators.button import WaitingButton
+    from edge.runtime.faults import Fault
+
+    b = cfg.button
+    assert b.pin is not None
+
+    def stuck(held: bool) -> None:
+        pipeline.faults.set(Fault.BUTTON_STUCK, held, **({"held_s": b.stuck_s} if held else {}))
+        if held:
+            pipeline.request_release()
+
+    return WaitingButton(b.pin, pull_up=b.pull_up, bounce_s=b.bounce_s, stuck_s=b.stuck_s,
+                         on_press=lambda: pipeline.request_press(b.for_s), on_stuck=stuck,
+                         pin_factory=relay.device.pin_factory)

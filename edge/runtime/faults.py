@@ -40,6 +40,13 @@ class Fault(str, Enum):
     # (MQTT) the outbox file was corrupt: moved aside (kept for a person), a fresh one started;
     # active until the daemon restarts, so someone looks at it
     OUTBOX_CORRUPT = "outbox_corrupt"
+    # the arrivals feed failed arrivals.fault_after polls in a row (no answer, an error, not a
+    # feed): the stop works as without a feed; cleared by the next good poll
+    ARRIVALS_FEED = "arrivals_feed"
+    # the waiting button held for button.stuck_s: its press ended; cleared when released
+    BUTTON_STUCK = "button_stuck"
+    # the bus-side webhook has not taken the waiting changes (they wait in its outbox)
+    WEBHOOK_FAILED = "webhook_failed"
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)

@@ -30,11 +30,13 @@ from actuators.light import Light
 from detector.base import Detection, DetectorResult
 from edge.decision.controller import StopController, StopState, Tick, TickKind
 from edge.decision.events import StopEvent
-from edge.decision.light_rules import LightMode
+from edge.decision.feed import Snapshot
+from edge.decision.light_rules import LightMode, LightPattern
 from edge.runtime.faults import PICTURE_FAULTS, Fault, FaultEvent, FaultRegistry
 from edge.runtime.frames import CameraError, Frame, FrameSource
 
 if TYPE_CHECKING:
+    from actuators.attention import Attention
     from actuators.feedback import LampFeedback
     from edge.runtime.picture_health import CameraHealth
 
@@ -96,9 +98,10 @@ class Pipeline:
         sinks: Sequence[Sink] = (), *, gate: FrameGate | None = None,
         faults: FaultRegistry | None = None, feedback: LampFeedback | None = None,
         health: CameraHealth | None = None, clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], datetime] = datetime.now,
+        wall: Callable[[], datetime] = datetime.now, attention: Attention | None = None,
     ) -> None:
         self.source = source
+        self.attention = attention  # the bus attention pattern's output, if any
         self.detect = detect
         self.controller = controller
         self.light = light
@@ -117,6 +120,7 @@ class Pipeline:
         self.blind_cycles = 0
         self.light_applied = False  # the relay starts off
         self._pending_mode: tuple[LightMode, float | None] | None = None
+        self._pending_inputs: list[Callable[[float], None]] = []  # presses, feed snapshots
         self._calls: list[tuple[Callable[[], Any], Future[Any]]] = []
         self._lock = threading.Lock()
         for sink in self.sinks:
@@ -128,6 +132,21 @@ class Pipeline:
         """Manual override from another thread (MQTT); applied before the next tick."""
         with self._lock:
             self._pending_mode = (mode, for_s)
+
+    def request_press(self, for_s: float) -> None:
+        """The waiting button was pressed (gpiozero's thread); applied before the next tick."""
+        with self._lock:
+            self._pending_inputs.append(lambda t: self.controller.press(t, for_s))
+
+    def request_release(self) -> None:
+        """End the button's press (a stuck button); applied before the next tick."""
+        with self._lock:
+            self._pending_inputs.append(self.controller.release_press)
+
+    def feed(self, snap: Snapshot) -> None:
+        """An arrivals snapshot (the poller's thread); applied before the next tick."""
+        with self._lock:
+            self._pending_inputs.append(lambda t: self.controller.observe_feed(snap, t))
 
     def call_soon(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run ``fn`` in the frame thread before the next cycle (maintenance work that touches
@@ -291,6 +310,10 @@ class Pipeline:
                      t=round(state.t, 2))
         else:
             read_back = self.light.read()
+        if self.attention is not None:
+            self.attention.show(state.pattern is LightPattern.ATTENTION, want)
+            if self.attention.blinking:  # the blink drives the pin: nothing to compare
+                read_back = self.light_applied
         self.faults.set(Fault.LIGHT_READBACK, read_back != self.light_applied,
                         **({"wanted": self.light_applied, "read": read_back}
                            if read_back != self.light_applied else {}))
@@ -317,8 +340,11 @@ class Pipeline:
     def _take_pending(self, now: float) -> None:
         with self._lock:
             pending, self._pending_mode = self._pending_mode, None
+            inputs, self._pending_inputs = self._pending_inputs, []
         if pending is not None:
             self.controller.set_mode(pending[0], now, pending[1])
+        for apply in inputs:
+            apply(now)
 
     def _run_calls(self) -> None:
         with self._lock:
