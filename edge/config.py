@@ -833,6 +833,9 @@ class BusSignalConfig(Section):
         1.0, description="First wait after a failed POST (it doubles) ...")
     retry_max_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
         60.0, description="... up to this.")
+    outbox_path: Path | None = Field(
+        None, description="SQLite file of the changes not yet taken; None: the state "
+        "directory's webhook-<stop id>.sqlite. ':memory:' keeps no file.")
 
 
 class PrivacyConfig(Section):

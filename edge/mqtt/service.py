@@ -57,6 +57,7 @@ from edge.mqtt.topics import Leaf, OnOff, State, Status, Topics
 from edge.pictures import snapshot_jpeg
 from edge.runtime.faults import Fault, FaultEvent, FaultRegistry
 from edge.runtime.pipeline import StopRecord
+from edge.signal.waiting import WaitingSignal
 
 log = structlog.get_logger("stopsafe.mqtt")
 
@@ -72,6 +73,10 @@ STALE_BATCH_S = 0.2  # a stale config seen: the configs go out this soon (its si
 # mqtt.cmd_max_bytes, in the Maximum Packet Size the link asks the broker for
 PACKET_OVERHEAD_BYTES = 4096
 PYTHON_VERSION = platform.python_version()
+
+
+def _json(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"))
 
 
 class _Msg(str, Enum):
@@ -204,9 +209,11 @@ class MqttService:
             "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
             "python": PYTHON_VERSION,
         }
+        self._waiting = WaitingSignal(cfg.stop.id)
         for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
                              (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
-                             (State.FAULTS, "[]")):
+                             (State.FAULTS, "[]"),
+                             (State.WAITING_JSON, _json(self._waiting.initial()))):
             self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
             self._published[state] = value
         self._own_runner = runner is None
@@ -252,10 +259,12 @@ class MqttService:
             st.episodes_today += sum(isinstance(e, WaitingStarted) for e in record.events)
         if record.frame is not None:
             self._last_record = record
+        signal = self._waiting.update(stop, wall or datetime.now())
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
                              (State.LIGHT_MODE, stop.mode.value),
                              (State.OCCUPANCY, OnOff.of(stop.occupied).value),
-                             (State.WAITING, str(stop.waiting))):
+                             (State.WAITING, str(stop.waiting)),
+                             *(((State.WAITING_JSON, _json(signal)),) if signal else ())):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self._q.put((_Msg.STATE, state, value))

@@ -35,6 +35,7 @@ class State(str, Enum):
     LIGHT_MODE = "light/mode/state"
     OCCUPANCY = "occupancy/state"
     WAITING = "waiting/state"
+    WAITING_JSON = "waiting/json"  # the bus side's waiting document (edge/signal/waiting.py)
     FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
 
 

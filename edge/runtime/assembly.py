@@ -291,6 +291,10 @@ def assemble(
         relay = light if light is not None else build_light(cfg, pin_factory)
         registry = faults if faults is not None else FaultRegistry()
         feedback = build_feedback(cfg, relay, registry)
+        if cfg.bus_signal.webhook_url is not None:
+            from edge.signal.webhook import WebhookSink
+
+            sinks = [*sinks, WebhookSink(cfg.bus_signal, cfg.stop.id, registry)]
         src = source() if callable(source) else source
     except BaseException:
         for part in (feedback, relay if light is None else None, built):
