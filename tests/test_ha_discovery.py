@@ -64,7 +64,7 @@ def render(template: str, payload: str) -> str:
 @pytest.mark.parametrize("form", list(DiscoveryForm))
 def test_every_config_passes_the_strict_schema(form):
     out = configs(form)
-    assert len(out) == (1 if form is DiscoveryForm.DEVICE else len(Platform) + 3)
+    assert len(out) == (1 if form is DiscoveryForm.DEVICE else len(Platform) + 5)
     for topic, payload in out.items():
         validate_config(topic, payload)
         text = json.dumps(payload)
@@ -89,7 +89,8 @@ def test_device_form_is_one_config_with_device_origin_and_availability():
     assert {k: c["platform"] for k, c in payload["components"].items()} == {
         "floor_light": "light", "light_mode": "select", "occupancy": "binary_sensor",
         "problem": "binary_sensor", "waiting": "sensor", "fps": "sensor",
-        "inference_ms": "sensor", "events": "event", "selftest": "button"}
+        "inference_ms": "sensor", "events": "event", "selftest": "button",
+        "buses_today": "sensor", "passed_waiting_today": "sensor"}
     # both forms set up the same entities
     assert unique_ids(payload) == set().union(
         *(unique_ids(p) for p in configs(DiscoveryForm.ENTITIES).values()))
@@ -113,11 +114,25 @@ def test_tele_sensors_expire_after_three_missed_telemetry_periods(telemetry_s):
     out = discovery_configs(TOPICS, "homeassistant", form=DiscoveryForm.DEVICE,
                             telemetry_s=telemetry_s)
     comps = next(iter(out.values()))["components"]
-    for key in ("fps", "inference_ms"):
+    for key in ("fps", "inference_ms", "buses_today", "passed_waiting_today"):
         assert comps[key]["expire_after"] == expire_after_s(telemetry_s) >= 3 * telemetry_s
         assert comps[key]["state_topic"] == "stopsafe/stop-0042/tele"
     # retained states are never expired: they are valid until they change
     assert "expire_after" not in e["waiting"] and "expire_after" not in e["occupancy"]
+
+
+def test_bus_sensors_read_the_telemetry_day_figures():
+    from edge.decision.bus_figures import bus_figures
+
+    e = entities(DiscoveryForm.DEVICE)
+    day = bus_figures([{"kind": "bus", "outcome": "passed", "waiting": True},
+                       {"kind": "bus", "outcome": "stopped", "waiting": True, "waited_s": 40},
+                       {"kind": "bus", "outcome": "passed", "waiting": False}])
+    tele = json.dumps({"buses_today": day})
+    assert render(e["buses_today"]["value_template"], tele) == "3"
+    assert render(e["passed_waiting_today"]["value_template"], tele) == "1"
+    assert json.loads(render(e["buses_today"]["json_attributes_template"], tele))[
+        "median_wait_until_stopped_s"] == 40.0
 
 
 def test_schema_refuses_object_id_unknown_keys_and_wrong_ids():
@@ -186,6 +201,9 @@ def test_event_template_gives_a_declared_event_type_and_keeps_the_fields():
          HaEventType.FAULT_CLEARED),
         ({"kind": EventKind.MODE.value, "mode": "FORCE_ON", "previous": "AUTO", "for_s": None,
           "expired": False}, HaEventType.MODE),
+        ({"kind": EventKind.BUTTON.value, "for_s": 60.0}, HaEventType.BUTTON),
+        ({"kind": EventKind.BUS.value, "route": "700", "outcome": "passed", "waiting": True,
+          "waited_s": 42.0, "light_on": True}, HaEventType.BUS),
     ]
     assert {k for k in EventKind} == {EventKind(s["kind"]) for s, _ in samples}
     for body, expected in samples:

@@ -35,7 +35,8 @@ from paho.mqtt.properties import Properties
 from detector.backend import RuntimeInfo
 from edge import __version__
 from edge.config import Config, ConfigError
-from edge.decision.events import WaitingStarted
+from edge.decision.bus_figures import bus_figures
+from edge.decision.events import BusArrived, WaitingStarted
 from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, Rejection
 from edge.mqtt.control import Control
@@ -149,6 +150,7 @@ class _Stats:
     light_on_s_today: float = 0.0
     lights_switched_today: int = 0
     episodes_today: int = 0
+    buses_today: list[dict[str, Any]] = field(default_factory=list)  # bus event payloads
 
 
 class MqttService:
@@ -246,6 +248,7 @@ class MqttService:
             if st.day != day:
                 st.day, st.light_on_s_today = day, 0.0
                 st.lights_switched_today = st.episodes_today = 0
+                st.buses_today = []
             if st.prev_light and st.last_t is not None and t > st.last_t:
                 st.light_on_s_today += t - st.last_t
             st.prev_light, st.last_t = light_on, t
@@ -257,6 +260,7 @@ class MqttService:
             if record.switched and record.light_set:  # the relay was switched on
                 st.lights_switched_today += 1
             st.episodes_today += sum(isinstance(e, WaitingStarted) for e in record.events)
+            st.buses_today += [e.payload() for e in record.events if isinstance(e, BusArrived)]
         if record.frame is not None:
             self._last_record = record
         signal = self._waiting.update(stop, wall or datetime.now())
@@ -508,6 +512,7 @@ class MqttService:
             st.frames, st.invoke_ms = 0, []
             on_s, switched, episodes = (st.light_on_s_today, st.lights_switched_today,
                                         st.episodes_today)
+            buses = bus_figures(st.buses_today)
         elapsed = max(1e-6, now - self._tele_at)
         self._tele_at = now
         age = self.frame_age_s(now)
@@ -528,6 +533,7 @@ class MqttService:
                       "mode": self._published.get(State.LIGHT_MODE),
                       "on_s_today": round(on_s, 1), "switched_on_today": switched},
             "waiting_episodes_today": episodes,
+            "buses_today": buses,
             "cpu_temp_c": _cpu_temp_c(),
             "memory": {"rss_mb": round(proc.memory_info().rss / 2**20, 1),
                        "system_used_pct": psutil.virtual_memory().percent},
