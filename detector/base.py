@@ -63,6 +63,9 @@ class DetectorResult:
     # boxes scored between the profile's score_floor and its threshold: never a new person,
     # but they may carry on a tracked one, and the adaptive rate looks closer near the zone
     low: list[Detection] = field(default_factory=list)
+    # boxes of the detector's bus class (COCO 'bus'), for the kerb zone's "did the bus stop?";
+    # empty from a detector that does not look for buses
+    buses: list[Detection] = field(default_factory=list)
 
 
 @runtime_checkable

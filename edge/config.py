@@ -817,6 +817,25 @@ class ButtonConfig(Section):
         "for ever); cleared when it is released.")
 
 
+class KerbConfig(Section):
+    """The camera's own "did the bus stop?": the detector's bus boxes in a kerb zone. (The
+    shipped detector does not hand bus boxes to the stop yet: docs/bus.md.)"""
+
+    polygon: Polygon | None = Field(
+        None, description="Where a bus stands when it serves the stop, points as for "
+        "zone.polygon (a bus is in it when the bottom-centre of its box is); null: none.")
+    stop_s: Annotated[float, Field(gt=0.0, le=600.0)] = Field(
+        3.0, description="A bus whose box stays put this long has stopped.")
+    still_tolerance: Annotated[float, Field(gt=0.0, le=0.5)] = Field(
+        0.02, description="How far (fraction of the frame) a standing bus's box edges may "
+        "move.")
+    gone_s: Annotated[float, Field(gt=0.0, le=60.0)] = Field(
+        1.5, description="No bus in the zone this long: it has left (stopped or passed).")
+    max_hide_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        180.0, description="While a bus is in the zone the people behind it are kept as "
+        "they were, for at most this long.")
+
+
 class BusSignalConfig(Section):
     """Telling the bus side that someone waits: the retained MQTT 'waiting/json' topic (with
     mqtt.enabled) and, optionally, a POST of the same JSON to a URL (docs/bus.md)."""
@@ -884,6 +903,7 @@ class Config(Section):
     attention: AttentionConfig = Field(default_factory=AttentionConfig)
     button: ButtonConfig = Field(default_factory=ButtonConfig)
     bus_signal: BusSignalConfig = Field(default_factory=BusSignalConfig)
+    kerb: KerbConfig = Field(default_factory=KerbConfig)
 
     @field_validator("zone")
     @classmethod
@@ -900,6 +920,13 @@ class Config(Section):
                 f"lamp_feedback.pin {self.lamp_feedback.pin} is the relay's pin (light.pin)"
             )
         return self
+
+    @field_validator("kerb")
+    @classmethod
+    def _kerb_is_a_simple_polygon(cls, kerb: KerbConfig) -> KerbConfig:
+        if kerb.polygon is not None:
+            check_zone_polygon(kerb.polygon, "kerb.polygon")
+        return kerb
 
     @model_validator(mode="after")
     def _one_pin_one_use(self) -> Config:

@@ -85,17 +85,19 @@ class RealtimeSource:
 
 
 class ScriptedDetector:
-    """``people(t)`` -> detections at the clock's time; raises while ``failing(t)``."""
+    """``people(t)`` -> detections at the clock's time (``buses(t)``: boxes of the bus class);
+    raises while ``failing(t)``."""
 
     def __init__(self, clock: FakeClock | RealtimeSource,
                  people: Callable[[float], list[Detection]],
-                 failing: Callable[[float], bool] = lambda t: False) -> None:
-        self.clock, self.people, self.failing = clock, people, failing
+                 failing: Callable[[float], bool] = lambda t: False,
+                 buses: Callable[[float], list[Detection]] = lambda t: []) -> None:
+        self.clock, self.people, self.failing, self.buses = clock, people, failing, buses
 
     def __call__(self, image: np.ndarray) -> DetectorResult:
         if self.failing(self.clock.t):
             raise RuntimeError("interpreter invoke failed")
-        return DetectorResult(self.people(self.clock.t))
+        return DetectorResult(self.people(self.clock.t), buses=self.buses(self.clock.t))
 
 
 def scripted_stop(cfg: Config, source: object, detect: Callable[[np.ndarray], DetectorResult],

@@ -24,7 +24,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from detector.base import Detection
-from edge.decision.buses import Arrival, BusChange, BusSettings, BusTracker
+from edge.decision.buses import Arrival, BusChange, BusOutcome, BusSettings, BusTracker
 from edge.decision.core import CoreSettings, Decision, DecisionCore, PersonState
 from edge.decision.events import (
     BusArrived,
@@ -36,6 +36,7 @@ from edge.decision.events import (
     WaitingStarted,
 )
 from edge.decision.feed import Snapshot
+from edge.decision.kerb import KerbSettings, KerbWatch
 from edge.decision.light_rules import (
     FailSafe,
     FailSafeState,
@@ -69,6 +70,7 @@ class Tick:
     wall: datetime | None = None  # local time for the schedule; None: always in service
     detections: Sequence[Detection] = ()  # at or above the confirming threshold
     low: Sequence[Detection] = ()  # above the floor only: may extend a track, never start one
+    buses: Sequence[Detection] = ()  # the detector's bus boxes (DETECTED ticks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class ControllerSettings:
     fail_state: FailState = FailState.ON
     failsafe_after_s: float = 10.0
     buses: BusSettings | None = None  # None: no arrivals feed, no attention pattern
+    kerb: KerbSettings | None = None  # None: the camera does not watch for buses
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,8 @@ class StopController:
         self._press: _Press | None = None
         self._buses = BusTracker(s.buses) if s.buses is not None else None
         self._came: dict[str, _Came] = {}  # per open arrival that reached the stop
+        self._kerb = KerbWatch(s.kerb) if s.kerb is not None else None
+        self._hidden_from: float | None = None  # a bus in the kerb zone hides the people
         self.state = self._state(start, True, self._last, FailSafeState(False, None, 0.0))
 
     # ---------------- commands (between two ticks, in the frame thread) ----------------
@@ -229,7 +234,7 @@ class StopController:
         fail-safe's settings need a restart (they guard the process, not the scene); so does
         a change of the arrivals settings."""
         self._s = ControllerSettings(s.core, s.windows, self._s.fail_state,
-                                     self._s.failsafe_after_s, self._s.buses)
+                                     self._s.failsafe_after_s, self._s.buses, self._s.kerb)
         self._core.retune(s.core)
 
     def reset(self) -> None:
@@ -259,7 +264,13 @@ class StopController:
                 # there keeps waiting, one who left is dropped as usual
                 self._core.shift(max(0.0, t - self._last_seen_t))
             resumed, self._blind = self._blind, False
-            if tick.kind is TickKind.DETECTED:
+            hidden = tick.kind is TickKind.DETECTED and self._watch_kerb(tick, t, events)
+            if hidden:  # people behind a bus are not seen: keep who was there
+                self._hidden_from = self._hidden_from if self._hidden_from is not None else t
+            elif tick.kind is TickKind.DETECTED:
+                if self._hidden_from is not None:  # the hidden time does not count as missed
+                    self._core.shift(max(0.0, t - self._hidden_from))
+                    self._hidden_from = None
                 self._core.observe(list(tick.detections), t, tick.low)
             self._last = self._core.decide(t)
             self._last_seen_t = t
@@ -317,6 +328,27 @@ class StopController:
         """When the present wait began: the camera's episode or the button's press."""
         starts = [x.since for x in (self._episode, self._press) if x is not None]
         return min(starts) if starts else None
+
+    def _watch_kerb(self, tick: Tick, t: float, events: list[StopEvent]) -> bool:
+        """The camera's bus arrivals; whether a bus in the kerb zone hides the people now."""
+        if self._kerb is None:
+            return False
+        was = self._kerb.visit
+        _, ended = self._kerb.update(tick.buses, t)
+        if was is None and self._kerb.visit is not None:  # a bus came: who was waiting then
+            since = self._waiting_since()
+            self._came["kerb"] = _Came(since is not None,
+                                       None if since is None else max(0.0, t - since),
+                                       self._light)
+        if ended is not None:
+            came = self._came.pop("kerb", _Came(False, None, self._light))
+            events.append(BusArrived(
+                t=t, route_id=None, vehicle_id=None, trip_id=None, stop_id="kerb",
+                outcome=(BusOutcome.STOPPED if ended.stopped else BusOutcome.PASSED).value,
+                approached_at=None, stopped_from=None, stopped_until=None, left_at=None,
+                dwell_s=ended.dwell_s, waiting=came.waiting, waited_s=came.waited_s,
+                light_on=came.light_on, source="camera"))
+        return self._kerb.hiding(t)
 
     def _bus_change(self, change: BusChange, t: float, events: list[StopEvent]) -> None:
         for a in change.reached:

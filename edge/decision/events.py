@@ -119,7 +119,7 @@ class BusArrived:
     trip_id: str | None
     stop_id: str
     outcome: str  # edge.decision.buses.BusOutcome's value
-    approached_at: float
+    approached_at: float | None  # None from the camera (it has no feed time)
     stopped_from: float | None
     stopped_until: float | None
     left_at: float | None
@@ -127,7 +127,7 @@ class BusArrived:
     waiting: bool  # someone waited (camera) or the button was pressed, when it came
     waited_s: float | None  # how long they had waited by then
     light_on: bool  # the light was on when it came
-    source: str = "feed"  # what told it: the feed (later: the camera too)
+    source: str = "feed"  # what told it: "feed", or "camera" (the kerb zone)
 
     kind = EventKind.BUS
 

@@ -30,6 +30,7 @@ from edge.arrivals.build import bus_settings
 from edge.config import AttentionKind, Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.controller import ControllerSettings, StopController
 from edge.decision.core import CoreSettings
+from edge.decision.kerb import KerbSettings
 from edge.decision.static import StaticSettings
 from edge.decision.zones import Zone
 from edge.runtime.faults import FaultRegistry
@@ -155,7 +156,16 @@ def controller_settings(cfg: Config) -> ControllerSettings:
     return ControllerSettings(core=core_settings(cfg), windows=tuple(cfg.schedule.windows),
                               fail_state=cfg.failsafe.fail_state,
                               failsafe_after_s=cfg.failsafe.after_s,
-                              buses=bus_settings(a) if a.enabled else None)
+                              buses=bus_settings(a) if a.enabled else None,
+                              kerb=kerb_settings(cfg))
+
+
+def kerb_settings(cfg: Config) -> KerbSettings | None:
+    k = cfg.kerb
+    if k.polygon is None:
+        return None
+    return KerbSettings(polygon=k.polygon, stop_s=k.stop_s, still_tolerance=k.still_tolerance,
+                        gone_s=k.gone_s, max_hide_s=k.max_hide_s)
 
 
 def build_controller(cfg: Config, start: float | None = None) -> StopController:

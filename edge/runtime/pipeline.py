@@ -205,7 +205,8 @@ class Pipeline:
         t = frame.t if frame is not None else self.clock()
         self._take_pending(t)
         outcome = self.controller.tick(Tick(kind, t, frame.wall if frame is not None
-                                            else self.wall(), result.detections, result.low))
+                                            else self.wall(), result.detections, result.low,
+                                            result.buses))
         if outcome.resumed and self.gate is not None:
             self.gate.reset()
         self._scene_faults(outcome.state)
