@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from edge.config import parse_config
 from edge.decision.controller import Tick, TickKind
 from edge.mqtt.service import MqttService
-from edge.mqtt.topics import State
+from edge.wire import State
 from edge.runtime.assembly import build_controller
 from edge.runtime.faults import Fault, FaultRegistry
 from edge.signal.webhook import WebhookSink

@@ -110,9 +110,7 @@ def cmd_arrivals(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("arrivals", help="what the arrivals feed says about this stop",
-                       description=__doc__.split("\n\n")[1] if __doc__ else None)
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", help="config file (its 'arrivals' section)")
     p.add_argument("--feed", action="append", metavar="URL|FILE|DIR",
                    help="a GTFS-realtime URL or file (twice: positions and trip updates), or "

@@ -60,8 +60,7 @@ def cmd_zone(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("zone", help="set the waiting zone in the config file, redraw the snapshot")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, help="YAML config file (edited in place; "
                    "the old one is kept as FILE.bak)")
     p.add_argument("--set", required=True, metavar="POINTS",
