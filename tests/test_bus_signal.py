@@ -13,10 +13,10 @@ from types import SimpleNamespace
 from edge.config import parse_config
 from edge.decision.controller import Tick, TickKind
 from edge.mqtt.service import MqttService
-from edge.wire import State
 from edge.runtime.assembly import build_controller
 from edge.runtime.faults import Fault, FaultRegistry
 from edge.signal.webhook import WebhookSink
+from edge.wire import State
 from tests.helpers import NoRunner, person
 from tests.test_bus_live import ZONE, wait_for
 
