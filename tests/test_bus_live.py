@@ -210,3 +210,25 @@ def test_tago_json_attention_and_arrival(tmp_path):
     finally:
         run.close()
         server.close()
+
+
+def test_attention_on_a_second_output_keeps_the_light_steady(nyc):
+    server = FeedServer()
+    _serve(server, nyc[NEAR])
+    cfg = _cfg(server.url)
+    cfg.attention.pin, cfg.attention.pattern = 6, "output"
+    run = Running(cfg)
+    try:
+        factory = run.stop.pipeline.light.device.pin_factory
+        beacon, relay = factory.pin(6), run.stop.pipeline.light.device.pin
+        assert wait_for(lambda: beacon.state, 4.0) is not None
+        seen = set()
+        wait_for(lambda: seen.add(relay.state) or False, 0.5)
+        assert seen == {True}  # the floor light steady while the beacon shows the bus
+        _serve(server, nyc[AT])
+        assert wait_for(lambda: not beacon.state, 3 * POLL_S) is not None
+        assert relay.state
+    finally:
+        run.close()
+        server.close()
+    assert not beacon.state  # released at the end
