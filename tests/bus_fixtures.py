@@ -58,13 +58,10 @@ def nyc_snapshots() -> list[rt.FeedMessage]:
     return sorted(msgs, key=lambda m: m.header.timestamp)
 
 
-def one_trip(msg: rt.FeedMessage, trip_id: str, now: float) -> bytes:
-    """``msg`` with only ``trip_id``'s entities, every time moved so its header is ``now``
-    (predictions keep their distance from the header)."""
-    out = rt.FeedMessage()
-    out.header.CopyFrom(msg.header)
-    delta = int(now) - msg.header.timestamp
-    out.header.timestamp = int(now)
+def add_trip(out: rt.FeedMessage, msg: rt.FeedMessage, trip_id: str) -> None:
+    """Copy ``trip_id``'s entities of ``msg`` into ``out``, every time moved by as much as
+    ``out``'s header is after ``msg``'s (predictions keep their distance from the header)."""
+    delta = out.header.timestamp - msg.header.timestamp
     for e in msg.entity:
         trip = e.vehicle.trip if e.HasField("vehicle") else e.trip_update.trip
         if trip.trip_id != trip_id:
@@ -77,4 +74,12 @@ def one_trip(msg: rt.FeedMessage, trip_id: str, now: float) -> bytes:
             for ev in (u.arrival, u.departure):
                 if ev.time:
                     ev.time += delta
+
+
+def one_trip(msg: rt.FeedMessage, trip_id: str, now: float) -> bytes:
+    """``msg`` with only ``trip_id``'s entities, re-timed so its header is ``now``."""
+    out = rt.FeedMessage()
+    out.header.CopyFrom(msg.header)
+    out.header.timestamp = int(now)
+    add_trip(out, msg, trip_id)
     return out.SerializeToString()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from google.transit import gtfs_realtime_pb2 as rt
 
-from tests.bus_fixtures import nyc_snapshots
+from tests.bus_fixtures import add_trip, nyc_snapshots
 from tests.conftest import REPO, scenario_path
 
 STOP = "A27N"
@@ -29,20 +29,7 @@ def _file(raws: list[rt.FeedMessage], offset: float, picks: tuple[int, int]) -> 
     out.header.gtfs_realtime_version = "1.0"
     out.header.timestamp = int(EPOCH + offset)
     for trip, i in zip((STOPS, PASSES), picks, strict=True):
-        msg = raws[i]
-        delta = out.header.timestamp - msg.header.timestamp
-        for e in msg.entity:
-            t = e.vehicle.trip if e.HasField("vehicle") else e.trip_update.trip
-            if t.trip_id != trip:
-                continue
-            c = out.entity.add()
-            c.CopyFrom(e)
-            if c.HasField("vehicle") and c.vehicle.timestamp:
-                c.vehicle.timestamp += delta
-            for u in c.trip_update.stop_time_update:
-                for ev in (u.arrival, u.departure):
-                    if ev.time:
-                        ev.time += delta
+        add_trip(out, raws[i], trip)
     return out.SerializeToString()
 
 
