@@ -159,6 +159,54 @@ def test_tago_real_answer(feeds):
     assert not tago.parse(f.read_bytes(), "ANOTHER", at=0.0).observations
 
 
+SEOUL = "B-korea-arrivals/B1_seoul_bbus/raw"
+
+
+def test_seoul_real_answers_json_and_xml(feeds):
+    from edge.arrivals import seoul
+
+    raw = json.loads((feeds / SEOUL / "getStationByUid_123000624_DummyJsonStringStationByUid"
+                      "ItemDTO.json").read_text())["msgBody"]["itemList"]
+    body = (feeds / SEOUL / "getStationByUid_123000624_DummyJsonStringStationByUidItemDTO.json"
+            ).read_bytes()
+    snap = seoul.parse(body, "24411", at=5.0)  # the stop's arsId
+    running = [(i["busRouteId"], n) for i in raw for n in (1, 2)
+               if i[f"arrmsg{n}"] not in ("운행종료", "출발대기")]
+    assert len(snap.observations) == len(running) == 3
+    by = {(o.route_id, o.key): o for o in snap.observations}
+    first = by[("100100496", "100100496#1")]  # no vehicle id: "2분20초후[1번째 전]"
+    assert (first.eta_s, first.stops_away, first.identity) == (140.0, 1, False)
+    assert by[("100100496", "100100496#2")].stops_away == 3
+    bus = by[("227000035", "227000164")]  # "곧 도착" with its vehicle, 5 s
+    assert (bus.vehicle_id, bus.eta_s, bus.stops_away, bus.identity) == (
+        "227000164", 5.0, 1, True)
+    assert seoul.parse(body, "123000624", 5.0).observations  # by stId too
+    xml = (feeds / SEOUL / "getArrInfoByRoute_XMLParseExample.xml").read_bytes()
+    snap = seoul.parse(xml, "23278", 5.0)
+    assert sorted((o.vehicle_id, o.eta_s, o.stops_away) for o in snap.observations) == [
+        ("104010107", 770.0, 4), ("104011173", 438.0, 2)]  # the item, repeated 3 times
+    item = json.loads((feeds / SEOUL / "getArrInfoByRoute_item_subset_MOCKArrInfo.json"
+                       ).read_text())
+    obs = seoul.observations_of(item, "x")
+    assert [(o.vehicle_id, o.stops_away, o.eta_s) for o in obs] == [
+        ("117020066", 1, 0.0), ("117020207", 3, 429.0)]
+
+
+def test_seoul_bus_at_the_stop_and_errors():
+    from edge.arrivals import seoul
+
+    doc = {"msgHeader": {"headerCd": "0"}, "msgBody": {"itemList": {
+        "arsId": "1", "busRouteId": "R", "vehId1": "77", "arrmsg1": "곧 도착",
+        "isArrive1": "1", "traTime1": "3", "arrmsg2": "운행종료"}}}
+    (o,) = seoul.parse(json.dumps(doc).encode(), "1", 0.0).observations
+    assert (o.relation, o.vehicle_id, o.stops_away) == (Relation.AT_STOP, "77", 0)
+    bad = {"msgHeader": {"headerCd": "7", "headerMsg": "인증 실패"}}
+    with pytest.raises(FeedError, match="headerCd=7"):
+        seoul.parse(json.dumps(bad).encode(), "1", 0.0)
+    with pytest.raises(FeedError):
+        seoul.parse(b"<ServiceResult><msgHeader><headerCd>4", "1", 0.0)
+
+
 def _tago(items: object, code: str = "00") -> bytes:
     return json.dumps({"response": {"header": {"resultCode": code, "resultMsg": "x"},
                                      "body": {"items": items, "totalCount": 1}}}).encode()

@@ -7,8 +7,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from edge.arrivals.source import FeedSource, GtfsRtSource, TagoSource
-from edge.config import TAGO_KEY_ENV, ArrivalsConfig, ConfigError
+from edge.arrivals.source import FeedSource, GtfsRtSource, SeoulSource, TagoSource
+from edge.config import SERVICE_KEY_ENV, SERVICE_URLS, ArrivalsConfig, ConfigError
 from edge.decision.buses import BusSettings
 from edge.decision.feed import FeedKind
 
@@ -19,7 +19,8 @@ def bus_settings(a: ArrivalsConfig) -> BusSettings:
 
 def service_key(a: ArrivalsConfig, env: Mapping[str, str], where: Path | str = "<config>"
                 ) -> str:
-    """The TAGO key: the file's first line, else the environment; ConfigError without it."""
+    """The service's key (TAGO, Seoul): the file's first line, else the environment;
+    ConfigError without it."""
     if a.service_key_file is not None:
         try:
             lines = a.service_key_file.read_text(encoding="utf-8").splitlines()
@@ -28,10 +29,10 @@ def service_key(a: ArrivalsConfig, env: Mapping[str, str], where: Path | str = "
                               f"{a.service_key_file}: {exc.strerror or exc}") from None
         key = lines[0].strip() if lines else ""
     else:
-        key = env.get(TAGO_KEY_ENV, "").strip()
+        key = env.get(SERVICE_KEY_ENV, "").strip()
     if not key:
-        raise ConfigError(f"{where}: arrivals: a tago feed needs its service key "
-                          f"(service_key_file or ${TAGO_KEY_ENV})")
+        raise ConfigError(f"{where}: arrivals: a {a.kind.value} feed needs its service key "
+                          f"(service_key_file or ${SERVICE_KEY_ENV})")
     return key
 
 
@@ -39,11 +40,14 @@ def make_source(a: ArrivalsConfig, env: Mapping[str, str] | None = None,
                 where: Path | str = "<config>") -> FeedSource:
     if a.stop_id is None:
         raise ConfigError(f"{where}: arrivals.stop_id: this stop's id in the feed is needed")
-    if a.kind is FeedKind.TAGO:
+    if a.kind in SERVICE_URLS:
+        key = service_key(a, os.environ if env is None else env, where)
+        url = a.service_url or SERVICE_URLS[a.kind]
+        if a.kind is FeedKind.SEOUL:
+            return SeoulSource(url, key, a.stop_id, a.timeout_s)
         if a.city_code is None:
             raise ConfigError(f"{where}: arrivals.city_code: a tago feed needs it")
-        key = service_key(a, os.environ if env is None else env, where)
-        return TagoSource(a.service_url, key, a.city_code, a.stop_id, a.timeout_s)
+        return TagoSource(url, key, a.city_code, a.stop_id, a.timeout_s)
     if not a.urls:
         raise ConfigError(f"{where}: arrivals.urls: a gtfs_rt feed needs at least one")
     return GtfsRtSource(a.urls, a.stop_id, a.timeout_s)

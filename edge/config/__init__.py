@@ -20,8 +20,8 @@ from edge.config.base import (
 )
 from edge.config.bus import (
     HTTP_URL,
-    TAGO_KEY_ENV,
-    TAGO_SERVICE_URL,
+    SERVICE_KEY_ENV,
+    SERVICE_URLS,
     ArrivalsConfig,
     AttentionConfig,
     AttentionKind,
@@ -88,8 +88,8 @@ __all__ = [
     "OUTBOX_MEMORY_EVENTS",
     "PIN_FACTORY_ENV",
     "REPO_ROOT",
-    "TAGO_KEY_ENV",
-    "TAGO_SERVICE_URL",
+    "SERVICE_KEY_ENV",
+    "SERVICE_URLS",
     "TOPIC_ROOT",
     "YAML_LOADER",
     "YOLOX_NANO",

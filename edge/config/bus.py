@@ -12,9 +12,11 @@ from pydantic import Field, model_validator
 from edge.config.base import Polygon, Section
 from edge.decision.feed import FeedKind
 
-TAGO_KEY_ENV = "STOPSAFE_TAGO_SERVICE_KEY"
+SERVICE_KEY_ENV = "STOPSAFE_ARRIVALS_SERVICE_KEY"
 TAGO_SERVICE_URL = ("https://apis.data.go.kr/1613000/ArvlInfoInqireService/"
                     "getSttnAcctoArvlPrearngeInfoList")
+SEOUL_SERVICE_URL = "http://ws.bus.go.kr/api/rest/stationinfo/getStationByUid"
+SERVICE_URLS = {FeedKind.TAGO: TAGO_SERVICE_URL, FeedKind.SEOUL: SEOUL_SERVICE_URL}
 HTTP_URL = r"^https?://\S+$"
 
 
@@ -27,21 +29,23 @@ class ArrivalsConfig(Section):
     kind: FeedKind = Field(
         FeedKind.GTFS_RT, description="'gtfs_rt': GTFS-realtime VehiclePositions and/or "
         "TripUpdates (protobuf or JSON) from 'urls'; 'tago': the Korean national bus-arrival "
-        "service (getSttnAcctoArvlPrearngeInfoList) for city_code and stop_id.")
+        "service (getSttnAcctoArvlPrearngeInfoList) for city_code and stop_id; 'seoul': "
+        "Seoul's (getStationByUid) for stop_id, the stop's arsId.")
     urls: list[Annotated[str, Field(max_length=2000, pattern=HTTP_URL)]] = Field(
         [], max_length=4, description="(gtfs_rt) URLs read together each poll, e.g. the "
         "agency's VehiclePositions and TripUpdates.")
     stop_id: str | None = Field(
         None, min_length=1, max_length=100, description="This stop in the feed: the GTFS "
-        "stop_id, or TAGO's nodeId (e.g. CAB285000686).")
+        "stop_id, TAGO's nodeId (e.g. CAB285000686), or Seoul's arsId (e.g. 24411).")
     city_code: str | None = Field(
         None, pattern=r"^[0-9]{1,9}$", description="(tago) the service's cityCode.")
-    service_url: str = Field(
-        TAGO_SERVICE_URL, max_length=2000, pattern=HTTP_URL,
-        description="(tago) the operation's URL.")
+    service_url: str | None = Field(
+        None, max_length=2000, pattern=HTTP_URL,
+        description="(tago, seoul) the operation's URL; null: the service's own "
+        "(TAGO getSttnAcctoArvlPrearngeInfoList, Seoul stationinfo/getStationByUid).")
     service_key_file: Path | None = Field(
-        None, description="(tago) file whose first line is the portal's service key "
-        "(the decoded form); else $STOPSAFE_TAGO_SERVICE_KEY. Never logged or published.")
+        None, description="(tago, seoul) file whose first line is the portal's service key "
+        "(the decoded form); else $STOPSAFE_ARRIVALS_SERVICE_KEY. Never logged or published.")
     poll_s: Annotated[float, Field(ge=1.0, le=600.0)] = Field(
         20.0, description="Seconds between polls (TAGO refreshes every 10-20 s).")
     timeout_s: Annotated[float, Field(gt=0.0, le=120.0)] = Field(

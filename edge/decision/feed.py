@@ -24,6 +24,7 @@ class Relation(str, Enum):
 class FeedKind(str, Enum):
     GTFS_RT = "gtfs_rt"  # GTFS-realtime FeedMessage, protobuf (or its JSON rendering)
     TAGO = "tago"  # the Korean national TAGO bus-arrival service's JSON
+    SEOUL = "seoul"  # Seoul's bus-arrival service (ws.bus.go.kr), JSON or XML
 
 
 @dataclass(frozen=True, slots=True)
