@@ -134,6 +134,28 @@ class ModelDetector(ABC):
         times.invokes += 1
         return dets
 
+    def boxes_of(self, meta: Any, outputs: list[np.ndarray], image_wh: tuple[int, int],
+                 label: int, floor: float) -> list[Detection]:
+        """Boxes of COCO class ``label`` scored at least ``floor`` (families that can)."""
+        raise NotImplementedError(f"{self.name} reads persons only")
+
+    def class_boxes(self, image_bgr: np.ndarray, label: int, floor: float,
+                    times: StageTimes) -> list[Detection]:
+        """One run of the model on the whole ``image_bgr`` for another class (the kerb zone's
+        buses); boxes in fractions of the image, not filtered by the person box limits."""
+        t0 = time.perf_counter()
+        tensor, meta = self.preprocess(image_bgr)
+        t1 = time.perf_counter()
+        outputs = self._run(tensor)
+        t2 = time.perf_counter()
+        h, w = image_bgr.shape[:2]
+        boxes = self.boxes_of(meta, outputs, (w, h), label, floor)
+        times.preprocess_ms += (t1 - t0) * 1e3
+        times.invoke_ms += (t2 - t1) * 1e3
+        times.decode_ms += (time.perf_counter() - t2) * 1e3
+        times.invokes += 1
+        return boxes
+
     def detect(self, frame_bgr: np.ndarray, roi: Roi | None = None) -> DetectorResult:
         """Persons in ``frame_bgr`` (optionally only inside ``roi``), in frame fractions."""
         times = StageTimes()

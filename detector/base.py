@@ -7,6 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+# COCO 'bus' in the 80-class order both model families use (the SSD's label map without its
+# background line, YOLOX's class scores): the kerb zone's "did the bus stop?"
+BUS = 5
 SIGNATURE_WH = (8, 16)  # the crop signature's thumbnail: 8 wide, 16 tall (a standing person)
 
 

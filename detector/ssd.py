@@ -13,7 +13,6 @@ from detector.registry import register
 from detector.tflite import TFLiteDetector
 
 PERSON = 0  # COCO label map with "???" as background: class index 0 is person
-BUS = 5  # ... and 5 is bus (the kerb zone's "did the bus stop?", docs/bus.md)
 
 
 @register("ssd")

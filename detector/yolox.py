@@ -19,7 +19,6 @@ from detector.tflite import TFLiteDetector
 STRIDES = (8, 16, 32)
 PAD_VALUE = 114
 PERSON = 0
-BUS = 5  # COCO's 80 classes: 0 person ... 5 bus
 
 
 class YoloxHeads(ModelDetector):

@@ -54,13 +54,18 @@ def _scenario(tmp: Path, **extra) -> Path:
 
 def test_sim_prints_the_buses_object(shared, models_dir, tmp_path):
     path = _scenario(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "sim", str(path), "--json"],
-                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    cfg = tmp_path / "stopsafe.yaml"  # the camera looks for buses too (there are none)
+    cfg.write_text(yaml.safe_dump({"kerb": {"polygon": [[0, 0.85], [1, 0.85], [1, 1],
+                                                        [0, 1]]}}))
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "sim", str(path), "--json",
+                           "-c", str(cfg)], cwd=REPO, capture_output=True, text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout)
     b = r["buses"]
     assert (b["arrivals"], b["stopped"], b["passed"]) == (2, 1, 1), b
     assert b["button_presses"] == 1
+    assert {a["source"] for a in b["per_arrival"]} == {"feed"}  # no bus seen in the clip
     by_trip = {a["trip"]: a for a in b["per_arrival"]}
     passed = by_trip[PASSES]
     # it went by at 45 s, during the press (40-55 s) and while the clip's second visitor stood

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import cv2
 
+from detector.base import BUS
 from detector.registry import create
 from detector.settings import DetectorSettings
 from edge.runtime.camera import frame_files
 
 MODELS = {"ssd": "ssd_mobilenet_v1_coco_quant.tflite", "yolox": "yolox_nano_fp16.tflite"}
-BUS = 5
 FLOORS = (0.3, 0.5)
 
 

@@ -116,12 +116,14 @@ class ButtonConfig(Section):
 
 
 class KerbConfig(Section):
-    """The camera's own "did the bus stop?": the detector's bus boxes in a kerb zone. (The
-    shipped detector does not hand bus boxes to the stop yet: docs/bus.md.)"""
+    """The camera's own "did the bus stop?": the detector's bus boxes in a kerb zone. With a
+    polygon, every detector run also looks for buses on the whole frame (one more model run)."""
 
     polygon: Polygon | None = Field(
         None, description="Where a bus stands when it serves the stop, points as for "
         "zone.polygon (a bus is in it when the bottom-centre of its box is); null: none.")
+    bus_score: Annotated[float, Field(ge=0.05, le=1.0)] = Field(
+        0.5, description="A box of the detector's bus class scored at least this is a bus.")
     stop_s: Annotated[float, Field(gt=0.0, le=600.0)] = Field(
         3.0, description="A bus whose box stays put this long has stopped.")
     still_tolerance: Annotated[float, Field(gt=0.0, le=0.5)] = Field(

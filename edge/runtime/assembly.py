@@ -123,7 +123,8 @@ def build_detector(cfg: Config) -> ZoneDetector:
     return ZoneDetector(profiles["day"], Zone(cfg.zone.polygon).bounds(), crop,
                         wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
                         night=profiles.get("night"), dark_below=d.dark_below,
-                        attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep))
+                        attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep),
+                        bus_floor=cfg.kerb.bus_score if cfg.kerb.polygon is not None else None)
 
 
 def detect_once(cfg: Config) -> Callable[[np.ndarray], list[Detection]]:
