@@ -170,3 +170,37 @@ def test_waiting_json_is_retained_on_mqtt():
         assert len({d["since"] for d in waits[:3]}) == 1  # one wait: one since
     finally:
         svc.close()
+
+
+def test_telemetry_carries_the_days_bus_figures():
+    from datetime import datetime
+
+    from edge.decision.events import BusArrived
+
+    cfg = _cfg()
+    svc = MqttService(cfg, runner=NoRunner())
+    r = next(iter(_records(cfg)))
+
+    def bus(outcome: str, waiting: bool, waited: float | None) -> BusArrived:
+        return BusArrived(t=1.0, route_id="R", vehicle_id="v", trip_id="t", stop_id="S",
+                          outcome=outcome, approached_at=0.0, stopped_from=None,
+                          stopped_until=None, left_at=None, dwell_s=None, waiting=waiting,
+                          waited_s=waited, light_on=waiting)
+
+    try:
+        events = (bus("passed", True, 80.0), bus("stopped", True, 20.0),
+                  bus("stopped", False, None))
+        frame = SimpleNamespace(wall=datetime(2026, 1, 5, 12, 0))
+        svc.on_record(SimpleNamespace(t=1.0, state=r.state, frame=frame, events=events,
+                                      light_on=False, detected=False, switched=False,
+                                      light_set=False, times_ms={}))
+        day = svc.telemetry(time.monotonic())["buses_today"]
+        assert day == {"buses": 3, "stopped": 2, "passed": 1, "unknown": 0,
+                       "passed_while_waiting": 1, "median_wait_until_stopped_s": 20.0}
+        # a new day starts from nothing
+        svc.on_record(SimpleNamespace(t=2.0, state=r.state, frame=SimpleNamespace(
+            wall=datetime(2026, 1, 6, 0, 1)), events=(), light_on=False, detected=False,
+            switched=False, light_set=False, times_ms={}))
+        assert svc.telemetry(time.monotonic())["buses_today"]["buses"] == 0
+    finally:
+        svc.close()
