@@ -94,3 +94,65 @@ def test_a_bus_parked_for_good_does_not_freeze_the_stop():
     sink = run(cfg_people, parked, 200.0)
     (end,) = sink.of(WaitingEnded)
     assert 180.0 <= end.t - T0 <= 190.0  # max_hide_s (180 s) after the bus came
+
+
+# ---------------- the feed and the camera together: one bus, one event ----------------
+def _controller(match_s: float = 30.0):
+    from edge.decision.buses import BusSettings
+    from edge.decision.controller import ControllerSettings, StopController
+    from edge.decision.core import CoreSettings
+    from edge.decision.kerb import KerbSettings
+
+    core = CoreSettings(zone=PAVEMENT, dwell_s=1.0, hold_s=1.0, confirm_hits=1)
+    return StopController(ControllerSettings(
+        core=core, buses=BusSettings(near_s=120.0, near_stops=1, stale_s=1000.0),
+        kerb=KerbSettings(polygon=KERB, stop_s=3.0, match_s=match_s)), 0.0)
+
+
+def _drive(c, seconds: float, feed: dict, buses, people=lambda t: [person(0.5, 0.7)]):
+    """Ticks every 0.2 s; ``feed``: time -> (relation, stops away) of bus 'b1' on route 7."""
+    from edge.decision.controller import Tick, TickKind
+    from edge.decision.feed import Observation, Snapshot
+
+    events = []
+    for i in range(int(seconds / 0.2)):
+        t = round(i * 0.2, 3)
+        if t in feed:
+            rel, away = feed[t]
+            c.observe_feed(Snapshot(at=1e9 + t, stop_id="S", observations=(Observation(
+                key="b1", relation=rel, trip_id="trip1", route_id="7", stops_away=away,
+                eta_s=30.0 if away else None),)), t)
+        events += c.tick(Tick(TickKind.DETECTED, t, detections=people(t),
+                              buses=buses(t))).events
+    return [e for e in events if isinstance(e, BusArrived)]
+
+
+def test_feed_and_camera_of_one_bus_are_one_event():
+    from edge.decision.feed import Relation
+
+    def stands(t: float) -> list[Detection]:
+        return [bus_at(0.1)] if 10.0 <= t < 18.0 else []
+
+    # the feed never reports it at the stop (it would say passed); the camera saw it stand
+    feed = {2.0: (Relation.APPROACHING, 1), 20.0: (Relation.PAST, None)}
+    (bus,) = _drive(_controller(), 60.0, feed, stands)
+    assert bus.source == "feed+camera" and bus.outcome == "stopped"
+    assert bus.payload()["by_source"] == {"feed": "passed", "camera": "stopped"}
+    assert (bus.route_id, bus.trip_id, bus.waiting) == ("7", "trip1", True)
+    assert bus.dwell_s is not None and bus.dwell_s >= 4.0  # the camera's dwell
+
+
+def test_reports_without_a_counterpart_go_out_alone_after_match_s():
+    from edge.decision.feed import Relation
+
+    feed = {2.0: (Relation.APPROACHING, 1), 20.0: (Relation.PAST, None)}
+    events = _drive(_controller(match_s=10.0), 40.0, feed, lambda t: [])
+    (bus,) = events
+    assert (bus.source, bus.outcome) == ("feed", "passed") and 30.0 <= bus.t <= 30.5
+
+    def far_later(t: float) -> list[Detection]:  # a visit long after: another bus
+        return [bus_at(0.1)] if 50.0 <= t < 56.0 else []
+
+    events = _drive(_controller(match_s=10.0), 80.0, feed, far_later)
+    assert [(e.source, e.outcome) for e in events] == [("feed", "passed"),
+                                                      ("camera", "stopped")]

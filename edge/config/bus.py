@@ -134,6 +134,9 @@ class KerbConfig(Section):
     max_hide_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
         180.0, description="While a bus is in the zone the people behind it are kept as "
         "they were, for at most this long.")
+    match_s: Annotated[float, Field(gt=0.0, le=1800.0)] = Field(
+        60.0, description="With an arrivals feed too: a feed arrival and a kerb visit this "
+        "close in time are one bus (one event); each report waits this long for the other.")
 
 
 class BusSignalConfig(Section):

@@ -24,6 +24,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from detector.base import Detection
+from edge.decision.bus_pairing import CAMERA, BusPairing
 from edge.decision.buses import Arrival, BusChange, BusOutcome, BusSettings, BusTracker
 from edge.decision.core import CoreSettings, Decision, DecisionCore, PersonState
 from edge.decision.events import (
@@ -197,6 +198,9 @@ class StopController:
         self._buses = BusTracker(s.buses) if s.buses is not None else None
         self._came: dict[str, _Came] = {}  # per open arrival that reached the stop
         self._kerb = KerbWatch(s.kerb) if s.kerb is not None else None
+        # both sources: each report waits for the other's (one bus, one event)
+        self._pairing = (BusPairing(s.kerb.match_s) if s.kerb is not None
+                         and s.buses is not None else None)
         self._hidden_from: float | None = None  # a bus in the kerb zone hides the people
         self.state = self._state(start, True, self._last, FailSafeState(False, None, 0.0))
 
@@ -257,6 +261,8 @@ class StopController:
             self._press = None
         if self._buses is not None:
             self._bus_change(self._buses.expire(t), t, events)
+        if self._pairing is not None:
+            events.extend(self._pairing.due(t))
         resumed = False
         if tick.kind.sees:
             if self._blind and self._last_seen_t is not None:
@@ -300,6 +306,8 @@ class StopController:
         st = self.state
         state = dataclasses.replace(st, t=t, light=False, reason=LightReason.SHUTDOWN,
                                     seeing=False)
+        if self._pairing is not None:  # what waited for its counterpart goes out alone
+            events.extend(self._pairing.flush(t))
         if self._light:
             events.append(LightSwitched(t, False, LightReason.SHUTDOWN, st.mode, None))
         self._light, self._reason, self.state = False, LightReason.SHUTDOWN, state
@@ -342,12 +350,13 @@ class StopController:
                                        self._light)
         if ended is not None:
             came = self._came.pop("kerb", _Came(False, None, self._light))
-            events.append(BusArrived(
+            self._report(BusArrived(
                 t=t, route_id=None, vehicle_id=None, trip_id=None, stop_id="kerb",
                 outcome=(BusOutcome.STOPPED if ended.stopped else BusOutcome.PASSED).value,
                 approached_at=None, stopped_from=None, stopped_until=None, left_at=None,
                 dwell_s=ended.dwell_s, waiting=came.waiting, waited_s=came.waited_s,
-                light_on=came.light_on, source="camera"))
+                light_on=came.light_on, source=CAMERA), (ended.since, ended.last_seen), t,
+                events)
         return self._kerb.hiding(t)
 
     def _bus_change(self, change: BusChange, t: float, events: list[StopEvent]) -> None:
@@ -360,7 +369,15 @@ class StopController:
             came = self._came.pop(a.key, None)
             if came is None:  # lost from the feed before it came: no arrival to report
                 continue
-            events.append(_bus_event(a, came, t))
+            self._report(_bus_event(a, came, t), (a.reached_t or t, t), t, events)
+
+    def _report(self, event: BusArrived, span: tuple[float, float], t: float,
+                events: list[StopEvent]) -> None:
+        """One source's bus: out now, or paired with the other source's first."""
+        if self._pairing is None:
+            events.append(event)
+        else:
+            events.extend(self._pairing.offer(event, span, t))
 
     def _episodes(self, state: StopState, events: list[StopEvent]) -> None:
         ep = self._episode

@@ -127,7 +127,8 @@ class BusArrived:
     waiting: bool  # someone waited (camera) or the button was pressed, when it came
     waited_s: float | None  # how long they had waited by then
     light_on: bool  # the light was on when it came
-    source: str = "feed"  # what told it: "feed", or "camera" (the kerb zone)
+    source: str = "feed"  # what told it: "feed", "camera" (the kerb zone), or "feed+camera"
+    by_source: tuple[tuple[str, str], ...] = ()  # merged: each source's own outcome
 
     kind = EventKind.BUS
 
@@ -139,7 +140,9 @@ class BusArrived:
                 "dwell_s": None if self.dwell_s is None else round(self.dwell_s, 1),
                 "waiting": self.waiting,
                 "waited_s": None if self.waited_s is None else round(self.waited_s, 1),
-                "light_on": self.light_on, "source": self.source, "t": _t(self.t)}
+                "light_on": self.light_on, "source": self.source,
+                **({"by_source": dict(self.by_source)} if self.by_source else {}),
+                "t": _t(self.t)}
 
 
 StopEvent = (LightSwitched | WaitingStarted | WaitingEnded | ModeChanged | ButtonPressed

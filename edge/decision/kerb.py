@@ -26,6 +26,7 @@ class KerbSettings:
     still_tolerance: float = 0.02
     gone_s: float = 1.5
     max_hide_s: float = 180.0
+    match_s: float = 60.0  # (with a feed) a feed arrival this close to a visit is the same bus
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,7 @@ def kerb_settings(cfg: Config) -> KerbSettings | None:
     if k.polygon is None:
         return None
     return KerbSettings(polygon=k.polygon, stop_s=k.stop_s, still_tolerance=k.still_tolerance,
-                        gone_s=k.gone_s, max_hide_s=k.max_hide_s)
+                        gone_s=k.gone_s, max_hide_s=k.max_hide_s, match_s=k.match_s)
 
 
 def build_controller(cfg: Config, start: float | None = None) -> StopController:
