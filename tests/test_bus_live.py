@@ -232,3 +232,36 @@ def test_attention_on_a_second_output_keeps_the_light_steady(nyc):
         run.close()
         server.close()
     assert not beacon.state  # released at the end
+
+
+def _seoul(veh: str, msg: str, arrive: str = "0", tra: str = "0") -> bytes:
+    return json.dumps({"msgHeader": {"headerCd": "0", "headerMsg": "정상적으로 처리되었습니다."},
+                       "msgBody": {"itemList": [{
+                           "arsId": "24411", "stId": "123000624", "busRouteId": "100100496",
+                           "rtNm": "333", "vehId1": veh, "arrmsg1": msg, "isArrive1": arrive,
+                           "traTime1": tra, "arrmsg2": "운행종료", "vehId2": "0"}]}},
+                      ensure_ascii=False).encode()
+
+
+def test_seoul_json_bus_at_the_stop_stopped(tmp_path):
+    """Seoul's answers name the vehicle and say when it is at the stop: stopped, not unknown."""
+    key = tmp_path / "key"
+    key.write_text("k\n")
+    server = FeedServer(_seoul("111", "5분0초후[4번째 전]", tra="300"), "application/json")
+    cfg = _cfg(server.url, kind="seoul", stop_id="24411", service_url=server.url,
+               service_key_file=str(key), urls=[])
+    run = Running(cfg)
+    try:
+        assert wait_for(lambda: server.hits >= 2 and run.state.light, 5.0) is not None
+        assert run.state.pattern is LightPattern.STEADY and "arsId=24411" in server.paths[0]
+        server.body = _seoul("111", "1분0초후[1번째 전]", tra="60")
+        assert wait_for(lambda: run.state.pattern is LightPattern.ATTENTION, 3 * POLL_S)
+        server.body = _seoul("111", "곧 도착", arrive="1", tra="0")
+        assert wait_for(lambda: run.state.pattern is LightPattern.STEADY, 3 * POLL_S)
+        server.body = _seoul("222", "9분0초후[6번째 전]", tra="540")  # it left; the next bus
+        assert wait_for(lambda: run.sink.of(BusArrived), 2 * POLL_S + 4.0) is not None
+        (bus,) = run.sink.of(BusArrived)
+        assert (bus.outcome, bus.vehicle_id, bus.waiting) == ("stopped", "111", True)
+    finally:
+        run.close()
+        server.close()
