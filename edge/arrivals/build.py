@@ -7,7 +7,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from edge.arrivals.source import FeedSource, GtfsRtSource, SeoulSource, TagoSource
+from edge.arrivals import seoul, tago
+from edge.arrivals.source import FeedSource, GtfsRtSource, ServiceSource
 from edge.config import SERVICE_KEY_ENV, SERVICE_URLS, ArrivalsConfig, ConfigError
 from edge.decision.buses import BusSettings
 from edge.decision.feed import FeedKind
@@ -42,12 +43,14 @@ def make_source(a: ArrivalsConfig, env: Mapping[str, str] | None = None,
         raise ConfigError(f"{where}: arrivals.stop_id: this stop's id in the feed is needed")
     if a.kind in SERVICE_URLS:
         key = service_key(a, os.environ if env is None else env, where)
-        url = a.service_url or SERVICE_URLS[a.kind]
+        base = a.service_url or SERVICE_URLS[a.kind]
         if a.kind is FeedKind.SEOUL:
-            return SeoulSource(url, key, a.stop_id, a.timeout_s)
+            return ServiceSource(seoul.request_url(base, key, a.stop_id), key, a.stop_id,
+                                 seoul.parse, a.timeout_s)
         if a.city_code is None:
             raise ConfigError(f"{where}: arrivals.city_code: a tago feed needs it")
-        return TagoSource(url, key, a.city_code, a.stop_id, a.timeout_s)
+        return ServiceSource(tago.request_url(base, key, a.city_code, a.stop_id), key,
+                             a.stop_id, tago.parse, a.timeout_s)
     if not a.urls:
         raise ConfigError(f"{where}: arrivals.urls: a gtfs_rt feed needs at least one")
     return GtfsRtSource(a.urls, a.stop_id, a.timeout_s)

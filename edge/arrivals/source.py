@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from edge.arrivals import gtfs_rt, seoul, tago
+from edge.arrivals import gtfs_rt, tago
 from edge.arrivals.gtfs_rt import FeedError
 from edge.decision.feed import Snapshot
 
@@ -61,38 +61,23 @@ class GtfsRtSource:
         return gtfs_rt.snapshot(msgs, self.stop_id)
 
 
-class TagoSource:
-    """The TAGO arrival service for one stop; the snapshot's time is this box's clock."""
+class ServiceSource:
+    """A Korean arrival service (TAGO, Seoul) for one stop: one GET of ``url`` (which holds
+    the key, ``secret``, never shown) read by ``parse``; the snapshot's time is this box's
+    clock (the services give none)."""
 
-    def __init__(self, base_url: str, service_key: str, city_code: str, node_id: str,
-                 timeout_s: float = 10.0, clock: Callable[[], float] = time.time) -> None:
-        self.url = tago.request_url(base_url, service_key, city_code, node_id)
-        self.secret, self.node_id = service_key, node_id
-        self.timeout_s, self.clock = timeout_s, clock
-
-    def poll(self) -> Snapshot:
-        body = fetch(self.url, self.timeout_s, self.secret)
-        return tago.parse(body, self.node_id, self.clock())
-
-    def __repr__(self) -> str:  # never the key
-        return f"TagoSource(node_id={self.node_id!r})"
-
-
-class SeoulSource:
-    """Seoul's arrival service for one stop (arsId); the snapshot's time is this box's clock."""
-
-    def __init__(self, base_url: str, service_key: str, ars_id: str, timeout_s: float = 10.0,
+    def __init__(self, url: str, secret: str, stop_id: str,
+                 parse: Callable[[bytes, str, float], Snapshot], timeout_s: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
-        self.url = seoul.request_url(base_url, service_key, ars_id)
-        self.secret, self.ars_id = service_key, ars_id
+        self.url, self.secret, self.stop_id, self.parse = url, secret, stop_id, parse
         self.timeout_s, self.clock = timeout_s, clock
 
     def poll(self) -> Snapshot:
-        body = fetch(self.url, self.timeout_s, self.secret)
-        return seoul.parse(body, self.ars_id, self.clock())
+        return self.parse(fetch(self.url, self.timeout_s, self.secret), self.stop_id,
+                          self.clock())
 
     def __repr__(self) -> str:  # never the key
-        return f"SeoulSource(ars_id={self.ars_id!r})"
+        return f"ServiceSource(stop_id={self.stop_id!r})"
 
 
 def feed_files(folder: Path) -> list[Path]:
