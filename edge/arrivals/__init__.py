@@ -2,7 +2,8 @@
 
 Two adapters turn a feed into :class:`~edge.decision.feed.Snapshot` values, one per moment the
 feed describes: GTFS-realtime (``gtfs_rt``: VehiclePositions and TripUpdates, protobuf or its
-JSON rendering) and the Korean TAGO bus-arrival JSON (``tago``). ``source`` reads them from a
-URL polled or a folder replayed. What a snapshot means for the stop (an arrival that stopped or
+JSON rendering), the Korean national TAGO bus-arrival JSON (``tago``) and Seoul's bus-arrival
+service (``seoul``). ``source`` reads them from a URL polled or a folder replayed; ``build``
+makes the configured one. What a snapshot means for the stop (an arrival that stopped or
 passed) is decided in the pure core, ``edge/decision/buses.py``.
 """
