@@ -309,3 +309,27 @@ def test_cli_replay_json(feeds, capsys):
                           "outcome", "stopped_from", "stopped_until"}
         assert r["stop_id"] == "A27N" and r["approached_at"] <= r["stopped_from"]
     assert main(["arrivals", "--feed", str(feeds / NYC / "missing"), "--stop", "X"]) == 69
+
+
+def test_cli_polls_the_configured_feed_now(feeds, tmp_path, capsys):
+    """``stopsafe arrivals -c CONFIG``: the configured URL polled once, what it says of the
+    stop now; a feed that does not answer is exit 69 with the reason."""
+    from edge.cli import main
+    from tests.bus_fixtures import FeedServer
+
+    body = _files(feeds / NYC)[0].read_bytes()
+    server = FeedServer(body)
+    cfg = tmp_path / "stopsafe.yaml"
+    cfg.write_text(f"arrivals: {{urls: ['{server.url}'], stop_id: A27N}}\n")
+    try:
+        assert main(["arrivals", "-c", str(cfg), "--json"]) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        want = {o.trip_id for o in gtfs_rt.snapshot([gtfs_rt.parse_message(body)], "A27N")
+                .related()}
+        assert rows and {r["trip_id"] for r in rows} == want
+        assert all(r["relation"] in ("approaching", "at_stop") for r in rows)
+        server.status = 503
+        assert main(["arrivals", "-c", str(cfg)]) == 69
+        assert "HTTP 503" in capsys.readouterr().err
+    finally:
+        server.close()
