@@ -7,6 +7,7 @@ Every failure of a poll (no answer, an HTTP error, a body that is not a feed) is
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -38,8 +39,8 @@ def fetch(url: str, timeout_s: float, secret: str | None = None) -> bytes:
             body = resp.read(MAX_BODY_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise FeedError(tago.redact(f"HTTP {exc.code} from {url}", secret)) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        why = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        why = getattr(exc, "reason", exc)  # (a broken answer: IncompleteRead, BadStatusLine)
         raise FeedError(tago.redact(f"no answer from {url}: {why}", secret)) from None
     if len(body) > MAX_BODY_BYTES:
         raise FeedError(tago.redact(f"answer from {url} larger than {MAX_BODY_BYTES} B",
