@@ -333,3 +333,26 @@ def test_cli_polls_the_configured_feed_now(feeds, tmp_path, capsys):
         assert "HTTP 503" in capsys.readouterr().err
     finally:
         server.close()
+
+
+def test_failed_poll_never_shows_the_key():
+    from edge.arrivals.source import ServiceSource
+    from tests.bus_fixtures import FeedServer
+
+    key = "s3cret+/key=="
+    server = FeedServer(b"")
+    try:
+        src = ServiceSource(tago.request_url(server.url, key, "25", "N1"), key, "N1",
+                            tago.parse, timeout_s=2.0)
+        for status in (500, 200):  # an HTTP error, then an empty answer
+            server.status = status
+            with pytest.raises(FeedError) as err:
+                src.poll()
+            text = str(err.value)
+            assert "s3cret" not in text and "serviceKey=***" in text, text
+        assert "s3cret" not in repr(src)
+    finally:
+        server.close()
+    with pytest.raises(FeedError) as err:  # nobody listening any more
+        src.poll()
+    assert "s3cret" not in str(err.value)
