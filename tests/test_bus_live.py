@@ -136,7 +136,9 @@ def test_gtfs_bus_that_passes_someone_waiting_is_one_passed_event(nyc):
         time.sleep(2 * POLL_S)  # further polls of the same feed: no second event
         (bus,) = run.sink.of(BusArrived)
         assert (bus.outcome, bus.waiting, bus.light_on) == ("passed", True, True)
-        assert bus.payload()["kind"] == "bus" and bus.payload()["waiting"] is True
+        p = bus.payload()
+        assert p["kind"] == "bus" and p["waiting"] is True
+        assert p["arrived_at"] == p["left_at"] is not None and p["stopped_from"] is None
     finally:
         run.close()
         server.close()

@@ -132,10 +132,17 @@ class BusArrived:
 
     kind = EventKind.BUS
 
+    @property
+    def arrived_at(self) -> float | None:
+        """The feed's time the bus came to the stop: its first stop report, or when it was
+        seen beyond it (passed); None from the camera alone."""
+        return self.stopped_from if self.stopped_from is not None else self.left_at
+
     def payload(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "route": self.route_id, "vehicle": self.vehicle_id,
                 "trip": self.trip_id, "stop_id": self.stop_id, "outcome": self.outcome,
-                "approached_at": self.approached_at, "stopped_from": self.stopped_from,
+                "approached_at": self.approached_at, "arrived_at": self.arrived_at,
+                "stopped_from": self.stopped_from,
                 "stopped_until": self.stopped_until, "left_at": self.left_at,
                 "dwell_s": None if self.dwell_s is None else round(self.dwell_s, 1),
                 "waiting": self.waiting,
