@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from google.transit import gtfs_realtime_pb2 as rt
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.arrivals import gtfs_rt, tago
 from edge.arrivals.gtfs_rt import FeedError
@@ -356,3 +358,40 @@ def test_failed_poll_never_shows_the_key():
     with pytest.raises(FeedError) as err:  # nobody listening any more
         src.poll()
     assert "s3cret" not in str(err.value)
+
+
+# ---------------- the tracker on any sequence of reports (hypothesis) ----------------
+REPORT = st.sampled_from(["far", "near", "at", "past", "elsewhere", "absent"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(plan=st.lists(st.tuples(REPORT, REPORT), min_size=1, max_size=25))
+def test_tracker_outcomes_follow_the_reports(plan):
+    """Two buses, any reports: an arrival is stopped exactly when a stop report was seen since
+    it opened, passed only without one, a bus that reached the stop is never 'approaching', and
+    a bus is never open twice."""
+    rel = {"far": (Relation.APPROACHING, 5, 600.0), "near": (Relation.APPROACHING, 1, 30.0),
+           "at": (Relation.AT_STOP, 0, None), "past": (Relation.PAST, None, None),
+           "elsewhere": (Relation.ELSEWHERE, None, None)}
+    tr = BusTracker(BusSettings(near_s=120.0, near_stops=1, stale_s=1e9))
+    seen_stop: dict[str, bool] = {}
+    for i, reports in enumerate(plan):
+        obs = []
+        for key, what in zip(("a", "b"), reports, strict=True):
+            if what == "absent":
+                continue
+            r, away, eta = rel[what]
+            obs.append(Observation(key=key, relation=r, stops_away=away, eta_s=eta))
+        open_before = {a.key for a in tr.open}
+        ch = tr.observe(Snapshot(at=float(i), stop_id="S", observations=tuple(obs)), float(i))
+        for a in ch.closed:
+            assert a.key in open_before or a.reached  # opened and closed by one report
+            stopped = seen_stop.pop(a.key, False) or any(
+                o.key == a.key and o.relation is Relation.AT_STOP for o in obs)
+            assert (a.outcome is BusOutcome.STOPPED) == stopped, (a, plan[: i + 1])
+        for o in obs:
+            if o.relation is Relation.AT_STOP and o.key in {a.key for a in tr.open}:
+                seen_stop[o.key] = True
+        keys = [a.key for a in tr.open]
+        assert len(keys) == len(set(keys))
+        assert not any(a.reached for a in tr.approaching())
