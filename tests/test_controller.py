@@ -287,3 +287,19 @@ def test_thirty_minutes_of_a_covered_lens_add_a_few_events_not_one_a_frame():
     stop.close()
     svc.tick(svc.link, 0.0)
     assert len(svc.link.outbox) <= 5
+
+
+@given(mode=st.sampled_from(list(LightMode)), service=st.booleans(),
+       failsafe=st.sampled_from([BLIND_ON, BLIND_OFF, SEEING, NOT_YET]),
+       rules=st.sampled_from([WAITING, NOBODY, HOLD, MAX_ON]), pressed=st.booleans(),
+       near=st.booleans())
+def test_button_and_bus_never_override_mode_hours_or_failsafe(mode, service, failsafe, rules,
+                                                              pressed, near):
+    w = light_wanted(mode, service, failsafe, rules, pressed, near)
+    base = light_wanted(mode, service, failsafe, rules)
+    if mode is not AUTO or not service or failsafe.active:
+        assert w == base  # the button and a bus change nothing above the rules
+    if w.pattern is ATTENTION:
+        assert w.on and near and mode is AUTO and service and not failsafe.active
+    if pressed and mode is AUTO and service and not failsafe.active:
+        assert w.on  # a press lights the stop whatever the rules said
