@@ -1,11 +1,8 @@
-"""What every detector back-end returns, and the interface the pipeline talks to."""
+"""What every detector back-end returns: person boxes, the low-score ones and stage times."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
-
-import numpy as np
 
 # COCO 'bus' in the 80-class order both model families use (the SSD's label map without its
 # background line, YOLOX's class scores): the kerb zone's "did the bus stop?"
@@ -71,12 +68,3 @@ class DetectorResult:
     buses: list[Detection] = field(default_factory=list)
 
 
-@runtime_checkable
-class Detector(Protocol):
-    """A person detector: BGR frame in, person boxes out."""
-
-    name: str
-
-    def detect(self, frame_bgr: np.ndarray) -> DetectorResult: ...
-
-    def close(self) -> None: ...

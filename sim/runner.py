@@ -186,6 +186,7 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     # unrelated stills have no motion, pace or picture history: every still is looked at alone
     stop = assemble(
         cfg, camera, detect=faulty_detect(det.detect, plan), poll_feed=False,
+        frontend=det if hasattr(det, "set_zone") else None,
         light=FaultyRelay(build_light(cfg, pin_factory="mock"), plan),
         sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
         faults=FaultRegistry(clock=clip_clock), clock=clip_clock,
@@ -214,10 +215,10 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
 def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
                  report_dir: Path | None = None, detector: Any = None,
                  config_path: Path | None = None, broker: BrokerControl | None = None,
-                 ) -> dict[str, Any]:
+                 sinks: tuple[Any, ...] = ()) -> dict[str, Any]:
     """Simulate and score one scenario: the document ``stopsafe sim --json`` prints."""
     run = simulate(sc, base, realtime=realtime, detector=detector, config_path=config_path,
-                   broker=broker)
+                   broker=broker, sinks=sinks)
     rec, duration = run.recorder, run.duration_s
     result: dict[str, Any] = {
         "name": sc.name,

@@ -10,12 +10,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from edge.config import ConfigError, Point, _describe, check_zone_polygon, read_document
+from edge.config import ConfigError, Point, check_zone_polygon, read_document
+from edge.config.messages import describe
+from sim.expectations import EXPECTATIONS, Needs, check_expectations
 from sim.injection import FaultSpec
 
 MIN_FPS = 0.2  # a folder of stills at one frame every 5 s is the slowest that makes sense
@@ -47,6 +50,16 @@ class TruthSpec(BaseModel):
     @property
     def file(self) -> str:
         return getattr(self, self.kind)
+
+    @property
+    def gives(self) -> set[Needs]:
+        """What this truth can measure: unrelated stills have no timeline, only mot has boxes."""
+        out = {Needs.ANY}
+        if self.kind != "frames":
+            out.add(Needs.TIMELINE)
+        if self.kind == "mot":
+            out.add(Needs.BOXES)
+        return out
 
 
 class ButtonPress(BaseModel):
@@ -104,7 +117,22 @@ class Scenario(BaseModel):
                                       description="Presses of the waiting button.")
     buses_truth: list[BusTruth] = Field(
         [], max_length=10000, description="What each bus of the feed really did.")
+    expect: dict[str, float] = Field(
+        {}, description="Thresholds the scores must meet (sim.expectations.EXPECTATIONS), "
+        "e.g. occupancy_f1_min: 0.9; stopsafe sim exits 1 when one is missed.")
     base_dir: Path = Field(Path("."), exclude=True)
+    _clip_s: float = PrivateAttr(0.0)  # measured by load_scenario: frames / fps
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _known_expectations(cls, expect: Any) -> Any:
+        if expect is None:
+            return {}
+        if not isinstance(expect, dict):
+            raise ValueError("expected a mapping of KEY: VALUE, KEY one of "
+                             + ", ".join(EXPECTATIONS))
+        return check_expectations(expect)
+
 
     @model_validator(mode="after")
     def _feed_complete(self) -> Scenario:
@@ -123,6 +151,11 @@ class Scenario(BaseModel):
     def _simple_zone(cls, zone: list[tuple[float, float]]) -> list[tuple[float, float]]:
         check_zone_polygon(zone, "zone")
         return zone
+
+    @property
+    def clip_s(self) -> float:
+        """The clip's length in seconds (0 until load_scenario has looked at the clip)."""
+        return self._clip_s
 
     @property
     def clip_path(self) -> Path:
@@ -144,7 +177,8 @@ def load_scenario(path: Path | str) -> Scenario:
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
+        raise ConfigError(describe(path, exc, Scenario, data)) from None
+    _check_expect(sc, path)
     _check_clip(sc, path)
     _check_truth(sc, path)
     if sc.feed_path is not None:
@@ -155,6 +189,16 @@ def load_scenario(path: Path | str) -> Scenario:
         except (ValueError, OSError) as exc:
             raise ConfigError(f"{path}: arrivals_feed: {exc}"[:300]) from None
     return sc
+
+
+def _check_expect(sc: Scenario, path: Path) -> None:
+    """An expectation the scenario's own truth cannot measure is a mistake in the file (on the
+    command line it is skipped for such scenarios instead: one option for a folder)."""
+    for key in sc.expect:
+        needs = EXPECTATIONS[key].needs
+        if needs not in sc.truth.gives:
+            raise ConfigError(f"{path}: expect.{key}: needs {needs.value}, and this scenario's "
+                              f"truth is {sc.truth.kind}")
 
 
 def _check_clip(sc: Scenario, path: Path) -> None:
@@ -192,6 +236,7 @@ def _check_clip(sc: Scenario, path: Path) -> None:
     if frames / fps > MAX_CLIP_S:
         raise ConfigError(f"{path}: fps: {frames} frames at {fps:g} fps last "
                           f"{frames / fps / 3600:.1f} h, more than {MAX_CLIP_S / 3600:g} h")
+    sc._clip_s = frames / fps
 
 
 def _check_truth(sc: Scenario, path: Path) -> None:

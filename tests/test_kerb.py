@@ -102,10 +102,12 @@ def _controller(match_s: float = 30.0):
     from edge.decision.controller import ControllerSettings, StopController
     from edge.decision.core import CoreSettings
     from edge.decision.kerb import KerbSettings
+    from edge.decision.light_rules import FailState
 
     core = CoreSettings(zone=PAVEMENT, dwell_s=1.0, hold_s=1.0, confirm_hits=1)
     return StopController(ControllerSettings(
-        core=core, buses=BusSettings(near_s=120.0, near_stops=1, stale_s=1000.0),
+        core=core, windows=(), fail_state=FailState.ON, failsafe_after_s=10.0,
+        buses=BusSettings(near_s=120.0, near_stops=1, stale_s=1000.0),
         kerb=KerbSettings(polygon=KERB, stop_s=3.0, match_s=match_s)), 0.0)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, add_config_option, load
 from edge.config import ConfigError
 
 
@@ -48,7 +48,8 @@ def cmd_zone(args: argparse.Namespace) -> int:
         return 78
     print(f"wrote zone.polygon {[list(p) for p in cfg.zone.polygon]} to {path} "
           f"(previous file: {backup})")
-    print("restart the daemon to use it: sudo systemctl restart stopsafe")
+    print("a running daemon takes it on a reload: sudo systemctl reload stopsafe "
+          "(or kill -HUP its process, or the MQTT command cmd/reload)")
     if args.no_snapshot or refuse_unless_allowed(cfg, "zone"):
         return 0
     try:
@@ -61,8 +62,8 @@ def cmd_zone(args: argparse.Namespace) -> int:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", required=True, help="YAML config file (edited in place; "
-                   "the old one is kept as FILE.bak)")
+    add_config_option(p, required=True,
+                      what=" (edited in place; the old one is kept as FILE.bak)")
     p.add_argument("--set", required=True, metavar="POINTS",
                    help='polygon points "x,y x,y x,y ...": fractions 0..1 of the frame '
                    "(or pixels with --px)")

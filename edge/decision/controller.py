@@ -76,12 +76,14 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class ControllerSettings:
+    """Filled in one place (``edge.runtime.assembly.controller_settings``) from the config."""
+
     core: CoreSettings
-    windows: Sequence[WindowLike] = ()
-    fail_state: FailState = FailState.ON
-    failsafe_after_s: float = 10.0
-    buses: BusSettings | None = None  # None: no arrivals feed, no attention pattern
-    kerb: KerbSettings | None = None  # None: the camera does not watch for buses
+    windows: Sequence[WindowLike]
+    fail_state: FailState
+    failsafe_after_s: float
+    buses: BusSettings | None  # None: no arrivals feed, no attention pattern
+    kerb: KerbSettings | None  # None: the camera does not watch for buses
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,6 @@ class StopController:
         self._blind = False  # since the last frame decided on, nothing was seen
         self._t = start
         self._light = False  # the relay starts off
-        self._reason = LightReason.STARTUP
         self._episode: _Episode | None = None
         self._queued: list[StopEvent] = []
         self._press: _Press | None = None
@@ -294,7 +295,7 @@ class StopController:
         state = dataclasses.replace(state, waiting_since=self._waiting_since())
         if state.light != self._light:
             events.append(LightSwitched(t, state.light, state.reason, state.mode, state.waiting))
-        self._light, self._reason = state.light, state.reason
+        self._light = state.light
         self.state = state
         return Outcome(state, tuple(events), resumed)
 
@@ -310,7 +311,7 @@ class StopController:
             events.extend(self._pairing.flush(t))
         if self._light:
             events.append(LightSwitched(t, False, LightReason.SHUTDOWN, st.mode, None))
-        self._light, self._reason, self.state = False, LightReason.SHUTDOWN, state
+        self._light, self.state = False, state
         return Outcome(state, tuple(events))
 
     # ---------------- inside ----------------

@@ -39,7 +39,7 @@ class StaticSettings:
     after_s: float  # unchanged this long: a static object
     box_tolerance: float  # largest move of any box edge from the anchor, in box heights
     picture_tolerance: float  # largest mean difference of the normalised crop thumbnails
-    grace_s: float = 3.0  # a difference must last this long to count
+    grace_s: float  # a difference must last this long to count
 
 
 def box_change(a: Detection, b: Detection) -> float:

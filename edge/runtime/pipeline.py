@@ -32,7 +32,7 @@ from edge.decision.controller import StopController, StopState, Tick, TickKind
 from edge.decision.events import StopEvent
 from edge.decision.feed import Snapshot
 from edge.decision.light_rules import LightMode, LightPattern
-from edge.runtime.faults import PICTURE_FAULTS, Fault, FaultEvent, FaultRegistry
+from edge.runtime.faults import FAULT_TICK, PICTURE_FAULTS, Fault, FaultEvent, FaultRegistry
 from edge.runtime.frames import CameraError, Frame, FrameSource
 
 if TYPE_CHECKING:
@@ -117,7 +117,6 @@ class Pipeline:
         self.stage_since = time.monotonic()
         self.stop_event = threading.Event()
         self.frames = 0
-        self.blind_cycles = 0
         self.light_applied = False  # the relay starts off
         self._pending_mode: tuple[LightMode, float | None] | None = None
         self._pending_inputs: list[Callable[[float], None]] = []  # presses, feed snapshots
@@ -182,7 +181,7 @@ class Pipeline:
         t_read = time.perf_counter()
         result = DetectorResult()
         if frame is None:
-            kind = TickKind.NO_FRAME
+            kind = FAULT_TICK[Fault.CAMERA_LOST]
         else:
             self._enter("health")
             kind = self._look(frame)
@@ -193,7 +192,7 @@ class Pipeline:
                 result = self.detect(frame.image)
             except Exception as exc:  # logged once, by the registry, when the fault is raised
                 error = f"{type(exc).__name__}: {exc}"
-                kind = TickKind.NO_FRAME
+                kind = FAULT_TICK[Fault.MODEL_FAILED]
                 self.errors["detect"] += 1
                 self.faults.raise_(Fault.MODEL_FAILED, error=error)
             else:
@@ -235,8 +234,6 @@ class Pipeline:
         times["publish"] = (time.perf_counter() - t_light) * 1e3
         if frame is not None:
             self.frames += 1
-        else:
-            self.blind_cycles += 1
         self._enter("idle")
         return record
 
@@ -290,7 +287,7 @@ class Pipeline:
             for fault in PICTURE_FAULTS:
                 self.faults.set(fault, fault in active, **(detail if fault in active else {}))
             if active:
-                return TickKind.PICTURE_FAULT
+                return FAULT_TICK[next(iter(active))]
             if self.health.unusable:
                 return TickKind.UNUSABLE
         self._enter("gate")
