@@ -15,13 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.arrivals import gtfs_rt, tago
+from edge.arrivals.build import bus_settings
 from edge.arrivals.gtfs_rt import FeedError
 from edge.arrivals.source import replay_folder
+from edge.config import ArrivalsConfig
 from edge.decision.buses import BusOutcome, BusSettings, BusTracker
 from edge.decision.feed import Observation, Relation, Snapshot
 from tests.conftest import SHARED
 
 FEEDS = SHARED / "feeds"
+DEFAULTS = bus_settings(ArrivalsConfig())  # the config's defaults
 NYC = "A1-nyct-subway-series/raw_10s_series"
 GTFS_SAMPLES = [NYC, "A3-wmata-bus-tripupdates/raw", "A5-usf-bus-positions/raw",
                 "A2-soundtransit-json/raw"]
@@ -137,7 +140,7 @@ def test_soundtransit_follow_incoming_then_stopped(feeds, tmp_path):
             shutil.copy(feeds / f"A2-soundtransit-json/raw/{kind}_{t}.json", tmp_path)
     snaps = replay_folder(tmp_path, "99610")
     assert len(snaps) == 2  # positions and trip updates of one moment are one snapshot
-    tracker = BusTracker(BusSettings())
+    tracker = BusTracker(DEFAULTS)
     first = tracker.observe(snaps[0], 0.0)
     trip = "LLR_2023-03-18_Weekday_100479_2062"
     assert trip in {a.trip_id for a in tracker.approaching()} and not first.reached
@@ -258,7 +261,7 @@ def _o(rel: Relation, stops: int | None = None, eta: float | None = None, key: s
 
 
 def test_tracker_passed_when_next_stop_then_elsewhere():
-    tr = BusTracker(BusSettings(near_s=60.0, near_stops=1))
+    tr = BusTracker(BusSettings(near_s=60.0, near_stops=1, stale_s=1e9))
     assert not tr.observe(_snap(0, _o(Relation.APPROACHING, 3, 300.0)), 0.0).closed
     assert not tr.open  # not near yet
     tr.observe(_snap(20, _o(Relation.APPROACHING, 1, 40.0)), 20.0)
@@ -271,7 +274,7 @@ def test_tracker_passed_when_next_stop_then_elsewhere():
 
 
 def test_tracker_stopped_and_dwell():
-    tr = BusTracker(BusSettings())
+    tr = BusTracker(DEFAULTS)
     tr.observe(_snap(0, _o(Relation.APPROACHING, 1, 30.0)), 0.0)
     ch = tr.observe(_snap(20, _o(Relation.AT_STOP, 0)), 20.0)
     assert ch.reached and not tr.approaching()
@@ -290,7 +293,7 @@ def test_tracker_far_elsewhere_is_not_passed_and_stale_is_dropped():
 
 
 def test_tracker_tago_next_bus_closes_the_previous():
-    tr = BusTracker(BusSettings(near_s=120.0))
+    tr = BusTracker(BusSettings(near_s=120.0, near_stops=1, stale_s=1e9))
     tr.observe(_snap(0, _o(Relation.APPROACHING, 1, 50.0, identity=False)), 0.0)
     ch = tr.observe(_snap(20, _o(Relation.APPROACHING, 6, 600.0, identity=False)), 20.0)
     (a,) = ch.closed

@@ -98,17 +98,14 @@ def test_a_bus_parked_for_good_does_not_freeze_the_stop():
 
 # ---------------- the feed and the camera together: one bus, one event ----------------
 def _controller(match_s: float = 30.0):
-    from edge.decision.buses import BusSettings
-    from edge.decision.controller import ControllerSettings, StopController
-    from edge.decision.core import CoreSettings
-    from edge.decision.kerb import KerbSettings
-    from edge.decision.light_rules import FailState
+    from edge.runtime.assembly import build_controller
 
-    core = CoreSettings(zone=PAVEMENT, dwell_s=1.0, hold_s=1.0, confirm_hits=1)
-    return StopController(ControllerSettings(
-        core=core, windows=(), fail_state=FailState.ON, failsafe_after_s=10.0,
-        buses=BusSettings(near_s=120.0, near_stops=1, stale_s=1000.0),
-        kerb=KerbSettings(polygon=KERB, stop_s=3.0, match_s=match_s)), 0.0)
+    cfg = parse_config({"stop": {"id": "k2"}, "zone": {"polygon": PAVEMENT},
+                        "waiting": {"dwell_s": 1.0}, "light": {"hold_s": 1.0},
+                        "tracker": {"confirm_hits": 1},
+                        "arrivals": {"enabled": True, "stop_id": "S", "stale_s": 1000.0},
+                        "kerb": {"polygon": KERB, "stop_s": 3.0, "match_s": match_s}})
+    return build_controller(cfg, start=0.0)
 
 
 def _drive(c, seconds: float, feed: dict, buses, people=lambda t: [person(0.5, 0.7)]):

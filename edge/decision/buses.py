@@ -26,12 +26,19 @@ class BusOutcome(str, Enum):
     UNKNOWN = "unknown"  # reached the stop by the feed, which cannot tell; or lost from it
 
 
+# (a feed without vehicle identity) a route's nearest bus predicted this much later than at
+# the last poll is the next bus: the previous one has arrived (TAGO refreshes every 10-20 s,
+# so a real bus's prediction never grows by a minute between two polls)
+NEXT_BUS_JUMP_S = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class BusSettings:
-    near_s: float | None = 120.0  # a vehicle this many seconds away is near ...
-    near_stops: int | None = 1  # ... or this many stops (1: ours is its next stop)
-    stale_s: float = 180.0  # of the caller's clock without a word on a vehicle: dropped
-    jump_s: float = 60.0  # (no vehicle identity) an eta this much later: the next bus
+    """Filled from the config's ``arrivals`` section (``edge.arrivals.build.bus_settings``)."""
+
+    near_s: float | None  # a vehicle this many seconds away is near ...
+    near_stops: int | None  # ... or this many stops (1: ours is its next stop)
+    stale_s: float  # of the caller's clock without a word on a vehicle: dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +153,7 @@ class BusTracker:
         farther = (o.stops_away is not None and last.stops_away is not None
                    and o.stops_away > last.stops_away)
         later = (o.eta_s is not None and last.eta_s is not None
-                 and o.eta_s > last.eta_s + self.settings.jump_s)
+                 and o.eta_s > last.eta_s + NEXT_BUS_JUMP_S)
         return farther or later
 
     def _start(self, o: Observation, snap: Snapshot, t: float) -> Arrival | None:

@@ -21,12 +21,14 @@ from edge.decision.zones import Zone
 
 @dataclass(frozen=True, slots=True)
 class KerbSettings:
+    """Filled from the config's ``kerb`` section (``edge.runtime.assembly.kerb_settings``)."""
+
     polygon: Sequence[Sequence[float]]
-    stop_s: float = 3.0
-    still_tolerance: float = 0.02
-    gone_s: float = 1.5
-    max_hide_s: float = 180.0
-    match_s: float = 60.0  # (with a feed) a feed arrival this close to a visit is the same bus
+    stop_s: float
+    still_tolerance: float
+    gone_s: float
+    max_hide_s: float
+    match_s: float  # (with a feed) a feed arrival this close to a visit is the same bus
 
 
 @dataclass(frozen=True, slots=True)
