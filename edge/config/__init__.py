@@ -78,6 +78,7 @@ from edge.config.stop import (
     Window,
     ZoneConfig,
 )
+from edge.config.web import WebConfig, is_loopback
 
 __all__ = [
     "EX_CONFIG",
@@ -132,10 +133,12 @@ __all__ = [
     "TrackerConfig",
     "WaitingConfig",
     "WatchdogConfig",
+    "WebConfig",
     "Window",
     "ZoneConfig",
     "_describe",
     "check_zone_polygon",
+    "is_loopback",
     "load_config",
     "parse_config",
     "pin_factory_name",

@@ -36,6 +36,7 @@ from edge.config.stop import (
     WaitingConfig,
     ZoneConfig,
 )
+from edge.config.web import WebConfig
 
 
 class Config(Section):
@@ -63,6 +64,7 @@ class Config(Section):
     button: ButtonConfig = Field(default_factory=ButtonConfig)
     bus_signal: BusSignalConfig = Field(default_factory=BusSignalConfig)
     kerb: KerbConfig = Field(default_factory=KerbConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @field_validator("zone")
     @classmethod
