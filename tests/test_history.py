@@ -124,7 +124,7 @@ def test_bus_figures_per_day_and_in_the_csv():
         _ev("bus", 11 * H, outcome="stopped", waiting=True, waited_s=90.0),
         _ev("bus", 12 * H, outcome="stopped", waiting=False, waited_s=None),
         _ev("bus", 26 * H, outcome="unknown", waiting=True, waited_s=5.0),   # day 2
-    ], [], light_before=False, faults_before={}, status_before="online")
+    ], [], light_before=False, faults_before={}, status_before="online", first_seen=T0)
     d1, d2 = daily.figures(rows, [DAY0, date(2026, 3, 10)], T0 + 30 * H)
     assert d1.buses == {"buses": 5, "stopped": 3, "passed": 2, "unknown": 0,
                         "passed_while_waiting": 1, "median_wait_until_stopped_s": 60.0}
