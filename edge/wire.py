@@ -43,6 +43,7 @@ class State(str, Enum):
     LIGHT_MODE = "light/mode/state"
     OCCUPANCY = "occupancy/state"
     WAITING = "waiting/state"
+    WAITING_JSON = "waiting/json"  # the bus side's waiting document (edge/signal/waiting.py)
     FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
     # JSON object: each active fault with since when and why ({"model_failed": {"since": ...,
     # "error": "model ... is missing; ...", "problem": "missing", "file": ...}}), {} when healthy

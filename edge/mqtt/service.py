@@ -35,7 +35,8 @@ from paho.mqtt.properties import Properties
 from detector.backend import RuntimeInfo
 from edge import __version__
 from edge.config import Config, ConfigError
-from edge.decision.events import WaitingStarted
+from edge.decision.bus_figures import bus_figures
+from edge.decision.events import BusArrived, WaitingStarted
 from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandFailed, CommandHandler, Pending
 from edge.mqtt.control import Control
@@ -58,6 +59,7 @@ from edge.pictures import snapshot_jpeg
 from edge.runtime.faults import Fault, FaultEvent, FaultRegistry, fault_reasons
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
+from edge.signal.waiting import WaitingSignal
 from edge.wire import (
     Failure,
     Leaf,
@@ -88,6 +90,10 @@ STALE_BATCH_S = 0.2  # a stale config seen: the configs go out this soon (its si
 # mqtt.cmd_max_bytes, in the Maximum Packet Size the link asks the broker for
 PACKET_OVERHEAD_BYTES = 4096
 PYTHON_VERSION = platform.python_version()
+
+
+def _json(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"))
 
 
 class _Msg(str, Enum):
@@ -161,6 +167,7 @@ class _Stats:
     light_on_s_today: float = 0.0
     lights_switched_today: int = 0
     episodes_today: int = 0
+    buses_today: list[dict[str, Any]] = field(default_factory=list)  # bus event payloads
 
 
 class MqttService:
@@ -224,9 +231,11 @@ class MqttService:
             "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
             "python": PYTHON_VERSION,
         }
+        self._waiting = WaitingSignal(cfg.stop.id)
         for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
                              (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
-                             (State.FAULTS, "[]"), (State.FAULT_DETAIL, "{}")):
+                             (State.FAULTS, "[]"), (State.FAULT_DETAIL, "{}"),
+                             (State.WAITING_JSON, _json(self._waiting.initial()))):
             self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
             self._published[state] = value
         self._own_runner = runner is None
@@ -271,6 +280,7 @@ class MqttService:
             if st.day != day:
                 st.day, st.light_on_s_today = day, 0.0
                 st.lights_switched_today = st.episodes_today = 0
+                st.buses_today = []
             if st.prev_light and st.last_t is not None and t > st.last_t:
                 st.light_on_s_today += t - st.last_t
             st.prev_light, st.last_t = light_on, t
@@ -282,13 +292,16 @@ class MqttService:
             if record.switched and record.light_set:  # the relay was switched on
                 st.lights_switched_today += 1
             st.episodes_today += sum(isinstance(e, WaitingStarted) for e in record.events)
+            st.buses_today += [e.payload() for e in record.events if isinstance(e, BusArrived)]
         if record.frame is not None:
             self._last_record = record
+        signal = self._waiting.update(stop, wall or datetime.now())
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
                              (State.LIGHT_MODE, stop.mode.value),
                              (State.OCCUPANCY, OnOff.of(stop.occupied).value),
                              (State.WAITING, str(stop.waiting)),
-                             (State.IN_SERVICE, OnOff.of(stop.in_service).value)):
+                             (State.IN_SERVICE, OnOff.of(stop.in_service).value),
+                             *(((State.WAITING_JSON, _json(signal)),) if signal else ())):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self._q.put((_Msg.STATE, state, value))
@@ -553,6 +566,7 @@ class MqttService:
             st.frames, st.invoke_ms = 0, []
             on_s, switched, episodes = (st.light_on_s_today, st.lights_switched_today,
                                         st.episodes_today)
+            buses = bus_figures(st.buses_today)
         elapsed = max(1e-6, now - self._tele_at)
         self._tele_at = now
         age = self.frame_age_s(now)
@@ -576,6 +590,7 @@ class MqttService:
                       "mode": self._published.get(State.LIGHT_MODE),
                       "on_s_today": round(on_s, 1), "switched_on_today": switched},
             "waiting_episodes_today": episodes,
+            "buses_today": buses,
             "utc_offset_s": local_utc_offset_s(),  # where the stop's "today" begins
             "cpu_temp_c": _cpu_temp_c(),
             "memory": {"rss_mb": round(proc.memory_info().rss / 2**20, 1),

@@ -51,6 +51,13 @@ class Fault(str, Enum):
     # the MQTT service cannot start (its password file unreadable): the light runs without it,
     # and it is tried again until it starts (seen in the log and systemd's STATUS meanwhile)
     MQTT_UNUSABLE = "mqtt_unusable"
+    # the arrivals feed failed arrivals.fault_after polls in a row (no answer, an error, not a
+    # feed): the stop works as without a feed; cleared by the next good poll
+    ARRIVALS_FEED = "arrivals_feed"
+    # the waiting button held for button.stuck_s: its press ended; cleared when released
+    BUTTON_STUCK = "button_stuck"
+    # the bus-side webhook has not taken the waiting changes (they wait in its outbox)
+    WEBHOOK_FAILED = "webhook_failed"
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
