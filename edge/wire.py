@@ -43,6 +43,7 @@ class State(str, Enum):
     LIGHT_MODE = "light/mode/state"
     OCCUPANCY = "occupancy/state"
     WAITING = "waiting/state"
+    WAITING_JSON = "waiting/json"  # the bus side's waiting document (edge/signal/waiting.py)
     FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
     # JSON object: each active fault with since when and why ({"model_failed": {"since": ...,
     # "error": "model ... is missing; ...", "problem": "missing", "file": ...}}), {} when healthy
@@ -116,6 +117,8 @@ class EventKind(str, Enum):
     FAULT = "fault"  # a fault was raised or cleared
     # the daemon started, with how its previous run ended (the daemon's own, not the controller's)
     STARTED = "started"
+    BUTTON = "button"  # the waiting button was pressed
+    BUS = "bus"  # a bus reached the stop: stopped (dwell) or passed, and who was waiting
 
 
 class Fault(str, Enum):
@@ -148,6 +151,13 @@ class Fault(str, Enum):
     # the MQTT service cannot start (its password file unreadable): the light runs without it,
     # and it is tried again until it starts (seen in the log and systemd's STATUS meanwhile)
     MQTT_UNUSABLE = "mqtt_unusable"
+    # the arrivals feed failed arrivals.fault_after polls in a row (no answer, an error, not a
+    # feed): the stop works as without a feed; cleared by the next good poll
+    ARRIVALS_FEED = "arrivals_feed"
+    # the waiting button held for button.stuck_s: its press ended; cleared when released
+    BUTTON_STUCK = "button_stuck"
+    # the bus-side webhook has not taken the waiting changes (they wait in its outbox)
+    WEBHOOK_FAILED = "webhook_failed"
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.decision.events import BusArrived, ButtonPressed
 from edge.runtime.faults import FaultEvent
 from edge.runtime.pipeline import StopRecord
 from sim.scoring import FrameMatch, Sample, match_frame
@@ -23,6 +24,8 @@ class Recorder:
     snapshot: tuple[np.ndarray, StopRecord] | None = None
     invocations: int = 0
     fault_log: list[dict[str, Any]] = field(default_factory=list)
+    buses: list[BusArrived] = field(default_factory=list)  # the stop's bus events
+    presses: int = 0  # waiting-button presses the controller took
     matches: dict[int, FrameMatch] = field(default_factory=dict)  # mot: per frame index
     frame_paths: dict[int, str] = field(default_factory=dict)
     longest_still_s: float = 0.0  # of any person in the zone: how near the static rule came
@@ -30,6 +33,11 @@ class Recorder:
     _best: tuple[int, int] = (-1, -1)
 
     def on_record(self, r: StopRecord) -> None:
+        for e in r.events:
+            if isinstance(e, BusArrived):
+                self.buses.append(e)
+            elif isinstance(e, ButtonPressed):
+                self.presses += 1
         if r.frame is None:  # nothing was seen: no sample (the clip's frames are scored)
             return
         d = r.state

@@ -16,10 +16,12 @@ from edge.runtime.camera import frame_files
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import CameraFileEnded
 from edge.runtime.pipeline import Pipeline
+from sim.arrivals import ClipFeed, ScenarioInputs
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
 from sim.recorder import Recorder
 from sim.scenario import Scenario, load_truth
 from sim.scoring import (
+    bus_scores,
     detection_scores,
     light_scores,
     occupancy_scores,
@@ -40,6 +42,9 @@ def scenario_config(base: Config, sc: Scenario) -> Config:
     if sc.fps is not None:
         cfg.camera.fps = min(sc.fps, 60.0)
     cfg.light.pin_factory = cfg.light.pin_factory.MOCK
+    if sc.arrivals_feed is not None:  # the scenario's feed, handed over on the clip's clock
+        cfg.arrivals.stop_id = sc.gtfs_stop_id
+        cfg.arrivals.enabled = True
     return cfg
 
 
@@ -55,6 +60,7 @@ class SimRun:
     wall_s: float
     cpu_s: float
     detector_stats: Any = None  # what the detector front-end did (profiles, dark frames)
+    feed_epoch: float | None = None  # the clip's start in the arrivals feed's time
 
 
 def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: Any = None,
@@ -82,6 +88,12 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     def clip_clock() -> float:
         return plan.now
 
+    feed = (ClipFeed(sc.feed_path, sc.gtfs_stop_id or "", cfg.arrivals.poll_s)
+            if sc.feed_path is not None else None)
+    camera: Any = FaultyCamera(source, plan)
+    if feed is not None or sc.button:
+        camera = ScenarioInputs(camera, lambda: pipeline, feed,
+                                [(b.at_s, b.for_s) for b in sc.button], clip_clock)
     recorder = Recorder(truth)
     from edge.mqtt.service import start_mqtt
 
@@ -90,7 +102,7 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
               if config_path and mqtt is not None else None)
     # unrelated stills have no motion, pace or picture history: every still is looked at alone
     stop = assemble(
-        cfg, FaultyCamera(source, plan), detect=faulty_detect(det.detect, plan),
+        cfg, camera, detect=faulty_detect(det.detect, plan), poll_feed=False,
         frontend=det if hasattr(det, "set_zone") else None,
         light=FaultyRelay(build_light(cfg, pin_factory="mock"), plan),
         sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
@@ -111,8 +123,10 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     problem = getattr(source, "ended_early", lambda: None)()
     if problem and not pipeline.stop_event.is_set():  # scores of half a clip would mislead
         raise CameraFileEnded(problem)
+    epoch = sc.arrivals_epoch if sc.arrivals_epoch is not None else (
+        feed.epoch() if feed is not None else None)
     return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
-                  time.process_time() - cpu0, getattr(det, "stats", None))
+                  time.process_time() - cpu0, getattr(det, "stats", None), epoch)
 
 
 def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
@@ -148,6 +162,8 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
                               enhanced_frames=stats.enhanced_frames)
     if run.truth.kind == "mot":
         result["detection"] = detection_scores(list(rec.matches.values()))
+    if sc.arrivals_feed is not None or sc.button:  # a stop without either scores as before
+        result["buses"] = bus_scores(rec.buses, rec.presses, sc.buses_truth, run.feed_epoch)
     if report_dir is not None:
         from sim.report import write_report
 

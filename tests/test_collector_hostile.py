@@ -117,7 +117,7 @@ def test_twenty_stops_stored_while_one_sends_every_bad_payload(tmp_path):
 
 
 def test_a_row_the_database_refuses_does_not_hold_back_the_rows_behind_it(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'h.sqlite'}")
+    store = Store(f"sqlite:///{tmp_path / 'h.sqlite'}", create=True)
     with store.engine.begin() as conn:  # this database refuses one value, whatever the reason
         conn.execute(sa.text("CREATE TRIGGER refuse BEFORE INSERT ON states "
                              "WHEN NEW.value = 'poison' BEGIN SELECT RAISE(ABORT, 'no'); END"))

@@ -109,6 +109,8 @@ NEW = {
     "waiting_episodes_today": ("sensor", None, "episodes", "total_increasing", None),
     "detector_rate": ("sensor", "frequency", "Hz", "measurement", "diagnostic"),
     "in_service": ("binary_sensor", "running", None, None, "diagnostic"),
+    "buses_today": ("sensor", None, "buses", "total", None),
+    "passed_waiting_today": ("sensor", None, "buses", "total", None),
 }
 
 
@@ -205,11 +207,25 @@ def test_tele_sensors_expire_after_three_missed_telemetry_periods(telemetry_s):
     out = discovery_configs(TOPICS, "homeassistant", form=DiscoveryForm.DEVICE,
                             telemetry_s=telemetry_s)
     comps = next(iter(out.values()))["components"]
-    for key in ("fps", "inference_ms"):
+    for key in ("fps", "inference_ms", "buses_today", "passed_waiting_today"):
         assert comps[key]["expire_after"] == expire_after_s(telemetry_s) >= 3 * telemetry_s
         assert comps[key]["state_topic"] == "stopsafe/stop-0042/tele"
     # retained states are never expired: they are valid until they change
     assert "expire_after" not in e["waiting"] and "expire_after" not in e["occupancy"]
+
+
+def test_bus_sensors_read_the_telemetry_day_figures():
+    from edge.decision.bus_figures import bus_figures
+
+    e = entities(DiscoveryForm.DEVICE)
+    day = bus_figures([{"kind": "bus", "outcome": "passed", "waiting": True},
+                       {"kind": "bus", "outcome": "stopped", "waiting": True, "waited_s": 40},
+                       {"kind": "bus", "outcome": "passed", "waiting": False}])
+    tele = json.dumps({"buses_today": day})
+    assert render(e["buses_today"]["value_template"], tele) == "3"
+    assert render(e["passed_waiting_today"]["value_template"], tele) == "1"
+    assert json.loads(render(e["buses_today"]["json_attributes_template"], tele))[
+        "median_wait_until_stopped_s"] == 40.0
 
 
 def test_schema_refuses_object_id_unknown_keys_and_wrong_ids():
@@ -284,6 +300,9 @@ def test_event_template_gives_a_declared_event_type_and_keeps_the_fields():
           "expired": False}, HaEventType.MODE),
         ({"kind": EventKind.STARTED.value, "previous_end": "killed",
           "previous_started": "2026-12-06T22:56:30.000+00:00"}, HaEventType.STARTED),
+        ({"kind": EventKind.BUTTON.value, "for_s": 60.0}, HaEventType.BUTTON),
+        ({"kind": EventKind.BUS.value, "route": "700", "outcome": "passed", "waiting": True,
+          "waited_s": 42.0, "light_on": True}, HaEventType.BUS),
     ]
     assert {k for k in EventKind} == {EventKind(s["kind"]) for s, _ in samples}
     for body, expected in samples:

@@ -129,6 +129,32 @@ def test_day_figures_from_hand_made_rows():
                                                                          "active_s": 7200.0}
 
 
+def test_bus_figures_per_day_and_in_the_csv():
+    """A city's question per stop and day: how many buses passed someone waiting."""
+    from fleet.history.report import BUS_FIELDS, as_csv
+
+    rows = StopRows("s1", [
+        _ev("bus", 8 * H, outcome="stopped", waiting=True, waited_s=30.0),
+        _ev("bus", 9 * H, outcome="passed", waiting=True, waited_s=200.0),
+        _ev("bus", 10 * H, outcome="passed", waiting=False, waited_s=None),
+        _ev("bus", 11 * H, outcome="stopped", waiting=True, waited_s=90.0),
+        _ev("bus", 12 * H, outcome="stopped", waiting=False, waited_s=None),
+        _ev("bus", 26 * H, outcome="unknown", waiting=True, waited_s=5.0),   # day 2
+    ], [], light_before=False, faults_before={}, status_before="online", first_seen=T0)
+    d1, d2 = daily.figures(rows, [DAY0, date(2026, 3, 10)], T0 + 30 * H)
+    assert d1.buses == {"buses": 5, "stopped": 3, "passed": 2, "unknown": 0,
+                        "passed_while_waiting": 1, "median_wait_until_stopped_s": 60.0}
+    assert (d2.buses["buses"], d2.buses["unknown"], d2.buses["passed_while_waiting"]) == (
+        1, 1, 0)
+    assert d2.buses["median_wait_until_stopped_s"] is None
+    table = list(csv.DictReader(io.StringIO(as_csv([d1, d2]))))
+    assert [r["bus_passed_while_waiting"] for r in table] == ["1", "0"]
+    assert table[0]["bus_median_wait_until_stopped_s"] == "60.0"
+    assert table[1]["bus_median_wait_until_stopped_s"] == ""
+    assert all(f"bus_{k}" in table[0] for k in BUS_FIELDS)
+    assert d1.as_dict()["buses"]["passed"] == 2
+
+
 def test_state_at_the_window_start_carries_over():
     """Light on, a fault active and the stop offline since before the window."""
     rows = StopRows("s1", [], [(T0 + 2 * H, "online")], light_before=True,

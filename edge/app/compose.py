@@ -21,6 +21,8 @@ from edge.config import Config
 from edge.decision.zones import Zone
 from edge.mqtt.service import MqttService
 from edge.runtime.assembly import (
+    build_attention,
+    build_button,
     build_controller,
     build_detector,
     build_feedback,
@@ -43,6 +45,7 @@ from edge.runtime.reload import RunningConfig
 
 if TYPE_CHECKING:
     from actuators.light import Light
+    from edge.arrivals.source import FeedSource
 
 
 def assemble(
@@ -54,6 +57,7 @@ def assemble(
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
     runtime: RuntimeInfo | None = None, retry: Callable[[], Backoff] | None = None,
+    feed: FeedSource | None = None, poll_feed: bool = True,
 ) -> Stop:
     """A stop from ``cfg``, with the given edges in place of the configured ones.
 
@@ -69,7 +73,9 @@ def assemble(
     fake stops). ``frontend`` is the detector front-end behind a given ``detect`` (its crop
     then follows a zone reload; the detector section itself needs a restart). ``runtime`` names
     what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
-    names its own.
+    names its own. With ``arrivals.enabled`` the feed (``feed``, else the configured one) is
+    polled in its own thread; ``poll_feed`` False leaves the polling to the caller (the
+    simulator hands the pipeline its snapshots on the clip's clock).
     """
     built: Any = None
     relay: Any = None
@@ -79,6 +85,10 @@ def assemble(
     try:
         relay = light if light is not None else build_light(cfg, pin_factory)
         registry = faults if faults is not None else FaultRegistry()
+        if cfg.arrivals.enabled and poll_feed and feed is None:
+            from edge.arrivals.build import make_source
+
+            feed = make_source(cfg.arrivals)  # a missing key is a config error (exit 78)
         if detect is None:
             if retry is None:
                 built = build_detector(cfg)
@@ -96,6 +106,10 @@ def assemble(
                                         registry, retry(), fault=Fault.LAMP_INPUT_FAILED,
                                         clock=clock)
             upkeep.append(feedback.upkeep)
+        if cfg.bus_signal.webhook_url is not None:
+            from edge.signal.webhook import WebhookSink
+
+            sinks = [*sinks, WebhookSink(cfg.bus_signal, cfg.stop.id, registry)]
         if retry is None:
             src = source() if callable(source) else source
         else:
@@ -109,13 +123,26 @@ def assemble(
             mqtt.close()
         raise
     controller = build_controller(cfg, clock() if start is None else start)
+    attention = build_attention(cfg, relay)
     pipeline = Pipeline(
         src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
         gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
-        wall=wall, upkeep=upkeep)
+        wall=wall, upkeep=upkeep, attention=attention)
+    closers: list[Callable[[], None]] = []
+    if attention is not None:
+        closers.append(attention.close)
+    if cfg.button.pin is not None:
+        closers.append(build_button(cfg, pipeline, relay).close)
+    if cfg.arrivals.enabled and poll_feed and feed is not None:
+        from edge.runtime.feed_poller import FeedPoller
+
+        a = cfg.arrivals
+        closers.append(FeedPoller(feed, pipeline.feed, registry, a.poll_s,
+                                  a.fault_after).start().close)
     stop = Stop(running, pipeline, mqtt, built if built is not None else frontend,
-                feedback, owns_detector=built is not None, health_on=health, gate_on=gate)
+                feedback, closers, owns_detector=built is not None, health_on=health,
+                gate_on=gate)
     if mqtt is not None:
         bind_mqtt(mqtt, stop, loader)
         info = built.runtime if built is not None else runtime

@@ -61,6 +61,8 @@ COMMANDS = (
     Command("history", "fleet.cli.history",
             "each stop's days from the history database: light on-time, switch-ons, waiting, "
             "hours blind, faults, time offline"),
+    Command("arrivals", "edge.cli.arrivals",
+            "what the arrivals feed says about this stop (now, or a recorded folder replayed)"),
 )
 
 

@@ -86,6 +86,8 @@ class HaEventType(str, Enum):
     FAULT_CLEARED = "fault_cleared"
     MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
     STARTED = "started"  # the daemon started, with how its previous run ended
+    BUTTON = "button"  # the waiting button was pressed
+    BUS = "bus"  # a bus came: stopped or passed, anyone waiting
 
 
 # ``event`` messages -> ``{"event_type": ..., <the message's own fields>}``; Home Assistant
@@ -217,6 +219,20 @@ def components(topics: Topics, telemetry_s: float, snapshots: bool = False
             "value_template": "{{ value_json.inference_ms.p50 }}",
             "state_class": "measurement", "unit_of_measurement": "ms",
             "expire_after": expire,
+        }),
+        Component("buses_today", Platform.SENSOR, {
+            "name": "Buses today", "icon": "mdi:bus",
+            "state_topic": topics.tele, "value_template": "{{ value_json.buses_today.buses }}",
+            "state_class": "total", "unit_of_measurement": "buses",
+            "json_attributes_topic": topics.tele,
+            "json_attributes_template": "{{ value_json.buses_today | tojson }}",
+            "expire_after": expire,
+        }),
+        Component("passed_waiting_today", Platform.SENSOR, {
+            "name": "Buses that passed someone waiting today", "icon": "mdi:bus-alert",
+            "state_topic": topics.tele,
+            "value_template": "{{ value_json.buses_today.passed_while_waiting }}",
+            "state_class": "total", "unit_of_measurement": "buses", "expire_after": expire,
         }),
         Component("events", Platform.EVENT, {
             "name": "Events", "icon": "mdi:bus-stop",

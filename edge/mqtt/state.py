@@ -24,11 +24,13 @@ import psutil
 from detector.backend import RuntimeInfo
 from edge import __version__
 from edge.config import Config
-from edge.decision.events import WaitingStarted
+from edge.decision.bus_figures import bus_figures
+from edge.decision.events import BusArrived, WaitingStarted
 from edge.mqtt.drain import OutboxDrain
 from edge.mqtt.link import Link
 from edge.runtime.faults import FaultEvent
 from edge.runtime.pipeline import StopRecord
+from edge.signal.waiting import WaitingSignal
 from edge.wire import Fault, OnOff, State, Topics, local_utc_offset_s, stop_day
 
 PYTHON_VERSION = platform.python_version()
@@ -37,6 +39,10 @@ INITIAL_STATES: dict[State, str] = {
     State.LIGHT: OnOff.OFF.value, State.LIGHT_MODE: "AUTO", State.OCCUPANCY: OnOff.OFF.value,
     State.WAITING: "0", State.FAULTS: "[]", State.FAULT_DETAIL: "{}",
 }
+
+
+def _json(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def now_iso() -> str:
@@ -75,6 +81,7 @@ class _Stats:
     light_on_s_today: float = 0.0
     lights_switched_today: int = 0
     episodes_today: int = 0
+    buses_today: list[dict[str, Any]] = field(default_factory=list)  # bus event payloads
 
 
 class StatePublisher:
@@ -109,7 +116,9 @@ class StatePublisher:
             "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
             "python": PYTHON_VERSION,
         }
-        for state, value in INITIAL_STATES.items():
+        self._waiting = WaitingSignal(cfg.stop.id)
+        initial = {**INITIAL_STATES, State.WAITING_JSON: _json(self._waiting.initial())}
+        for state, value in initial.items():
             self.link.retained[self.topics.leaf(state)] = value
             self._published[state] = value
 
@@ -130,6 +139,7 @@ class StatePublisher:
             if st.day != day:
                 st.day, st.light_on_s_today = day, 0.0
                 st.lights_switched_today = st.episodes_today = 0
+                st.buses_today = []
             if st.prev_light and st.last_t is not None and t > st.last_t:
                 st.light_on_s_today += t - st.last_t
             st.prev_light, st.last_t = light_on, t
@@ -141,13 +151,16 @@ class StatePublisher:
             if record.switched and record.light_set:  # the relay was switched on
                 st.lights_switched_today += 1
             st.episodes_today += sum(isinstance(e, WaitingStarted) for e in record.events)
+            st.buses_today += [e.payload() for e in record.events if isinstance(e, BusArrived)]
         if record.frame is not None:
             self._last_record = record
+        signal = self._waiting.update(stop, wall or datetime.now())
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
                              (State.LIGHT_MODE, stop.mode.value),
                              (State.OCCUPANCY, OnOff.of(stop.occupied).value),
                              (State.WAITING, str(stop.waiting)),
-                             (State.IN_SERVICE, OnOff.of(stop.in_service).value)):
+                             (State.IN_SERVICE, OnOff.of(stop.in_service).value),
+                             *(((State.WAITING_JSON, _json(signal)),) if signal else ())):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self.drain.state(state, value)
@@ -212,6 +225,7 @@ class StatePublisher:
             st.frames, st.invoke_ms = 0, []
             on_s, switched, episodes = (st.light_on_s_today, st.lights_switched_today,
                                         st.episodes_today)
+            buses = bus_figures(st.buses_today)
         elapsed = max(1e-6, now - self._tele_at)
         self._tele_at = now
         age = self.frame_age_s(now)
@@ -235,6 +249,7 @@ class StatePublisher:
                       "mode": self._published.get(State.LIGHT_MODE),
                       "on_s_today": round(on_s, 1), "switched_on_today": switched},
             "waiting_episodes_today": episodes,
+            "buses_today": buses,
             "utc_offset_s": local_utc_offset_s(),  # where the stop's "today" begins
             "cpu_temp_c": _cpu_temp_c(),
             "memory": {"rss_mb": round(proc.memory_info().rss / 2**20, 1),

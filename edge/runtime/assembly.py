@@ -25,12 +25,16 @@ from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
 from detector.tiling import TilingSettings
-from edge.config import Config, DetectorConfig, ProfileConfig, pin_factory_name
+from edge.arrivals.build import bus_settings
+from edge.config import AttentionKind, Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.controller import ControllerSettings, StopController
 from edge.decision.core import CoreSettings
+from edge.decision.kerb import KerbSettings
 from edge.decision.static import StaticSettings
 from edge.decision.zones import Zone
+from edge.runtime.faults import Fault
 from edge.runtime.picture_health import CameraHealth
+from edge.runtime.pipeline import Pipeline
 
 if TYPE_CHECKING:
     import numpy as np
@@ -125,7 +129,8 @@ def build_detector(cfg: Config) -> ZoneDetector:
     return ZoneDetector(profiles["day"], zone_bounds(cfg), crop_settings(d),
                         wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
                         night=profiles.get("night"), dark_below=d.dark_below,
-                        attention=attention_settings(d))
+                        attention=attention_settings(d),
+                        bus_floor=cfg.kerb.bus_score if cfg.kerb.polygon is not None else None)
 
 
 def detect_once(cfg: Config) -> Callable[[np.ndarray], list[Detection]]:
@@ -154,9 +159,20 @@ def core_settings(cfg: Config) -> CoreSettings:
 
 
 def controller_settings(cfg: Config) -> ControllerSettings:
+    a = cfg.arrivals
     return ControllerSettings(core=core_settings(cfg), windows=tuple(cfg.schedule.windows),
                               fail_state=cfg.failsafe.fail_state,
-                              failsafe_after_s=cfg.failsafe.after_s)
+                              failsafe_after_s=cfg.failsafe.after_s,
+                              buses=bus_settings(a) if a.enabled else None,
+                              kerb=kerb_settings(cfg))
+
+
+def kerb_settings(cfg: Config) -> KerbSettings | None:
+    k = cfg.kerb
+    if k.polygon is None:
+        return None
+    return KerbSettings(polygon=k.polygon, stop_s=k.stop_s, still_tolerance=k.still_tolerance,
+                        gone_s=k.gone_s, max_hide_s=k.max_hide_s, match_s=k.match_s)
 
 
 def build_controller(cfg: Config, start: float | None = None) -> StopController:
@@ -213,3 +229,36 @@ def build_feedback(cfg: Config, light: RelayLight) -> Any:
 def build_health(cfg: Config) -> CameraHealth | None:
     """The picture-health monitor, or None when switched off."""
     return CameraHealth(cfg.health) if cfg.health.enabled else None
+
+
+def build_attention(cfg: Config, relay: Any) -> Any:
+    """The bus attention pattern's output (None without a feed or with the pattern off)."""
+    at = cfg.attention
+    if not cfg.arrivals.enabled or at.pattern is AttentionKind.OFF:
+        return None
+    if at.pattern is AttentionKind.BLINK:
+        from actuators.attention import BlinkAttention
+
+        return BlinkAttention(relay, at.on_s, at.off_s)
+    from actuators.attention import BeaconAttention
+
+    assert at.pin is not None
+    return BeaconAttention(at.pin, at.active_high, relay.device.pin_factory)
+
+
+def build_button(cfg: Config, pipeline: Pipeline, relay: Any) -> Any:
+    """The waiting button on the relay's pin factory: a press goes to the controller, a held
+    button is the button_stuck fault and ends the press."""
+    from actuators.button import WaitingButton
+
+    b = cfg.button
+    assert b.pin is not None
+
+    def stuck(held: bool) -> None:
+        pipeline.faults.set(Fault.BUTTON_STUCK, held, **({"held_s": b.stuck_s} if held else {}))
+        if held:
+            pipeline.request_release()
+
+    return WaitingButton(b.pin, pull_up=b.pull_up, bounce_s=b.bounce_s, stuck_s=b.stuck_s,
+                         on_press=lambda: pipeline.request_press(b.for_s), on_stuck=stuck,
+                         pin_factory=relay.device.pin_factory)
