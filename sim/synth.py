@@ -10,7 +10,7 @@ noise and JPEG coding on top.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,23 +94,47 @@ def write_scenario(out: Path, background: Path, pastes: list[Paste], *, fps: flo
     Every frame gets Gaussian noise of ``noise_sigma`` grey levels all over (a camera's sensor
     noise: the pasted picture is the same, its pixels are not bit for bit) and JPEG coding.
     """
+    def composed() -> Iterator[np.ndarray]:
+        for n, frame in enumerate(background_frames(background, fps, duration_s)):
+            t = n / fps
+            f = frame.copy()
+            for p in pastes:
+                if p.start_s <= t < p.end_s:
+                    h, w = p.patch.shape[:2]
+                    f[p.y:p.y + h, p.x:p.x + w] = p.patch
+            yield f
+
+    write_frames(out, composed(), noise_sigma=noise_sigma, jpeg_quality=jpeg_quality,
+                 seed=seed, on_frame=on_frame)
+    return write_doc(out, name=name, fps=fps, zone=zone, dwell_s=dwell_s, hold_s=hold_s)
+
+
+def write_frames(out: Path, frames: Iterable[np.ndarray], *, noise_sigma: float = 2.0,
+                 jpeg_quality: int = 90, seed: int = 0,
+                 on_frame: Callable[[int, np.ndarray], None] | None = None) -> int:
+    """``out``/img/NNNNN.jpg from ``frames``, each with the camera's noise and JPEG coding."""
     rng = np.random.default_rng(seed)
     img = out / "img"
     img.mkdir(parents=True, exist_ok=True)
-    for n, frame in enumerate(background_frames(background, fps, duration_s)):
-        t = n / fps
-        f = frame.copy()
-        for p in pastes:
-            if p.start_s <= t < p.end_s:
-                h, w = p.patch.shape[:2]
-                f[p.y:p.y + h, p.x:p.x + w] = p.patch
+    n = 0
+    for n, frame in enumerate(frames, 1):
+        f = frame
         if noise_sigma > 0:
             f = np.clip(f + rng.normal(0.0, noise_sigma, f.shape), 0, 255).astype(np.uint8)
         if on_frame is not None:
-            on_frame(n, f)
-        cv2.imwrite(str(img / f"{n + 1:05d}.jpg"), f, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-    (out / "presence.csv").write_text("# nothing real is in view: the pasted picture is no "
-                                      "person\nstart_s,end_s\n")
+            on_frame(n - 1, f)
+        cv2.imwrite(str(img / f"{n:05d}.jpg"), f, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    return n
+
+
+def write_doc(out: Path, *, name: str, fps: float, zone: list[list[float]] | None,
+              dwell_s: float, hold_s: float,
+              presence: Iterable[tuple[float, float]] = ()) -> Path:
+    """``out``/presence.csv (the intervals in which a real person is in view; none: the pasted
+    picture is no person) and ``out``/scenario.yaml; returns the scenario's path."""
+    rows = "".join(f"{a:.2f},{b:.2f}\n" for a, b in presence)
+    (out / "presence.csv").write_text("# real people in view (pasted walkers); the pasted still "
+                                      "picture is no person\nstart_s,end_s\n" + rows)
     doc = {
         "name": name, "clip": "img", "fps": fps, "zone": zone or FULL_FRAME,
         "dwell_s": dwell_s, "hold_s": hold_s,
