@@ -405,8 +405,22 @@ class StaticConfig(Section):
         "thumbnail from what it was, that still counts as unchanged.",
     )
     grace_s: Annotated[float, Field(ge=0.0, le=600.0)] = Field(
-        3.0, description="A difference must last this long to count as a change (a car "
+        3.0, description="A place unseen for up to this long is still counted as still (a car "
         "driving past, the night model drawing the box a little differently for a moment).",
+    )
+    decay: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+        2.0, description="Stillness a place loses for every second it is unseen beyond grace_s "
+        "(something passing in front, or it went). Above 1 a place must be seen longer than it "
+        "is hidden to add up: a person returning to the same two poses in turn never does.",
+    )
+    remember: bool = Field(
+        True, description="Keep the places found static in a small file (their boxes and "
+        "thumbnails) and find them again at once after a restart, until they move or go.",
+    )
+    state_file: Path | None = Field(
+        None, description="That file. None: static-<stop.id>.json in the state directory "
+        "($STATE_DIRECTORY, else ~/.local/state/stopsafe) for the daemon; the simulator keeps "
+        "no file unless one is set here.",
     )
 
 

@@ -2,16 +2,31 @@
 
 A detector that takes a hydrant, a bin or a poster for a person does so on every frame, all
 night. Real people who wait do not keep still at the pixel level: they shift their weight, turn
-their head, look at a phone, so their box's edges and the picture inside it drift. A track whose
-box stays within ``box_tolerance`` (box heights, each edge) of where it was, and whose crop
-signature stays within ``picture_tolerance`` of what it was, for ``after_s`` stops counting as
-a waiting person; it is reported (the ``static_object`` fault, with its box) until it moves or
-goes. Pure: the pixels were reduced to a signature at the edge (``Detection.signature``).
+their head, look at a phone, so their box's edges and the picture inside it drift.
 
-A difference must last ``grace_s`` before it counts (the anchor is taken anew): a car driving
-past a hydrant, the day and night models drawing its box a little differently for a moment, a
-pixel of box jitter over a sharp edge (measured: a 0.4 % box shift alone moves the signature by
-0.085) are not the thing moving. A person who moves keeps differing, and does so within it.
+The rule keeps *places*, not tracks: a place is a box and its crop signature (made at the edge:
+``Detection.signature``, so the core stays pure). Every box seen on a detector run is compared
+with the places; one whose edges are all within ``box_tolerance`` (box heights) of a place's
+and whose signature is within ``picture_tolerance`` of the place's is that place seen again, and
+the place's *stillness* grows by the time since it was last seen. A place with ``after_s`` of
+stillness is static: a track standing on it stops counting as a waiting person and is reported
+(the ``static_object`` fault, with its box) until it moves or goes.
+
+Why places and not tracks: on a street something passes in front of a hydrant every half
+minute (measured on unseen footage: the longest unbroken still spell was 30 s). The car hides
+it, the tracker loses it, a walker's box takes its track away; a rule that starts again with
+every new track never fires. A place outlives its tracks, so the stillness adds up across the
+gaps: a gap up to ``grace_s`` counts as still (a car driving past, the night model drawing the
+box differently for a moment, a pixel of box jitter over a sharp edge: measured, a 0.4 % box
+shift alone moves the signature by 0.085); a longer one does not, and every second of it beyond
+``grace_s`` takes ``decay`` seconds of stillness away. With ``decay`` above 1 a place must be
+seen for longer than it is hidden to gain: a person who keeps returning to the same two poses in
+turn never adds up, and a place that is gone for good is forgotten. Stillness is capped at ``CAP`` x ``after_s``, so a
+static thing stays static through an absence of about ``after_s / decay``, no longer.
+
+A static place can be saved (:meth:`StaticWatch.static_places`) and given back after a restart
+(:meth:`StaticWatch.restore`): the first detector run that sees the same box and picture finds
+it static at once. The file is the runtime's; here it is plain data.
 
 Without a signature (scripted detections, the fleet simulator) nothing can be static: the rule
 needs evidence that the picture did not change, never the lack of it.
@@ -19,7 +34,7 @@ needs evidence that the picture did not change, never the lack of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,19 +42,18 @@ import numpy as np
 from detector.base import Detection
 from edge.decision.tracker import Track
 
-# A static object whose track ended (the detector lost it for longer than the tracker coasts) is
-# remembered this long: a new track on the same place with the same picture is static at once,
-# instead of lighting the stop again for another after_s.
-REMEMBER_S = 60.0
 CONTRAST_FLOOR = 8.0  # grey levels: a flat patch's noise is not blown up by normalising
+CAP = 2.0  # stillness is kept up to this many after_s (how long a static thing is remembered)
+MAX_PLACES = 64  # the fewest-still places go first (a crowd makes one a person a run)
 
 
 @dataclass(frozen=True, slots=True)
 class StaticSettings:
-    after_s: float  # unchanged this long: a static object
-    box_tolerance: float  # largest move of any box edge from the anchor, in box heights
+    after_s: float  # still this long: a static object
+    box_tolerance: float  # largest move of any box edge from the place's, in box heights
     picture_tolerance: float  # largest mean difference of the normalised crop thumbnails
-    grace_s: float = 3.0  # a difference must last this long to count
+    grace_s: float = 3.0  # a gap up to this long counts as still
+    decay: float = 2.0  # stillness lost per second unseen beyond grace_s
 
 
 def box_change(a: Detection, b: Detection) -> float:
@@ -69,83 +83,144 @@ def unchanged(a: Detection, b: Detection, s: StaticSettings) -> bool:
             and box_change(a, b) <= s.box_tolerance)
 
 
-@dataclass(slots=True)
-class Anchor:
-    """Where a track was when it last changed, and since when."""
+@dataclass(frozen=True, slots=True)
+class StaticPlace:
+    """A place as plain data (for the runtime's state file): its box, with the signature, and
+    its stillness in seconds."""
 
     box: Detection
-    since: float
-    differs_since: float | None = None  # the first of the boxes that differ from it now
-
-    def observe(self, box: Detection, now: float, s: StaticSettings) -> None:
-        """A newly seen box: the anchor holds while it is the same, or differs for less than
-        ``grace_s``; a difference that lasts longer makes this box the new anchor."""
-        if unchanged(self.box, box, s):
-            self.differs_since = None
-        elif self.differs_since is None and s.grace_s > 0:
-            self.differs_since = now
-        elif self.differs_since is None or now - self.differs_since >= s.grace_s:
-            self.box, self.since, self.differs_since = box, now, None
+    still_s: float
 
 
 @dataclass(slots=True)
-class _Remembered:
-    anchor: Anchor
-    until: float
+class Place:
+    """A box and picture, how long they have been seen unchanged, and when last."""
+
+    box: Detection
+    still_s: float
+    last: float
+    norm: np.ndarray  # the normalised signature, kept for the comparisons
+
+    @classmethod
+    def new(cls, box: Detection, still_s: float, now: float) -> Place:
+        return cls(box, still_s, now, _normalised(box.signature))
+
+    def still_at(self, now: float, s: StaticSettings) -> float:
+        """The stillness if it were seen again at ``now``: a gap up to ``grace_s`` counts as
+        still; a longer one does not count, and every second of it beyond ``grace_s`` takes
+        ``decay`` seconds away."""
+        gap = max(0.0, now - self.last)
+        if gap <= s.grace_s:
+            value = self.still_s + gap
+        else:
+            value = self.still_s - s.decay * (gap - s.grace_s)
+        return min(max(0.0, value), CAP * s.after_s)
 
 
 class StaticWatch:
-    """Per track: since when its box and picture have stayed within tolerance of an anchor."""
+    """The places seen on detector runs, and which place each track stands on."""
 
     def __init__(self, s: StaticSettings) -> None:
         self.settings = s
-        self.anchors: dict[int, Anchor] = {}
-        self.remembered: list[_Remembered] = []
+        self.places: list[Place] = []
+        self.on: dict[int, Place] = {}  # track id -> the place it stands on
+        self.differs: dict[int, float] = {}  # track id -> since when its boxes are elsewhere
 
     def reset(self) -> None:
-        self.anchors.clear()
-        self.remembered.clear()
+        self.places.clear()
+        self.on.clear()
+        self.differs.clear()
 
     def shift(self, dt: float) -> None:
-        for a in [*self.anchors.values(), *(r.anchor for r in self.remembered)]:
-            a.since += dt
-            if a.differs_since is not None:
-                a.differs_since += dt
-        for r in self.remembered:
-            r.until += dt
+        """Blind time is skipped: nothing was seen, nothing was hidden."""
+        for p in self.places:
+            p.last += dt
+        for k in self.differs:
+            self.differs[k] += dt
 
     def update(self, tracks: Iterable[Track], now: float) -> None:
-        """After the tracker: every track matched on this frame is compared with its anchor."""
-        live: set[int] = set()
-        for t in tracks:
-            live.add(t.id)
-            anchor = self.anchors.get(t.id)
-            if anchor is None:
-                self.anchors[t.id] = self._recall(t.box, now)
-            elif t.seen_now:
-                anchor.observe(t.box, now, self.settings)
-        for gone in set(self.anchors) - live:
-            anchor = self.anchors.pop(gone)
-            if self.static_since(anchor, now):
-                self.remembered.append(_Remembered(anchor, now + REMEMBER_S))
-        self.remembered = [r for r in self.remembered if r.until > now]
+        """After the tracker: every box seen on this run is matched to the stillest place it is
+        unchanged from, or makes a new place."""
+        tracks = list(tracks)
+        seen = [t for t in tracks if t.seen_now and t.box.signature]
+        s = self.settings
+        pairs = []
+        for ti, t in enumerate(seen):
+            for pi, value in self._matches(t.box):
+                pairs.append((-self.places[pi].still_at(now, s), value, ti, pi))
+        pairs.sort()
+        used_t: set[int] = set()
+        used_p: set[int] = set()
+        found: dict[int, Place] = {}
+        for _, _, ti, pi in pairs:
+            if ti in used_t or pi in used_p:
+                continue
+            used_t.add(ti)
+            used_p.add(pi)
+            place = self.places[pi]
+            place.still_s, place.last = place.still_at(now, s), now
+            found[ti] = place
+        for ti, t in enumerate(seen):
+            if ti not in found:
+                found[ti] = Place.new(t.box, 0.0, now)
+                self.places.append(found[ti])
+            self._stand(t.id, found[ti], now)
+        live = {t.id for t in tracks}
+        self.on = {k: v for k, v in self.on.items() if k in live}
+        self.differs = {k: v for k, v in self.differs.items() if k in live}
+        kept = {id(p) for p in self.on.values()}
+        self.places = [p for p in self.places if id(p) in kept or p.still_at(now, s) > 0.0]
+        if len(self.places) > MAX_PLACES:
+            self.places.sort(key=lambda p: (id(p) in kept, p.still_at(now, s)), reverse=True)
+            del self.places[MAX_PLACES:]
 
-    def _recall(self, box: Detection, now: float) -> Anchor:
-        for r in self.remembered:
-            if unchanged(r.anchor.box, box, self.settings):
-                self.remembered.remove(r)
-                return r.anchor
-        return Anchor(box, now)
+    def _stand(self, track_id: int, place: Place, now: float) -> None:
+        """The track's box was ``place`` on this run. A track leaves a stiller place only when
+        it has been elsewhere for ``grace_s``: the night model drawing the box 3 % differently
+        for a moment, or a walker's box taken for it, is not the thing moving."""
+        was = self.on.get(track_id)
+        if was is None or place is was or place.still_s >= was.still_s:
+            self.on[track_id] = place
+            self.differs.pop(track_id, None)
+        elif now - self.differs.setdefault(track_id, now) >= self.settings.grace_s:
+            self.on[track_id] = place
+            del self.differs[track_id]
 
-    def static_since(self, anchor: Anchor, now: float) -> bool:
-        return (bool(anchor.box.signature)
-                and now - anchor.since >= self.settings.after_s - 1e-6)
+    def _matches(self, box: Detection) -> list[tuple[int, float]]:
+        """(index, picture change) of every place ``box`` is unchanged from."""
+        if not self.places or not box.signature:
+            return []
+        s = self.settings
+        sig = _normalised(box.signature)
+        out = []
+        for i, p in enumerate(self.places):
+            if len(p.norm) != len(sig) or box_change(p.box, box) > s.box_tolerance:
+                continue
+            value = float(np.abs(p.norm - sig).mean())
+            if value <= s.picture_tolerance:
+                out.append((i, value))
+        return out
 
     def is_static(self, track: Track, now: float) -> bool:
-        anchor = self.anchors.get(track.id)
-        return anchor is not None and self.static_since(anchor, now)
+        place = self.on.get(track.id)
+        return place is not None and place.still_at(now, self.settings) >= (
+            self.settings.after_s - 1e-6)
 
     def unchanged_s(self, track: Track, now: float) -> float:
-        """How long the track's box and picture have stayed as they are (for measurements)."""
-        anchor = self.anchors.get(track.id)
-        return 0.0 if anchor is None else now - anchor.since
+        """How long the place the track stands on has been still (for measurements)."""
+        place = self.on.get(track.id)
+        return 0.0 if place is None else place.still_at(now, self.settings)
+
+    # ---------------- across restarts (the runtime keeps the file) ----------------
+    def static_places(self) -> tuple[StaticPlace, ...]:
+        """The places found static, stillest first."""
+        return tuple(StaticPlace(p.box, round(p.still_s, 1)) for p in
+                     sorted(self.places, key=lambda p: -p.still_s)
+                     if p.still_s >= self.settings.after_s - 1e-6)
+
+    def restore(self, places: Sequence[StaticPlace], now: float) -> None:
+        """Places saved before a restart, as last seen at ``now``."""
+        cap = CAP * self.settings.after_s
+        for p in places:
+            if p.box.signature:
+                self.places.append(Place.new(p.box, min(p.still_s, cap), now))
