@@ -18,6 +18,7 @@ from edge.runtime.camera import frame_files
 from edge.runtime.faults import FaultEvent, FaultRegistry
 from edge.runtime.frames import CameraFileEnded
 from edge.runtime.pipeline import Pipeline, StopRecord
+from edge.runtime.static_file import static_file_path
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
 from sim.scenario import Scenario
 from sim.scoring import (
@@ -171,7 +172,8 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
         faults=FaultRegistry(clock=clip_clock), clock=clip_clock,
         wall=lambda: start_wall + timedelta(seconds=plan.now), start=0.0,
         health=not stills, gate=not stills,
-        runtime=getattr(det, "runtime", None))  # a scripted detector runs no model
+        runtime=getattr(det, "runtime", None),  # a scripted detector runs no model
+        static_file=static_file_path(cfg, default=False))  # only a file the config names
     pipeline = stop.pipeline
     t0 = time.perf_counter()
     cpu0 = time.process_time()

@@ -145,15 +145,6 @@ def write_doc(out: Path, *, name: str, fps: float, zone: list[list[float]] | Non
     return path
 
 
-def box_polygon(box: tuple[float, float, float, float], grow: float = 0.02
-                ) -> list[tuple[float, float]]:
-    """A mask polygon round a box (fractions), ``grow`` larger on every side."""
-    x1, y1, x2, y2 = box
-    x1, y1 = max(0.0, x1 - grow), max(0.0, y1 - grow)
-    x2, y2 = min(1.0, x2 + grow), min(1.0, y2 + grow)
-    return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
-
-
 PERSON_CLIP = "clips/one-by-one/one-by-one-person-detection.mp4"
 EMPTY_CLIP = "clips/intel-carpark-empty/car-detection.mp4"
 

@@ -176,7 +176,7 @@ def test_a_static_place_goes_when_the_thing_moves():
 def test_static_places_survive_a_restart_and_are_found_on_the_first_run():
     core = make_core(static=STATIC)
     run(core, lambda t: ([still_thing()], []), 15.0)
-    saved = core.static.static_places()
+    saved = core.static.static_places(15.0)
     assert len(saved) == 1 and saved[0].still_s >= STATIC.after_s
     assert saved[0].box.signature == TEXTURE
     fresh = make_core(static=STATIC)  # a restart: everything else is forgotten
@@ -191,6 +191,13 @@ def test_static_places_survive_a_restart_and_are_found_on_the_first_run():
     look = RNG.integers(0, 256, 128, dtype=np.uint8).tobytes()
     trace = run(other, lambda t: ([still_thing(look)], []), 5.0)
     assert trace[-1][1].light.on and not trace[-1][1].static_objects
+    # a place that went leaves the kept places after about after_s / decay
+    gone = make_core(static=STATIC)
+    gone.static.restore(saved, 0.0)
+    run(gone, lambda t: ([], []), 3.0)
+    assert gone.static.static_places(3.0)
+    wait = STATIC.grace_s + (min(saved[0].still_s, 2 * STATIC.after_s) - STATIC.after_s) / 2.0
+    assert not gone.static.static_places(wait + DT)
 
 
 def test_without_a_signature_nothing_is_static():

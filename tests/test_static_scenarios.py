@@ -4,15 +4,17 @@ footage, never committed), run through the simulator with the real detector."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from edge.config import Config
+from edge.decision.zones import box_polygon
 from edge.runtime.assembly import detect_once
 from sim.runner import simulate
 from sim.scenario import Scenario, load_scenario
-from sim.synth import EMPTY_CLIP, box_polygon, pasted_person, write_scenario
+from sim.synth import EMPTY_CLIP, pasted_person, write_scenario
 
 PASTE_FROM, PASTE_TO = 3.0, 30.0
 AFTER_S = 10.0  # static.after_s for these runs (the default is minutes)
@@ -85,3 +87,23 @@ def test_max_on_cuts_a_light_that_stays_on(pasted, defaults):
     assert cut[0]["raised_s"] == pytest.approx(on[0] + 10.0, abs=0.21)
     # the scene changes when nobody is waiting any more: the picture is gone
     assert PASTE_TO <= cut[0]["cleared_s"] <= PASTE_TO + MAX_MISSED_S + IDLE_PERIOD_S + 0.5
+
+
+def test_a_restart_finds_the_static_place_again_on_its_first_run(pasted, defaults, tmp_path):
+    """Found static, kept in the state file; the daemon restarts (a new pipeline on the same
+    file) while the picture is still there: the first detector run that sees it finds it
+    static again, so the light never comes on for it, and the fault is back as soon as the
+    track is confirmed (confirm_hits runs)."""
+    sc, _ = pasted
+    cfg = defaults.model_copy(deep=True)
+    cfg.static.after_s = AFTER_S
+    cfg.static.state_file = tmp_path / "static.json"
+    run(sc, cfg)
+    kept = json.loads(cfg.static.state_file.read_text())["places"]
+    assert len(kept) == 1 and kept[0]["still_s"] >= AFTER_S
+    samples, on, faults = run(sc, cfg)  # the restart: everything but the file is new
+    assert not on, "a static place found again must not light the stop"
+    runs = [s.t for s in samples if s.detected and s.t >= PASTE_FROM]
+    static = [f for f in faults if f["fault"] == "static_object"]
+    assert static and static[0]["raised_s"] <= runs[defaults.tracker.confirm_hits - 1], static
+    assert not any(s.occupied for s in samples)

@@ -18,9 +18,9 @@ from pathlib import Path
 import yaml
 
 from edge.config import Config
+from edge.decision.zones import box_polygon
 from edge.runtime.assembly import detect_once
 from sim.street import street_scenario
-from sim.synth import box_polygon
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,7 @@ from edge.decision.light_rules import (
     LightReason,
 )
 from edge.decision.schedule import WindowLike, in_service
+from edge.decision.static import StaticPlace
 
 
 class TickKind(str, Enum):
@@ -173,6 +174,17 @@ class StopController:
         """Forget the scene (the simulator's unrelated stills): nobody is there."""
         self._core.reset()
         self._last = _NOBODY
+
+    def static_places(self) -> tuple[StaticPlace, ...]:
+        """The places found static (boxes with their thumbnails), for the runtime to keep
+        across a restart; none when the static rule is off."""
+        watch = self._core.static
+        return watch.static_places(self._t) if watch is not None else ()
+
+    def restore_static(self, places: Sequence[StaticPlace]) -> None:
+        """Places kept from before a restart: the first run that sees one finds it static."""
+        if self._core.static is not None:
+            self._core.static.restore(places, self._t)
 
     @property
     def settings(self) -> ControllerSettings:

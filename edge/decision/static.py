@@ -21,8 +21,9 @@ box differently for a moment, a pixel of box jitter over a sharp edge: measured,
 shift alone moves the signature by 0.085); a longer one does not, and every second of it beyond
 ``grace_s`` takes ``decay`` seconds of stillness away. With ``decay`` above 1 a place must be
 seen for longer than it is hidden to gain: a person who keeps returning to the same two poses in
-turn never adds up, and a place that is gone for good is forgotten. Stillness is capped at ``CAP`` x ``after_s``, so a
-static thing stays static through an absence of about ``after_s / decay``, no longer.
+turn never adds up, and a place that is gone for good is forgotten. Stillness is capped at
+``CAP`` x ``after_s``, so a static thing stays static through an absence of about
+``after_s / decay``, no longer.
 
 A static place can be saved (:meth:`StaticWatch.static_places`) and given back after a restart
 (:meth:`StaticWatch.restore`): the first detector run that sees the same box and picture finds
@@ -212,11 +213,12 @@ class StaticWatch:
         return 0.0 if place is None else place.still_at(now, self.settings)
 
     # ---------------- across restarts (the runtime keeps the file) ----------------
-    def static_places(self) -> tuple[StaticPlace, ...]:
-        """The places found static, stillest first."""
-        return tuple(StaticPlace(p.box, round(p.still_s, 1)) for p in
-                     sorted(self.places, key=lambda p: -p.still_s)
-                     if p.still_s >= self.settings.after_s - 1e-6)
+    def static_places(self, now: float) -> tuple[StaticPlace, ...]:
+        """The places static at ``now``, stillest first (one that went decays out of it)."""
+        s = self.settings
+        still = sorted(((p.still_at(now, s), p) for p in self.places), key=lambda v: -v[0])
+        return tuple(StaticPlace(p.box, round(v, 1)) for v, p in still
+                     if v >= s.after_s - 1e-6)
 
     def restore(self, places: Sequence[StaticPlace], now: float) -> None:
         """Places saved before a restart, as last seen at ``now``."""

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -36,6 +37,7 @@ from edge.runtime.frames import FrameSource
 from edge.runtime.gate import build_gate
 from edge.runtime.picture_health import CameraHealth, HealthSettings
 from edge.runtime.pipeline import DetectFn, Pipeline, Sink
+from edge.runtime.static_file import StaticPlacesFile
 
 if TYPE_CHECKING:
     import numpy as np
@@ -259,7 +261,7 @@ def assemble(
     faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
-    runtime: RuntimeInfo | None = None,
+    runtime: RuntimeInfo | None = None, static_file: Path | None = None,
 ) -> Stop:
     """A stop from ``cfg``, with the given edges in place of the configured ones.
 
@@ -270,7 +272,8 @@ def assemble(
     this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
     picture health and the adaptive rate out (unrelated stills, fake stops). ``runtime`` names
     what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
-    names its own.
+    names its own. ``static_file`` keeps the places found static across restarts (read here,
+    written by the pipeline when they change).
     """
     built: Any = None
     relay: Any = None
@@ -291,11 +294,14 @@ def assemble(
             mqtt.close()
         raise
     controller = build_controller(cfg, clock() if start is None else start)
+    kept = StaticPlacesFile(static_file) if static_file is not None else None
+    if kept is not None:
+        controller.restore_static(kept.load())
     pipeline = Pipeline(
         src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
         gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
-        wall=wall)
+        wall=wall, static_file=kept)
     if mqtt is not None:
         from edge.mqtt.service import bind_pipeline
 

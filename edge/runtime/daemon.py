@@ -15,6 +15,7 @@ from edge.runtime.frames import CameraFileEnded
 from edge.runtime.notify import SystemdSink
 from edge.runtime.pipeline import Sink
 from edge.runtime.signals import SignalWatch
+from edge.runtime.static_file import static_file_path
 from edge.runtime.watchdog import StageWatchdog
 
 log = structlog.get_logger("stopsafe.daemon")
@@ -55,7 +56,8 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
     loader = (lambda: load_config(config_path)) if config_path else None
     stop = assemble(cfg, lambda: open_camera(cfg.camera),
-                    sinks=[SystemdSink(), *(extra_sinks or [])], mqtt=mqtt, loader=loader)
+                    sinks=[SystemdSink(), *(extra_sinks or [])], mqtt=mqtt, loader=loader,
+                    static_file=static_file_path(cfg, default=True))
     pipeline = stop.pipeline
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
                else PipelineControl(pipeline, cfg, loader, lambda: None))

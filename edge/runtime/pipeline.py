@@ -37,6 +37,7 @@ from edge.runtime.frames import CameraError, Frame, FrameSource
 if TYPE_CHECKING:
     from actuators.feedback import LampFeedback
     from edge.runtime.picture_health import CameraHealth
+    from edge.runtime.static_file import StaticPlacesFile
 
 log = structlog.get_logger("stopsafe.pipeline")
 
@@ -96,7 +97,7 @@ class Pipeline:
         sinks: Sequence[Sink] = (), *, gate: FrameGate | None = None,
         faults: FaultRegistry | None = None, feedback: LampFeedback | None = None,
         health: CameraHealth | None = None, clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], datetime] = datetime.now,
+        wall: Callable[[], datetime] = datetime.now, static_file: StaticPlacesFile | None = None,
     ) -> None:
         self.source = source
         self.detect = detect
@@ -109,6 +110,7 @@ class Pipeline:
         self.health = health
         self.clock = clock  # the time of a cycle without a frame (the clip's in the simulator)
         self.wall = wall  # local time for the schedule without a frame
+        self.static_file = static_file  # where the places found static are kept
         self.errors: Counter[str] = Counter()  # exceptions caught per stage, for telemetry
         self.stage = "start"  # what the loop is doing now, for the stage watchdog
         self.stage_since = time.monotonic()
@@ -190,6 +192,8 @@ class Pipeline:
         if outcome.resumed and self.gate is not None:
             self.gate.reset()
         self._scene_faults(outcome.state)
+        if self.static_file is not None and kind is TickKind.DETECTED:
+            self.static_file.keep(self.controller.static_places())
         t_decide = time.perf_counter()
         self._enter("light")
         read_back, switched = self._apply(outcome.state)
