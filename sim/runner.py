@@ -20,6 +20,7 @@ from edge.runtime.frames import CameraFileEnded
 from edge.runtime.pipeline import Pipeline, StopRecord
 from edge.runtime.static_file import static_file_path
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
+from sim.own_light import OwnLightCamera
 from sim.scenario import Scenario
 from sim.scoring import (
     FrameMatch,
@@ -165,9 +166,13 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     loader = ((lambda: scenario_config(load_config(config_path), sc))
               if config_path and mqtt is not None else None)
     # unrelated stills have no motion, pace or picture history: every still is looked at alone
+    relay = build_light(cfg, pin_factory="mock")
+    camera: Any = FaultyCamera(source, plan)
+    if sc.own_light is not None:  # the lamp as the camera sees it, closed-loop
+        camera = OwnLightCamera(camera, relay.read, sc.own_light)
     stop = assemble(
-        cfg, FaultyCamera(source, plan), detect=faulty_detect(det.detect, plan),
-        light=FaultyRelay(build_light(cfg, pin_factory="mock"), plan),
+        cfg, camera, detect=faulty_detect(det.detect, plan),
+        light=FaultyRelay(relay, plan),
         sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
         faults=FaultRegistry(clock=clip_clock), clock=clip_clock,
         wall=lambda: start_wall + timedelta(seconds=plan.now), start=0.0,

@@ -16,6 +16,7 @@ from pydantic import (
 
 from edge.config import ConfigError, Point, _describe, check_zone_polygon, read_document
 from sim.injection import FaultSpec
+from sim.own_light import OwnLight
 
 MIN_FPS = 0.2  # a folder of stills at one frame every 5 s is the slowest that makes sense
 MAX_CLIP_S = 6 * 3600.0  # a clip's own duration; longer scenarios would run for hours
@@ -60,6 +61,9 @@ class Scenario(BaseModel):
     truth: TruthSpec
     faults: list[FaultSpec] = Field(
         [], description="Injected faults (camera, model, relay, broker) on the clip's clock.")
+    own_light: OwnLight | None = Field(
+        None, description="The floor light's effect on the picture while the relay is on "
+        "(closed loop); None: the clip as filmed (`stopsafe sim --own-light` adds the default).")
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("zone")

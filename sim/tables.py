@@ -15,6 +15,7 @@ from rich.table import Table
 from edge.config import Config, ConfigError
 from sim.broker import Broker
 from sim.injection import FaultKind
+from sim.own_light import OwnLight
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 
@@ -77,6 +78,8 @@ def _run(cfg: Config, args: argparse.Namespace, scenarios: list, broker: Broker 
                   disable=len(scenarios) < 2) as progress:
         task = progress.add_task("scenarios", total=len(scenarios))
         for sc in scenarios:
+            if getattr(args, "own_light", False) and sc.own_light is None:
+                sc = sc.model_copy(update={"own_light": OwnLight()})
             progress.update(task, description=sc.name)
             results.append(run_scenario(
                 sc, cfg, realtime=args.realtime, report_dir=report, broker=broker,

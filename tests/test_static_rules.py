@@ -304,3 +304,21 @@ def test_masks_static_and_max_on_apply_on_reload_without_forgetting_anyone():
     assert len(core.masks) == 1 and core.tracker.tracks  # the person is still known
     poster = person(0.5, 0.65, h=0.4)
     assert core.unmasked([poster]) == []
+
+
+@pytest.mark.parametrize("stay_s, lit", [(4.0, False), (12.0, True)])
+def test_someone_in_front_of_a_static_thing_waits_dwell_s_like_anyone(stay_s, lit):
+    """A static thing's track taken by someone in front of it (another picture on the same
+    place, longer than grace_s): they start their stay then, not when the thing came. A walker
+    gone within dwell_s lights nothing; someone who stays is a person waiting."""
+    core = make_core(static=STATIC)
+    look = RNG.integers(0, 256, 128, dtype=np.uint8).tobytes()
+    trace = run(core, lambda t: ([still_thing(look if 20.0 <= t < 20.0 + stay_s else TEXTURE)],
+                                 []), 20.0 + stay_s + 10.0)
+    before = [d for t, d in trace if 12.0 + 5.0 + DT < t < 20.0]
+    assert before and not any(d.light.on for d in before)  # static, light off
+    on = first([(t, d) for t, d in trace if t >= 20.0], lambda d: d.light.on)
+    if lit:
+        assert on is not None and on >= 20.0 + STATIC.grace_s + 3.0 - DT  # grace, then dwell
+    else:
+        assert on is None

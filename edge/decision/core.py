@@ -138,6 +138,8 @@ class DecisionCore:
         self.dwell.update(tracks, now)
         if self.static is not None:
             self.static.update(tracks, now)
+            for track_id in self.static.left:  # a static thing's track taken by someone else
+                self.dwell.restart(track_id, now)
         self._fresh = True
 
     def decide(self, now: float) -> Decision:

@@ -126,6 +126,7 @@ class StaticWatch:
         self.places: list[Place] = []
         self.on: dict[int, Place] = {}  # track id -> the place it stands on
         self.differs: dict[int, float] = {}  # track id -> since when its boxes are elsewhere
+        self.left: set[int] = set()  # tracks that left a static place on the last update
 
     def reset(self) -> None:
         self.places.clear()
@@ -143,6 +144,7 @@ class StaticWatch:
         """After the tracker: every box seen on this run is matched to the stillest place it is
         unchanged from, or makes a new place."""
         tracks = list(tracks)
+        self.left = set()
         seen = [t for t in tracks if t.seen_now and t.box.signature]
         s = self.settings
         pairs = []
@@ -186,6 +188,11 @@ class StaticWatch:
         elif now - self.differs.setdefault(track_id, now) >= self.settings.grace_s:
             self.on[track_id] = place
             del self.differs[track_id]
+            if self._static(was, now) and not self._static(place, now):
+                self.left.add(track_id)
+
+    def _static(self, place: Place, now: float) -> bool:
+        return place.still_at(now, self.settings) >= self.settings.after_s - 1e-6
 
     def _matches(self, box: Detection) -> list[tuple[int, float]]:
         """(index, picture change) of every place ``box`` is unchanged from."""
@@ -204,8 +211,7 @@ class StaticWatch:
 
     def is_static(self, track: Track, now: float) -> bool:
         place = self.on.get(track.id)
-        return place is not None and place.still_at(now, self.settings) >= (
-            self.settings.after_s - 1e-6)
+        return place is not None and self._static(place, now)
 
     def unchanged_s(self, track: Track, now: float) -> float:
         """How long the place the track stands on has been still (for measurements)."""
