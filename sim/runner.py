@@ -132,6 +132,7 @@ class SimRun:
     wall_s: float
     cpu_s: float
     detector_stats: Any = None  # what the detector front-end did (profiles, dark frames)
+    lit_frames: int | None = None  # frames the own light changed (None: no own_light)
 
 
 def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: Any = None,
@@ -168,8 +169,9 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     # unrelated stills have no motion, pace or picture history: every still is looked at alone
     relay = build_light(cfg, pin_factory="mock")
     camera: Any = FaultyCamera(source, plan)
-    if sc.own_light is not None:  # the lamp as the camera sees it, closed-loop
-        camera = OwnLightCamera(camera, relay.read, sc.own_light)
+    lit = OwnLightCamera(camera, relay.read, sc.own_light) if sc.own_light else None
+    if lit is not None:  # the lamp as the camera sees it, closed-loop
+        camera = lit
     stop = assemble(
         cfg, camera, detect=faulty_detect(det.detect, plan),
         light=FaultyRelay(relay, plan),
@@ -193,7 +195,8 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     if problem and not pipeline.stop_event.is_set():  # scores of half a clip would mislead
         raise CameraFileEnded(problem)
     return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
-                  time.process_time() - cpu0, getattr(det, "stats", None))
+                  time.process_time() - cpu0, getattr(det, "stats", None),
+                  lit.lit_frames if lit is not None else None)
 
 
 def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
@@ -227,6 +230,8 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
     if stats is not None:  # what the detector front-end did: profiles, dark frames
         result["perf"].update(profiles=dict(stats.counts), dark_frames=stats.dark_frames,
                               enhanced_frames=stats.enhanced_frames)
+    if run.lit_frames is not None:
+        result["own_light"] = {"lit_frames": run.lit_frames}
     if run.truth.kind == "mot":
         result["detection"] = detection_scores(list(rec.matches.values()))
     if report_dir is not None:
