@@ -5,12 +5,14 @@ A still, person-shaped thing that the detector takes for a person (the pasted pe
 ``every_s`` (about half a minute) something real passes in front of it: a car of
 intel-carpark-empty driving over it (the car covers it: the picture under the car's pixels is
 the road's, not the thing's), or a real walker of TUD-Campus cut out by its truth box and the
-difference from that clip's empty street, crossing in front of it. Between the passes the road
-is the car park's own empty stretch played back and forth, so the camera's noise and the wet
-road's shimmer stay real.
+difference from that clip's empty street, walking the whole width at their own pace through
+the zone (the thing and a tenth of the frame each side) and in front of the thing. Between the
+passes the road is the car park's own empty stretch played back and forth, so the camera's
+noise and the wet road's shimmer stay real.
 
 Nothing is committed: the frames are written where the caller says, with a scenario.yaml and a
-presence truth holding the walkers (real people, in view for about 2.5 s each, never waiting).
+presence truth holding the walkers (real people, in the zone for less than dwell_s: passers-by,
+never waiting).
 ``darken`` scales the picture so that the detector's light meter finds it dark and the night
 profile (YOLOX-nano, the model that took the real hydrant for a person) looks at it.
 """
@@ -184,48 +186,65 @@ def street_scenario(shared: Path, out: Path, detect: Callable[[np.ndarray], list
     thing = Paste(thing.patch, x, y, thing.start_s, thing.end_s)
     man = walker(shared)
     scale = 0.77 * th / float(np.median([m.shape[0] for m in man.masks]))  # the thing's person
+    fh, fw = road.frames[0].shape[:2]
     feet_y = y + th * 1.03  # just in front of the thing (lower in the picture)
+    # the walker keeps their pace and walks the whole width, in front of the thing, through a
+    # zone round it (the thing's box and a tenth of the frame each side): in it for less than
+    # dwell_s, a passer-by, not someone waiting
+    speed = abs(man.feet[-1][0] - man.feet[0][0]) / man.duration_s * scale  # px a second
+    margin = max(m.shape[1] for m in man.masks) * scale
+    crossing_s = (fw + 2 * margin) / speed
+    zx1, zx2 = max(0.0, x / fw - 0.1), min(1.0, (x + tw) / fw + 0.1)
+    zone = [[zx1, 0.0], [zx2, 0.0], [zx2, 1.0], [zx1, 1.0]]
     plan = schedule(duration_s, every_s, every_s * 0.8, seed)
     presence = []
     for p in plan:
-        if p.kind == "walker":
-            presence.append((p.start_s, p.start_s + man.duration_s))
+        if p.kind == "walker":  # in the zone while the feet are
+            t_in = p.start_s + (zx1 * fw + margin) / speed
+            presence.append((t_in, t_in + (zx2 - zx1) * fw / speed))
 
-    def source_index(t: float) -> tuple[int, int | None]:
-        """The road frame at ``t`` and the walker frame (None: no walker)."""
+    def walker_at(t: float) -> tuple[int, float] | None:
+        """The walker's picture and feet x at ``t`` (None: nobody walking)."""
+        for p in plan:
+            dt = t - p.start_s
+            if p.kind == "walker" and 0 <= dt < crossing_s:
+                return int(dt * man.fps) % len(man.patches), -margin + speed * dt
+        return None
+
+    def road_index(t: float) -> int:
+        """The road frame at ``t``: a car pass, else the empty stretch back and forth."""
         for p in plan:
             dt = t - p.start_s
             if p.kind == "car":
                 a, b = car_passes[p.index % len(car_passes)]
                 a, b = max(0, a - int(road.fps)), min(len(road.frames), b + int(road.fps))
                 if 0 <= dt < (b - a) / road.fps:
-                    return a + int(dt * road.fps), None
-        walker_i = None
-        for p in plan:
-            dt = t - p.start_s
-            if p.kind == "walker" and 0 <= dt < man.duration_s:
-                walker_i = int(dt * man.fps)
+                    return a + int(dt * road.fps)
         qa, qb = quiet
         k = int(t * road.fps) % (2 * (qb - qa) - 2)
-        return (qa + k if k < qb - qa else qb - 2 - (k - (qb - qa))), walker_i
+        return qa + k if k < qb - qa else qb - 2 - (k - (qb - qa))
+
+    cars: dict[int, np.ndarray] = {}  # road frame -> the car's pixels over the thing
 
     def frames() -> Iterator[np.ndarray]:
-        fh, fw = road.frames[0].shape[:2]
-        mid = (man.feet[0][0] + man.feet[-1][0]) / 2
         for n in range(round(duration_s * fps)):
             t = n / fps
-            ri, wi = source_index(t)
+            ri = road_index(t)
             f = road.frames[ri].copy()
             if thing.start_s <= t < thing.end_s:
-                car = cv2.dilate(road.off_median(ri, CAR_DIFF).astype(np.uint8),
-                                 np.ones((5, 5), np.uint8)).astype(bool)[y:y + th, x:x + tw]
+                if ri not in cars:
+                    cars[ri] = cv2.dilate(road.off_median(ri, CAR_DIFF).astype(np.uint8),
+                                          np.ones((5, 5), np.uint8)).astype(bool)[
+                                              y:y + th, x:x + tw]
+                car = cars[ri]
                 region = f[y:y + th, x:x + tw]
                 region[~car] = thing.patch[~car]
-            if wi is not None:
+            walking = walker_at(t)
+            if walking is not None:
+                wi, cx = walking
                 patch = cv2.resize(man.patches[wi], None, fx=scale, fy=scale)
                 mask = cv2.resize(man.masks[wi].astype(np.uint8), None, fx=scale, fy=scale,
                                   interpolation=cv2.INTER_NEAREST).astype(bool)
-                cx = x + tw / 2 + (man.feet[wi][0] - mid) * scale
                 ph, pw = patch.shape[:2]
                 px, py = int(cx - pw / 2), int(feet_y - ph)
                 sx1, sy1 = max(0, -px), max(0, -py)
@@ -240,6 +259,6 @@ def street_scenario(shared: Path, out: Path, detect: Callable[[np.ndarray], list
             yield f
 
     write_frames(out, frames(), seed=seed)
-    path = write_doc(out, name=name, fps=fps, zone=None, dwell_s=dwell_s, hold_s=hold_s,
+    path = write_doc(out, name=name, fps=fps, zone=zone, dwell_s=dwell_s, hold_s=hold_s,
                      presence=presence)
     return path, thing, (road.frames[0].shape[1], road.frames[0].shape[0])
