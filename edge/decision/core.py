@@ -106,7 +106,7 @@ class DecisionCore:
         elif self.static is None:
             self.static = StaticWatch(s.static)
         else:
-            self.static.settings = s.static  # the anchors (how long each track is unchanged) stay
+            self.static.settings = s.static  # the places (how long each has been still) stay
 
     def shift(self, dt: float) -> None:
         """Let ``dt`` seconds pass unseen (the camera was blind): every remembered time moves
