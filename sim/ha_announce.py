@@ -20,7 +20,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.mqtt.discovery import DEVICE_COMPONENT, ha_status_topic
-from edge.mqtt.topics import Status
+from edge.wire import Status
 
 
 @dataclass

@@ -30,8 +30,8 @@ from edge.decision.light_rules import (
     LightReason,
 )
 from edge.mqtt.service import MqttService
-from edge.mqtt.topics import State
 from edge.runtime.frames import CameraError, Frame
+from edge.wire import State
 from sim.scripted import scripted_stop
 from tests.helpers import NoRunner, person
 

@@ -26,7 +26,7 @@ from edge.mqtt.discovery import (
     read_board,
     unique_ids,
 )
-from edge.mqtt.topics import Topics
+from edge.wire import Topics
 from tests.ha_schema import DevicePayload, validate_config, validate_entity_config
 
 TOPICS = Topics("stopsafe", "stop-0042")

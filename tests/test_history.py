@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from edge.history import daily, schema
-from edge.history.collector import Dropped, subscriptions, to_row
-from edge.history.schema import events
-from edge.history.store import Batch, StopRows, Store, StoreError
+from fleet.history import daily, schema
+from fleet.history.collector import Dropped, subscriptions, to_row
+from fleet.history.schema import events
+from fleet.history.store import Batch, StopRows, Store, StoreError
 from tests.conftest import REPO
 from tests.mqtt_fixtures import Broker
 
@@ -59,7 +59,7 @@ def test_messages_become_rows_and_junk_is_counted_not_stored():
 
 
 def test_subscriptions_are_shared_and_cover_every_leaf_once():
-    from edge.mqtt.topics import Leaf, State
+    from edge.wire import Leaf, State
 
     subs = subscriptions("city", "g1")
     assert all(t.startswith("$share/g1/city/+/") and q == 1 for t, q in subs)
@@ -196,8 +196,8 @@ def test_schema_upgrades_itself_and_refuses_a_newer_one(db_url):
 def test_console_shows_each_stops_faults_over_the_last_24_h(tmp_path):
     from rich.console import Console
 
-    from edge.cli.fleet_view import FleetTable, SortKey, render, rows_json
-    from edge.history.report import recent_faults
+    from fleet.history.report import recent_faults
+    from fleet.view import FleetTable, SortKey, render, rows_json
 
     now = T0 + 30 * H
     store = Store(f"sqlite:///{tmp_path / 'h.db'}")
@@ -240,7 +240,7 @@ def in_process(*argv: str) -> int:
     would reset SIGPIPE for the whole test run)."""
     from edge.cli import build_parser
 
-    args = build_parser().parse_args(list(argv))
+    args = build_parser(argv).parse_args(list(argv))
     return int(args.func(args) or 0)
 
 
@@ -381,7 +381,7 @@ def fleet_with_two_collectors(broker: Broker, db: str, tmp: Path, stops: int, du
         with store.engine.connect() as conn:
             import sqlalchemy as sa
 
-            from edge.history.schema import events
+            from fleet.history.schema import events
 
             figures["events_while_one_was_dead"] = conn.execute(
                 sa.select(sa.func.count()).select_from(events)

@@ -166,8 +166,8 @@ def test_a_fault_raised_before_the_stop_is_bound_is_published_in_the_retained_li
     retained values, so the link thread's publish saw nothing new and never sent it.)"""
     from edge.config import parse_config
     from edge.mqtt.service import MqttService
-    from edge.mqtt.topics import State
     from edge.runtime.faults import Fault
+    from edge.wire import State
     from sim.scripted import FakeClock, ScriptedDetector, ScriptedSource, scripted_stop
     from tests.helpers import NoRunner
 

@@ -127,7 +127,7 @@ def test_fleet_of_1000_listed_by_the_console_within_10_s(tmp_path):
 
 
 def test_console_shows_offline_and_faulty_stops_first():
-    from edge.cli.fleet_view import FleetTable, SortKey
+    from fleet.view import FleetTable, SortKey
 
     t = FleetTable("stopsafe")
     for stop, status, faults in (("a", "online", "[]"), ("b", "offline", "[]"),
@@ -143,7 +143,7 @@ def test_console_shows_offline_and_faulty_stops_first():
 
 
 def test_console_shows_a_static_object_with_its_box():
-    from edge.cli.fleet_view import FleetTable, SortKey, render, rows_json
+    from fleet.view import FleetTable, SortKey, render, rows_json
 
     t = FleetTable("stopsafe")
     t.update("stopsafe/a/status", b"online", 1.0)

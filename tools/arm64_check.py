@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shared", default=str(REPO.parent / "shared"))
     p.add_argument("--kernels", choices=("xnnpack", "builtin", "reference"), default="reference",
                    help="detector.kernels on both sides (default reference, the only kernels "
-                   "that give the same int8 results on both: see the README)")
+                   "that give the same int8 results on both: see docs/development.md)")
     p.add_argument("--json", metavar="FILE", help="also write both runs' scores here")
     p.add_argument("--jetpack", action="store_true",
                    help="resolve the dependencies for JetPack 6 (Python 3.10, aarch64) instead")

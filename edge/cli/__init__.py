@@ -1,8 +1,11 @@
-"""The ``stopsafe`` command line: one module a sub-command in this package, each with
-``register(subparsers)``, which adds its parser and sets ``func`` (args -> exit status).
+"""The ``stopsafe`` command line: one module a sub-command, each with ``register(parser)``, which
+adds the sub-command's arguments to its parser and sets ``func`` (args -> exit status).
 
-The terminal UI of the maintenance console is ``fleet_view``; ``common`` holds what the
-sub-commands share. ``MODULES`` below is the order in ``stopsafe --help``.
+``COMMANDS`` is the one list of sub-commands: name, module and one-line help, in the order of
+``stopsafe --help``. Only the module of the sub-command invoked is imported, so ``stopsafe run``
+and ``stopsafe --help`` load neither the simulator (``sim``) nor the fleet tools (``fleet``,
+whose console, collect and history sub-commands live in ``fleet.cli``). ``common`` holds what
+the sub-commands share.
 """
 
 from __future__ import annotations
@@ -11,43 +14,73 @@ import argparse
 import importlib
 import signal
 import sys
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from edge import __version__
 from edge.config import EX_CONFIG, ConfigError, LogFormat
 from edge.logs import configure_logging
 
-MODULES = (
-    "edge.cli.run",
-    "edge.cli.sim",
-    "edge.cli.models",
-    "edge.cli.check_config",
-    "edge.cli.bench",
-    "edge.cli.soak",
-    "edge.cli.selftest",
-    "edge.cli.snapshot",
-    "edge.cli.zone",
-    "edge.cli.commission",
-    "edge.cli.console",
-    "edge.cli.fleet_sim",
-    "edge.cli.collect",
-    "edge.cli.history",
+
+class Command(NamedTuple):
+    name: str  # as typed: stopsafe NAME
+    module: str  # imported only when NAME is invoked; has register(parser)
+    help: str  # the one line in stopsafe --help
+
+
+COMMANDS = (
+    Command("run", "edge.cli.run", "run the daemon"),
+    Command("sim", "edge.cli.sim", "run scenarios through the pipeline with the mock relay"),
+    Command("models", "edge.cli.models", "model files"),
+    Command("check-config", "edge.cli.check_config", "validate and print the effective config"),
+    Command("bench", "edge.cli.bench", "time each stage of the pipeline on scenarios' clips"),
+    Command("soak", "edge.cli.soak", "loop a clip through the whole daemon and watch resources"),
+    Command("selftest", "edge.cli.selftest",
+            "check relay, lamp, camera, model, broker and clock"),
+    Command("snapshot", "edge.cli.snapshot",
+            "a live frame with the zone and detections, as a PNG"),
+    Command("zone", "edge.cli.zone",
+            "set the waiting zone in the config file, redraw the snapshot"),
+    Command("commission", "edge.cli.commission",
+            "all checks and a snapshot, with a report in DIR"),
+    Command("console", "fleet.cli.console",
+            "live table of every stop on the broker; send commands"),
+    Command("fleet-sim", "edge.cli.fleet_sim", "impersonate N stops on the broker (load tests)"),
+    Command("collect", "fleet.cli.collect",
+            "keep every stop's events, status and telemetry in a database (MQTT 5 shared "
+            "subscription; several collectors share a group)"),
+    Command("history", "fleet.cli.history",
+            "each stop's days from the history database: light on-time, switch-ons, waiting, "
+            "hours blind, faults, time offline"),
 )
 
+def invoked(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names: its first word that is not an option (the top level has
+    only --help and --version, which take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: every sub-command's name and one-line help, and the full
+    arguments of the one ``argv`` invokes, whose module alone is imported. None: every
+    sub-command in full (imports them all)."""
+    chosen = None if argv is None else invoked(argv)
     p = argparse.ArgumentParser(
         prog="stopsafe",
         description="Bus-stop stop-safety light: detect waiting passengers, switch the light.",
     )
     p.add_argument("--version", action="version", version=f"stopsafe {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in MODULES:
-        importlib.import_module(name).register(sub)
+    for cmd in COMMANDS:
+        cp = sub.add_parser(cmd.name, help=cmd.help)
+        if argv is None or cmd.name == chosen:
+            importlib.import_module(cmd.module).register(cp)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     configure_logging("info", LogFormat.AUTO)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:

@@ -10,7 +10,6 @@ from typing import Any
 from rich.table import Table
 
 from edge.cli.common import load
-from sim.tables import _fmt, console
 
 
 def _table(doc: dict[str, Any]) -> Table:
@@ -37,6 +36,8 @@ def _summary(doc: dict[str, Any]) -> str:
 
 def compare_table(docs: list[dict[str, Any]]) -> Table:
     """Per clip, fixed rate against adaptive: cost and the light's scores side by side."""
+    from sim.tables import _fmt
+
     t = Table(title="stopsafe bench --compare-adaptive (fixed rate / adaptive)")
     for col in ("scenario", "rate", "frames", "detector frames", "model runs", "runs/frame",
                 "CPU s/s", "latency max s", "missed", "false on s", "occ f1", "det P/R"):
@@ -61,6 +62,7 @@ def compare_table(docs: list[dict[str, Any]]) -> Table:
 def cmd_bench(args: argparse.Namespace) -> int:
     from sim.profiling import bench, compare_adaptive
     from sim.scenario import load_scenario
+    from sim.tables import console
 
     cfg = load(args.config)
     scenarios = [load_scenario(p) for p in args.scenarios]  # all validated before any runs
@@ -81,8 +83,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="time each stage of the pipeline on scenarios' clips")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="+",
                    help="scenario.yaml files (each clip is played as fast as possible)")
     p.add_argument("-c", "--config", help="config file (default: built-in defaults)")

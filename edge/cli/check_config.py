@@ -16,7 +16,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check-config", help="validate and print the effective config")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, help="YAML config file")
     p.set_defaults(func=cmd_check_config)

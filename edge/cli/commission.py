@@ -108,8 +108,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("commission", help="all checks and a snapshot, with a report in DIR")
+def register(p: argparse.ArgumentParser) -> None:
     add_selftest_options(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
     p.set_defaults(func=cmd_commission)

@@ -108,10 +108,9 @@ def cmd_fleet_sim(args: argparse.Namespace) -> int:
     return 0 if all(p.exitcode == 0 for p in children) else 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(p: argparse.ArgumentParser) -> None:
     from edge.mqtt.client import add_broker_args
 
-    p = sub.add_parser("fleet-sim", help="impersonate N stops on the broker (load tests)")
     add_broker_args(p)
     p.add_argument("--stops", type=int, required=True, help="number of fake stops")
     p.add_argument("--id-prefix", default="fleet", help="stop ids are PREFIX-0000, ...")

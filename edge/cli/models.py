@@ -23,8 +23,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="model files")
+def register(p: argparse.ArgumentParser) -> None:
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     fetch = msub.add_parser("fetch", help="put the manifest's models into the models folder")
     fetch.add_argument("names", nargs="*", help="model files (default: all in the manifest)")

@@ -48,7 +48,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_SOFTWARE
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run the daemon")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, help="YAML config file")
     p.set_defaults(func=cmd_run)

@@ -43,8 +43,7 @@ def add_selftest_options(p: argparse.ArgumentParser) -> None:
                    help="how long the relay is switched on (default 1 s)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("selftest", help="check relay, lamp, camera, model, broker and clock")
+def register(p: argparse.ArgumentParser) -> None:
     add_selftest_options(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_selftest)

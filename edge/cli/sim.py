@@ -19,8 +19,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         return EX_UNAVAILABLE
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sim", help="run scenarios through the pipeline with the mock relay")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="+", help="scenario.yaml files")
     p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
     p.add_argument("--json", action="store_true", help="print only the JSON scores on stdout")

@@ -58,8 +58,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("snapshot", help="a live frame with the zone and detections, as a PNG")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, help="YAML config file")
     p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="picture to write")
     p.add_argument("--blur", action="store_true", help="pixelate people")

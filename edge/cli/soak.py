@@ -36,8 +36,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("soak", help="loop a clip through the whole daemon and watch resources")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="scenario.yaml")
     p.add_argument("--minutes", type=float, default=20.0, help="how long (default 20)")
     p.add_argument("--warmup", type=float, default=60.0,

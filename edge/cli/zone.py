@@ -104,8 +104,7 @@ def _mask_static(path: Path, cfg: Config) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("zone", help="set the waiting zone in the config file, redraw the snapshot")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, help="YAML config file (edited in place; "
                    "the old one is kept as FILE.bak)")
     what = p.add_mutually_exclusive_group(required=True)

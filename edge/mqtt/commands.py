@@ -14,51 +14,17 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Annotated, Any, Protocol
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from edge.decision.light_rules import LightMode
+from edge.wire import CommandName, Failure, Rejection
 
 log = structlog.get_logger("stopsafe.mqtt.commands")
 
 MAX_NAME_CHARS = 64  # longer names are unknown anyway; the answer's topic echoes the name
-
-
-class CommandName(str, Enum):
-    LIGHT = "light"
-    RELOAD = "reload"
-    SELFTEST = "selftest"
-    SNAPSHOT = "snapshot"
-    STATUS = "status"
-
-
-class Rejection(str, Enum):
-    """Why a command was refused (``error`` in the answer, counters in ``tele``)."""
-
-    RATE_LIMITED = "rate_limited"
-    TOO_LARGE = "too_large"
-    NOT_UTF8 = "not_utf8"
-    MALFORMED_JSON = "malformed_json"
-    INVALID = "invalid_payload"
-    UNKNOWN_COMMAND = "unknown_command"
-    DISABLED = "disabled"
-    NOT_READY = "not_ready"
-    NOT_A_COMMAND = "not_a_command"  # a message on no command topic: dropped, never answered
-    # a retained message on cmd/: the broker replays it at every (re)connect, where it would
-    # override what the crew said since (a retained ON over a later AUTO); never obeyed
-    RETAINED = "retained"
-
-
-class Failure(str, Enum):
-    """A well-formed command that could not be carried out."""
-
-    CONFIG_ERROR = "config_error"
-    SELFTEST_FAILED = "selftest_failed"
-    TIMEOUT = "timeout"
-    FAILED = "failed"
 
 
 LIGHT_WORDS: dict[str, LightMode] = {

@@ -12,10 +12,11 @@ import structlog
 
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode
-from edge.mqtt.commands import CommandFailed, Failure
+from edge.mqtt.commands import CommandFailed
 from edge.pictures import Box
 from edge.runtime.assembly import controller_settings
 from edge.runtime.pipeline import Pipeline, StopRecord
+from edge.wire import Failure
 
 log = structlog.get_logger("stopsafe.mqtt.control")
 

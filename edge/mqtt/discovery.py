@@ -40,8 +40,7 @@ from edge import __version__
 from edge.config import DiscoveryForm
 from edge.decision.events import EventKind
 from edge.decision.light_rules import LightMode
-from edge.mqtt.commands import CommandName
-from edge.mqtt.topics import HA_STATUS_TOPIC_LEAF, OnOff, State, Status, Topics
+from edge.wire import HA_STATUS_TOPIC_LEAF, CommandName, OnOff, State, Status, Topics
 
 ORIGIN_NAME = "stopsafe"
 DEVICE_COMPONENT = "device"  # the <component> level of a device-based discovery topic

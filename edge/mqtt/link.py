@@ -38,7 +38,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config import MqttProtocol, MqttTlsConfig
 from edge.mqtt.outbox import Outbox
-from edge.mqtt.topics import Status, Topics
+from edge.wire import Status, Topics
 
 log = structlog.get_logger("stopsafe.mqtt.link")
 

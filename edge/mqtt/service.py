@@ -37,7 +37,7 @@ from edge import __version__
 from edge.config import Config, ConfigError
 from edge.decision.events import WaitingStarted
 from edge.decision.light_rules import LightMode
-from edge.mqtt.commands import CommandFailed, CommandHandler, Failure, Pending, Rejection
+from edge.mqtt.commands import CommandFailed, CommandHandler, Pending
 from edge.mqtt.control import Control
 from edge.mqtt.discovery import (
     MIGRATE_PAYLOAD,
@@ -53,10 +53,10 @@ from edge.mqtt.discovery import (
 )
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth, default_outbox_path
-from edge.mqtt.topics import Leaf, OnOff, State, Status, Topics
 from edge.pictures import snapshot_jpeg
 from edge.runtime.faults import Fault, FaultEvent, FaultRegistry
 from edge.runtime.pipeline import StopRecord
+from edge.wire import Failure, Leaf, OnOff, Rejection, State, Status, Topics
 
 log = structlog.get_logger("stopsafe.mqtt")
 

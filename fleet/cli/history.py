@@ -10,8 +10,8 @@ from pathlib import Path
 
 def cmd_history(args: argparse.Namespace) -> int:
     from edge.config import EX_CONFIG
-    from edge.history import report
-    from edge.history.store import Store, StoreError
+    from fleet.history import report
+    from fleet.history.store import Store, StoreError
 
     try:
         store = Store(args.db)
@@ -45,11 +45,9 @@ def _days(text: str) -> int:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from edge.history import DEFAULT_URL
+def register(p: argparse.ArgumentParser) -> None:
+    from fleet.history import DEFAULT_URL
 
-    p = sub.add_parser("history", help="each stop's days from the history database: light "
-                       "on-time, switch-ons, waiting, hours blind, faults, time offline")
     p.add_argument("--db", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})")
     p.add_argument("--stop", default=None, help="only this stop (default: every stop)")
     p.add_argument("--days", type=_days, default=7, help="the last N UTC days, today included")

@@ -15,7 +15,7 @@ HISTORY_REFRESH_S = 30.0  # console --db: how often the last 24 h of faults are 
 
 def _load_history(store, table) -> None:
     """Each listed stop's faults over the last 24 h from the history database, into ``table``."""
-    from edge.history.report import recent_faults
+    from fleet.history.report import recent_faults
 
     try:
         faults = recent_faults(store, table.stops())
@@ -30,8 +30,8 @@ def _load_history(store, table) -> None:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from edge.cli.fleet_view import FleetTable, SortKey, render, rows_json
     from edge.mqtt.client import broker_config, connect_client
+    from fleet.view import FleetTable, SortKey, render, rows_json
 
     cfg = broker_config(args)
     table = FleetTable(cfg.mqtt.prefix)
@@ -39,7 +39,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     store = None
     if args.db:
         from edge.config import EX_CONFIG
-        from edge.history.store import Store, StoreError
+        from fleet.history.store import Store, StoreError
 
         try:
             store = Store(args.db)
@@ -109,10 +109,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    from edge.cli.fleet_view import new_correlation
     from edge.config import MqttProtocol
     from edge.mqtt.client import broker_config, connect_client
-    from edge.mqtt.topics import Topics
+    from edge.wire import Topics
+    from fleet.view import new_correlation
 
     cfg = broker_config(args)
     topics = Topics(cfg.mqtt.prefix, args.stop)
@@ -178,11 +178,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         client.disconnect()
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from edge.cli.fleet_view import SortKey
+def register(p: argparse.ArgumentParser) -> None:
     from edge.mqtt.client import add_broker_args
+    from fleet.view import SortKey
 
-    p = sub.add_parser("console", help="live table of every stop on the broker; send commands")
     add_broker_args(p)
     p.add_argument("--json", action="store_true",
                    help="print one snapshot of the table as JSON and exit")

@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from edge.decision.events import EventKind
-from edge.history import (
+from edge.wire import Leaf, State
+from fleet.history import (
     DEFAULT_URL,  # noqa: F401 (re-exported)
     schema,
 )
-from edge.history.schema import events, states, tele
-from edge.mqtt.topics import Leaf, State
+from fleet.history.schema import events, states, tele
 
 
 class StoreError(RuntimeError):

@@ -35,9 +35,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.history.schema import STOP_ID_LEN
-from edge.history.store import Batch, Store
-from edge.mqtt.topics import Leaf, State, fleet_filter, shared_filter, split_stop_topic
+from edge.wire import Leaf, State, fleet_filter, shared_filter, split_stop_topic
+from fleet.history.schema import STOP_ID_LEN
+from fleet.history.store import Batch, Store
 
 log = structlog.get_logger("stopsafe.history.collect")
 

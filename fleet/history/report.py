@@ -14,7 +14,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edge.history.daily import (
+from edge.runtime.faults import Fault
+from fleet.history.daily import (
     DayFigures,
     FaultDay,
     day_bounds,
@@ -23,8 +24,7 @@ from edge.history.daily import (
     overlap,
     timeline,
 )
-from edge.history.store import Store
-from edge.runtime.faults import Fault
+from fleet.history.store import Store
 
 H = 3600.0
 

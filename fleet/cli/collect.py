@@ -1,5 +1,5 @@
 """``stopsafe collect --broker HOST:PORT --db URL``: the fleet's messages into the history
-database (see ``edge.history.collector``)."""
+database (see ``fleet.history.collector``)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ DEFAULT_SESSION_EXPIRY_S = 3600
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from edge.config import EX_CONFIG
-    from edge.history.collector import Collector
-    from edge.history.store import Store, StoreError
     from edge.mqtt.client import apply_credentials_and_tls, broker_config
     from edge.mqtt.link import ignore_sigpipe
+    from fleet.history.collector import Collector
+    from fleet.history.store import Store, StoreError
 
     ignore_sigpipe()
     cfg = broker_config(args)
@@ -68,12 +68,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from edge.history import DEFAULT_URL
+def register(p: argparse.ArgumentParser) -> None:
     from edge.mqtt.client import add_broker_args
+    from fleet.history import DEFAULT_URL
 
-    p = sub.add_parser("collect", help="keep every stop's events, status and telemetry in a "
-                       "database (MQTT 5 shared subscription; several collectors share a group)")
     add_broker_args(p)
     p.add_argument("--db", default=DEFAULT_URL,
                    help=f"database URL: {DEFAULT_URL} (default) or postgresql://USER@HOST/DB")

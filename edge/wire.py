@@ -1,8 +1,11 @@
-"""Topic names below a stop's root ``<prefix>/<stop_id>/``, and the payloads that are fixed words.
+"""The MQTT wire format, shared by the stop and the fleet tools: topic names below a stop's root
+``<prefix>/<stop_id>/`` and their builders, the payloads that are fixed words, and the words of
+commands and their answers.
 
 Everything the daemon publishes is named here once (the events' kinds in
-``edge/decision/events.py``, beside the events), so the daemon, the console, fleet-sim, the
-discovery configs, the ACL example and the tests all agree.
+``edge/decision/events.py``, beside the events), so the daemon, the console, the collector,
+fleet-sim, the discovery configs, the ACL example and the tests all agree. It imports nothing of
+the stop's, so the fleet tools (``fleet/``) import it without the daemon.
 """
 
 from __future__ import annotations
@@ -50,6 +53,40 @@ class Leaf(str, Enum):
     SELFTEST = "selftest"  # the self-test's broker round trip publishes here (QoS 1)
 
 
+class CommandName(str, Enum):
+    """The commands a stop takes on ``cmd/<name>`` and answers on ``result/<name>``."""
+
+    LIGHT = "light"
+    RELOAD = "reload"
+    SELFTEST = "selftest"
+    SNAPSHOT = "snapshot"
+    STATUS = "status"
+
+
+class Rejection(str, Enum):
+    """Why a command was refused (``error`` in the answer, counters in ``tele``)."""
+
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+    NOT_UTF8 = "not_utf8"
+    MALFORMED_JSON = "malformed_json"
+    INVALID = "invalid_payload"
+    UNKNOWN_COMMAND = "unknown_command"
+    DISABLED = "disabled"
+    NOT_READY = "not_ready"
+    NOT_A_COMMAND = "not_a_command"  # a message on no command topic: dropped, never answered
+    # a retained message on cmd/: the broker replays it at every (re)connect, where it would
+    # override what the crew said since (a retained ON over a later AUTO); never obeyed
+    RETAINED = "retained"
+
+
+class Failure(str, Enum):
+    """A well-formed command that could not be carried out."""
+
+    CONFIG_ERROR = "config_error"
+    SELFTEST_FAILED = "selftest_failed"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
 
 
 HA_STATUS_TOPIC_LEAF = "status"  # <discovery_prefix>/status: Home Assistant's birth message

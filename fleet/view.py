@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any
 
 from edge.decision.events import EventKind
-from edge.mqtt.topics import Leaf, State, Status, split_stop_topic
+from edge.wire import Leaf, State, Status, split_stop_topic
 
 SUBSCRIBED = (Leaf.STATUS.value, State.LIGHT.value, State.LIGHT_MODE.value,
               State.WAITING.value, State.OCCUPANCY.value, State.FAULTS.value, Leaf.TELE.value,

@@ -15,9 +15,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from edge.decision.events import EventKind
-from edge.history.store import StopRows
-from edge.mqtt.topics import Status
 from edge.runtime.faults import BLIND_FAULTS
+from edge.wire import Status
+from fleet.history.store import StopRows
 
 DAY_S = 86400.0
 RECONNECT_GRACE_S = 30.0  # a stop sends its retained states within this of saying "online"
