@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from detector.base import Detection
+from sim.scenario import Scenario
 
 FULL_FRAME = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 
@@ -159,3 +160,36 @@ def pasted_person(shared: Path, detect: Callable[[np.ndarray], list[Detection]],
     patch = cv2.resize(cut_out(frame, box), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
     return Paste(patch, 40, 40, start_s, end_s), (frame.shape[1], frame.shape[0])
 
+
+
+def dark_copy(sc: Scenario, out: Path, *, gain: float = 0.45, fps: float = 5.0,
+              seed: int = 0) -> Path:
+    """A night version of a presence-truth scenario: its clip sampled at ``fps``, every frame
+    scaled by ``gain`` (the light meter then finds it dark and the night profile looks at it),
+    with the camera's noise and JPEG coding, and the same zone, timings and truth."""
+    if sc.truth.kind != "presence":
+        raise ValueError(f"{sc.name}: only presence truth can be carried over")
+    cap = cv2.VideoCapture(str(sc.clip_path))
+    src_fps = cap.get(cv2.CAP_PROP_FPS) or fps
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            n = 0
+            while True:
+                ok, f = cap.read()
+                if not ok:
+                    return
+                if n == 0 or int(n * fps / src_fps) > int((n - 1) * fps / src_fps):
+                    yield np.clip(f.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+                n += 1
+        finally:
+            cap.release()
+
+    write_frames(out, frames(), seed=seed)
+    (out / "presence.csv").write_text(sc.truth_path.read_text())
+    doc = {"name": f"{sc.name}-dark", "clip": "img", "fps": fps,
+           "zone": [list(p) for p in sc.zone], "dwell_s": sc.dwell_s, "hold_s": sc.hold_s,
+           "truth": {"presence": "presence.csv", "tolerance_s": sc.truth.tolerance_s}}
+    path = out / "scenario.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
