@@ -10,7 +10,7 @@ import pytest
 from edge.config import ConfigError, parse_config
 from edge.decision.core import CoreSettings, DecisionCore
 from edge.decision.light_rules import LightReason
-from edge.decision.static import StaticSettings, box_change, picture_change
+from edge.decision.static import StaticSettings, box_change, part_change, picture_change
 from tests.helpers import person
 
 FULL = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
@@ -213,6 +213,23 @@ def test_a_static_object_found_again_is_static_at_once():
                 30.0)
     assert all(not d.light.on for t, d in trace if t >= 19.0)
     assert all(d.static_objects for t, d in trace if t >= 19.0 + DT)
+
+
+def test_a_part_of_a_static_thing_is_the_static_thing():
+    """The night model's weaker box on the right half of a static thing carries a track on
+    (here: a second track from the start): it stands on the static place, so it is static."""
+    whole = still_thing()
+    thumb = np.frombuffer(TEXTURE, np.uint8).reshape(16, 8)
+    half = replace(whole, x1=(whole.x1 + whole.x2) / 2, score=0.3,
+                   signature=np.repeat(thumb[:, 4:], 2, axis=1).tobytes())
+    assert part_change(whole, half) < 0.05
+    assert part_change(whole, replace(half, x1=half.x1 + 0.2, x2=half.x2 + 0.2)) is None
+    other = replace(half, signature=RNG.integers(0, 256, 128, dtype=np.uint8).tobytes())
+    assert part_change(whole, other) > STATIC.picture_tolerance
+    core = make_core(static=STATIC)
+    trace = run(core, lambda t: ([whole, half] if t >= 12.0 else [whole], []), 30.0)
+    assert not any(d.light.on for t, d in trace if t > 10.0 + 5.0 + DT)
+    assert all(p.static for t, d in trace if t > 13.0 for p in d.people)
 
 
 def test_change_measures():

@@ -173,20 +173,20 @@ class StaticWatch:
         s = self.settings
         pairs = []
         for ti, t in enumerate(seen):
-            for pi, value in self._matches(t.box, now):
-                pairs.append((-self.places[pi].still_at(now, s), value, ti, pi))
+            for pi, value, part in self._matches(t.box, now):
+                pairs.append((-self.places[pi].still_at(now, s), value, part, ti, pi))
         pairs.sort()
         used_t: set[int] = set()
         used_p: set[int] = set()
         found: dict[int, Place] = {}
-        for _, _, ti, pi in pairs:
-            if ti in used_t or pi in used_p:
+        for _, _, part, ti, pi in pairs:
+            if ti in used_t or (pi in used_p and not part):
                 continue
             used_t.add(ti)
-            used_p.add(pi)
-            place = self.places[pi]
-            place.still_s, place.last = place.still_at(now, s), now
-            found[ti] = place
+            place = found[ti] = self.places[pi]
+            if not part:  # a part of a thing stands on it, but only the whole is seen again
+                used_p.add(pi)
+                place.still_s, place.last = place.still_at(now, s), now
         for ti, t in enumerate(seen):
             if ti not in found:
                 found[ti] = Place.new(t.box, 0.0, now)
@@ -218,9 +218,9 @@ class StaticWatch:
     def _static(self, place: Place, now: float) -> bool:
         return place.still_at(now, self.settings) >= self.settings.after_s - 1e-6
 
-    def _matches(self, box: Detection, now: float) -> list[tuple[int, float]]:
-        """(index, picture change) of every place ``box`` is unchanged from, or is a part of
-        (a static place only: see :func:`part_change`)."""
+    def _matches(self, box: Detection, now: float) -> list[tuple[int, float, bool]]:
+        """(index, picture change, a part) of every place ``box`` is unchanged from, or is a
+        part of (a static place only: see :func:`part_change`)."""
         if not self.places or not box.signature:
             return []
         s = self.settings
@@ -229,14 +229,15 @@ class StaticWatch:
         for i, p in enumerate(self.places):
             if len(p.norm) != len(sig):
                 continue
-            if box_change(p.box, box) <= s.box_tolerance:
+            part = box_change(p.box, box) > s.box_tolerance
+            if not part:
                 value: float | None = float(np.abs(p.norm - sig).mean())
             elif self._static(p, now):
                 value = part_change(p.box, box)
             else:
                 continue
             if value is not None and value <= s.picture_tolerance:
-                out.append((i, value))
+                out.append((i, value, part))
         return out
 
     def is_static(self, track: Track, now: float) -> bool:
