@@ -106,10 +106,11 @@ def part_change(whole: Detection, part: Detection) -> float | None:
         return None
     w, h = SIGNATURE_WH
     # the part's footprint in the whole's thumbnail cells; both compared at that (coarser) size
-    c1 = int(np.clip((part.x1 - whole.x1) / max(whole.width, 1e-6) * w, 0, w - 1))
-    c2 = int(np.clip(np.ceil((part.x2 - whole.x1) / max(whole.width, 1e-6) * w), c1 + 1, w))
-    r1 = int(np.clip((part.y1 - whole.y1) / max(whole.height, 1e-6) * h, 0, h - 1))
-    r2 = int(np.clip(np.ceil((part.y2 - whole.y1) / max(whole.height, 1e-6) * h), r1 + 1, h))
+    eps = 1e-6  # a part that starts on a cell's edge starts in that cell
+    c1 = int(np.clip(np.floor((part.x1 - whole.x1) / max(whole.width, eps) * w + eps), 0, w - 1))
+    c2 = int(np.clip(np.ceil((part.x2 - whole.x1) / max(whole.width, eps) * w - eps), c1 + 1, w))
+    r1 = int(np.clip(np.floor((part.y1 - whole.y1) / max(whole.height, eps) * h + eps), 0, h - 1))
+    r2 = int(np.clip(np.ceil((part.y2 - whole.y1) / max(whole.height, eps) * h - eps), r1 + 1, h))
     if (c2 - c1) * (r2 - r1) < 8:
         return None  # too small a part to tell
     thumb = np.frombuffer(whole.signature, np.uint8).reshape(h, w)[r1:r2, c1:c2]
