@@ -40,7 +40,8 @@ COMMANDS = (
     Command("snapshot", "edge.cli.snapshot",
             "a live frame with the zone and detections, as a PNG"),
     Command("zone", "edge.cli.zone",
-            "set the waiting zone in the config file, redraw the snapshot"),
+            "set the waiting zone in the config file (redraw the snapshot), or mask the "
+            "static places"),
     Command("commission", "edge.cli.commission",
             "all checks and a snapshot, with a report in DIR"),
     Command("console", "fleet.cli.console",
