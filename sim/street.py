@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from detector.base import Detection
-from sim.synth import EMPTY_CLIP, Paste, pasted_person, write_doc, write_frames
+from sim.synth import EMPTY_CLIP, Paste, pasted_person, read_clip, write_doc, write_frames
 
 WALKER_CLIP = "clips/tud-campus"
 CAR_DIFF = 30  # grey levels from the empty road: a car's pixel
@@ -51,23 +51,13 @@ class Footage:
 
 def load_footage(clip: Path, fps: float | None = None) -> Footage:
     """A video file, or a folder of frames in name order at ``fps``."""
-    frames: list[np.ndarray] = []
     if clip.is_dir():
         frames = [cv2.imread(str(p)) for p in sorted(clip.glob("*.jpg"))]
         rate = fps or 25.0
+        if not frames:
+            raise ValueError(f"{clip}: no frames")
     else:
-        cap = cv2.VideoCapture(str(clip))
-        try:
-            while True:
-                ok, f = cap.read()
-                if not ok:
-                    break
-                frames.append(f)
-            rate = cap.get(cv2.CAP_PROP_FPS) or fps or 25.0
-        finally:
-            cap.release()
-    if not frames:
-        raise ValueError(f"{clip}: no frames")
+        frames, rate = read_clip(clip, fps or 25.0)
     return Footage(frames, rate, np.median(np.stack(frames), axis=0).astype(np.uint8))
 
 

@@ -64,9 +64,8 @@ def cut_out(frame: np.ndarray, box: Detection, margin: float = 0.15) -> np.ndarr
     return frame[y1:y2, x1:x2].copy()
 
 
-def background_frames(clip: Path, fps: float, duration_s: float) -> Iterator[np.ndarray]:
-    """``duration_s`` of the clip sampled at ``fps``, played forwards then backwards as often as
-    needed (so a 30 s clip makes a minute without a jump)."""
+def read_clip(clip: Path, fps: float) -> tuple[list[np.ndarray], float]:
+    """Every frame of a video file, and its frame rate (``fps`` when the file has none)."""
     cap = cv2.VideoCapture(str(clip))
     frames = []
     try:
@@ -75,11 +74,18 @@ def background_frames(clip: Path, fps: float, duration_s: float) -> Iterator[np.
             if not ok:
                 break
             frames.append(f)
-        src_fps = cap.get(cv2.CAP_PROP_FPS) or fps
+        rate = cap.get(cv2.CAP_PROP_FPS) or fps
     finally:
         cap.release()
     if not frames:
         raise ValueError(f"{clip}: no frames")
+    return frames, rate
+
+
+def background_frames(clip: Path, fps: float, duration_s: float) -> Iterator[np.ndarray]:
+    """``duration_s`` of the clip sampled at ``fps``, played forwards then backwards as often as
+    needed (so a 30 s clip makes a minute without a jump)."""
+    frames, src_fps = read_clip(clip, fps)
     cycle = frames + frames[-2:0:-1]
     for n in range(round(duration_s * fps)):
         yield cycle[round(n / fps * src_fps) % len(cycle)]
