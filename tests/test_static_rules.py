@@ -339,3 +339,24 @@ def test_someone_in_front_of_a_static_thing_waits_dwell_s_like_anyone(stay_s, li
         assert on is not None and on >= 20.0 + STATIC.grace_s + 3.0 - DT  # grace, then dwell
     else:
         assert on is None
+
+
+def test_a_static_thing_stays_static_when_the_stops_own_light_changes_its_picture():
+    """The floor light makes a thing in its pool look different (another thumbnail while the
+    relay is on). A place seen a moment before the switch takes the new picture as its own
+    in that light: the thing stays static through every switch, and the light does not cycle.
+    The same new picture with no switch is another thing (a new place, a person again)."""
+    lit_look = RNG.integers(0, 256, 128, dtype=np.uint8).tobytes()
+    core = make_core(static=STATIC)
+    trace = []
+    for i in range(round(60.0 * FPS)):
+        t = i * DT
+        lit = (int(t) // 15) % 2 == 1  # the relay on 15-30 s and 45-60 s
+        core.observe([still_thing(lit_look if lit else TEXTURE)], t, lit=lit)
+        trace.append((t, core.decide(t)))
+    assert first(trace, lambda d: d.static_objects) <= 10.0 + DT
+    assert all(d.static_objects for t, d in trace if t >= 10.0 + DT)
+    assert not any(d.light.on for t, d in trace if t >= 15.0 + DT)
+    other = make_core(static=STATIC)  # no switch: the new picture is not the thing
+    trace = run(other, lambda t: ([still_thing(lit_look if t >= 15.0 else TEXTURE)], []), 25.0)
+    assert not trace[-1][1].static_objects and trace[-1][1].light.on

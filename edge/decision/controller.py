@@ -205,7 +205,8 @@ class StopController:
                 self._core.shift(max(0.0, t - self._last_seen_t))
             resumed, self._blind = self._blind, False
             if tick.kind is TickKind.DETECTED:
-                self._core.observe(list(tick.detections), t, tick.low)
+                # the frame was taken with the relay as the last tick left it
+                self._core.observe(list(tick.detections), t, tick.low, lit=self._light)
             self._last = self._core.decide(t)
             self._last_seen_t = t
             fs = self._failsafe.seen(t)

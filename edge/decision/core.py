@@ -130,14 +130,15 @@ class DecisionCore:
         return [d for d in detections if not any(m.contains(d.bottom_centre) for m in self.masks)]
 
     def observe(self, detections: list[Detection], now: float,
-                low: Sequence[Detection] = ()) -> None:
+                low: Sequence[Detection] = (), lit: bool = False) -> None:
         """Take a detector result: ``detections`` at or above the confirming threshold and
         ``low`` ones above the floor; masks, tracking, dwell and static objects (the pipeline
-        times this as 'track')."""
+        times this as 'track'). ``lit``: the stop's own light was on when the frame was
+        taken (a static thing looks different in it)."""
         tracks = self.tracker.update(self.unmasked(detections), now, self.unmasked(low))
         self.dwell.update(tracks, now)
         if self.static is not None:
-            self.static.update(tracks, now)
+            self.static.update(tracks, now, lit)
             for track_id in self.static.left:  # a static thing's track taken by someone else
                 self.dwell.restart(track_id, now)
         self._fresh = True

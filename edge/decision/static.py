@@ -142,23 +142,33 @@ class StaticPlace:
 
 @dataclass(slots=True)
 class Place:
-    """A box and picture, how long they have been seen unchanged, and when last."""
+    """A box and picture, how long they have been seen unchanged, and when last.
+
+    The picture is kept per state of the stop's own floor light (``lit``): the light changes
+    what the camera sees of a thing in its pool (warmer, brighter, unevenly), and a place that
+    looked different with the light on would be a new place every time the light switched (on
+    -> found static -> off -> a "new" person -> on: measured on the street case with the
+    simulator's own light, a cycle every 15 s). A place seen a moment ago (on the last run, or
+    within ``grace_s``) takes the picture of the other light state from the first box on the
+    same spot after the switch."""
 
     box: Detection
     still_s: float
     last: float
-    norm: np.ndarray  # the normalised signature, kept for the comparisons
+    norms: dict[bool, np.ndarray]  # normalised signature per light state (on, off)
+    missed: bool = False  # a detector run has not seen it since ``last``
 
     @classmethod
-    def new(cls, box: Detection, still_s: float, now: float) -> Place:
-        return cls(box, still_s, now, _normalised(box.signature))
+    def new(cls, box: Detection, still_s: float, now: float, lit: bool = False) -> Place:
+        return cls(box, still_s, now, {lit: _normalised(box.signature)})
 
     def still_at(self, now: float, s: StaticSettings) -> float:
-        """The stillness if it were seen again at ``now``: a gap up to ``grace_s`` counts as
-        still; a longer one does not count, and every second of it beyond ``grace_s`` takes
-        ``decay`` seconds away."""
+        """The stillness if it were seen again at ``now``: the time since it was last seen
+        counts as still while no detector run has missed it (the adaptive rate may look
+        rarely), or up to ``grace_s``; a longer gap does not count, and every second of it
+        beyond ``grace_s`` takes ``decay`` seconds away."""
         gap = max(0.0, now - self.last)
-        if gap <= s.grace_s:
+        if not self.missed or gap <= s.grace_s:
             value = self.still_s + gap
         else:
             value = self.still_s - s.decay * (gap - s.grace_s)
@@ -187,16 +197,17 @@ class StaticWatch:
         for k in self.differs:
             self.differs[k] += dt
 
-    def update(self, tracks: Iterable[Track], now: float) -> None:
+    def update(self, tracks: Iterable[Track], now: float, lit: bool = False) -> None:
         """After the tracker: every box seen on this run is matched to the stillest place it is
-        unchanged from, or makes a new place."""
+        unchanged from, or makes a new place. ``lit``: the stop's own light was on when the
+        frame was taken."""
         tracks = list(tracks)
         self.left = set()
         seen = [t for t in tracks if t.seen_now and t.box.signature]
         s = self.settings
         pairs = []
         for ti, t in enumerate(seen):
-            for pi, value, part in self._matches(t.box, now):
+            for pi, value, part in self._matches(t.box, now, lit):
                 pairs.append((-self.places[pi].still_at(now, s), value, part, ti, pi))
         pairs.sort()
         used_t: set[int] = set()
@@ -209,12 +220,17 @@ class StaticWatch:
             place = found[ti] = self.places[pi]
             if not part:  # a part of a thing stands on it, but only the whole is seen again
                 used_p.add(pi)
-                place.still_s, place.last = place.still_at(now, s), now
+                place.still_s, place.last, place.missed = place.still_at(now, s), now, False
+                place.norms.setdefault(lit, _normalised(seen[ti].box.signature))
         for ti, t in enumerate(seen):
             if ti not in found:
-                found[ti] = Place.new(t.box, 0.0, now)
+                found[ti] = Place.new(t.box, 0.0, now, lit)
                 self.places.append(found[ti])
+                used_p.add(len(self.places) - 1)
             self._stand(t.id, found[ti], now)
+        for pi, p in enumerate(self.places):
+            if pi not in used_p:
+                p.missed = True
         live = {t.id for t in tracks}
         self.on = {k: v for k, v in self.on.items() if k in live}
         self.differs = {k: v for k, v in self.differs.items() if k in live}
@@ -241,7 +257,8 @@ class StaticWatch:
     def _static(self, place: Place, now: float) -> bool:
         return place.still_at(now, self.settings) >= self.settings.after_s - 1e-6
 
-    def _matches(self, box: Detection, now: float) -> list[tuple[int, float, bool]]:
+    def _matches(self, box: Detection, now: float, lit: bool
+                 ) -> list[tuple[int, float, bool]]:
         """(index, picture change, a part) of every place ``box`` is unchanged from, or is a
         part of (a static place only: see :func:`part_change`)."""
         if not self.places or not box.signature:
@@ -250,11 +267,19 @@ class StaticWatch:
         sig = _normalised(box.signature)
         out = []
         for i, p in enumerate(self.places):
-            if len(p.norm) != len(sig):
+            norm = p.norms.get(lit)
+            if len(p.box.signature) != len(box.signature):
                 continue
             part = box_change(p.box, box) > s.box_tolerance
-            if not part:
-                value: float | None = float(np.abs(p.norm - sig).mean())
+            if not part and norm is None:
+                # not yet seen with the light as it is now: the first box on the same spot
+                # right after a switch (seen on the last run, or within grace_s) is its
+                # picture in this light
+                if p.missed and now - p.last > s.grace_s:
+                    continue
+                value: float | None = s.picture_tolerance
+            elif not part:
+                value = float(np.abs(norm - sig).mean())
             elif self._static(p, now):
                 value = part_change(p.box, box)
             else:
