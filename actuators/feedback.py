@@ -63,8 +63,8 @@ class LampMonitor:
 class LampFeedback:
     """The input pin (gpiozero ``DigitalInputDevice``) and its monitor, reporting to faults."""
 
-    def __init__(self, pin: int, *, follow_s: float, active_high: bool = True,
-                 pull_up: bool | None = False, pin_factory: Any = None,
+    def __init__(self, pin: int, *, follow_s: float, active_high: bool,
+                 pull_up: bool | None, pin_factory: Any = None,
                  faults: FaultRegistry | None = None) -> None:
         from gpiozero import DigitalInputDevice
 

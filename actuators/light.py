@@ -62,7 +62,7 @@ def make_pin_factory(name: str | None) -> Any:
 class RelayLight:
     """A relay on ``pin`` (BCM). Starts off; every switch is read back from the pin."""
 
-    def __init__(self, pin: int, *, active_high: bool = True, pin_factory: Any = None) -> None:
+    def __init__(self, pin: int, *, active_high: bool, pin_factory: Any = None) -> None:
         from gpiozero import DigitalOutputDevice
 
         try:

@@ -31,9 +31,12 @@ Roi = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 
 @dataclass(frozen=True, slots=True)
 class AttentionSettings:
-    enabled: bool = True
+    """``enabled`` and ``sweep`` from the detector section (``tile_attention``, ``tile_sweep``);
+    the rest is the attention's own tuning, not a setting of the config."""
+
+    enabled: bool
+    sweep: int  # tiles of the rest looked at per call, round robin
     remember_runs: int = 10  # calls a tile keeps running after something was found in it
-    sweep: int = 1  # tiles of the rest looked at per call, round robin
     work_width: int = 128  # pixels across the region for the change measure
     pixel_delta: int = 18  # grey levels a pixel must change by to count
     min_blob_px: int = 6  # changed pixels (of the small image) a change must have to count
@@ -110,8 +113,8 @@ def tiles_for(box: Roi, tiles: Sequence[Roi], chosen: set[int] | None = None,
 class TileAttention:
     """Chooses the tiles to run; remembers where it found things and what it last saw."""
 
-    def __init__(self, s: AttentionSettings | None = None) -> None:
-        self.s = s or AttentionSettings()
+    def __init__(self, s: AttentionSettings) -> None:
+        self.s = s
         self._grid: tuple[Roi, tuple[Roi, ...]] | None = None
         self.reset()
 

@@ -1,11 +1,8 @@
-"""What every detector back-end returns, and the interface the pipeline talks to."""
+"""What every detector back-end returns: person boxes, the low-score ones and stage times."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
-
-import numpy as np
 
 SIGNATURE_WH = (8, 16)  # the crop signature's thumbnail: 8 wide, 16 tall (a standing person)
 
@@ -65,12 +62,3 @@ class DetectorResult:
     low: list[Detection] = field(default_factory=list)
 
 
-@runtime_checkable
-class Detector(Protocol):
-    """A person detector: BGR frame in, person boxes out."""
-
-    name: str
-
-    def detect(self, frame_bgr: np.ndarray) -> DetectorResult: ...
-
-    def close(self) -> None: ...

@@ -32,11 +32,15 @@ class EnhanceMethod(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class EnhanceSettings:
-    mode: EnhanceMode = EnhanceMode.DARK
-    method: EnhanceMethod = EnhanceMethod.GAMMA
-    gamma: float = 0.5
-    clip_limit: float = 2.0
-    grid: int = 8
+    """From the detector section (``enhance*``, a profile's overrides)."""
+
+    mode: EnhanceMode
+    method: EnhanceMethod
+    gamma: float
+    clip_limit: float
+
+
+CLAHE_GRID = 8  # CLAHE's tiles across and down
 
 
 def brightness(image: np.ndarray) -> float:
@@ -56,7 +60,7 @@ class Enhancer:
 
     def __init__(self, s: EnhanceSettings) -> None:
         self.settings = s
-        self._clahe = cv2.createCLAHE(clipLimit=s.clip_limit, tileGridSize=(s.grid, s.grid))
+        self._clahe = cv2.createCLAHE(clipLimit=s.clip_limit, tileGridSize=(CLAHE_GRID, CLAHE_GRID))
         self._lut = np.array([round(255.0 * (i / 255.0) ** s.gamma) for i in range(256)],
                              np.uint8)
 

@@ -19,19 +19,29 @@ from detector.attention import AttentionSettings, TileAttention
 from detector.backend import ModelDetector, Roi, RuntimeInfo, as_bgr, to_frame
 from detector.base import SIGNATURE_WH, Detection, DetectorResult, StageTimes
 from detector.enhance import Enhancer, brightness
-from detector.tiling import TilingSettings, cut_by_inner_edge, drop_cut, merge, tile_grid
+from detector.tiling import (
+    CUT_EDGE_PX,
+    TilingSettings,
+    cut_by_inner_edge,
+    drop_cut,
+    merge,
+    tile_grid,
+)
 
 log = structlog.get_logger("stopsafe.detector")
+
+DARK_HYSTERESIS = 0.03  # of the luma: a dark region is light again only this far above the limit
 
 
 @dataclass(frozen=True, slots=True)
 class CropSettings:
-    """Run the detector on the zone's bounding box (plus a margin) instead of the whole frame."""
+    """Run the detector on the zone's bounding box (plus a margin) instead of the whole frame
+    (``detector.crop_*``)."""
 
-    enabled: bool = True
-    margin: float = 0.05  # of the frame's width and height, on every side
-    head_room: float = 0.35  # of the frame's height above the zone: bodies stand above their feet
-    max_area: float = 0.5  # crop only when the crop is at most this fraction of the frame's area
+    enabled: bool
+    margin: float  # of the frame's width and height, on every side
+    head_room: float  # of the frame's height above the zone: bodies stand above their feet
+    max_area: float  # crop only when the crop is at most this fraction of the frame's area
 
 
 def _grow(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
@@ -104,6 +114,12 @@ def with_signature(d: Detection, frame: np.ndarray) -> Detection:
     return replace(d, signature=crop_signature(frame, d))
 
 
+def low_floor(score_threshold: float, score_floor: float) -> float:
+    """The lowest score a profile keeps: its floor, never above its confirming threshold (a floor
+    at or above the threshold means no low boxes). The one place this rule is written."""
+    return min(score_threshold, score_floor)
+
+
 @dataclass(slots=True)
 class Profile:
     """One way of detecting: a model with its thresholds, tiling and enhancement."""
@@ -113,7 +129,7 @@ class Profile:
     score_threshold: float  # a box at or above it is a person (confirms a track)
     tiling: TilingSettings
     enhancer: Enhancer
-    score_floor: float | None = None  # boxes from here to the threshold go to the tracker only
+    score_floor: float  # low_floor(): boxes from here to the threshold go to the tracker only
 
 
 @dataclass(slots=True)
@@ -138,21 +154,19 @@ class ZoneDetector:
     Three profiles: ``day`` (the detector's own settings), ``wide`` for a region whose longer
     side is over ``wide_above_px`` (its people are small: by default YOLOX on tiles), and
     ``night`` for dark frames. A frame is dark when the mean luma of the region is below
-    ``dark_below``; it is light again only above ``dark_below + hysteresis``, so a dusk scene
+    ``dark_below``; it is light again only above ``dark_below + DARK_HYSTERESIS``, so a dusk scene
     near the threshold does not make the profiles alternate frame by frame.
     """
 
     def __init__(self, day: Profile, zone_bounds: tuple[float, float, float, float],
-                 crop: CropSettings, *, wide: Profile | None = None, wide_above_px: int = 960,
-                 night: Profile | None = None, dark_below: float = 0.3,
-                 hysteresis: float = 0.03,
-                 attention: AttentionSettings | None = None) -> None:
+                 crop: CropSettings, *, wide: Profile | None, wide_above_px: int,
+                 night: Profile | None, dark_below: float,
+                 attention: AttentionSettings) -> None:
         self.day, self.wide, self.night = day, wide, night
         self.wide_above_px = wide_above_px
         self.zone_bounds = zone_bounds
         self.crop = crop
         self.dark_below = dark_below
-        self.hysteresis = hysteresis
         self.attention = TileAttention(attention)
         self.name = day.detector.name
         self.stats = FrontendStats()
@@ -183,8 +197,19 @@ class ZoneDetector:
                      y=roi[1], w=roi[2], h=roi[3], cropped=roi != (0, 0, *frame_wh))
         return self._rois[frame_wh]
 
+    def set_zone(self, zone_bounds: tuple[float, float, float, float]) -> None:
+        """A reloaded zone: the crop is cut around it from the next frame on, and the tiles'
+        memory and the light meter's hysteresis (of another region) start afresh, as on a fresh
+        start."""
+        if zone_bounds == self.zone_bounds:
+            return
+        self.zone_bounds = zone_bounds
+        self._rois.clear()
+        self._dark = False
+        self.attention.reset()
+
     def _is_dark(self, level: float) -> bool:
-        limit = self.dark_below + (self.hysteresis if self._dark else 0.0)
+        limit = self.dark_below + (DARK_HYSTERESIS if self._dark else 0.0)
         return level < limit
 
     def detect(self, frame: np.ndarray) -> DetectorResult:
@@ -228,14 +253,12 @@ class ZoneDetector:
             raw = det.invoke_raw(image, times)
             t1 = time.perf_counter()
             for d in to_frame(raw, tile, (fw, fh)):
-                is_cut = tiled and cut_by_inner_edge(d, tile, roi, (fw, fh),
-                                                     profile.tiling.edge_px)
+                is_cut = tiled and cut_by_inner_edge(d, tile, roi, (fw, fh), CUT_EDGE_PX)
                 (cut if is_cut else whole).append(d)
             times.decode_ms += (time.perf_counter() - t1) * 1e3
         t2 = time.perf_counter()
         cropped = roi != (0, 0, fw, fh)
-        thr = profile.score_threshold
-        floor = thr if profile.score_floor is None else min(profile.score_floor, thr)
+        thr, floor = profile.score_threshold, profile.score_floor
 
         def kept(lo: float, hi: float) -> list[Detection]:
             """Boxes scored in [lo, hi), merged across tiles among themselves and filtered

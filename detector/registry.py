@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from detector.settings import DetectorSettings
 
-_BACKENDS: dict[str, type[Any]] = {}
-KNOWN = ("ssd", "yolox", "yolox_onnx")  # modules under detector/ that register themselves
+
+class Backend(str, Enum):
+    """The back-ends, by the key the config names them with (``detector.backend`` is this enum):
+    each is the module ``detector/<key>.py``, which registers its class under its key. The one
+    list of back-ends."""
+
+    SSD = "ssd"  # TFLite_Detection_PostProcess models on LiteRT
+    YOLOX = "yolox"  # raw YOLOX heads on LiteRT
+    YOLOX_ONNX = "yolox_onnx"  # the same on ONNX Runtime
 
 
-def register(key: str) -> Callable[[type[Any]], type[Any]]:
+_BACKENDS: dict[Backend, type[Any]] = {}
+
+
+def register(key: Backend) -> Callable[[type[Any]], type[Any]]:
+    """Class decorator of a back-end module: its class is the back-end ``key`` (and is named
+    so in logs and telemetry)."""
     def wrap(cls: type[Any]) -> type[Any]:
+        cls.name = key.value
         _BACKENDS[key] = cls
         return cls
 
@@ -22,11 +36,14 @@ def register(key: str) -> Callable[[type[Any]], type[Any]]:
 
 
 def backend_class(key: str) -> type[Any]:
-    if key not in _BACKENDS:
-        if key not in KNOWN:
-            raise KeyError(f"unknown detector backend {key!r}; known: {', '.join(KNOWN)}")
-        importlib.import_module(f"detector.{key}")
-    return _BACKENDS[key]
+    try:
+        backend = Backend(key)
+    except ValueError:
+        known = ", ".join(b.value for b in Backend)
+        raise KeyError(f"unknown detector backend {key!r}; known: {known}") from None
+    if backend not in _BACKENDS:
+        importlib.import_module(f"detector.{backend.value}")
+    return _BACKENDS[backend]
 
 
 def create(key: str, model_path: Path, settings: DetectorSettings) -> Any:

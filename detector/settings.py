@@ -1,4 +1,6 @@
-"""The detector's tunables as the back-ends see them (filled from the config's detector section)."""
+"""The detector's tunables as the back-ends see them: plain containers without defaults, filled
+in one place (``edge.runtime.assembly.detector_settings``) from the config's detector section,
+where every default is written."""
 
 from __future__ import annotations
 
@@ -40,7 +42,6 @@ class OnnxProvider(str, Enum):
 
 _ORT_NAMES = {OnnxProvider.TENSORRT: "TensorrtExecutionProvider",
               OnnxProvider.CUDA: "CUDAExecutionProvider", OnnxProvider.CPU: "CPUExecutionProvider"}
-DEFAULT_PROVIDERS = (OnnxProvider.TENSORRT, OnnxProvider.CUDA, OnnxProvider.CPU)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +49,21 @@ class OnnxSettings:
     """How the ONNX Runtime back-ends run: providers in order of preference, TensorRT's FP16
     and where its built engines are kept (building one takes minutes on a Jetson)."""
 
-    providers: tuple[OnnxProvider, ...] = DEFAULT_PROVIDERS
-    tensorrt_fp16: bool = True
-    engine_cache: Path | None = None
+    providers: tuple[OnnxProvider, ...]
+    tensorrt_fp16: bool
+    engine_cache: Path | None
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorSettings:
-    score_threshold: float = 0.5
-    nms_iou: float = 0.5
-    min_box_height: float = 0.0
-    max_box_height: float = 1.0
-    max_box_area: float = 1.0
-    threads: int = 2
-    kernels: Kernels = Kernels.XNNPACK
-    onnx: OnnxSettings = OnnxSettings()
+    score_threshold: float
+    nms_iou: float
+    min_box_height: float
+    max_box_height: float
+    max_box_area: float
+    threads: int
+    kernels: Kernels
+    onnx: OnnxSettings
 
     def accepts(self, d: Detection) -> bool:
         """Score and size filter, in frame fractions."""

@@ -9,17 +9,16 @@ import numpy as np
 
 from detector.backend import MODEL_RESIZE
 from detector.base import Detection
-from detector.registry import register
+from detector.registry import Backend, register
 from detector.tflite import TFLiteDetector
 
 PERSON = 0  # COCO label map with "???" as background: class index 0 is person
 
 
-@register("ssd")
+@register(Backend.SSD)
 class SsdDetector(TFLiteDetector):
     """The int8 SSD MobileNet v1 and its kin: the model does its own decoding and NMS."""
 
-    name = "ssd"
     reads = ("models ending in TFLite_Detection_PostProcess: outputs boxes [1, N, 4], "
              "classes [1, N], scores [1, N] and a count")
 

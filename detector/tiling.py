@@ -21,11 +21,15 @@ Roi = tuple[int, int, int, int]  # x, y, w, h in pixels
 
 @dataclass(frozen=True, slots=True)
 class TilingSettings:
-    enabled: bool = False
-    tile_scale: float = 1.0  # tile side = model input side x this, in frame pixels
-    overlap: float = 0.25  # of the tile side
-    edge_px: int = 3  # a box this close to an inner tile edge is cut by it
-    full_pass: bool = True  # also run once on the whole region, for people bigger than a tile
+    """From the detector section (``detector.tiling``, ``tile_*``, a profile's overrides)."""
+
+    enabled: bool
+    tile_scale: float  # tile side = model input side x this, in frame pixels
+    overlap: float  # of the tile side
+    full_pass: bool  # also run once on the whole region, for people bigger than a tile
+
+
+CUT_EDGE_PX = 3  # a box this close to an inner tile edge is cut by it
 
 
 def _starts(length: int, tile: int, overlap: float) -> list[int]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from detector.backend import MODEL_RESIZE, ModelDetector
 from detector.base import Detection
-from detector.registry import register
+from detector.registry import Backend, register
 from detector.tflite import TFLiteDetector
 
 STRIDES = (8, 16, 32)
@@ -84,11 +84,9 @@ class YoloxHeads(ModelDetector):
         return out
 
 
-@register("yolox")
+@register(Backend.YOLOX)
 class YoloxDetector(YoloxHeads, TFLiteDetector):
     """YOLOX on LiteRT (the fp16 TFLite file)."""
-
-    name = "yolox"
 
 
 def _grid(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ the stop's, so the fleet tools (``fleet/``) import it without the daemon.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 
 
@@ -158,3 +159,34 @@ def split_stop_topic(prefix: str, topic: str) -> tuple[str, str] | None:
     if not sep or not stop:
         return None
     return stop, rest
+
+
+# ---- the stop's day ----------------------------------------------------------------------------
+# A stop's "today" (its telemetry's on_s_today, switched_on_today, waiting_episodes_today) and the
+# fleet's daily figures are the stop's local days: the stop sends its offset from UTC in every
+# telemetry (``utc_offset_s``), the fleet cuts its days with it. Offsets run from -12 h to +14 h.
+MAX_UTC_OFFSET_S = 14 * 3600.0
+
+
+def local_utc_offset_s() -> float:
+    """This box's offset from UTC now (its time zone, daylight saving included)."""
+    offset = datetime.now().astimezone().utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
+
+
+def stop_local(ts: float, utc_offset_s: float) -> datetime:
+    """The stop's local wall time (naive, like its frames' ``wall``) at epoch ``ts``."""
+    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None) + timedelta(
+        seconds=utc_offset_s)
+
+
+def stop_day(local: datetime) -> date:
+    """The day a moment belongs to: the date of the stop's local wall time. The one rule for a
+    stop's "today", on the box (its frames' wall time) and in the fleet (``stop_local``)."""
+    return local.date()
+
+
+def day_span(day: date, utc_offset_s: float) -> tuple[float, float]:
+    """Epoch seconds [start, end) of the stop's local ``day``."""
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() - utc_offset_s
+    return start, start + 86400.0

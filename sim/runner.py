@@ -174,6 +174,7 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
         camera = lit
     stop = assemble(
         cfg, camera, detect=faulty_detect(det.detect, plan),
+        frontend=det if hasattr(det, "set_zone") else None,
         light=FaultyRelay(relay, plan),
         sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
         faults=FaultRegistry(clock=clip_clock), clock=clip_clock,

@@ -39,3 +39,34 @@ def stop_fleet(fleet: subprocess.Popen) -> str:
         os.killpg(fleet.pid, signal.SIGKILL)
         _, err = fleet.communicate()
     return err
+
+
+def core_settings(**over):
+    """The decision core's settings as the config's defaults make them (their one source), with
+    a scripted scene's own values; nothing is a static object unless ``static`` is given."""
+    import dataclasses
+
+    from edge.config import Config
+    from edge.runtime.assembly import core_settings as from_config
+
+    return dataclasses.replace(from_config(Config()), **{"static": None, **over})
+
+
+def controller_settings(core, **over):
+    """The controller's settings from the config's defaults around ``core``."""
+    import dataclasses
+
+    from edge.config import Config
+    from edge.runtime.assembly import controller_settings as from_config
+
+    return dataclasses.replace(from_config(Config()), core=core, **over)
+
+
+def detector_settings(**over):
+    """What the back-ends get from the config's detector defaults, with a test's own values."""
+    import dataclasses
+
+    from edge.config import DetectorConfig
+    from edge.runtime.assembly import detector_settings as from_config
+
+    return dataclasses.replace(from_config(DetectorConfig()), **over)

@@ -8,20 +8,20 @@ import pytest
 
 from detector.base import DetectorResult
 from edge.config import AdaptiveConfig
-from edge.decision.controller import ControllerSettings, StopController, Tick, TickKind
-from edge.decision.core import CoreSettings
+from edge.decision.controller import StopController, Tick, TickKind
 from edge.decision.rate import RateGovernor, RateInput, RateSettings, RateState
 from edge.decision.zones import Zone
 from edge.runtime.frames import Frame
 from edge.runtime.gate import AdaptiveGate
 from edge.runtime.motion import MotionDetector
-from tests.helpers import person
+from tests.helpers import controller_settings, core_settings, person
 
 ZONE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 
 
 def governor(**kw) -> RateGovernor:
-    return RateGovernor(RateSettings(full_fps=5.0, idle_fps=0.5, watch_fps=0.4, **kw))
+    s = dict(near=(0.0, 0.0, 1.0, 1.0), after_change_s=0.0, dwell_s=None, looks_per_dwell=3)
+    return RateGovernor(RateSettings(full_fps=5.0, idle_fps=0.5, watch_fps=0.4, **{**s, **kw}))
 
 
 class Scene:
@@ -29,8 +29,8 @@ class Scene:
     each gives the state the gate sees."""
 
     def __init__(self, zone=ZONE, **kw) -> None:
-        self.c = StopController(ControllerSettings(CoreSettings(zone=zone, dwell_s=3.0,
-                                                                hold_s=5.0, **kw)), start=0.0)
+        self.c = StopController(controller_settings(core_settings(zone=zone, dwell_s=3.0,
+                                                                  hold_s=5.0, **kw)), start=0.0)
 
     def update(self, detections, t):
         return self.c.tick(Tick(TickKind.DETECTED, t, None, detections)).state

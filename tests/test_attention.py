@@ -10,7 +10,8 @@ from detector.tiling import TilingSettings, tile_grid
 from tests.helpers import person
 
 ROI = (0, 0, 768, 432)
-TILES = tile_grid(ROI, (416, 416), TilingSettings(enabled=True, tile_scale=1.0))  # YOLOX's
+TILES = tile_grid(ROI, (416, 416), TilingSettings(enabled=True, tile_scale=1.0, overlap=0.25,
+                                                   full_pass=True))  # YOLOX's
 WH = (768, 432)
 
 
@@ -32,7 +33,7 @@ def test_a_box_runs_the_one_tile_that_holds_it_and_a_big_one_every_tile_it_touch
 
 
 def test_a_still_empty_scene_costs_one_sweep_tile_a_call_and_is_swept_whole():
-    att = TileAttention(AttentionSettings(sweep=1))
+    att = TileAttention(AttentionSettings(enabled=True, sweep=1))
     img = np.full((432, 768, 3), 70, np.uint8)
     assert att.select(img, ROI, TILES) == list(range(len(TILES)))  # first look: everything
     att.ran(ROI, TILES, list(range(len(TILES))), [], WH)
@@ -46,7 +47,7 @@ def test_a_still_empty_scene_costs_one_sweep_tile_a_call_and_is_swept_whole():
 
 
 def test_a_walking_persons_earlier_boxes_add_no_tiles():
-    att = TileAttention(AttentionSettings(sweep=1, remember_runs=10))
+    att = TileAttention(AttentionSettings(enabled=True, sweep=1, remember_runs=10))
     img = np.full((432, 768, 3), 70, np.uint8)
     att.select(img, ROI, TILES)
     att.ran(ROI, TILES, list(range(len(TILES))), [], WH)
@@ -58,7 +59,7 @@ def test_a_walking_persons_earlier_boxes_add_no_tiles():
 
 
 def test_a_change_or_a_find_runs_its_tile():
-    att = TileAttention(AttentionSettings(sweep=1, remember_runs=3))
+    att = TileAttention(AttentionSettings(enabled=True, sweep=1, remember_runs=3))
     img = np.full((432, 768, 3), 70, np.uint8)
     att.select(img, ROI, TILES)
     att.ran(ROI, TILES, list(range(len(TILES))), [], WH)
@@ -80,7 +81,7 @@ def test_a_change_or_a_find_runs_its_tile():
 def test_a_slow_change_adds_up_until_a_tile_looks_there():
     """Each call the picture differs from the last by less than the pixel threshold; against
     what the tiles last saw there, it adds up (no sweep here: it would look there anyway)."""
-    att = TileAttention(AttentionSettings(sweep=0, remember_runs=0))
+    att = TileAttention(AttentionSettings(enabled=True, sweep=0, remember_runs=0))
     img = np.full((432, 768, 3), 40, np.uint8)
     att.select(img, ROI, TILES)
     att.ran(ROI, TILES, list(range(len(TILES))), [], WH)

@@ -14,13 +14,11 @@ from hypothesis import strategies as st
 from detector.base import DetectorResult
 from edge.config import Window, parse_config
 from edge.decision.controller import (
-    ControllerSettings,
     StopController,
     Tick,
     TickKind,
     light_wanted,
 )
-from edge.decision.core import CoreSettings
 from edge.decision.events import LightSwitched, ModeChanged, WaitingEnded, WaitingStarted
 from edge.decision.light_rules import (
     FailSafeState,
@@ -33,7 +31,7 @@ from edge.mqtt.service import MqttService
 from edge.runtime.frames import CameraError, Frame
 from edge.wire import State
 from sim.scripted import scripted_stop
-from tests.helpers import NoRunner, person
+from tests.helpers import NoRunner, controller_settings, core_settings, person
 
 ZONE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 ON, OFF = True, False
@@ -69,7 +67,7 @@ def test_precedence_table(mode, service, failsafe, rules, light, reason):
 def controller(**kw) -> StopController:
     core = dict(zone=ZONE, dwell_s=1.0, hold_s=1.0, confirm_hits=1, max_missed_s=0.5)
     core.update(kw.pop("core", {}))
-    return StopController(ControllerSettings(CoreSettings(**core), **kw), start=0.0)
+    return StopController(controller_settings(core_settings(**core), **kw), start=0.0)
 
 
 def tick(c: StopController, kind: TickKind, t: float, people=(), wall=None):

@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from edge.config import Window
-from edge.decision.controller import ControllerSettings, StopController, Tick, TickKind
-from edge.decision.core import CoreSettings
+from edge.decision.controller import StopController, Tick, TickKind
 from edge.decision.light_rules import LightMode, LightReason
 from edge.decision.schedule import in_service
-from tests.helpers import person
+from tests.helpers import controller_settings, core_settings, person
 
 LEFT_HALF = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
 FPS = 5.0
@@ -24,7 +23,7 @@ DT = 1.0 / FPS
 def make_core(windows=(), **kw) -> StopController:
     s = dict(zone=LEFT_HALF, dwell_s=3.0, hold_s=5.0, max_missed_s=2.0, confirm_hits=2)
     s.update(kw)
-    return StopController(ControllerSettings(CoreSettings(**s), windows=windows), start=0.0)
+    return StopController(controller_settings(core_settings(**s), windows=windows), start=0.0)
 
 
 def run(core: StopController, script, seconds: float, t0: float = 0.0, local=None):

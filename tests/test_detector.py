@@ -9,8 +9,8 @@ import pytest
 from detector.base import Detection
 from detector.models import ModelError, fetch_models, verify_model
 from detector.registry import create
-from detector.settings import DetectorSettings
 from sim.truth import read_mot_boxes
+from tests.helpers import detector_settings
 
 MODELS = {"ssd": "ssd_mobilenet_v1_coco_quant.tflite", "yolox": "yolox_nano_fp16.tflite"}
 
@@ -38,7 +38,7 @@ def one_by_one_frames(shared):
 
 @pytest.mark.parametrize("backend", sorted(MODELS))
 def test_person_found_in_the_right_place(backend, models_dir, one_by_one_frames):
-    det = create(backend, models_dir / MODELS[backend], DetectorSettings(threads=2))
+    det = create(backend, models_dir / MODELS[backend], detector_settings(threads=2))
     # frame 150 (15 s): one person standing at the table, right of centre (checked by eye)
     r = det.detect(one_by_one_frames[150])
     assert len(r.detections) == 1
@@ -58,20 +58,20 @@ def test_boxes_match_mot_truth_on_tud_campus(backend, models_dir, shared):
     truth, _ = read_mot_boxes(clip / "gt/gt.txt", {10})
     boxes = [(b.left / w, b.top / h, (b.left + b.width) / w, (b.top + b.height) / h)
              for b in truth]
-    det = create(backend, models_dir / MODELS[backend], DetectorSettings(threads=2))
+    det = create(backend, models_dir / MODELS[backend], detector_settings(threads=2))
     dets = det.detect(img).detections
     matched = sum(any(iou(d, b) >= 0.5 for d in dets) for b in boxes)
     assert matched >= 3, f"{backend}: {matched} of {len(boxes)} people found"
 
 
 def test_grey_infrared_frame_is_accepted(models_dir, one_by_one_frames):
-    det = create("ssd", models_dir / MODELS["ssd"], DetectorSettings(threads=2))
+    det = create("ssd", models_dir / MODELS["ssd"], detector_settings(threads=2))
     grey = cv2.cvtColor(one_by_one_frames[150], cv2.COLOR_BGR2GRAY)
     assert len(det.detect(grey).detections) == 1
 
 
 def test_box_size_filter(models_dir, one_by_one_frames):
-    det = create("ssd", models_dir / MODELS["ssd"], DetectorSettings(max_box_height=0.5))
+    det = create("ssd", models_dir / MODELS["ssd"], detector_settings(max_box_height=0.5))
     assert det.detect(one_by_one_frames[150]).detections == []
 
 
@@ -106,7 +106,7 @@ def test_fetch_copies_verifies_and_refuses(tmp_path, shared):
 
 
 def test_yolox_grid_matches_anchor_count(models_dir):
-    det = create("yolox", models_dir / MODELS["yolox"], DetectorSettings())
+    det = create("yolox", models_dir / MODELS["yolox"], detector_settings())
     out_shape = det.interpreter.get_output_details()[0]["shape"]
     assert det._grid.shape[0] == out_shape[1] == 3549
     assert np.all(det._stride[:2704] == 8) and np.all(det._stride[-169:] == 32)

@@ -4,6 +4,7 @@ meter and enhancement, detection matching, and the config that drives them."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,16 +17,41 @@ from detector.enhance import (
     EnhanceSettings,
     brightness,
 )
-from detector.frontend import CropSettings, Profile, ZoneDetector, cut_by_crop_side, zone_roi
-from detector.settings import DetectorSettings
+from detector.frontend import (
+    CropSettings,
+    Profile,
+    ZoneDetector,
+    cut_by_crop_side,
+    low_floor,
+    zone_roi,
+)
 from detector.tiling import TilingSettings, cut_by_inner_edge, drop_cut, merge, tile_grid
-from edge.config import ConfigError, parse_config
+from edge.config import ConfigError, DetectorConfig, parse_config
 from edge.decision.tracker import Tracker
+from edge.runtime.assembly import attention_settings, crop_settings
 from sim.scoring import Sample, detection_scores, match_frame, occupancy_scores
 from sim.truth import Truth
-from tests.helpers import person
+from tests.helpers import detector_settings, person
 
-ON = TilingSettings(enabled=True, tile_scale=1.0, overlap=0.25)
+ON = TilingSettings(enabled=True, tile_scale=1.0, overlap=0.25, full_pass=True)
+DEFAULTS = DetectorConfig()  # the one place the detector's defaults are written
+
+
+def tiling(enabled: bool, tile_scale: float = 1.0) -> TilingSettings:
+    return TilingSettings(enabled, tile_scale, DEFAULTS.tile_overlap, DEFAULTS.tile_full_pass)
+
+
+def enhance(mode: EnhanceMode = DEFAULTS.enhance,
+            method: EnhanceMethod = DEFAULTS.enhance_method) -> EnhanceSettings:
+    return EnhanceSettings(mode, method, DEFAULTS.enhance_gamma, DEFAULTS.enhance_clip_limit)
+
+
+def zone_detector(day: Profile, **profiles: Any) -> ZoneDetector:
+    """The front-end on the whole frame with the config's defaults and the given profiles."""
+    kw = {"wide": None, "night": None, "wide_above_px": DEFAULTS.wide_above_px,
+          "dark_below": DEFAULTS.dark_below, "attention": attention_settings(DEFAULTS),
+          **profiles}
+    return ZoneDetector(day, (0.0, 0.0, 1.0, 1.0), crop_settings(DEFAULTS), **kw)
 
 
 @pytest.mark.parametrize("region", [(0, 0, 1920, 1080), (100, 50, 1000, 700), (0, 0, 417, 416)])
@@ -45,9 +71,9 @@ def test_tiles_cover_the_region_with_the_overlap(region):
 
 
 def test_one_tile_when_the_region_fits_or_tiling_is_off():
-    assert tile_grid((0, 0, 768, 432), (416, 416), TilingSettings(True, 2.0)) == [(0, 0, 768, 432)]
-    assert tile_grid((0, 0, 1920, 1080), (416, 416), TilingSettings(False)) == [(0, 0, 1920, 1080)]
-    assert len(tile_grid((0, 0, 1920, 1080), (416, 416), TilingSettings(True, 2.0))) == 6
+    assert tile_grid((0, 0, 768, 432), (416, 416), tiling(True, 2.0)) == [(0, 0, 768, 432)]
+    assert tile_grid((0, 0, 1920, 1080), (416, 416), tiling(False)) == [(0, 0, 1920, 1080)]
+    assert len(tile_grid((0, 0, 1920, 1080), (416, 416), tiling(True, 2.0))) == 6
 
 
 def test_a_person_cut_by_a_tile_edge_yields_to_the_whole_box():
@@ -79,7 +105,7 @@ def test_zone_crop_holds_the_zone_its_margins_and_head_room():
     assert w == h  # widened to the square input of both models
     # too big to be worth it, or switched off: the whole frame
     assert zone_roi((0.0, 0.5, 0.6, 1.0), (640, 480), s) == (0, 0, 640, 480)
-    off = CropSettings(enabled=False)
+    off = CropSettings(False, 0.05, 0.35, 0.5)
     assert zone_roi((0.4, 0.6, 0.6, 0.9), (1280, 720), off) == (0, 0, 1280, 720)
 
 
@@ -99,7 +125,7 @@ def test_brightness_and_enhancement_on_colour_and_infrared():
     ramp = np.random.default_rng(7).integers(10, 40, (200, 300), dtype=np.uint8)  # dark, textured
     night = np.dstack([ramp, ramp, ramp])
     for method in EnhanceMethod:
-        e = Enhancer(EnhanceSettings(mode=EnhanceMode.DARK, method=method))
+        e = Enhancer(enhance(EnhanceMode.DARK, method))
         assert e.wanted(dark=True) and not e.wanted(dark=False)
         for image in (night, ramp):  # colour, and one channel (infrared) in and out
             out = e.apply(image)
@@ -108,8 +134,8 @@ def test_brightness_and_enhancement_on_colour_and_infrared():
                 assert out.mean() > image.mean() + 20
             else:  # spreads the few grey levels there are
                 assert out.std() > 1.5 * image.std()
-    assert not Enhancer(EnhanceSettings(mode=EnhanceMode.OFF)).wanted(dark=True)
-    assert Enhancer(EnhanceSettings(mode=EnhanceMode.ALWAYS)).wanted(dark=False)
+    assert not Enhancer(enhance(EnhanceMode.OFF)).wanted(dark=True)
+    assert Enhancer(enhance(EnhanceMode.ALWAYS)).wanted(dark=False)
 
 
 def test_matching_rules_of_detection_scores():
@@ -175,7 +201,7 @@ class _Fake:
 
     def __init__(self, name: str, size: int) -> None:
         self.name, self.input_size, self.runs = name, (size, size), 0
-        self.settings = DetectorSettings(score_threshold=0.1, min_box_height=0.0)
+        self.settings = detector_settings(score_threshold=0.1, min_box_height=0.0)
 
     def invoke_raw(self, image, times):
         self.runs += 1
@@ -188,16 +214,15 @@ class _Fake:
 
 def _profile(name: str, det: _Fake, score: float, tiles: bool = False,
              mode: EnhanceMode = EnhanceMode.OFF) -> Profile:
-    return Profile(name, det, score, TilingSettings(enabled=tiles, tile_scale=1.0),
-                   Enhancer(EnhanceSettings(mode=mode)))
+    return Profile(name, det, score, tiling(tiles), Enhancer(enhance(mode)), score_floor=score)
 
 
 def test_profiles_by_light_and_region_size():
     ssd, yolox = _Fake("ssd", 300), _Fake("yolox", 416)
-    zd = ZoneDetector(_profile("day", ssd, 0.5), (0.0, 0.0, 1.0, 1.0), CropSettings(),
-                      wide=_profile("wide", yolox, 0.4, tiles=True), wide_above_px=960,
-                      night=_profile("night", yolox, 0.4, mode=EnhanceMode.DARK),
-                      dark_below=0.3)
+    zd = zone_detector(_profile("day", ssd, 0.5),
+                       wide=_profile("wide", yolox, 0.4, tiles=True), wide_above_px=960,
+                       night=_profile("night", yolox, 0.4, mode=EnhanceMode.DARK),
+                       dark_below=0.3)
     light, dark = np.full((432, 768, 3), 140, np.uint8), np.full((432, 768, 3), 40, np.uint8)
     r = zd.detect(light)
     assert zd.stats.profile == "day" and r.detections == []  # 0.45 is under the day's 0.5
@@ -217,9 +242,8 @@ def test_boxes_between_floor_and_threshold_go_to_the_tracker_only():
     """The day profile confirms at 0.5 with a floor of 0.3: the fake's 0.45 box is low, not a
     person; every box carries its crop's 8x16 grey signature, which follows the picture."""
     ssd = _Fake("ssd", 300)
-    day = Profile("day", ssd, 0.5, TilingSettings(enabled=False), Enhancer(EnhanceSettings()),
-                  score_floor=0.3)
-    zd = ZoneDetector(day, (0.0, 0.0, 1.0, 1.0), CropSettings())
+    day = Profile("day", ssd, 0.5, tiling(False), Enhancer(enhance()), score_floor=0.3)
+    zd = zone_detector(day)
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (432, 768, 3), dtype=np.uint8)
     r = zd.detect(frame)
@@ -229,9 +253,9 @@ def test_boxes_between_floor_and_threshold_go_to_the_tracker_only():
     other = zd.detect(rng.integers(0, 256, (432, 768, 3), dtype=np.uint8))
     assert again.low[0].signature == r.low[0].signature
     assert other.low[0].signature != r.low[0].signature
-    above = Profile("day", ssd, 0.4, TilingSettings(enabled=False), Enhancer(EnhanceSettings()),
-                    score_floor=0.3)
-    r = ZoneDetector(above, (0.0, 0.0, 1.0, 1.0), CropSettings()).detect(frame)
+    above = Profile("day", ssd, 0.4, tiling(False), Enhancer(enhance()),
+                    score_floor=low_floor(0.4, 0.3))
+    r = zone_detector(above).detect(frame)
     assert len(r.detections) == 1 and r.low == []
 
 

@@ -21,8 +21,9 @@ def rig():
     """A relay and a feedback input on one mock factory; the test plays the lamp."""
     factory = MockFactory()
     faults = FaultRegistry(clock=lambda: 0.0)
-    relay = RelayLight(RELAY, pin_factory=factory)
-    fb = LampFeedback(LAMP, follow_s=2.0, pin_factory=factory, faults=faults)
+    relay = RelayLight(RELAY, active_high=True, pin_factory=factory)
+    fb = LampFeedback(LAMP, follow_s=2.0, active_high=True, pull_up=False, pin_factory=factory,
+                      faults=faults)
     yield relay, fb, factory.pin(LAMP), faults
     fb.close()
     relay.close()
@@ -133,7 +134,8 @@ def test_pipeline_raises_lamp_failed_from_the_frame_loop_and_shows_it_in_records
     cfg = parse_config({"lamp_feedback": {"pin": LAMP, "follow_s": 1.0},
                         "light": {"pin_factory": "mock"}})
     factory = MockFactory()
-    light = RelayLight(cfg.light.pin, pin_factory=factory)  # the lamp input is not wired: broken
+    # the lamp input is not wired: broken
+    light = RelayLight(cfg.light.pin, active_high=cfg.light.active_high, pin_factory=factory)
     clock = FakeClock()
     records = []
 

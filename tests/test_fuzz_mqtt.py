@@ -38,7 +38,7 @@ def make_service():
     sent: list[tuple[str, str]] = []
     svc.link.publish = lambda topic, payload, **kw: sent.append((topic, payload))
     stop = scripted_stop(cfg, NoFrames(), lambda img: DetectorResult(), lambda: 0.0)
-    bind_pipeline(svc, stop.pipeline, cfg, None)
+    bind_pipeline(svc, stop, None)
     return svc, stop.pipeline, sent
 
 

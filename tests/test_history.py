@@ -235,6 +235,36 @@ def test_console_shows_each_stops_faults_over_the_last_24_h(tmp_path):
     assert rows["s2"]["faults_24h"] == {}
 
 
+def test_days_are_the_stop_s_local_days(tmp_path):
+    """A stop two hours ahead of UTC (its telemetry says so) has its day begin at 22:00 UTC:
+    a light on from 21:00 to 23:00 UTC is an hour on each of its days; a stop that never sent
+    its offset keeps UTC days. The stop's own "today" is the same rule (``stop_day``)."""
+    from edge.wire import stop_day, stop_local
+    from fleet.history.report import build
+
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+
+    def light(stop: str, seq: int, at: float, on: bool) -> dict:
+        body = json.dumps({"kind": "light", "on": on, "seq": seq})
+        return {"stop": stop, "seq": seq, "kind": "light", "ts": at, "received": at,
+                "body": body}
+
+    store.write(Batch(
+        events=[light(s, 1, T0 + 21 * H, True) for s in ("east", "utc")]
+        + [light(s, 2, T0 + 23 * H, False) for s in ("east", "utc")],
+        states=[{"stop": s, "leaf": "status", "at": T0, "value": "online"}
+                for s in ("east", "utc")],
+        tele=[{"stop": "east", "at": T0 + H, "body": json.dumps({"utc_offset_s": 2 * H})}]))
+    now = T0 + 30 * H  # 06:00 UTC on 10 March, 08:00 at the east stop
+    days = {(d.stop, d.day.isoformat()): d.light_on_s for d in build(store, 2, now=now)}
+    store.close()
+    assert days[("east", "2026-03-09")] == pytest.approx(1 * H)  # 23:00-24:00 local
+    assert days[("east", "2026-03-10")] == pytest.approx(1 * H)  # 00:00-01:00 local
+    assert days[("utc", "2026-03-09")] == pytest.approx(2 * H)
+    assert days[("utc", "2026-03-10")] == 0.0
+    assert stop_day(stop_local(T0 + 23 * H, 2 * H)) == date(2026, 3, 10)
+
+
 def in_process(*argv: str) -> int:
     """A sub-command in this process (no interpreter start-up; ``main`` is not used, as it
     would reset SIGPIPE for the whole test run)."""

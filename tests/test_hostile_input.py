@@ -102,7 +102,11 @@ def test_reload_of_a_deep_config_is_answered(tmp_path):
         def call_soon(self, fn) -> Future:
             raise AssertionError("a refused reload must not reach the pipeline")
 
-    control = PipelineControl(NoPipeline(), Config(), lambda: load_config(path), lambda: None)
+    class NoStop:
+        cfg = Config()
+        pipeline = NoPipeline()
+
+    control = PipelineControl(NoStop(), lambda: load_config(path), lambda: None)
     with pytest.raises(CommandFailed) as err:
         control.reload()
     assert err.value.failure.value == "config_error" and "nesting depth" in err.value.detail

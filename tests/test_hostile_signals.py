@@ -33,12 +33,18 @@ def test_sighup_reloads_and_every_ending_signal_switches_the_light_off(
                       timeout=60)
         publish(broker, f"{ROOT}/cmd/light", b"ON")
         live.wait_for(lambda m: m.topic == f"{ROOT}/light/state" and m.text == "ON")
-        # a good file: reloaded, the daemon and its light go on
+        # a good file: reloaded, the daemon and its light go on; the detector's crop follows
+        # the new zone from the next frame (issue 22: it used to keep the old one)
+        first = wait_logged(log, "detector_region", proc=proc)
         doc["waiting"] = {"dwell_s": 4.0}
+        doc["zone"] = {"polygon": [[0.45, 0.75], [0.75, 0.75], [0.75, 1.0], [0.45, 1.0]]}
         write_config(tmp_path, doc)
+        mark = len(log_events(log))
         proc.send_signal(signal.SIGHUP)
-        done = wait_logged(log, "config_reloaded", timeout=20, proc=proc)
-        assert done["applied"] == ["waiting"]
+        done = wait_logged(log, "config_reloaded", timeout=20, proc=proc, after=mark)
+        assert done["applied"] == ["zone", "waiting"] and done["restart_needed"] == []
+        region = wait_logged(log, "detector_region", timeout=20, proc=proc, after=mark)
+        assert region["cropped"] and not first["cropped"], (first, region)
         # a bad file: refused, logged, the running config kept
         conf.write_text("waiting: {dwell_s: -1}\n")
         proc.send_signal(signal.SIGHUP)

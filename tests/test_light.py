@@ -45,7 +45,7 @@ def test_close_switches_off_before_release():
 
 def test_readback_mismatch_is_counted():
     factory = MockFactory()
-    light = RelayLight(22, pin_factory=factory)
+    light = RelayLight(22, active_high=True, pin_factory=factory)
     light.device._write = lambda value: None  # a relay driver that ignores us
     assert light.set(True) is False
     assert light.readback_mismatches == 1

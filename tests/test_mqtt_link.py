@@ -345,6 +345,10 @@ def test_selftest_reload_and_snapshot(broker, tmp_path):
         assert a["ok"] is True and "waiting" in a["applied"] and "privacy" in a["applied"]
         assert "camera" in a["restart_needed"]
         assert stop.pipeline.controller.settings.core.dwell_s == 1.5
+        # one running config: the stop's, which the MQTT service and the control read too;
+        # the camera waits for a restart, so it keeps the value it runs on
+        assert stop.service.cfg is stop.stop.cfg is stop.service.control.cfg
+        assert stop.service.cfg.waiting.dwell_s == 1.5 and stop.service.cfg.camera.fps == 5.0
         mark = live.mark()
         send(broker, f"{ROOT}/cmd/snapshot", b"")
         a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/snapshot"),

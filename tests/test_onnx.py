@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -15,14 +16,15 @@ from structlog.testing import capture_logs
 from detector.base import Detection, StageTimes
 from detector.onnx import choose_providers
 from detector.registry import create
-from detector.settings import DetectorSettings, OnnxProvider, OnnxSettings
+from detector.settings import OnnxProvider, OnnxSettings
 from edge import __version__
 from tests.conftest import CLIPS, REPO, scenario_path
+from tests.helpers import detector_settings
 
 pytest.importorskip("onnxruntime")
 
 TFLITE, ONNX = "yolox_nano_fp16.tflite", "yolox_nano.onnx"
-CPU_ONLY = OnnxSettings(providers=(OnnxProvider.CPU,))
+CPU_ONLY = OnnxSettings(providers=(OnnxProvider.CPU,), tensorrt_fp16=True, engine_cache=None)
 
 
 def _frames() -> list[np.ndarray]:
@@ -48,7 +50,7 @@ def _iou(a: Detection, b: Detection) -> float:
 
 
 def test_onnx_gives_litert_yolox_detections_on_shared_frames(models_dir):
-    settings = DetectorSettings(score_threshold=0.25, onnx=CPU_ONLY)
+    settings = detector_settings(score_threshold=0.25, onnx=CPU_ONLY)
     lite = create("yolox", models_dir / TFLITE, settings)
     onnx = create("yolox_onnx", models_dir / ONNX, settings)
     compared = worst = 0.0
@@ -81,8 +83,9 @@ def test_missing_provider_falls_back_with_one_warning(models_dir):
     import onnxruntime
 
     assert "TensorrtExecutionProvider" not in onnxruntime.get_available_providers()
-    settings = DetectorSettings(onnx=OnnxSettings(
-        providers=(OnnxProvider.TENSORRT, OnnxProvider.CPU)))
+    settings = detector_settings(onnx=OnnxSettings(
+        providers=(OnnxProvider.TENSORRT, OnnxProvider.CPU), tensorrt_fp16=True,
+        engine_cache=None))
     frame = _frames()[5]
     with capture_logs() as logs:
         det = create("yolox_onnx", models_dir / ONNX, settings)
@@ -155,7 +158,7 @@ def test_onnx_on_the_tflite_files_weights_equals_litert(models_dir, tmp_path):
     from sim.fp16_weights import round_weights_to_fp16
 
     same = round_weights_to_fp16(models_dir / ONNX, tmp_path / "yolox_nano_w16.onnx")
-    settings = DetectorSettings(score_threshold=0.25, onnx=CPU_ONLY)
+    settings = detector_settings(score_threshold=0.25, onnx=CPU_ONLY)
     lite = create("yolox", models_dir / TFLITE, settings)
     rounded = create("yolox_onnx", same, settings)
     shipped = create("yolox_onnx", models_dir / ONNX, settings)
@@ -189,6 +192,7 @@ def test_tensorrt_caches_engines_in_the_state_directory_by_default(tmp_path, mon
     assert opts == {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
                     "trt_engine_cache_path": str(tmp_path / "state" / "tensorrt")}
     assert (tmp_path / "state" / "tensorrt").is_dir()
-    assert provider_options(OnnxProvider.TENSORRT, OnnxSettings())["trt_engine_cache_enable"] \
+    nowhere = replace(s, engine_cache=None)
+    assert provider_options(OnnxProvider.TENSORRT, nowhere)["trt_engine_cache_enable"] \
         is False  # no place given, none made up
     assert provider_options(OnnxProvider.CPU, s) == {}

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from edge.config import ConfigError, parse_config
-from edge.decision.core import CoreSettings, DecisionCore
+from edge.decision.core import DecisionCore
 from edge.decision.light_rules import LightReason
 from edge.decision.static import StaticSettings, box_change, part_change, picture_change
-from tests.helpers import person
+from tests.helpers import core_settings, person
 
 FULL = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 FPS = 5.0
@@ -23,7 +23,7 @@ TEXTURE = RNG.integers(0, 256, 128, dtype=np.uint8).tobytes()  # a thumbnail wit
 def make_core(**kw) -> DecisionCore:
     s = dict(zone=FULL, dwell_s=3.0, hold_s=5.0, max_missed_s=2.0, confirm_hits=2)
     s.update(kw)
-    return DecisionCore(CoreSettings(**s))
+    return DecisionCore(core_settings(**s))
 
 
 def run(core, script, seconds, t0=0.0):
@@ -83,7 +83,8 @@ def still_thing(sig=TEXTURE, x=0.5):
     return replace(person(x, 0.8), signature=sig)
 
 
-STATIC = StaticSettings(after_s=10.0, box_tolerance=0.04, picture_tolerance=0.12)
+STATIC = StaticSettings(after_s=10.0, box_tolerance=0.04, picture_tolerance=0.12, grace_s=3.0,
+                        decay=2.0)
 
 
 def test_a_thing_that_never_changes_stops_counting_and_is_reported():
@@ -306,14 +307,15 @@ def test_max_on_defaults_to_no_limit():
 
 def test_masks_static_and_max_on_apply_on_reload_without_forgetting_anyone():
     from edge.config import parse_config
-    from edge.mqtt.control import config_changes
     from edge.runtime.assembly import core_settings
+    from edge.runtime.reload import diff
 
     old = parse_config({"zone": {"polygon": FULL}})
     new = parse_config({"zone": {"polygon": FULL, "masks": [POSTER]},
                         "static": {"after_s": 60}, "light": {"max_on_s": 120}})
-    live, restart = config_changes(old, new)
-    assert set(live) == {"zone", "static", "light.max_on_s"} and not restart
+    change = diff(old, new)
+    assert set(change.applied) == {"zone", "static", "light.max_on_s"}
+    assert not change.restart_needed
     core = DecisionCore(core_settings(old))
     run(core, lambda t: ([person(0.5, 0.9, h=0.6)], []), 5.0)
     core.retune(core_settings(new))

@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             simulate(load_scenario(path), cfg, sinks=(log,))
             tracks = [v for v in log.boxes.values() if len(v) >= 3]
             runs = {f"{b}/{p}/{g:g}": round(max(
-                [longest_run(v, StaticSettings(1.0, b, p, g)) for v in tracks] or [0.0]), 2)
+                [longest_run(v, StaticSettings(1.0, b, p, g, cfg.static.decay)) for v in tracks]
+                or [0.0]), 2)
                 for g in GRACES for b in BOX_TOLS for p in PIC_TOLS}
             raw[name] = {str(k): [(t, list(_box(d)), d.signature.hex()) for t, d in v]
                          for k, v in log.boxes.items()}

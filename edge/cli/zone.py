@@ -53,7 +53,8 @@ def cmd_zone(args: argparse.Namespace) -> int:
         return 78
     print(f"wrote zone.polygon {[list(p) for p in cfg.zone.polygon]} to {path} "
           f"(previous file: {backup})")
-    print("restart the daemon to use it: sudo systemctl restart stopsafe")
+    print("a running daemon takes it on a reload: sudo systemctl reload stopsafe "
+          "(or kill -HUP its process, or the MQTT command cmd/reload)")
     if args.no_snapshot or refuse_unless_allowed(cfg, "zone"):
         return 0
     try:

@@ -4,21 +4,20 @@ ONNX Runtime's providers."""
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
 from detector.enhance import EnhanceMethod, EnhanceMode
-from detector.settings import DEFAULT_PROVIDERS, Kernels, OnnxProvider, OnnxSettings
+from detector.registry import Backend
+from detector.settings import Kernels, OnnxProvider, OnnxSettings
 from edge.config.base import REPO_ROOT, Fraction, Section, state_dir
 
-
-class DetectorBackend(str, Enum):
-    SSD = "ssd"
-    YOLOX = "yolox"
-    YOLOX_ONNX = "yolox_onnx"
+# the back-ends are the detector registry's one list: detector.backend is that enum
+DetectorBackend = Backend
+# ONNX Runtime's providers in order of preference, when the config names none
+DEFAULT_PROVIDERS = (OnnxProvider.TENSORRT, OnnxProvider.CUDA, OnnxProvider.CPU)
 
 
 class OnnxConfig(Section):

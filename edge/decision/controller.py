@@ -67,10 +67,12 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class ControllerSettings:
+    """Filled in one place (``edge.runtime.assembly.controller_settings``) from the config."""
+
     core: CoreSettings
-    windows: Sequence[WindowLike] = ()
-    fail_state: FailState = FailState.ON
-    failsafe_after_s: float = 10.0
+    windows: Sequence[WindowLike]
+    fail_state: FailState
+    failsafe_after_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,6 @@ class StopController:
         self._blind = False  # since the last frame decided on, nothing was seen
         self._t = start
         self._light = False  # the relay starts off
-        self._reason = LightReason.STARTUP
         self._episode: _Episode | None = None
         self._queued: list[StopEvent] = []
         self.state = self._state(start, True, self._last, FailSafeState(False, None, 0.0))
@@ -222,7 +223,7 @@ class StopController:
         self._episodes(state, events)
         if state.light != self._light:
             events.append(LightSwitched(t, state.light, state.reason, state.mode, state.waiting))
-        self._light, self._reason = state.light, state.reason
+        self._light = state.light
         self.state = state
         return Outcome(state, tuple(events), resumed)
 
@@ -236,7 +237,7 @@ class StopController:
                                     seeing=False)
         if self._light:
             events.append(LightSwitched(t, False, LightReason.SHUTDOWN, st.mode, None))
-        self._light, self._reason, self.state = False, LightReason.SHUTDOWN, state
+        self._light, self.state = False, state
         return Outcome(state, tuple(events))
 
     # ---------------- inside ----------------

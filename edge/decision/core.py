@@ -52,17 +52,20 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
+    """A plain container: filled in one place (``edge.runtime.assembly.core_settings``) from
+    the config's sections, where every default is written."""
+
     zone: Sequence[Sequence[float]]
     dwell_s: float
     hold_s: float
-    min_on_s: float = 0.0
-    max_missed_s: float = 2.0
-    match_distance: float = 1.0
-    confirm_hits: int = 2
-    leave_grace_s: float = 1.0
-    masks: Sequence[Sequence[Sequence[float]]] = ()  # detections standing in these never count
-    static: StaticSettings | None = None  # None: nothing is ever a static object
-    max_on_s: float | None = None
+    min_on_s: float
+    max_missed_s: float
+    match_distance: float
+    confirm_hits: int
+    leave_grace_s: float
+    masks: Sequence[Sequence[Sequence[float]]]  # detections standing in these never count
+    static: StaticSettings | None  # None: nothing is ever a static object
+    max_on_s: float | None
 
 
 class DecisionCore:

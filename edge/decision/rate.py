@@ -36,10 +36,10 @@ class RateSettings:
     full_fps: float
     idle_fps: float
     watch_fps: float
-    near: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # zone's box plus a margin
-    after_change_s: float = 0.0  # full rate for this long after the last change in the scene
-    dwell_s: float | None = None  # with looks_per_dwell: the longest idle gap between looks
-    looks_per_dwell: int = 3
+    near: tuple[float, float, float, float]  # zone's box plus a margin
+    after_change_s: float  # full rate for this long after the last change in the scene
+    dwell_s: float | None  # with looks_per_dwell: the longest idle gap between looks
+    looks_per_dwell: int
 
     def is_near(self, point: tuple[float, float]) -> bool:
         x1, y1, x2, y2 = self.near

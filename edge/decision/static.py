@@ -58,8 +58,8 @@ class StaticSettings:
     after_s: float  # still this long: a static object
     box_tolerance: float  # largest move of any box edge from the place's, in box heights
     picture_tolerance: float  # largest mean difference of the normalised crop thumbnails
-    grace_s: float = 3.0  # a gap up to this long counts as still
-    decay: float = 2.0  # stillness lost per second unseen beyond grace_s
+    grace_s: float  # a gap up to this long counts as still
+    decay: float  # stillness lost per second unseen beyond grace_s
 
 
 def box_change(a: Detection, b: Detection) -> float:

@@ -186,12 +186,11 @@ class CameraSample:
 def check_camera(cfg: Config, seconds: float = 3.0) -> CameraSample:
     """Open the configured source and read it for ``seconds``: it must deliver at camera.fps,
     and the picture must be neither black nor frozen."""
-    from edge.runtime.assembly import health_settings
     from edge.runtime.camera import open_camera
     from edge.runtime.frames import CameraError
     from edge.runtime.picture_health import FROZEN_DIFF, brightness, is_black, small_grey
 
-    health = health_settings(cfg)
+    health = cfg.health
 
     src, fps = cfg.camera.source, cfg.camera.fps
     try:

@@ -1,4 +1,4 @@
-"""What commands do to a running pipeline. Anything that touches the relay, the detector or the
+"""What commands do to a running stop. Anything that touches the relay, the detector or the
 decision core runs in the frame thread (``Pipeline.call_soon``), between two frames."""
 
 from __future__ import annotations
@@ -6,25 +6,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from detector.models import ModelError
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandFailed
 from edge.pictures import Box
-from edge.runtime.assembly import controller_settings
 from edge.runtime.pipeline import Pipeline, StopRecord
 from edge.wire import Failure
+
+if TYPE_CHECKING:
+    from edge.runtime.assembly import Stop
 
 log = structlog.get_logger("stopsafe.mqtt.control")
 
 PULSE_S = 0.05  # the self-test's relay pulse: long enough for a relay to pull in
-# sections a reload applies to the running pipeline; any other change needs a restart
-LIVE_SECTIONS = ("zone", "tracker", "static", "waiting", "schedule", "privacy")
-LIVE_LIGHT_FIELDS = ("hold_s", "min_on_s", "max_on_s")
-
 
 
 class Control(Protocol):
@@ -39,64 +38,47 @@ class Control(Protocol):
     def snapshot_frame(self) -> Future[tuple[Any, list[Box]]]: ...
 
 
-def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
-    """(applied live, needing a restart): the names of the changed settings."""
-    live: list[str] = []
-    restart: list[str] = []
-    for name in type(old).model_fields:
-        a, b = getattr(old, name), getattr(new, name)
-        if a == b:
-            continue
-        if name in LIVE_SECTIONS:
-            live.append(name)
-        elif name == "light":
-            for f in type(a).model_fields:
-                if getattr(a, f) != getattr(b, f):
-                    (live if f in LIVE_LIGHT_FIELDS else restart).append(f"light.{f}")
-        else:
-            restart.append(name)
-    return live, restart
-
-
 class PipelineControl:
-    """Commands' actions on the daemon's (or the simulator's) pipeline."""
+    """Commands' actions on the daemon's (or the simulator's) stop."""
 
-    def __init__(self, pipeline: Pipeline, cfg: Config, loader: Callable[[], Config] | None,
-                 last_record: Callable[[], StopRecord | None],
-                 on_reloaded: Callable[[Config], None] | None = None) -> None:
-        self.pipeline = pipeline
-        self.cfg = cfg
+    def __init__(self, stop: Stop, loader: Callable[[], Config] | None,
+                 last_record: Callable[[], StopRecord | None]) -> None:
+        self.stop = stop
         self.loader = loader
         self.last_record = last_record
-        self.on_reloaded = on_reloaded
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.stop.pipeline
+
+    @property
+    def cfg(self) -> Config:
+        """The config the stop runs on (its one owner is the stop's ``running``)."""
+        return self.stop.cfg
 
     def request_mode(self, mode: LightMode, for_s: float | None) -> None:
         self.pipeline.request_mode(mode, for_s)
 
     def reload(self) -> Future[dict[str, Any]]:
-        """Re-read the config file; a bad one is refused with the start-up message."""
+        """Re-read the config file; a bad one is refused with the start-up message. The new
+        detector (when its section changed) is built here, outside the frame thread; every user
+        of a changed section is re-configured in the frame thread, between two frames, and the
+        answer says what was applied and what waits for a restart."""
         if self.loader is None:
             raise CommandFailed(Failure.FAILED, "no config file to reload (started without -c)")
         try:
             new = self.loader()
-        except ConfigError as exc:
+            prepared = self.stop.prepare_reload(new)
+        except (ConfigError, ModelError) as exc:
             log.warning("reload_refused", error=str(exc))
             raise CommandFailed(Failure.CONFIG_ERROR, str(exc)) from None
         except Exception as exc:  # whatever is wrong with the file, the answer comes
             detail = f"{type(exc).__name__}: {exc}"[:300]
             log.error("reload_refused", error=detail)
             raise CommandFailed(Failure.CONFIG_ERROR, detail) from None
-        live, restart = config_changes(self.cfg, new)
-
-        def apply() -> dict[str, Any]:
-            self.pipeline.controller.reload(controller_settings(new))
-            self.cfg = new
-            if self.on_reloaded is not None:
-                self.on_reloaded(new)
-            log.info("config_reloaded", applied=live, restart_needed=restart)
-            return {"applied": live, "restart_needed": restart}
-
-        return self.pipeline.call_soon(apply)
+        future = self.pipeline.call_soon(lambda: self.stop.apply_reload(prepared).answer())
+        future.add_done_callback(lambda f: prepared.discard() if f.cancelled() else None)
+        return future
 
     def selftest_frame(self) -> Future[dict[str, Any]]:
         """Pulse the relay (only while the light is off) and invoke the model once."""

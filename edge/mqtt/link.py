@@ -56,21 +56,23 @@ class LinkState(str, Enum):
 
 @dataclass(frozen=True)
 class LinkSettings:
+    """Filled in one place (``edge.mqtt.service.link_settings``) from the mqtt section."""
+
     topics: Topics
     host: str
     port: int
     keepalive_s: int
     protocol: MqttProtocol
     client_id: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # never logged
-    tls: MqttTlsConfig = field(default_factory=MqttTlsConfig)
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 60.0
-    subscriptions: tuple[str, ...] = ()
+    username: str | None
+    password: str | None = field(repr=False)  # never logged
+    tls: MqttTlsConfig
+    reconnect_min_s: float
+    reconnect_max_s: float
+    subscriptions: tuple[str, ...]
     # MQTT 5: the largest packet the broker may send us (CONNECT's Maximum Packet Size); a larger
     # message is never delivered, so a giant payload is not even read. None: no limit asked.
-    max_packet_bytes: int | None = None
+    max_packet_bytes: int | None
 
 
 class LinkOwner(Protocol):

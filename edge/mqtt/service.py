@@ -23,7 +23,7 @@ from datetime import date, datetime, timezone
 from enum import Enum
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import paho.mqtt
@@ -56,7 +56,21 @@ from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth, default_outbox_path
 from edge.pictures import snapshot_jpeg
 from edge.runtime.faults import Fault, FaultEvent, FaultRegistry
 from edge.runtime.pipeline import StopRecord
-from edge.wire import Failure, Leaf, OnOff, Rejection, State, Status, Topics
+from edge.runtime.reload import RunningConfig, Update
+from edge.wire import (
+    Failure,
+    Leaf,
+    OnOff,
+    Rejection,
+    State,
+    Status,
+    Topics,
+    local_utc_offset_s,
+    stop_day,
+)
+
+if TYPE_CHECKING:
+    from edge.runtime.assembly import Stop
 
 log = structlog.get_logger("stopsafe.mqtt")
 
@@ -155,7 +169,7 @@ class MqttService:
         import random
 
         m = cfg.mqtt
-        self.cfg = cfg
+        self.running = RunningConfig(cfg)  # the stop's own, once bound to one
         self.clock = clock
         self.topics = Topics(m.prefix, cfg.stop.id)
         subs = (self.topics.cmd_filter,)
@@ -218,7 +232,19 @@ class MqttService:
                  tls=m.tls.enabled, protocol=m.protocol.value, outbox=str(path),
                  events_queued=len(outbox))
 
+    @property
+    def cfg(self) -> Config:
+        return self.running.cfg
+
     # ---------------- frame thread ----------------
+    def reloaded(self, cfg: Config, updates: frozenset[Update]) -> None:
+        """The stop took a new config: what this service derived from it follows (the link's
+        own settings, the mqtt section, need a restart and do not change)."""
+        if Update.COMMANDS in updates:
+            self.handler.snapshots = cfg.privacy.snapshots
+        if Update.DETECTOR in updates:
+            self._versions["model"] = cfg.detector.model
+
     def attach(self, control: Control) -> None:
         """Commands that act on the pipeline are refused (``not_ready``) until this."""
         self.control = control
@@ -233,7 +259,7 @@ class MqttService:
         light_on = bool(record.light_on)
         now = self.clock()
         wall = record.frame.wall if record.frame is not None else None
-        day = (wall or datetime.now()).date()
+        day = stop_day(wall or datetime.now())
         with self._lock:
             st = self._stats
             if st.day != day:
@@ -519,6 +545,7 @@ class MqttService:
                       "mode": self._published.get(State.LIGHT_MODE),
                       "on_s_today": round(on_s, 1), "switched_on_today": switched},
             "waiting_episodes_today": episodes,
+            "utc_offset_s": local_utc_offset_s(),  # where the stop's "today" begins
             "cpu_temp_c": _cpu_temp_c(),
             "memory": {"rss_mb": round(proc.memory_info().rss / 2**20, 1),
                        "system_used_pct": psutil.virtual_memory().percent},
@@ -643,16 +670,16 @@ def start_mqtt(cfg: Config, config_path: Path | None = None) -> MqttService | No
     return MqttService(cfg, config_path=config_path)
 
 
-def bind_pipeline(service: MqttService, pipeline: Any, cfg: Config,
-                  loader: Callable[[], Config] | None) -> Control:
-    """Let commands act on ``pipeline``; ``loader`` re-reads the config for ``reload``. The
-    control is returned for the daemon's SIGHUP, so both reloads share one view of the config."""
+def bind_pipeline(service: MqttService, stop: Stop, loader: Callable[[], Config] | None
+                  ) -> Control:
+    """Let commands act on ``stop``; ``loader`` re-reads the config for ``reload``. From here on
+    the service reads the stop's running config (one owner; a reload replaces it for both), and
+    the control is returned for the daemon's SIGHUP, so both reloads take the same path."""
     from edge.mqtt.control import PipelineControl
 
-    def reloaded(new: Config) -> None:
-        service.handler.snapshots = new.privacy.snapshots
-
-    control = PipelineControl(pipeline, cfg, loader, service.last_record, reloaded)
+    service.running = stop.running
+    stop.running.subscribe(service.reloaded)
+    control = PipelineControl(stop, loader, service.last_record)
     service.attach(control)
-    service.bind_faults(pipeline.faults)
+    service.bind_faults(stop.pipeline.faults)
     return control

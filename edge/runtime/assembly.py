@@ -22,7 +22,7 @@ from actuators.light import RelayLight, make_pin_factory
 from detector.attention import AttentionSettings
 from detector.backend import ModelDetector, RuntimeInfo
 from detector.enhance import EnhanceMethod, EnhanceMode, Enhancer, EnhanceSettings
-from detector.frontend import CropSettings, Profile, ZoneDetector
+from detector.frontend import CropSettings, Profile, ZoneDetector, low_floor
 from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
@@ -35,8 +35,9 @@ from edge.decision.zones import Zone
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import FrameSource
 from edge.runtime.gate import build_gate
-from edge.runtime.picture_health import CameraHealth, HealthSettings
+from edge.runtime.picture_health import CameraHealth
 from edge.runtime.pipeline import DetectFn, Pipeline, Sink
+from edge.runtime.reload import SECTION_USERS, ConfigDiff, RunningConfig, Update, diff
 from edge.runtime.static_file import StaticPlacesFile
 
 if TYPE_CHECKING:
@@ -80,10 +81,24 @@ def _spec(name: str, d: DetectorConfig, o: ProfileConfig | None) -> _Spec:
     return _Spec(
         name=name, backend=(o.backend or d.backend).value, model=o.model or d.model,
         score=score,
-        floor=min(score, d.score_floor if o.score_floor is None else o.score_floor),
+        floor=low_floor(score, d.score_floor if o.score_floor is None else o.score_floor),
         tiling=d.tiling if o.tiling is None else o.tiling, tile_scale=o.tile_scale or d.tile_scale,
         enhance=o.enhance or d.enhance, method=o.enhance_method or d.enhance_method,
     )
+
+
+def crop_settings(d: DetectorConfig) -> CropSettings:
+    return CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
+                        head_room=d.crop_head_room, max_area=d.crop_max_area)
+
+
+def attention_settings(d: DetectorConfig) -> AttentionSettings:
+    return AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep)
+
+
+def zone_bounds(cfg: Config) -> tuple[float, float, float, float]:
+    """The zone's bounding box: what the detector's crop is cut around."""
+    return Zone(cfg.zone.polygon).bounds()
 
 
 def build_detector(cfg: Config) -> ZoneDetector:
@@ -117,12 +132,10 @@ def build_detector(cfg: Config) -> ZoneDetector:
             mode=s.enhance, method=s.method,
             gamma=d.enhance_gamma, clip_limit=d.enhance_clip_limit)),
     ) for s in specs}
-    crop = CropSettings(enabled=d.crop_to_zone, margin=d.crop_margin,
-                        head_room=d.crop_head_room, max_area=d.crop_max_area)
-    return ZoneDetector(profiles["day"], Zone(cfg.zone.polygon).bounds(), crop,
+    return ZoneDetector(profiles["day"], zone_bounds(cfg), crop_settings(d),
                         wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
                         night=profiles.get("night"), dark_below=d.dark_below,
-                        attention=AttentionSettings(enabled=d.tile_attention, sweep=d.tile_sweep))
+                        attention=attention_settings(d))
 
 
 def detect_once(cfg: Config) -> Callable[[np.ndarray], list[Detection]]:
@@ -208,27 +221,44 @@ def build_feedback(cfg: Config, light: RelayLight, faults: FaultRegistry | None)
                         pull_up=fb.pull_up, pin_factory=light.device.pin_factory, faults=faults)
 
 
-def health_settings(cfg: Config) -> HealthSettings:
-    h = cfg.health
-    return HealthSettings(frozen_s=h.frozen_s, black_s=h.black_s, blur_s=h.blur_s,
-                          black_level=h.black_level, blur_ratio=h.blur_ratio)
-
-
 def build_health(cfg: Config) -> CameraHealth | None:
     """The picture-health monitor, or None when switched off."""
-    return CameraHealth(health_settings(cfg)) if cfg.health.enabled else None
+    return CameraHealth(cfg.health) if cfg.health.enabled else None
+
+
+@dataclass(slots=True)
+class PreparedReload:
+    """A new config read and checked outside the frame thread, with the detector it needs
+    already built on verified models (building one takes a second; the frame loop must not
+    wait for it)."""
+
+    cfg: Config
+    detector: ZoneDetector | None = None
+
+    def discard(self) -> None:
+        if self.detector is not None:
+            self.detector.close()
+            self.detector = None
 
 
 @dataclass
 class Stop:
-    """One assembled stop: its pipeline and the parts it owns (closed with it)."""
+    """One assembled stop: its pipeline, the parts it owns (closed with it), and the one owner
+    of the config it runs on (``running``; a reload replaces it)."""
 
-    cfg: Config
+    running: RunningConfig
     pipeline: Pipeline
     mqtt: MqttService | None = None
-    detector: Any = None  # the detector front-end this assembly built, if any
+    detector: Any = None  # the detector front-end (crop to the zone), built here or given
     feedback: Any = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    owns_detector: bool = False  # built here: rebuilt on a reload, closed with the stop
+    health_on: bool = True  # picture health is part of this stop (not for unrelated stills)
+    gate_on: bool = True  # the adaptive gate is (not for stills and fake stops)
+
+    @property
+    def cfg(self) -> Config:
+        return self.running.cfg
 
     @property
     def controller(self) -> StopController:
@@ -241,6 +271,49 @@ class Stop:
     def run(self) -> int:
         return self.pipeline.run()
 
+    # ---------------- reload ----------------
+    def prepare_reload(self, new: Config) -> PreparedReload:
+        """Outside the frame thread: when the detector section changed (and this stop built its
+        detector), build the new one now; a missing or altered model raises ModelError and the
+        running stop is left as it is."""
+        prepared = PreparedReload(new)
+        if self.owns_detector and Update.DETECTOR in diff(self.cfg, new).updates:
+            prepared.detector = build_detector(new)
+        return prepared
+
+    def apply_reload(self, prepared: PreparedReload) -> ConfigDiff:
+        """In the frame thread, between two frames: every part that uses a changed section is
+        re-configured or rebuilt (:data:`edge.runtime.reload.SECTION_USERS`); sections that need
+        a restart stay as they run. Compared against the running config *now* (another reload
+        may have come first)."""
+        change = diff(self.cfg, prepared.cfg)
+        new, updates = change.running, change.updates
+        p = self.pipeline
+        if Update.DETECTOR in updates and not self.owns_detector:
+            # a detector given by the caller (the simulator's, a script) is not rebuilt here
+            change = _needs_restart(change, "detector", self.cfg)
+            new, updates = change.running, change.updates
+        if Update.DETECTOR in updates:
+            fresh = prepared.detector or build_detector(new)
+            prepared.detector = None
+            old, self.detector = self.detector, fresh
+            p.detect = fresh.detect
+            old.close()
+            if self.mqtt is not None:
+                self.mqtt.describe_runtime(fresh.runtime)
+        elif Update.CROP in updates and self.detector is not None:
+            self.detector.set_zone(zone_bounds(new))
+        prepared.discard()
+        if Update.CONTROLLER in updates:
+            p.controller.reload(controller_settings(new))
+        if Update.GATE in updates and self.gate_on:
+            p.gate = build_gate(new, Zone(new.zone.polygon))
+        if Update.HEALTH in updates and self.health_on:
+            p.health = build_health(new)
+        self.running.replace(new, updates)
+        log.info("config_reloaded", **change.answer())
+        return change
+
     def close(self) -> None:
         """Light off and sinks closed first (the pipeline's shutdown), then the rest."""
         try:
@@ -248,16 +321,25 @@ class Stop:
         finally:
             if self.feedback is not None:
                 self.feedback.close()
-            if self.detector is not None:
+            if self.detector is not None and self.owns_detector:
                 self.detector.close()
             for close in self.closers:
                 close()
 
 
+def _needs_restart(change: ConfigDiff, section: str, running: Config) -> ConfigDiff:
+    """``change`` with ``section`` moved from applied to restart_needed (kept as it runs)."""
+    old = change.running.model_copy(update={section: getattr(running, section)})
+    return ConfigDiff(tuple(a for a in change.applied if a != section),
+                      (*change.restart_needed, section),
+                      change.updates - SECTION_USERS[section], old)
+
+
 def assemble(
     cfg: Config, source: FrameSource | Callable[[], FrameSource], *,
-    detect: DetectFn | None = None, light: Light | None = None, sinks: Sequence[Sink] = (),
-    mqtt: MqttService | None = None, loader: Callable[[], Config] | None = None,
+    detect: DetectFn | None = None, frontend: Any = None, light: Light | None = None,
+    sinks: Sequence[Sink] = (), mqtt: MqttService | None = None,
+    loader: Callable[[], Config] | None = None,
     faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
@@ -270,10 +352,12 @@ def assemble(
     model never touches a pin. ``mqtt`` is started by the caller before this (a bad password
     file is a config error, exit 78, before any pin); it is bound here, so its commands act on
     this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
-    picture health and the adaptive rate out (unrelated stills, fake stops). ``runtime`` names
-    what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
-    names its own. ``static_file`` keeps the places found static across restarts (read here,
-    written by the pipeline when they change).
+    picture health and the adaptive rate out (unrelated stills, fake stops). ``frontend`` is
+    the detector front-end behind a given ``detect`` (its crop then follows a zone reload; the
+    detector section itself needs a restart). ``runtime`` names what runs the model behind a
+    given ``detect`` (telemetry's versions); a detector built here names its own.
+    ``static_file`` keeps the places found static across restarts (read here, written by the
+    pipeline when they change).
     """
     built: Any = None
     relay: Any = None
@@ -302,11 +386,13 @@ def assemble(
         gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
         wall=wall, static_file=kept)
+    stop = Stop(RunningConfig(cfg), pipeline, mqtt, built if built is not None else frontend,
+                feedback, owns_detector=built is not None, health_on=health, gate_on=gate)
     if mqtt is not None:
         from edge.mqtt.service import bind_pipeline
 
-        bind_pipeline(mqtt, pipeline, cfg, loader)
+        bind_pipeline(mqtt, stop, loader)
         info = built.runtime if built is not None else runtime
         if info is not None:
             mqtt.describe_runtime(info)
-    return Stop(cfg, pipeline, mqtt, built, feedback)
+    return stop

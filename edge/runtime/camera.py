@@ -68,7 +68,7 @@ class LiveCamera:
 
     def __init__(
         self, source: str, fps: float, *, width: int | None = None, height: int | None = None,
-        reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0, timeout_s: float = 5.0,
+        reconnect_min_s: float, reconnect_max_s: float, timeout_s: float,
     ) -> None:
         self.source, self.fps = source, fps
         self.width, self.height = width, height

@@ -60,7 +60,7 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
                     static_file=static_file_path(cfg, default=True))
     pipeline = stop.pipeline
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
-               else PipelineControl(pipeline, cfg, loader, lambda: None))
+               else PipelineControl(stop, loader, lambda: None))
     pipeline.stop_event = signals.stop  # a signal during start-up ends the loop at once
     controls.append(control)
     log.info("daemon_started", stop_id=cfg.stop.id, source=cfg.camera.source,
@@ -84,13 +84,14 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     return 0
 
 
-def _reload(control: Any) -> None:
-    """SIGHUP: the same reload as the MQTT ``reload`` command; a bad file keeps the running
-    config (``reload_refused`` in the log)."""
+def _reload(control: Any) -> dict[str, Any] | None:
+    """SIGHUP: the same reload as the MQTT ``reload`` command (its answer, logged as
+    ``config_reloaded``); a bad file keeps the running config (``reload_refused`` in the log,
+    None here)."""
     from edge.mqtt.commands import CommandFailed
 
     try:
         future = control.reload()
     except CommandFailed:
-        return  # logged by the control, with the one-line reason
-    future.result(timeout=30)
+        return None  # logged by the control, with the one-line reason
+    return future.result(timeout=30)

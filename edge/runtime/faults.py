@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from edge.decision.controller import TickKind
 from edge.decision.events import EventKind
 
 log = structlog.get_logger("stopsafe.faults")
@@ -43,8 +44,16 @@ class Fault(str, Enum):
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
-# while any of these is active the stop cannot see who is waiting (the history's "hours blind")
-BLIND_FAULTS = (Fault.CAMERA_LOST, Fault.CAMERA_STALE, Fault.MODEL_FAILED, *PICTURE_FAULTS)
+# the cycle a fault makes while it is active (the frame loop ticks the controller with it;
+# camera_stale is the link's name for a loop that gets no frame)
+FAULT_TICK: dict[Fault, TickKind] = {
+    Fault.CAMERA_LOST: TickKind.NO_FRAME, Fault.CAMERA_STALE: TickKind.NO_FRAME,
+    Fault.MODEL_FAILED: TickKind.NO_FRAME,
+    **{f: TickKind.PICTURE_FAULT for f in PICTURE_FAULTS},
+}
+# while any of these is active the stop cannot see who is waiting (the history's "hours
+# blind"): what "blind" means is the controller's (``TickKind.sees``), written once there
+BLIND_FAULTS = tuple(f for f, tick in FAULT_TICK.items() if not tick.sees)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ class AdaptiveGate:
     tells it what the detector returned (``observed``)."""
 
     def __init__(self, a: AdaptiveConfig, full_fps: float, zone: Zone,
-                 dwell_s: float | None = None) -> None:
+                 dwell_s: float | None) -> None:
         x1, y1, x2, y2 = zone.bounds()
         m = a.motion_margin
         region = (max(0.0, x1 - m), max(0.0, y1 - m), min(1.0, x2 + m), min(1.0, y2 + m))

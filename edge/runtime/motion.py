@@ -41,7 +41,6 @@ class MotionDetector:
         self.min_fraction = min_fraction
         self._prev: np.ndarray | None = None
         self._look: np.ndarray | None = None
-        self.last_fraction = 0.0
 
     def reset(self) -> None:
         self._prev = None
@@ -89,7 +88,6 @@ class MotionDetector:
         prev, self._prev = self._prev, small
         frac = self._fraction(small, prev, people)
         since = self._fraction(small, self._look, people)
-        self.last_fraction = frac
         return MotionReading(frac >= self.min_fraction, since >= self.min_fraction, frac, since)
 
     def update(self, image: np.ndarray, people: Iterable[Detection] = ()) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.config import HealthConfig
 from edge.runtime.faults import Fault
 
 WORK_WIDTH = 160
@@ -21,14 +22,7 @@ BASELINE_WEIGHT = 0.02  # how fast the baseline follows a slowly changing scene
 MIN_SHARPNESS = 1.0  # a Laplacian variance this low is flat whatever the baseline
 
 
-@dataclass(frozen=True, slots=True)
-class HealthSettings:
-    frozen_s: float = 10.0
-    black_s: float = 3.0
-    blur_s: float = 5.0
-    black_level: float = 12.0  # mean grey level (0..255) below which the picture is black
-    black_spread: float = 6.0  # ... when its standard deviation is below this too
-    blur_ratio: float = 0.2  # sharpness below this share of the baseline is blurred
+BLACK_SPREAD = 6.0  # a dark picture is black when its standard deviation is below this too
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +46,16 @@ def brightness(small: np.ndarray) -> tuple[float, float]:
     return mean, std
 
 
-def is_black(mean: float, std: float, s: HealthSettings) -> bool:
+def is_black(mean: float, std: float, s: HealthConfig) -> bool:
     """The one rule for a black picture (lens covered): dark, and almost no contrast. The
     daemon's ``camera_black`` and commissioning's camera check both ask this."""
-    return mean < s.black_level and std < s.black_spread
+    return mean < s.black_level and std < BLACK_SPREAD
 
 
 class CameraHealth:
-    def __init__(self, s: HealthSettings) -> None:
+    """The ``health`` section's checks on one camera's frames (``s``: the section itself)."""
+
+    def __init__(self, s: HealthConfig) -> None:
         self.s = s
         self._ref: np.ndarray | None = None
         self._still_since: float | None = None

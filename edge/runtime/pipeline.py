@@ -31,7 +31,7 @@ from detector.base import Detection, DetectorResult
 from edge.decision.controller import StopController, StopState, Tick, TickKind
 from edge.decision.events import StopEvent
 from edge.decision.light_rules import LightMode
-from edge.runtime.faults import PICTURE_FAULTS, Fault, FaultEvent, FaultRegistry
+from edge.runtime.faults import FAULT_TICK, PICTURE_FAULTS, Fault, FaultEvent, FaultRegistry
 from edge.runtime.frames import CameraError, Frame, FrameSource
 
 if TYPE_CHECKING:
@@ -116,7 +116,6 @@ class Pipeline:
         self.stage_since = time.monotonic()
         self.stop_event = threading.Event()
         self.frames = 0
-        self.blind_cycles = 0
         self.light_applied = False  # the relay starts off
         self._pending_mode: tuple[LightMode, float | None] | None = None
         self._calls: list[tuple[Callable[[], Any], Future[Any]]] = []
@@ -165,7 +164,7 @@ class Pipeline:
         t_read = time.perf_counter()
         result = DetectorResult()
         if frame is None:
-            kind = TickKind.NO_FRAME
+            kind = FAULT_TICK[Fault.CAMERA_LOST]
         else:
             self._enter("health")
             kind = self._look(frame)
@@ -176,7 +175,7 @@ class Pipeline:
                 result = self.detect(frame.image)
             except Exception as exc:  # logged once, by the registry, when the fault is raised
                 error = f"{type(exc).__name__}: {exc}"
-                kind = TickKind.NO_FRAME
+                kind = FAULT_TICK[Fault.MODEL_FAILED]
                 self.errors["detect"] += 1
                 self.faults.raise_(Fault.MODEL_FAILED, error=error)
             else:
@@ -219,8 +218,6 @@ class Pipeline:
         times["publish"] = (time.perf_counter() - t_light) * 1e3
         if frame is not None:
             self.frames += 1
-        else:
-            self.blind_cycles += 1
         self._enter("idle")
         return record
 
@@ -274,7 +271,7 @@ class Pipeline:
             for fault in PICTURE_FAULTS:
                 self.faults.set(fault, fault in active, **(detail if fault in active else {}))
             if active:
-                return TickKind.PICTURE_FAULT
+                return FAULT_TICK[next(iter(active))]
             if self.health.unusable:
                 return TickKind.UNUSABLE
         self._enter("gate")

@@ -50,7 +50,8 @@ def register(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--db", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})")
     p.add_argument("--stop", default=None, help="only this stop (default: every stop)")
-    p.add_argument("--days", type=_days, default=7, help="the last N UTC days, today included")
+    p.add_argument("--days", type=_days, default=7,
+                   help="each stop's last N local days, today included")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON (one object a stop-day)")
     out.add_argument("--csv", action="store_true",

@@ -1,9 +1,10 @@
 """A stop's day in figures, from its stored rows: pure arithmetic, no database.
 
-Days are UTC days. Intervals (light on, a fault active, offline) are cut at the day's edges and
-at ``now``; a state the window began with comes from the last row before it (the light is taken
-as off and the status as unknown when nothing earlier is stored). The times a stop was offline
-are left out of its light and fault intervals (see ``timeline``).
+Days are the stop's local days (``edge.wire.stop_day``: its telemetry says its offset from UTC;
+UTC for a stop that never said). Intervals (light on, a fault active, offline) are cut at the
+day's edges and at ``now``; a state the window began with comes from the last row before it (the
+light is taken as off and the status as unknown when nothing earlier is stored). The times a
+stop was offline are left out of its light and fault intervals (see ``timeline``).
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 
 from edge.decision.events import EventKind
 from edge.runtime.faults import BLIND_FAULTS
-from edge.wire import Status
+from edge.wire import Status, day_span
 from fleet.history.store import StopRows
 
-DAY_S = 86400.0
 RECONNECT_GRACE_S = 30.0  # a stop sends its retained states within this of saying "online"
 BLIND = frozenset(f.value for f in BLIND_FAULTS)
 NOT_ONLINE = frozenset({Status.OFFLINE.value, Status.STOPPED.value})
@@ -71,17 +71,8 @@ class DayFigures:
         return d
 
 
-def day_bounds(day: date) -> Span:
-    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
-    return start, start + DAY_S
-
-
 def last_days(today: date, n: int) -> list[date]:
     return [today - timedelta(days=k) for k in range(n - 1, -1, -1)]
-
-
-def utc_day(ts: float) -> date:
-    return datetime.fromtimestamp(ts, timezone.utc).date()
 
 
 def overlap(spans: Iterable[Span], lo: float, hi: float) -> float:
@@ -225,15 +216,17 @@ def timeline(rows: StopRows, since: float, until: float) -> Timeline:
     return tl
 
 
-def figures(rows: StopRows, days: list[date], now: float) -> list[DayFigures]:
-    """One ``DayFigures`` per day of ``days`` (consecutive, ascending)."""
-    since = day_bounds(days[0])[0]
-    until = min(now, day_bounds(days[-1])[1])
-    tl = timeline(rows, since, until)
+def figures(rows: StopRows, days: list[date], now: float, since: float | None = None
+            ) -> list[DayFigures]:
+    """One ``DayFigures`` per day of ``days`` (consecutive, ascending): the stop's local days
+    (``rows.utc_offset_s``). ``since``: where ``rows`` begin, when before the first day."""
+    first = day_span(days[0], rows.utc_offset_s)[0]
+    until = min(now, day_span(days[-1], rows.utc_offset_s)[1])
+    tl = timeline(rows, first if since is None else min(since, first), until)
     blind = tl.blind
     out = []
     for day in days:
-        lo, hi = day_bounds(day)
+        lo, hi = day_span(day, rows.utc_offset_s)
         hi = min(hi, until)
         f = DayFigures(rows.stop, day)
         f.light_on_s = overlap(tl.light_on, lo, hi)

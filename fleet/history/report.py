@@ -10,15 +10,15 @@ import csv
 import io
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from edge.runtime.faults import Fault
+from edge.wire import MAX_UTC_OFFSET_S, day_span, stop_day, stop_local
 from fleet.history.daily import (
     DayFigures,
     FaultDay,
-    day_bounds,
     figures,
     last_days,
     overlap,
@@ -31,16 +31,17 @@ H = 3600.0
 
 def build(store: Store, days: int, stop: str | None = None, now: float | None = None
           ) -> list[DayFigures]:
-    """Figures for the last ``days`` UTC days (today included) of ``stop`` or of every stop
-    heard of in that window, ordered by stop then day."""
+    """Figures for each stop's last ``days`` local days (today included: ``edge.wire.stop_day``)
+    of ``stop`` or of every stop heard of in that window, ordered by stop then day."""
     now = time.time() if now is None else now
-    today = datetime.fromtimestamp(now, timezone.utc).date()
-    span = last_days(today, days)
-    since, until = day_bounds(span[0])[0], min(now, day_bounds(span[-1])[1])
+    utc_today = stop_day(stop_local(now, 0.0))
+    # wide enough for any stop's days: its first day begins at most MAX_UTC_OFFSET_S earlier
+    since = day_span(last_days(utc_today, days)[0], MAX_UTC_OFFSET_S)[0]
     stops = [stop] if stop else store.stops(since)
     out: list[DayFigures] = []
-    for rows in store.rows_for(stops, since, until):
-        out += figures(rows, span, now)
+    for rows in store.rows_for(stops, since, now):
+        today = stop_day(stop_local(now, rows.utc_offset_s))
+        out += figures(rows, last_days(today, days), now, since)
     return out
 
 
@@ -94,7 +95,7 @@ def table(rows: Sequence[DayFigures]) -> Any:
 
     stops = len({r.stop for r in rows})
     t = Table(title=f"stopsafe history: {stops} stops, {len({r.day for r in rows})} days "
-              "(UTC days; times h:mm:ss)")
+              "(each stop's local days; times h:mm:ss)")
     for col in ("stop", "day", "light on", "switch-ons", "waiting", "mean s", "max s", "blind",
                 "offline", "faults (raised, time)"):
         t.add_column(col, justify="left" if col in ("stop", "day", "faults (raised, time)")

@@ -10,7 +10,6 @@ database itself (``ON CONFLICT DO NOTHING``).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +90,7 @@ class StopRows:
     # the retained states a stop sends again on every (re)connect: (at, value) in the window
     light_state: list[tuple[float, str]] = field(default_factory=list)
     faults_state: list[tuple[float, str]] = field(default_factory=list)
+    utc_offset_s: float = 0.0  # where the stop's days begin (its last telemetry's; UTC unknown)
 
 
 class Store:
@@ -236,10 +236,15 @@ class Store:
                     .where(states.c.stop == stop, states.c.leaf == Leaf.STATUS.value,
                            states.c.at < since)
                     .order_by(states.c.at.desc(), states.c.id.desc()).limit(1)).scalar()
+                last_tele = conn.execute(
+                    sa.select(tele.c.body).where(tele.c.stop == stop, tele.c.at < until)
+                    .order_by(tele.c.at.desc(), tele.c.id.desc()).limit(1)).scalar()
+                offset = _json(last_tele).get("utc_offset_s")
                 out.append(StopRows(stop, evs, status,
                                     bool(_json(last_light).get("on")) if last_light else False,
                                     faults_before, before, leaf_rows(State.LIGHT.value),
-                                    leaf_rows(State.FAULTS.value)))
+                                    leaf_rows(State.FAULTS.value),
+                                    float(offset) if isinstance(offset, (int, float)) else 0.0))
         return out
 
 
@@ -252,10 +257,3 @@ def _json(text: str | None) -> dict[str, Any]:
         return {}
     return value if isinstance(value, dict) else {}
 
-
-def sqlite_path(url: str) -> str | None:
-    """The file behind a ``sqlite:///`` URL (None for others or in-memory)."""
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
-        return None
-    return os.path.abspath(u.database)
