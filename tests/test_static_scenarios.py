@@ -109,19 +109,38 @@ def test_a_restart_finds_the_static_place_again_on_its_first_run(pasted, default
     assert not any(s.occupied for s in samples)
 
 
+@pytest.fixture(scope="module")
+def street(shared: Path, defaults: Config, tmp_path_factory) -> Scenario:
+    from sim.street import street_scenario
+
+    path, _, _ = street_scenario(shared, tmp_path_factory.mktemp("street"),
+                                 detect_once(defaults))
+    return load_scenario(path)
+
+
 @pytest.mark.slow
-def test_a_hydrant_on_a_busy_street_is_lit_at_most_a_quarter_of_the_time(shared, defaults,
-                                                                         tmp_path):
+@pytest.mark.parametrize("own_light", [False, True])
+def test_a_hydrant_on_a_busy_street_is_lit_at_most_a_quarter_of_the_time(street, defaults,
+                                                                         own_light):
     """Issue 25's case, built at run time (sim/street.py): a person-shaped picture in view for
     13 minutes at night (the night profile's YOLOX looks at it), a car over it or a real walker
     in front of it every half minute. With static.after_s 120 it is lit at most a quarter of
-    the time (docs/detectors.md has the figures)."""
-    from sim.street import street_scenario
+    the time (docs/detectors.md has the figures), also with the stop's own light changing the
+    picture (closed loop), and no light cycle is shorter than hold_s."""
+    from sim.own_light import OwnLight
 
-    path, _, _ = street_scenario(shared, tmp_path / "street", detect_once(defaults))
+    sc = street.model_copy(update={"own_light": OwnLight() if own_light else None})
     cfg = defaults.model_copy(deep=True)
     cfg.static.after_s = 120.0
-    samples, _on, faults = run(load_scenario(path), cfg)
+    samples, _on, faults = run(sc, cfg)
     lit = sum(s.light_on for s in samples) / len(samples)
     assert lit <= 0.25, lit
     assert any(f["fault"] == "static_object" for f in faults)
+    spans, since, was = [], None, False
+    for s in samples:
+        if s.light_on and not was:
+            since = s.t
+        elif was and not s.light_on:
+            spans.append(s.t - since)
+        was = s.light_on
+    assert all(span >= sc.hold_s - 0.01 for span in spans), spans
