@@ -77,3 +77,17 @@ def test_mask_static_masks_each_static_place_once(tmp_path: Path, capsys):
     assert main(["zone", "-c", str(path), "--mask-static"]) == 0  # nothing new to mask
     assert len(load_config(path).zone.masks) == 1
     assert "masked already" in capsys.readouterr().out
+
+
+def test_a_reload_takes_the_static_rule_but_not_its_file():
+    """The file is read when the stop is assembled: changing it needs a restart, and the
+    reload says so; the rule's timings are taken at once."""
+    from edge.runtime.reload import diff
+
+    old = parse_config({})
+    d = diff(old, parse_config({"static": {"state_file": "/tmp/other.json", "after_s": 120}}))
+    assert d.applied == ("static",) and d.restart_needed == ("static.state_file",)
+    assert d.running.static.after_s == 120 and d.running.static.state_file is None
+    d = diff(old, parse_config({"static": {"remember": False}}))
+    assert d.applied == () and d.restart_needed == ("static.remember",)
+    assert d.running.static.remember is True
