@@ -78,12 +78,13 @@ def stage_table(run: SimRun) -> dict[str, Any]:
     }
 
 
-def bench(sc: Scenario, base: Config, *, bare: bool = True) -> dict[str, Any]:
+def bench(sc: Scenario, base: Config, *, bare: bool = True,
+          sinks: tuple[Any, ...] = ()) -> dict[str, Any]:
     cfg = scenario_config(base, sc)
     detector = build_detector(cfg)
     what = detector_doc(detector)
     try:
-        run = simulate(sc, base, detector=detector)
+        run = simulate(sc, base, detector=detector, sinks=sinks)
         detected = {s.index for s in run.recorder.samples if s.detected}
         bare_ms = bare_invokes(sc, cfg, detected, detector) if bare else []
     finally:
@@ -130,13 +131,14 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
 
-def compare_adaptive(sc: Scenario, base: Config, *, bare: bool = False) -> dict[str, Any]:
+def compare_adaptive(sc: Scenario, base: Config, *, bare: bool = False,
+                     sinks: tuple[Any, ...] = ()) -> dict[str, Any]:
     """One scenario at the fixed full rate and with the adaptive rate, with the savings."""
     runs = {}
     for name, enabled in (("fixed", False), ("adaptive", True)):
         cfg = base.model_copy(deep=True)
         cfg.adaptive.enabled = enabled
-        runs[name] = bench(sc, cfg, bare=bare)
+        runs[name] = bench(sc, cfg, bare=bare, sinks=sinks)
     fixed, adaptive = runs["fixed"], runs["adaptive"]
     return {
         "name": sc.name, **runs,

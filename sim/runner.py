@@ -203,10 +203,10 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
 def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
                  report_dir: Path | None = None, detector: Any = None,
                  config_path: Path | None = None, broker: BrokerControl | None = None,
-                 ) -> dict[str, Any]:
+                 sinks: tuple[Any, ...] = ()) -> dict[str, Any]:
     """Simulate and score one scenario: the document ``stopsafe sim --json`` prints."""
     run = simulate(sc, base, realtime=realtime, detector=detector, config_path=config_path,
-                   broker=broker)
+                   broker=broker, sinks=sinks)
     rec, duration = run.recorder, run.duration_s
     result: dict[str, Any] = {
         "name": sc.name,

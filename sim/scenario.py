@@ -9,12 +9,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from edge.config import ConfigError, Point, _describe, check_zone_polygon, read_document
+from edge.config import ConfigError, Point, check_zone_polygon, read_document
+from edge.config.messages import describe
+from sim.expectations import EXPECTATIONS, Needs, check_expectations
 from sim.injection import FaultSpec
 from sim.own_light import OwnLight
 
@@ -48,6 +51,16 @@ class TruthSpec(BaseModel):
     def file(self) -> str:
         return getattr(self, self.kind)
 
+    @property
+    def gives(self) -> set[Needs]:
+        """What this truth can measure: unrelated stills have no timeline, only mot has boxes."""
+        out = {Needs.ANY}
+        if self.kind != "frames":
+            out.add(Needs.TIMELINE)
+        if self.kind == "mot":
+            out.add(Needs.BOXES)
+        return out
+
 
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -64,13 +77,33 @@ class Scenario(BaseModel):
     own_light: OwnLight | None = Field(
         None, description="The floor light's effect on the picture while the relay is on "
         "(closed loop); None: the clip as filmed (`stopsafe sim --own-light` adds the default).")
+    expect: dict[str, float] = Field(
+        {}, description="Thresholds the scores must meet (sim.expectations.EXPECTATIONS), "
+        "e.g. occupancy_f1_min: 0.9; stopsafe sim exits 1 when one is missed.")
     base_dir: Path = Field(Path("."), exclude=True)
+    _clip_s: float = PrivateAttr(0.0)  # measured by load_scenario: frames / fps
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _known_expectations(cls, expect: Any) -> Any:
+        if expect is None:
+            return {}
+        if not isinstance(expect, dict):
+            raise ValueError("expected a mapping of KEY: VALUE, KEY one of "
+                             + ", ".join(EXPECTATIONS))
+        return check_expectations(expect)
+
 
     @field_validator("zone")
     @classmethod
     def _simple_zone(cls, zone: list[tuple[float, float]]) -> list[tuple[float, float]]:
         check_zone_polygon(zone, "zone")
         return zone
+
+    @property
+    def clip_s(self) -> float:
+        """The clip's length in seconds (0 until load_scenario has looked at the clip)."""
+        return self._clip_s
 
     @property
     def clip_path(self) -> Path:
@@ -92,10 +125,21 @@ def load_scenario(path: Path | str) -> Scenario:
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
+        raise ConfigError(describe(path, exc, Scenario, data)) from None
+    _check_expect(sc, path)
     _check_clip(sc, path)
     _check_truth(sc, path)
     return sc
+
+
+def _check_expect(sc: Scenario, path: Path) -> None:
+    """An expectation the scenario's own truth cannot measure is a mistake in the file (on the
+    command line it is skipped for such scenarios instead: one option for a folder)."""
+    for key in sc.expect:
+        needs = EXPECTATIONS[key].needs
+        if needs not in sc.truth.gives:
+            raise ConfigError(f"{path}: expect.{key}: needs {needs.value}, and this scenario's "
+                              f"truth is {sc.truth.kind}")
 
 
 def _check_clip(sc: Scenario, path: Path) -> None:
@@ -133,6 +177,7 @@ def _check_clip(sc: Scenario, path: Path) -> None:
     if frames / fps > MAX_CLIP_S:
         raise ConfigError(f"{path}: fps: {frames} frames at {fps:g} fps last "
                           f"{frames / fps / 3600:.1f} h, more than {MAX_CLIP_S / 3600:g} h")
+    sc._clip_s = frames / fps
 
 
 def _check_truth(sc: Scenario, path: Path) -> None:

@@ -121,7 +121,7 @@ class SoakProbe:
 
 
 def soak(sc: Scenario, base: Config, minutes: float, warmup_s: float = 60.0,
-         max_loops: int | None = None) -> dict[str, Any]:
+         max_loops: int | None = None, sinks: tuple[Any, ...] = ()) -> dict[str, Any]:
     """Loop until ``minutes`` have passed (each loop runs to its end) or ``max_loops``."""
     cfg = scenario_config(base, sc)
     from edge.mqtt.service import start_mqtt
@@ -135,7 +135,7 @@ def soak(sc: Scenario, base: Config, minutes: float, warmup_s: float = 60.0,
     source = LoopingClip(sc, cfg.camera.fps, time.monotonic() + minutes * 60.0, max_loops,
                          on_loop=new_loop)
     probe = SoakProbe(source, warmup_s)
-    stop = assemble(cfg, source, light=build_light(cfg, pin_factory="mock"), sinks=[probe],
+    stop = assemble(cfg, source, light=build_light(cfg, pin_factory="mock"), sinks=[probe, *sinks],
                     mqtt=start_mqtt(cfg), faults=FaultRegistry(clock=lambda: source.now),
                     clock=lambda: source.now,
                     wall=lambda: source.start_wall + timedelta(seconds=source.now), start=0.0)

@@ -36,14 +36,14 @@ def test_every_field_is_described():
 
 
 BAD = {
-    "unknown key": ("light:\n  colour: white\n", "light.colour: unknown key"),
-    "unknown section": ("lights: {}\n", "lights: unknown key"),
+    "unknown key": ("light:\n  colour: white\n", "light.colour: unknown setting; light accepts: "),
+    "unknown section": ("lights: {}\n", "lights: unknown setting (did you mean light?)"),
     "wrong type": ("camera:\n  fps: fast\n", "camera.fps:"),
     "zone with 2 points": ("zone:\n  polygon: [[0, 0], [1, 0]]\n", "zone.polygon:"),
     "coordinate outside 0..1": (
-        "zone:\n  polygon: [[0, 0], [1.2, 0], [1, 1]]\n", "zone.polygon[1][0]:"),
+        "zone:\n  polygon: [[0, 0], [1.2, 0], [1, 1]]\n", "zone.polygon: point 2 is (1.2, 0);"),
     "negative coordinate": ("zone:\n  polygon: [[0, 0], [1, 0], [1, -0.1]]\n",
-                            "zone.polygon[2][1]:"),
+                            "zone.polygon: point 3 is (1, -0.1);"),
     "negative dwell": ("waiting:\n  dwell_s: -1\n", "waiting.dwell_s:"),
     "negative hold": ("light:\n  hold_s: -0.5\n", "light.hold_s:"),
     "negative max_missed": ("tracker:\n  max_missed_s: -2\n", "tracker.max_missed_s:"),

@@ -57,29 +57,47 @@ def test_exact_answers_for_bad_input():
     cases = [
         ("light", b"{", {"ok": False, "id": None, "error": "malformed_json",
                          "detail": "Expecting property name enclosed in double quotes: "
-                                   "line 1 column 2 (char 1)"}),
+                                   "line 1 column 2 (char 1); light accepts ON, OFF, AUTO, "
+                                   "FORCE_ON, FORCE_OFF (any case), or a JSON object with "
+                                   "mode, for_s, id"}),
+        # a word that is no mode is answered with the modes, not as broken JSON
+        ("light", b"BLINK", {"ok": False, "id": None, "error": "invalid_payload",
+                             "detail": "mode: 'BLINK' is not a light mode; accepted: ON, OFF, "
+                                       "AUTO, FORCE_ON, FORCE_OFF (any case)"}),
         ("light", b"\xff", {"ok": False, "id": None, "error": "not_utf8",
                             "detail": "'utf-8' codec can't decode byte 0xff in position 0: "
                                       "invalid start byte"}),
         ("light", b"[1]", {"ok": False, "id": None, "error": "invalid_payload",
-                           "detail": "expected a JSON object"}),
+                           "detail": "expected a JSON object; light accepts ON, OFF, AUTO, "
+                                     "FORCE_ON, FORCE_OFF (any case), or a JSON object with "
+                                     "mode, for_s, id"}),
         ("light", b'{"mode": "BLUE", "id": "x"}',
          {"ok": False, "id": "x", "error": "invalid_payload",
-          "detail": "mode: one of ON, OFF, AUTO, FORCE_ON, FORCE_OFF"}),
+          "detail": "mode: 'BLUE' is not a light mode; accepted: ON, OFF, AUTO, FORCE_ON, "
+                    "FORCE_OFF (any case)"}),
         ("light", b'{"mode": "AUTO", "for_s": 5}',
          {"ok": False, "id": None, "error": "invalid_payload",
           "detail": "for_s: only with ON or OFF"}),
         ("light", b'{"mode": "ON", "for_s": -1, "id": 3}',
          {"ok": False, "id": 3, "error": "invalid_payload",
-          "detail": "for_s: Input should be greater than 0"}),
+          "detail": "for_s: is -1; accepted: a number above 0, up to 86400 or null (not set)"}),
         ("light", b'{"mode": "ON", "colour": 1}',
          {"ok": False, "id": None, "error": "invalid_payload",
-          "detail": "colour: Extra inputs are not permitted"}),
+          "detail": "colour: unknown key; light accepts the keys mode, for_s, id"}),
         ("light", b'{"mode": "ON", "for_s": NaN}',
-         {"ok": False, "id": None, "error": "malformed_json", "detail": "NaN is not a number"}),
+         {"ok": False, "id": None, "error": "malformed_json",
+          "detail": "NaN is not a number; light accepts ON, OFF, AUTO, FORCE_ON, FORCE_OFF "
+                    "(any case), or a JSON object with mode, for_s, id"}),
+        ("reload", b"now", {"ok": False, "id": None, "error": "malformed_json",
+                            "detail": "Expecting value: line 1 column 1 (char 0); reload "
+                                      "accepts nothing, or a JSON object with id"}),
         ("status", b'{"id": true}',
          {"ok": False, "id": None, "error": "invalid_payload",
-          "detail": "id: Input should be a valid string"}),
+          "detail": "id: is true; accepted: text of at most 64 characters or a whole number "
+                    "from -9223372036854775808, below 9223372036854775808 or null (not set)"}),
+        ("light", b'{"for_s": 60}',
+         {"ok": False, "id": None, "error": "invalid_payload",
+          "detail": "mode: missing: One of ON, OFF, AUTO, FORCE_ON, FORCE_OFF (any case)."}),
         ("reboot", b"", {"ok": False, "id": None, "error": "unknown_command",
                          "detail": "known: light, reload, selftest, snapshot, status"}),
         ("light", b"x" * (MAX_BYTES + 1),
@@ -92,7 +110,7 @@ def test_exact_answers_for_bad_input():
         assert h.handle(name, payload, 0.0) == want, (name, payload)
     assert actions.modes == []
     assert h.counters() == {"accepted": 0, "failed": 0, "rejected": {
-        "disabled": 1, "invalid_payload": 6, "malformed_json": 2, "not_utf8": 1,
+        "disabled": 1, "invalid_payload": 8, "malformed_json": 3, "not_utf8": 1,
         "too_large": 1, "unknown_command": 1}}
 
 

@@ -14,17 +14,20 @@ from tests.conftest import REPO
 
 
 @pytest.mark.parametrize(("mqtt", "message"), [
-    ({"password": "s3cret"}, "<config>: mqtt.password: unknown key"),
-    ({"prefix": "a/+/b"}, "<config>: mqtt.prefix: String should match pattern"),
-    ({"prefix": "stopsafe/"}, "<config>: mqtt.prefix: String should match pattern"),
-    ({"tls": {"cert_file": "c.pem"}}, "<config>: mqtt.tls: Value error, tls.cert_file and "
-                                      "tls.key_file go together"),
+    ({"password": "s3cret"}, "<config>: mqtt.password: unknown setting (did you mean "
+                              "password_file?); mqtt accepts: enabled, host,"),
+    ({"prefix": "a/+/b"}, "<config>: mqtt.prefix: is 'a/+/b'; accepted: text of 1 to 100 "
+                          "characters: matching "),
+    ({"prefix": "stopsafe/"}, "<config>: mqtt.prefix: is 'stopsafe/'; accepted: text of 1 to "
+                              "100 characters: matching "),
+    ({"tls": {"cert_file": "c.pem"}}, "<config>: mqtt.tls: tls.cert_file and tls.key_file go "
+                                      "together"),
     ({"reconnect_min_s": 10, "reconnect_max_s": 5},
-     "<config>: mqtt.reconnect_max_s: Value error, must not be below reconnect_min_s"),
-    ({"outbox": {"drop": "random"}}, "<config>: mqtt.outbox.drop: Input should be 'oldest' or "
-                                     "'newest'"),
-    ({"cmd_max_bytes": 0}, "<config>: mqtt.cmd_max_bytes: Input should be greater than or "
-                           "equal to 16"),
+     "<config>: mqtt.reconnect_max_s: must not be below reconnect_min_s"),
+    ({"outbox": {"drop": "random"}}, "<config>: mqtt.outbox.drop: is 'random'; accepted: one of "
+                                     "oldest, newest"),
+    ({"cmd_max_bytes": 0}, "<config>: mqtt.cmd_max_bytes: is 0; accepted: a whole number from "
+                           "16 to 1048576"),
 ])
 def test_bad_mqtt_values(mqtt, message):
     with pytest.raises(ConfigError) as exc:

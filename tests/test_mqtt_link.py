@@ -332,8 +332,8 @@ def test_selftest_reload_and_snapshot(broker, tmp_path):
         send(broker, f"{ROOT}/cmd/reload", b"")
         a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/reload")).payload)
         assert a == {"ok": False, "id": None, "error": "config_error",
-                     "detail": f"{conf}: waiting.dwell_s: Input should be greater than or "
-                               "equal to 0"}
+                     "detail": f"{conf}: waiting.dwell_s: is -1; accepted: a number from 0 "
+                               "to 86400"}
         assert stop.pipeline.controller.settings.core.dwell_s == 0.3
         conf.write_text(json.dumps({"stop": {"id": "t1"}, "mqtt": base,
                                     "privacy": {"snapshots": True},

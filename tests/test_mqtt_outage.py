@@ -34,7 +34,7 @@ def start_sim(broker: Broker, stop_id: str, tmp, realtime: bool) -> subprocess.P
         # a light processing rate, so the realtime run keeps up (and drops no frame) even on a
         # busy CI machine; both runs use it
         "camera": {"fps": 2.5},
-        "logging": {"format": "json"},
+        "logging": {"format": "json", "level": "info"},  # the switches are read from the log
     }))
     args = ["sim", "--json", *(["--realtime"] if realtime else []),
             str(scenario_path("one-by-one")), "-c", str(cfg)]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from edge import __version__
+from edge.cli.common import resolve_config
 from edge.config import EX_CONFIG, ConfigError, LogFormat
 from edge.logs import configure_logging
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("info", LogFormat.AUTO)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
+        resolve_config(args)  # -c, else $STOPSAFE_CONFIG, else the installed file
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"stopsafe: config error: {exc}", file=sys.stderr)

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from edge.cli.common import load
+from edge.cli.common import add_config_option, add_log_option, load, report_logging
 
 
 def _table(doc: dict[str, Any]) -> Table:
@@ -61,20 +61,28 @@ def compare_table(docs: list[dict[str, Any]]) -> Table:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from sim.profiling import bench, compare_adaptive
+    from sim.progress import clip_bar, terminal_progress
     from sim.scenario import load_scenario
     from sim.tables import console
 
     cfg = load(args.config)
+    report_logging(cfg, args)
     scenarios = [load_scenario(p) for p in args.scenarios]  # all validated before any runs
     out = console(stderr=args.json)
+    with terminal_progress(console(stderr=True)) as progress:
+        def bar(sc: Any) -> tuple[Any, ...]:  # a bar over each clip pass, on a terminal only
+            return (clip_bar(progress, sc.name, sc.clip_s),)
+
+        if args.compare_adaptive:
+            docs = [compare_adaptive(sc, cfg, sinks=bar(sc)) for sc in scenarios]
+        else:
+            runs = [bench(sc, cfg, sinks=bar(sc)) for sc in scenarios]
     if args.compare_adaptive:
-        docs = [compare_adaptive(sc, cfg) for sc in scenarios]
         out.print(compare_table(docs))
         if args.json:
             doc: Any = docs[0] if len(docs) == 1 else docs
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
-    runs = [bench(sc, cfg) for sc in scenarios]
     for doc in runs:
         out.print(_table(doc))
         out.print(_summary(doc))
@@ -86,7 +94,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="+",
                    help="scenario.yaml files (each clip is played as fast as possible)")
-    p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
+    add_config_option(p, required=False)
+    add_log_option(p)
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
     p.add_argument("--compare-adaptive", action="store_true",
                    help="run each clip at a fixed full rate and with the adaptive rate, and "

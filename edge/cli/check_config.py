@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from edge.cli.common import load
+from edge.cli.common import add_config_option, load
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -17,5 +17,5 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    add_config_option(p, required=True)
     p.set_defaults(func=cmd_check_config)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import __version__
-from edge.cli.common import load
+from edge.cli.common import load, report_logging
 from edge.cli.selftest import add_selftest_options, print_checks
 
 COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "skip": "#757575"}
@@ -75,6 +75,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
     from edge.pictures import draw_snapshot
 
     cfg = load(args.config)
+    report_logging(cfg, args)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     result = run_selftest(cfg, picture=Path(args.picture) if args.picture else None,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.cli.common import load
+from edge.cli.common import add_config_option, load
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -30,5 +30,5 @@ def register(p: argparse.ArgumentParser) -> None:
     fetch.add_argument("--from", dest="source", metavar="DIR",
                        help="offline bundle folder (default: download from the manifest's URLs)")
     fetch.add_argument("--dir", help="destination (default: the config's detector.models_dir)")
-    fetch.add_argument("-c", "--config", help="config file")
+    add_config_option(fetch, required=False, what=" (for detector.models_dir)")
     fetch.set_defaults(func=cmd_fetch)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 
-from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, add_config_option, load
 from edge.config import EX_CONFIG, ConfigError
 from edge.logs import configure_logging
 
@@ -49,5 +49,5 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    add_config_option(p, required=True)
     p.set_defaults(func=cmd_run)

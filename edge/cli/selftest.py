@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from edge.cli.common import load
+from edge.cli.common import add_config_option, add_log_option, load, report_logging
 
 
 def print_checks(checks) -> None:
@@ -19,6 +19,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from edge.install.commissioning import run_selftest
 
     cfg = load(args.config)
+    report_logging(cfg, args)
     result = run_selftest(cfg, picture=Path(args.picture) if args.picture else None,
                           seconds=args.seconds, pulse_s=args.pulse,
                           config_path=Path(args.config))
@@ -34,7 +35,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def add_selftest_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    add_config_option(p, required=True)
+    add_log_option(p)
     p.add_argument("--picture", metavar="FILE",
                    help="a picture with a person in it: the model must find them")
     p.add_argument("--seconds", type=float, default=3.0,

@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge.cli.common import EX_UNAVAILABLE, load
+from edge.cli.common import (
+    EX_UNAVAILABLE,
+    add_config_option,
+    add_log_option,
+    load,
+    report_logging,
+)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from edge.runtime.frames import CameraError
     from sim.tables import run_sim
 
+    cfg = load(args.config)
+    report_logging(cfg, args)
     try:
-        return run_sim(load(args.config), args)
+        return run_sim(cfg, args)
     except CameraError as exc:  # a clip that ends early or breaks: no scores of half a clip
         print(f"stopsafe: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
@@ -21,7 +29,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="+", help="scenario.yaml files")
-    p.add_argument("-c", "--config", help="config file (default: built-in defaults)")
+    add_config_option(p, required=False)
+    add_log_option(p)
     p.add_argument("--json", action="store_true", help="print only the JSON scores on stdout")
     p.add_argument("--report", metavar="DIR",
                    help="write timeline and snapshot pictures, in DIR/<scenario name>/")
@@ -33,4 +42,24 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="the floor light changes the picture while the relay is on (a warm "
                    "pool, the rest darker, an exposure jump at each switch; sim/own_light.py), "
                    "for scenarios that do not set their own_light")
+    p.add_argument("--expect", action="append", type=_expectation, metavar="KEY=VALUE",
+                   help="a threshold for every scenario, over the scenario's own "
+                   "(repeatable); exit 1 when one is missed. KEY: " + _keys())
+    p.add_argument("--junit", metavar="FILE",
+                   help="write a JUnit XML report: one testcase per scenario and expectation")
     p.set_defaults(func=cmd_sim)
+
+
+def _keys() -> str:
+    from sim.expectations import accepted_keys
+
+    return accepted_keys()
+
+
+def _expectation(text: str) -> tuple[str, float]:
+    from sim.expectations import parse_option
+
+    try:
+        return parse_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

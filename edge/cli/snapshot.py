@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, add_config_option, load
 from edge.config import Config
 
 EX_PRIVACY = 1
@@ -59,7 +59,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    add_config_option(p, required=True)
     p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="picture to write")
     p.add_argument("--blur", action="store_true", help="pixelate people")
     p.add_argument("--warmup", type=float, default=1.0,

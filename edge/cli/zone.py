@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, load
+from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, add_config_option, load
 from edge.config import Config, ConfigError
 from edge.decision.zones import Zone, box_polygon
 
@@ -106,8 +106,8 @@ def _mask_static(path: Path, cfg: Config) -> int:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", required=True, help="YAML config file (edited in place; "
-                   "the old one is kept as FILE.bak)")
+    add_config_option(p, required=True,
+                      what=" (edited in place; the old one is kept as FILE.bak)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--set", metavar="POINTS",
                       help='polygon points "x,y x,y x,y ...": fractions 0..1 of the frame '

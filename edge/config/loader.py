@@ -17,6 +17,7 @@ from edge.config.camera import AdaptiveConfig, CameraConfig, HealthConfig
 from edge.config.detector import DetectorConfig
 from edge.config.light import FailsafeConfig, LampFeedbackConfig, LightConfig, WatchdogConfig
 from edge.config.logging import LoggingConfig
+from edge.config.messages import describe
 from edge.config.mqtt import MqttConfig
 from edge.config.stop import (
     PrivacyConfig,
@@ -67,27 +68,13 @@ class Config(Section):
         return self
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        name = str(part) if str(part).isidentifier() else repr(part)  # odd keys, quoted
-        out += f".{name}" if out else name
-    return out
+# the zone is written in fractions; where someone typed pixels, the command that converts them
+PIXEL_HINT = 'for pixels use "stopsafe zone --set ... --px"'
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    field = _field_path(first["loc"]) or "(top level)"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-
-    more = len(exc.errors()) - 1
-    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return " ".join(f"{path}: {field}: {msg}{tail}".splitlines())
+def _describe(path: Path, exc: ValidationError, data: Any = None) -> str:
+    """One line for a config that does not validate (edge.config.messages says it)."""
+    return describe(path, exc, Config, data, PIXEL_HINT)
 
 
 def parse_config(data: Any, source: Path | str = "<config>") -> Config:
@@ -100,7 +87,7 @@ def parse_config(data: Any, source: Path | str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
+        raise ConfigError(_describe(path, exc, data)) from None
 
 
 # libyaml's parser where PyYAML has it: 50x faster, and it refuses absurd nesting itself instead

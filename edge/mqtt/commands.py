@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -17,8 +18,17 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
+from edge.config.messages import error_words, show_value
 from edge.decision.light_rules import LightMode
 from edge.wire import CommandName, Failure, Rejection
 
@@ -46,10 +56,18 @@ class _Args(BaseModel):
 
 
 class LightArgs(_Args):
-    mode: Annotated[str, Field(strict=True, max_length=16)]
+    mode: str = Field(description=f"One of {', '.join(LIGHT_WORDS)} (any case).")
     for_s: Annotated[float, Field(gt=0.0, le=86400.0, strict=True)] | None = Field(
         None, description="Fall back to AUTO after this many seconds."
     )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _a_light_word(cls, mode: Any) -> str:
+        if not isinstance(mode, str) or mode.upper() not in LIGHT_WORDS:
+            raise ValueError(f"{show_value(mode)} is not a light mode; accepted: "
+                             f"{light_words()} (any case)")
+        return mode
 
     @property
     def light_mode(self) -> LightMode:
@@ -63,6 +81,25 @@ ARGS: dict[CommandName, type[_Args]] = {
     CommandName.SNAPSHOT: _Args,
     CommandName.STATUS: _Args,
 }
+BARE_WORD = re.compile(r"[A-Za-z_]+")  # a light mode sent as a plain word, not as JSON
+
+
+def _keys(command: CommandName) -> str:
+    """The keys of a command's JSON object, its own first and ``id`` last."""
+    return ", ".join(sorted(ARGS[command].model_fields, key=lambda k: k == "id"))
+
+
+def light_words() -> str:
+    return ", ".join(LIGHT_WORDS)
+
+
+def accepts(command: CommandName) -> str:
+    """What a command's payload may be, in the words an answer gives (from LIGHT_WORDS and the
+    command's argument model)."""
+    keys = _keys(command)
+    if command is CommandName.LIGHT:
+        return f"{light_words()} (any case), or a JSON object with {keys}"
+    return f"nothing, or a JSON object with {keys}"
 
 
 class Actions(Protocol):
@@ -192,17 +229,19 @@ class CommandHandler:
         stripped = text.strip()
         if not stripped:
             data = {}
-        elif command is CommandName.LIGHT and stripped.upper() in LIGHT_WORDS:
-            data = {"mode": stripped}
+        elif command is CommandName.LIGHT and BARE_WORD.fullmatch(stripped):
+            data = {"mode": stripped}  # a word that is no mode is answered as such, below
         else:
             try:
                 data = json.loads(stripped, parse_constant=_no_constant)
             except (ValueError, RecursionError) as exc:
-                return self._reject(Rejection.MALFORMED_JSON, name, str(exc)[:200])
+                return self._reject(Rejection.MALFORMED_JSON, name,
+                                    f"{str(exc)[:200]}; {name} accepts {accepts(command)}")
             if command is CommandName.LIGHT and isinstance(data, str):
                 data = {"mode": data}
         if not isinstance(data, dict):
-            return self._reject(Rejection.INVALID, name, "expected a JSON object")
+            return self._reject(Rejection.INVALID, name,
+                                f"expected a JSON object; {name} accepts {accepts(command)}")
         cmd_id = _safe_id(data.get("id"))
         try:
             args = ARGS[command].model_validate(data)
@@ -210,8 +249,13 @@ class CommandHandler:
                 self._check_light(args)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = str(first["loc"][0]) if first["loc"] else "payload"
-            return self._reject(Rejection.INVALID, name, f"{where}: {first['msg']}", cmd_id)
+            if first["type"] == "extra_forbidden":
+                detail = f"{first['loc'][0]}: unknown key; {name} accepts the keys " \
+                         f"{_keys(command)}"
+            else:  # the key, the value sent and what it may be (from the argument model)
+                where, what = error_words(first, ARGS[command], data)
+                detail = f"{where}: {what}"
+            return self._reject(Rejection.INVALID, name, detail, cmd_id)
         except ValueError as exc:
             return self._reject(Rejection.INVALID, name, str(exc), cmd_id)
         if command is CommandName.SNAPSHOT and not self.snapshots:
@@ -224,8 +268,6 @@ class CommandHandler:
 
     @staticmethod
     def _check_light(args: LightArgs) -> None:
-        if args.mode.upper() not in LIGHT_WORDS:
-            raise ValueError(f"mode: one of {', '.join(LIGHT_WORDS)}")
         if args.for_s is not None and args.light_mode is LightMode.AUTO:
             raise ValueError("for_s: only with ON or OFF")
         if args.for_s is not None and not math.isfinite(args.for_s):
