@@ -8,7 +8,7 @@ VENV ?= .venv
 SHARED ?= ../shared
 REPORT ?= reports
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto systemd openssl postgresql
+APT_PACKAGES := mosquitto systemd openssl postgresql chromium prometheus
 
 .PHONY: setup system-packages models demo test load test-load test-hostile test-slow soak ha-check \
 	lint clean \
@@ -24,7 +24,9 @@ setup: $(BIN)/stopsafe
 
 # Debian packages the tests need (a real MQTT broker; systemd-analyze and systemd-sysusers for
 # the installer tests; openssl for the TLS test's CA; a PostgreSQL server, which the history tests
-# start as their own cluster); installs only what is missing.
+# start as their own cluster; Chromium for the installer's page's browser test, driven by
+# Playwright's Python client, never a browser of Playwright's own; Prometheus, which the
+# metrics test starts on loopback to scrape the stop); installs only what is missing.
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -38,6 +38,14 @@ def _px(box: Box, w: int, h: int, margin: float = 0.0) -> tuple[int, int, int, i
             min(h, int((y2 + my) * h) + (1 if margin else 0)))
 
 
+def person_boxes(detections: Sequence[Detection], people: Sequence[object]) -> list[Box]:
+    """Every box that may hold a person on a frame: this frame's detections and the tracked
+    people (a person the detector missed on this frame is still hidden)."""
+    boxes: list[Box] = [(d.x1, d.y1, d.x2, d.y2) for d in detections]
+    boxes += [(p.box.x1, p.box.y1, p.box.x2, p.box.y2) for p in people]  # type: ignore[attr-defined]
+    return boxes
+
+
 def blur_people(image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
     """A copy with every person's box (and a margin round it) pixelated beyond recognition."""
     out = image.copy()

@@ -40,6 +40,11 @@ class State(str, Enum):
     OCCUPANCY = "occupancy/state"
     WAITING = "waiting/state"
     FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
+    # JSON object: each active fault -> when it was raised (ISO 8601, UTC); {} when healthy
+    FAULTS_SINCE = "faults/since/state"
+    # JSON object of the last self-test: result (SelftestResult), at (ISO 8601), failed checks
+    SELFTEST = "selftest/state"
+    IN_SERVICE = "service/state"  # ON inside the operating hours (schedule), OFF outside
 
 
 class Leaf(str, Enum):
@@ -52,6 +57,13 @@ class Leaf(str, Enum):
     RESULT = "result"
     SNAPSHOT = "snapshot"
     SELFTEST = "selftest"  # the self-test's broker round trip publishes here (QoS 1)
+
+
+class SelftestResult(str, Enum):
+    """``result`` of ``selftest/state``."""
+
+    PASSED = "passed"
+    FAILED = "failed"
 
 
 class CommandName(str, Enum):
@@ -90,6 +102,9 @@ class Failure(str, Enum):
     FAILED = "failed"
 
 
+# cmd/<this>: `stopsafe commission`'s broker round trip (the one topic the example ACL lets a
+# stop read); a running daemon answers it as an unknown command
+COMMISSION_PING = "commission"
 HA_STATUS_TOPIC_LEAF = "status"  # <discovery_prefix>/status: Home Assistant's birth message
 
 

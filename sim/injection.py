@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from detector.base import DetectorResult
 from edge.runtime.frames import CameraError, Frame
+from sim.stills import WrappedSource
 
 
 class FaultKind(str, Enum):
@@ -80,17 +81,13 @@ class FaultPlan:
         return {f.kind for f in self.faults}
 
 
-class FaultyCamera:
+class FaultyCamera(WrappedSource):
     """Wraps a clip source; inside a camera fault's window each frame slot misbehaves."""
 
     def __init__(self, inner: Any, plan: FaultPlan) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.plan = plan
-        self.live = inner.live
         self._last_good: np.ndarray | None = None
-
-    def __getattr__(self, name: str) -> Any:  # fps, duration_s, ... of the clip
-        return getattr(self.inner, name)
 
     def read(self) -> Frame | None:
         frame = self.inner.read()
@@ -109,9 +106,6 @@ class FaultyCamera:
         else:
             self._last_good = frame.image
         return frame
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def faulty_detect(detect: Callable[[Any], DetectorResult], plan: FaultPlan

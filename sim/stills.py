@@ -1,16 +1,36 @@
 """The simulator's cameras: a recorded clip (:class:`ClipSource`, shared with the daemon's file
-source) and unrelated stills, each on the clip's own clock."""
+source) and unrelated stills, each on the clip's own clock; :class:`WrappedSource`, the base of
+the sources that change another's frames or pace (fault injection, pacing)."""
 
 from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from edge.runtime.camera import DEFAULT_START, ClipSource, read_image
 from edge.runtime.frames import Frame
 
-__all__ = ["DEFAULT_START", "ClipSource", "StillsSource"]
+__all__ = ["DEFAULT_START", "ClipSource", "StillsSource", "WrappedSource"]
+
+
+class WrappedSource:
+    """A source around another: what it does not change (fps, duration_s, live, ...) is the
+    inner one's; subclasses override ``read``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.live = inner.live
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read(self) -> Frame | None:
+        return self.inner.read()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class StillsSource:

@@ -6,7 +6,9 @@
 #   sudo systemd/install.sh --uninstall                 remove everything but the config
 #
 # What it writes (under --root DIR when given):
-#   /opt/stopsafe/                         the venv with stopsafe installed from this checkout
+#   /opt/stopsafe/                         the venv with stopsafe installed from this checkout, with
+#                                          the extras the config uses (onnx for a yolox_onnx
+#                                          detector, pi5 for the lgpio pins) and those asked for
 #   /etc/stopsafe/stopsafe.yaml            the config: written from the example only when missing,
 #                                          never overwritten (the example is kept beside it)
 #   /var/lib/stopsafe/models/              the models, fetched and checked by sha256
@@ -17,14 +19,17 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: install.sh [--root DIR] [--prefix DIR] [--models-from DIR] [--skip-models]
-                  [--python PY] [--extras LIST] [--no-venv] [--no-start] [--uninstall]
+                  [--python PY] [--extras LIST] [--with-history] [--no-venv] [--no-start]
+                  [--uninstall]
   --root DIR         install into a staging root instead of / (no systemctl, no chown)
   --prefix DIR       venv location (default /opt/stopsafe)
   --models-from DIR  copy the models from an offline bundle (default: download them)
   --skip-models      do not fetch models (they must already be in /var/lib/stopsafe/models)
   --python PY        Python that makes the venv, and runs the model fetch with --no-venv
                      (default python3)
-  --extras LIST      pip extras, e.g. pi5 (default: pi5 on a Raspberry Pi 5)
+  --extras LIST      pip extras, e.g. pi5 (default: pi5 on a Raspberry Pi 5); the extras the
+                     config uses (python -m edge.extras CONFIG) are always added
+  --with-history     add the history extra (stopsafe collect, history, console --db)
   --no-venv          skip making the venv and pip (tests; the venv must come from elsewhere)
   --no-start         enable the unit but do not restart it now (a first install, with the
                      example config just written, is never started)
@@ -39,6 +44,7 @@ MODELS_FROM=""
 SKIP_MODELS=0
 PYTHON=python3
 EXTRAS=auto
+WITH_HISTORY=0
 NO_VENV=0
 NO_START=0
 UNINSTALL=0
@@ -51,6 +57,7 @@ while [ $# -gt 0 ]; do
     --skip-models) SKIP_MODELS=1; shift ;;
     --python) PYTHON="${2:?--python needs a program}"; shift 2 ;;
     --extras) EXTRAS="${2?--extras needs a list}"; shift 2 ;;
+    --with-history) WITH_HISTORY=1; shift ;;
     --no-venv) NO_VENV=1; shift ;;
     --no-start) NO_START=1; shift ;;
     --uninstall) UNINSTALL=1; shift ;;
@@ -135,26 +142,27 @@ else
   say "systemd-sysusers not found: the staged root gets the sysusers.d file only"
 fi
 
-# 2. the venv with stopsafe from this checkout
+# 2. the venv with stopsafe from this checkout (its extras once the config is known, in 3.)
+if [ "$EXTRAS" = auto ]; then
+  EXTRAS=""
+  grep -qs "Raspberry Pi 5" /proc/device-tree/model && EXTRAS=pi5
+fi
+[ "$WITH_HISTORY" = 1 ] && EXTRAS="${EXTRAS:+$EXTRAS,}history"
 if [ "$NO_VENV" = 0 ]; then
-  if [ "$EXTRAS" = auto ]; then
-    EXTRAS=""
-    grep -qs "Raspberry Pi 5" /proc/device-tree/model && EXTRAS=pi5
-  fi
   # build from a copy, so that the checkout gets no root-owned build/ and egg-info
   BUILD="$(mktemp -d)"
   trap 'rm -rf "$BUILD"' EXIT
   tar -C "$SRC" --exclude=./.git --exclude=./.venv --exclude=./build --exclude='*.egg-info' \
       --exclude='./models/*.tflite' --exclude=./reports -cf - . | tar -C "$BUILD" -xf -
-  spec="$BUILD"
-  [ -n "$EXTRAS" ] && spec="$BUILD[$EXTRAS]"
   [ -x "$(r "$PREFIX")/bin/python" ] || "$PYTHON" -m venv "$(r "$PREFIX")"
-  say "pip install stopsafe${EXTRAS:+[$EXTRAS]} from $SRC into $(r "$PREFIX")"
-  "$(r "$PREFIX")/bin/python" -m pip install --quiet --disable-pip-version-check "$spec"
+  say "pip install stopsafe from $SRC into $(r "$PREFIX")"
+  "$(r "$PREFIX")/bin/python" -m pip install --quiet --disable-pip-version-check "$BUILD"
   RUN=("$(r "$PREFIX")/bin/stopsafe")
+  PY=("$(r "$PREFIX")/bin/python")
 else
   say "--no-venv: skipping the venv and pip"
   RUN=(env PYTHONPATH="$SRC" "$PYTHON" -m edge.cli)
+  PY=(env PYTHONPATH="$SRC" "$PYTHON")
 fi
 
 # 3. the config: the example beside it always, the config itself only when there is none
@@ -165,11 +173,15 @@ if [ -e "$(r "$CONFIG")" ]; then
   UPGRADE=1
 else
   UPGRADE=0
-  # the example with the models where this installer puts them
-  sed -E "s|^([[:space:]]*)# (models_dir: )/var/lib/stopsafe/models.*$|\1\2$MODELS_DIR|" \
+  # the example with the models where this installer puts them, and the installer's page on
+  # (loopback only: reached over ssh -L until a password is set)
+  sed -E -e "s|^([[:space:]]*)# (models_dir: )/var/lib/stopsafe/models.*$|\1\2$MODELS_DIR|" \
+    -e "s|^(  enabled: )false( +# the installer's config has true)|\1true\2|" \
     "$EXAMPLE" > "$(r "$CONFIG").tmp"
   grep -q "^[[:space:]]*models_dir: $MODELS_DIR\$" "$(r "$CONFIG").tmp" \
     || die "the example config has no '# models_dir: $MODELS_DIR' line to switch on"
+  grep -Eq "^  enabled: true +# the installer's config has true" "$(r "$CONFIG").tmp" \
+    || die "the example config has no web 'enabled: false' line to switch on"
   chmod 0640 "$(r "$CONFIG").tmp"
   mv -f "$(r "$CONFIG").tmp" "$(r "$CONFIG")"
   say "wrote $(r "$CONFIG") from the example: edit it, then run stopsafe commission"
@@ -177,6 +189,25 @@ fi
 if [ "$STAGING" = 0 ]; then
   chown root:stopsafe "$(r "$CONFIG")"
   chmod 0640 "$(r "$CONFIG")"
+  # the installer's page saves the zone there: a new file beside the old, renamed over it, the
+  # old one kept as .bak (the service may create files in the folder, nobody else)
+  chown root:stopsafe "$(r "$CONF_DIR")"
+  chmod 0770 "$(r "$CONF_DIR")"
+fi
+
+# 3b. the extras: those asked for and those the config uses, with one pip run
+if ! USED="$("${PY[@]}" -m edge.extras "$(r "$CONFIG")")"; then
+  say "warning: cannot tell the extras $(r "$CONFIG") uses (above); installing those asked for"
+  USED=""
+fi
+EXTRAS="$(printf '%s\n' ${EXTRAS//,/ } ${USED//,/ } | sort -u | paste -sd, -)"
+if [ -z "$EXTRAS" ]; then
+  say "extras: none"
+elif [ "$NO_VENV" = 0 ]; then
+  say "pip install stopsafe[$EXTRAS] (the config uses: ${USED:-none})"
+  "$(r "$PREFIX")/bin/python" -m pip install --quiet --disable-pip-version-check "$BUILD[$EXTRAS]"
+else
+  say "--no-venv: the extras $EXTRAS are not installed (the config uses: ${USED:-none})"
 fi
 
 # 4. the models, each checked against the manifest's sha256 (a mismatch fails the install)

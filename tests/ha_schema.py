@@ -7,7 +7,13 @@ Written from Home Assistant's MQTT documentation, not from stopsafe's code:
   the-origin-of-a-discovery-message (origin: name, sw_version, support_url),
   #using-availability-topics;
 - the configuration variables of https://www.home-assistant.io/integrations/select.mqtt/,
-  light.mqtt/ (default schema), binary_sensor.mqtt/, sensor.mqtt/, button.mqtt/, event.mqtt/;
+  light.mqtt/ (default schema), binary_sensor.mqtt/, sensor.mqtt/, button.mqtt/, event.mqtt/,
+  image.mqtt/ (exactly one of ``image_topic`` and ``url_topic``);
+- the sensor device classes of https://www.home-assistant.io/integrations/sensor/#device-class
+  and of the developer docs' sensor entity page (``SensorDeviceClass``): the names, the units
+  each numeric class takes where stopsafe uses it (duration, frequency), and that ``enum``,
+  ``timestamp`` and ``date`` take no unit and no state class (``enum`` needs ``options``, and
+  ``options`` is for ``enum`` only); ``last_reset_value_template`` only with ``total``;
 - ``default_entity_id`` (Home Assistant 2025.10) is a full entity id, ``<domain>.<object id>``;
   ``object_id`` is deprecated and ignored since 2026.4, so it is refused here like any key the
   documentation does not list. Home Assistant itself ignores unknown keys; refusing them is what
@@ -234,6 +240,24 @@ class BinarySensor(_Entity):
 
 
 DURATION_UNITS = {"d", "h", "min", "s", "ms", "µs"}
+SENSOR_CLASSES = {
+    "absolute_humidity", "apparent_power", "aqi", "area", "atmospheric_pressure", "battery",
+    "blood_glucose_concentration", "carbon_dioxide", "carbon_monoxide", "conductivity",
+    "current", "data_rate", "data_size", "date", "distance", "duration", "energy",
+    "energy_distance", "energy_storage", "enum", "frequency", "gas", "humidity", "illuminance",
+    "irradiance", "moisture", "monetary", "nitrogen_dioxide", "nitrogen_monoxide",
+    "nitrous_oxide", "ozone", "ph", "pm1", "pm10", "pm25", "power", "power_factor",
+    "precipitation", "precipitation_intensity", "pressure", "reactive_energy", "reactive_power",
+    "signal_strength", "sound_pressure", "speed", "sulphur_dioxide", "temperature", "timestamp",
+    "volatile_organic_compounds", "volatile_organic_compounds_parts", "voltage", "volume",
+    "volume_flow_rate", "volume_storage", "water", "weight", "wind_direction", "wind_speed",
+}
+# the classes stopsafe uses that have a fixed set of units and state classes
+SENSOR_CLASS_UNITS = {"duration": DURATION_UNITS, "frequency": {"Hz", "kHz", "MHz", "GHz"}}
+SENSOR_CLASS_STATE_CLASSES = {
+    "duration": {"measurement", "total", "total_increasing"}, "frequency": {"measurement"},
+}
+NON_NUMERIC_CLASSES = {"enum", "timestamp", "date"}  # no unit, no state class
 
 
 class Sensor(_Entity):
@@ -250,10 +274,30 @@ class Sensor(_Entity):
     unit_of_measurement: StrictStr | None = None
     value_template: Template | None = None
 
+    @field_validator("device_class")
+    @classmethod
+    def _known_class(cls, v: str | None) -> str | None:
+        if v is not None and v not in SENSOR_CLASSES:
+            raise ValueError(f"unknown sensor device_class {v!r}")
+        return v
+
     @model_validator(mode="after")
-    def _duration_unit(self) -> Sensor:
-        if self.device_class == "duration" and self.unit_of_measurement not in DURATION_UNITS:
+    def _class_rules(self) -> Sensor:
+        dc = self.device_class
+        if dc == "duration" and self.unit_of_measurement not in DURATION_UNITS:
             raise ValueError("a duration sensor needs a time unit")
+        if dc in SENSOR_CLASS_UNITS and self.unit_of_measurement not in SENSOR_CLASS_UNITS[dc]:
+            raise ValueError(f"a {dc} sensor takes one of {sorted(SENSOR_CLASS_UNITS[dc])}")
+        if (dc in SENSOR_CLASS_STATE_CLASSES and self.state_class is not None
+                and self.state_class not in SENSOR_CLASS_STATE_CLASSES[dc]):
+            raise ValueError(f"state_class {self.state_class!r} is not for a {dc} sensor")
+        if dc in NON_NUMERIC_CLASSES and (self.unit_of_measurement is not None
+                                          or self.state_class is not None):
+            raise ValueError(f"a {dc} sensor has no unit and no state_class")
+        if (self.options is not None) != (dc == "enum"):
+            raise ValueError("options go with device_class enum, and enum needs options")
+        if self.last_reset_value_template is not None and self.state_class != "total":
+            raise ValueError("last_reset_value_template is only for state_class total")
         return self
 
 
@@ -274,8 +318,25 @@ class Event(_Entity):
     value_template: Template | None = None
 
 
+class Image(_Entity):
+    PLATFORM: ClassVar[str] = "image"
+    image_topic: SubscribeTopic | None = None
+    content_type: Annotated[StrictStr, Field(pattern=r"^image/[a-z0-9.+-]+$")] | None = None
+    image_encoding: Literal["b64"] | None = None
+    url_topic: SubscribeTopic | None = None
+    url_template: Template | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Image:
+        if (self.image_topic is None) == (self.url_topic is None):
+            raise ValueError("an image needs exactly one of image_topic and url_topic")
+        if self.url_topic is None and self.url_template is not None:
+            raise ValueError("url_template without url_topic")
+        return self
+
+
 PLATFORMS: dict[str, type[_Entity]] = {m.PLATFORM: m for m in (
-    Select, Light, BinarySensor, Sensor, Button, Event)}
+    Select, Light, BinarySensor, Sensor, Button, Event, Image)}
 
 
 class DevicePayload(_Availability):

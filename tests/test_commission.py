@@ -5,6 +5,7 @@ The black and frozen clips are made here, at test time, in the test's own folder
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -34,10 +35,17 @@ def _unbind_logging():
     structlog.reset_defaults()
 
 
+CONFIGURED = {  # what every stop must set: commissioning fails the example's values
+    "stop": {"id": "test-stop-7", "name": "Test Rd / Table"},
+    "zone": {"polygon": [[0.05, 0.3], [0.95, 0.3], [0.95, 1.0], [0.05, 1.0]]},
+    "mqtt": {"standalone": True},
+}
+
+
 def write_config(path: Path, models_dir: Path, source: Path | str, **extra) -> Path:
     data = {"camera": {"source": str(source), "fps": 5},
             "detector": {"models_dir": str(models_dir)},
-            "light": {"pin_factory": "mock"}, **extra}
+            "light": {"pin_factory": "mock"}, **CONFIGURED, **extra}
     path.write_text(yaml.safe_dump(data))
     path.chmod(0o640)  # as the installer writes it (a world-readable one is warned about)
     return path
@@ -60,16 +68,6 @@ def person_png(tmp_path, shared) -> Path:
     return path
 
 
-@pytest.fixture
-def broker():
-    """A listening TCP socket standing in for the broker (the check only connects)."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    yield srv.getsockname()[1]
-    srv.close()
-
-
 def run_json(capsys, argv: list[str]) -> tuple[int, str]:
     rc = main(argv)
     return rc, capsys.readouterr().out
@@ -79,15 +77,15 @@ def test_commission_on_the_one_by_one_clip_passes_and_writes_the_report(
         tmp_path, models_dir, person_png, broker, capsys):
     cfg = write_config(tmp_path / "c.yaml", models_dir, CLIP,
                        lamp_feedback={"pin": 27, "follow_s": 1.0},
-                       mqtt={"enabled": True, "host": "127.0.0.1", "port": broker})
+                       mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port})
     out = tmp_path / "report"
     rc, stdout = run_json(capsys, ["commission", "-c", str(cfg), "-o", str(out),
                                    "--picture", str(person_png), *FAST])
     report = json.loads((out / "selftest.json").read_text())
     status = {c["name"]: c["status"] for c in report["checks"]}
     assert rc == 0, stdout
-    assert status == {"config": "pass", "clock": "pass", "permissions": "pass", "relay": "pass",
-                      "lamp": "pass",
+    assert status == {"config": "pass", "configured": "pass", "clock": "pass",
+                      "permissions": "pass", "relay": "pass", "lamp": "pass",
                       "camera": "pass", "model": "pass", "picture": "pass", "broker": "pass"}
     assert report["passed"] is True
     for c in report["checks"]:  # one line per check on stdout
@@ -97,10 +95,13 @@ def test_commission_on_the_one_by_one_clip_passes_and_writes_the_report(
     assert cam["fps"] >= 0.8 * 5 and cam["frames"] >= 8
     picture = next(c for c in report["checks"] if c["name"] == "picture")["data"]
     assert picture["people"] >= 1
-    snap = cv2.imread(str(out / "snapshot.png"))
-    assert snap is not None and snap.shape == (432, 768, 3)
     html = (out / "report.html").read_text()
-    assert "PASSED" in html and 'src="snapshot.png"' in html and "stop-0001" in html
+    assert "PASSED" in html and "test-stop-7" in html
+    # one self-contained file: the snapshot is inside it
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "selftest.json"]
+    data = html.split('src="data:image/png;base64,', 1)[1].split('"', 1)[0]
+    snap = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+    assert snap is not None and snap.shape == (432, 768, 3)
 
 
 def make_black_clip(path: Path) -> Path:
@@ -158,9 +159,10 @@ def test_selftest_fails_a_missing_camera_and_a_picture_without_anyone(tmp_path, 
 
 def test_broker_check_only_when_configured_and_fails_when_nobody_listens(broker):
     assert check_broker(parse_config({})).status is Verdict.SKIP
+    assert check_broker(parse_config({"mqtt": {"standalone": True}})).status is Verdict.PASS
     ok = check_broker(parse_config({"mqtt": {"enabled": True, "host": "127.0.0.1",
-                                             "port": broker}}))
-    assert ok.status is Verdict.PASS
+                                             "port": broker.port}}))
+    assert ok.status is Verdict.PASS and "round trip on stopsafe/stop-0001/cmd/" in ok.message
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     closed = s.getsockname()[1]

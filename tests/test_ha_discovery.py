@@ -17,7 +17,6 @@ from edge.decision.events import EventKind
 from edge.mqtt.discovery import (
     Board,
     HaEventType,
-    Platform,
     announce_delay_s,
     discovery_configs,
     expire_after_s,
@@ -34,16 +33,18 @@ BOARD = Board("Raspberry Pi 5 Model B Rev 1.0", "d83add5c1a2b3c4d")
 URL = "https://fleet.example/stops/stop-0042"
 
 
-def configs(form: DiscoveryForm, telemetry_s: float = 60.0) -> dict[str, dict]:
+def configs(form: DiscoveryForm, telemetry_s: float = 60.0, snapshots: bool = True
+            ) -> dict[str, dict]:
     return discovery_configs(TOPICS, "homeassistant", "Market Square", form=form,
                              telemetry_s=telemetry_s, board=BOARD, configuration_url=URL,
-                             support_url="https://support.example/stopsafe")
+                             support_url="https://support.example/stopsafe",
+                             snapshots=snapshots)
 
 
-def entities(form: DiscoveryForm) -> dict[str, dict]:
+def entities(form: DiscoveryForm, snapshots: bool = True) -> dict[str, dict]:
     """{key: entity options with platform} of either form."""
     out = {}
-    for topic, payload in configs(form).items():
+    for topic, payload in configs(form, snapshots=snapshots).items():
         if form is DiscoveryForm.DEVICE:
             out.update(payload["components"])
         else:
@@ -61,10 +62,11 @@ def render(template: str, payload: str) -> str:
     return env.from_string(template).render(value=payload, value_json=value_json)
 
 
+@pytest.mark.parametrize("snapshots", [True, False])
 @pytest.mark.parametrize("form", list(DiscoveryForm))
-def test_every_config_passes_the_strict_schema(form):
-    out = configs(form)
-    assert len(out) == (1 if form is DiscoveryForm.DEVICE else len(Platform) + 3)
+def test_every_config_passes_the_strict_schema(form, snapshots):
+    out = configs(form, snapshots=snapshots)
+    assert len(out) == (1 if form is DiscoveryForm.DEVICE else 9 + len(NEW) - 2 * (not snapshots))
     for topic, payload in out.items():
         validate_config(topic, payload)
         text = json.dumps(payload)
@@ -89,10 +91,99 @@ def test_device_form_is_one_config_with_device_origin_and_availability():
     assert {k: c["platform"] for k, c in payload["components"].items()} == {
         "floor_light": "light", "light_mode": "select", "occupancy": "binary_sensor",
         "problem": "binary_sensor", "waiting": "sensor", "fps": "sensor",
-        "inference_ms": "sensor", "events": "event", "selftest": "button"}
+        "inference_ms": "sensor", "events": "event", "selftest": "button",
+        **{k: v[0] for k, v in NEW.items()}}
     # both forms set up the same entities
     assert unique_ids(payload) == set().union(
         *(unique_ids(p) for p in configs(DiscoveryForm.ENTITIES).values()))
+
+
+# every entity added for the crew (issue 27): platform, device class, unit, state class, category
+NEW = {
+    "snapshot": ("image", None, None, None, None),
+    "take_snapshot": ("button", None, None, None, "diagnostic"),
+    "selftest_result": ("sensor", "enum", None, None, "diagnostic"),
+    "light_on_today": ("sensor", "duration", "s", "total_increasing", None),
+    "uptime": ("sensor", "timestamp", None, None, "diagnostic"),
+    "fault_since": ("sensor", "timestamp", None, None, "diagnostic"),
+    "waiting_episodes_today": ("sensor", None, "episodes", "total_increasing", None),
+    "detector_rate": ("sensor", "frequency", "Hz", "measurement", "diagnostic"),
+    "in_service": ("binary_sensor", "running", None, None, "diagnostic"),
+}
+
+
+@pytest.mark.parametrize("form", list(DiscoveryForm))
+def test_the_crews_entities_with_class_unit_state_class_and_category(form):
+    e = entities(form)
+    for key, (platform, device_class, unit, state_class, category) in NEW.items():
+        got = e[key]
+        assert (got["platform"], got.get("device_class"), got.get("unit_of_measurement"),
+                got.get("state_class"), got.get("entity_category")) == (
+                    platform, device_class, unit, state_class, category), key
+        validate_entity_config(platform, {k: v for k, v in got.items() if k != "platform"})
+    # what each reads: the stop's own topics (tele, retained states, the snapshot)
+    assert e["snapshot"]["image_topic"] == "stopsafe/stop-0042/snapshot"
+    assert e["snapshot"]["content_type"] == "image/jpeg"
+    assert e["take_snapshot"]["command_topic"] == "stopsafe/stop-0042/cmd/snapshot"
+    assert e["selftest_result"]["state_topic"] == "stopsafe/stop-0042/selftest/state"
+    assert e["selftest_result"]["options"] == ["passed", "failed"]
+    assert e["fault_since"]["state_topic"] == "stopsafe/stop-0042/faults/since/state"
+    for key in ("light_on_today", "uptime", "detector_rate", "waiting_episodes_today"):
+        assert e[key]["state_topic"] == "stopsafe/stop-0042/tele"
+        assert e[key]["expire_after"] == expire_after_s(60.0)
+
+
+def test_no_picture_and_no_snapshot_button_unless_privacy_allows_snapshots():
+    off = entities(DiscoveryForm.DEVICE, snapshots=False)
+    assert "snapshot" not in off and "take_snapshot" not in off
+    assert set(entities(DiscoveryForm.DEVICE)) - set(off) == {"snapshot", "take_snapshot"}
+
+
+def test_schema_refuses_what_home_assistant_documents_as_wrong_for_the_new_entities():
+    payload, = configs(DiscoveryForm.DEVICE).values()
+    DevicePayload.model_validate(payload)
+    bad = [
+        lambda c: c["light_on_today"].update(unit_of_measurement="hours"),
+        lambda c: c["detector_rate"].update(unit_of_measurement="fps"),
+        lambda c: c["detector_rate"].update(state_class="total_increasing"),
+        lambda c: c["uptime"].update(unit_of_measurement="s"),
+        lambda c: c["fault_since"].update(state_class="measurement"),
+        lambda c: c["selftest_result"].pop("options"),
+        lambda c: c["selftest_result"].update(state_class="measurement"),
+        lambda c: c["waiting"].update(options=["0", "1"]),
+        lambda c: c["waiting"].update(device_class="people"),
+        lambda c: c["snapshot"].update(url_topic="stopsafe/x/url"),
+        lambda c: c["snapshot"].pop("image_topic"),
+        lambda c: c["snapshot"].update(image_encoding="base64"),
+        lambda c: c["snapshot"].update(content_type="jpeg"),
+        lambda c: c["take_snapshot"].update(device_class="snapshot"),
+    ]
+    for i, spoil in enumerate(bad):
+        p = json.loads(json.dumps(payload))
+        spoil(p["components"])
+        with pytest.raises(ValidationError):
+            DevicePayload.model_validate(p)
+            pytest.fail(f"spoiler {i} was accepted")
+
+
+def test_the_new_templates_render_what_the_stop_publishes():
+    e = entities(DiscoveryForm.DEVICE)
+    since = e["fault_since"]["value_template"]
+    assert render(since, "{}") == "None"  # Home Assistant's 'unknown'
+    assert render(since, json.dumps({"lamp_failed": "2026-12-06T21:00:05+00:00",
+                                     "camera_black": "2026-12-06T20:59:00+00:00"})) == (
+        "2026-12-06T20:59:00+00:00")  # the oldest
+    body = json.dumps({"result": "failed", "at": "2026-12-06T21:00:00+00:00",
+                       "failed": ["camera"]})
+    assert render(e["selftest_result"]["value_template"], body) == "failed"
+    assert json.loads(render(e["selftest_result"]["json_attributes_template"], body)) == {
+        "at": "2026-12-06T21:00:00+00:00", "failed": ["camera"]}
+    tele = json.dumps({"started": "2026-12-06T20:00:00.000+00:00", "detector_fps": 1.25,
+                       "light": {"on_s_today": 812.4}, "waiting_episodes_today": 7})
+    assert render(e["uptime"]["value_template"], tele) == "2026-12-06T20:00:00.000+00:00"
+    assert render(e["detector_rate"]["value_template"], tele) == "1.25"
+    assert render(e["light_on_today"]["value_template"], tele) == "812.4"
+    assert render(e["waiting_episodes_today"]["value_template"], tele) == "7"
 
 
 def test_the_floor_light_is_a_switchable_light_and_the_mode_a_select():

@@ -90,7 +90,7 @@ def test_day_figures_from_hand_made_rows():
             _ev("fault", 30 * H, fault="camera_stale", active=True),   # day 2: 06:00 ..
         ],
         status=[(T0 + 31 * H, "offline"), (T0 + 33 * H, "online")],  # offline 07:00 .. 09:00
-        light_before=False, faults_before={}, status_before="online")
+        light_before=False, faults_before={}, status_before="online", first_seen=T0 - 9 * H)
     now = T0 + 36 * H  # day 2, 12:00
     d1, d2 = daily.figures(rows, [DAY0, date(2026, 3, 10)], now)
     assert (d1.day, d2.day) == (DAY0, date(2026, 3, 10))
@@ -116,13 +116,14 @@ def test_day_figures_from_hand_made_rows():
 def test_state_at_the_window_start_carries_over():
     """Light on, a fault active and the stop offline since before the window."""
     rows = StopRows("s1", [], [(T0 + 2 * H, "online")], light_before=True,
-                    faults_before={"camera_lost": T0 - 5 * H}, status_before="offline")
+                    faults_before={"camera_lost": T0 - 5 * H}, status_before="offline",
+                    first_seen=T0 - 6 * H)
     (d,) = daily.figures(rows, [DAY0], T0 + 4 * H)
     assert d.offline_s == pytest.approx(2 * H)
     # the light and the fault were on until the stop was seen offline: the window's start
     assert d.light_on_s == 0.0 and d.blind_s == 0.0
     rows = StopRows("s1", [], [], light_before=True, faults_before={"camera_lost": T0 - H},
-                    status_before="online")
+                    status_before="online", first_seen=T0 - H)
     (d,) = daily.figures(rows, [DAY0], T0 + 4 * H)
     assert d.light_on_s == pytest.approx(4 * H) and d.blind_s == pytest.approx(4 * H)
 
@@ -139,7 +140,8 @@ def test_a_broker_outage_and_a_restart_as_the_retained_states_tell():
                 (T0 + 5 * H, "offline"), (T0 + 6 * H, "online")],
         light_before=False, faults_before={}, status_before="online",
         light_state=[(T0 + 3 * H + 1, "ON"), (T0 + 6 * H + 1, "OFF")],
-        faults_state=[(T0 + 3 * H + 1, '["camera_black"]'), (T0 + 6 * H + 1, "[]")])
+        faults_state=[(T0 + 3 * H + 1, '["camera_black"]'), (T0 + 6 * H + 1, "[]")],
+        first_seen=T0 + 1 * H)
     (d,) = daily.figures(rows, [DAY0], T0 + 8 * H)
     # 01:00-02:00 and 03:00-05:00
     assert d.light_on_s == pytest.approx(3 * H)
@@ -157,7 +159,7 @@ def db_url(request, tmp_path):
 
 
 def test_store_drops_repeated_events_and_prunes_old_samples(db_url):
-    store = Store(db_url)
+    store = Store(db_url, create=True)
     assert store.version == schema.VERSION
     ev = {"stop": "s1", "seq": 1, "kind": "light", "ts": T0, "received": T0, "body": "{}"}
     old = {"stop": "s1", "leaf": "status", "at": T0 - 40 * 86400, "value": "online"}
@@ -174,7 +176,7 @@ def test_store_drops_repeated_events_and_prunes_old_samples(db_url):
 
 
 def test_schema_upgrades_itself_and_refuses_a_newer_one(db_url):
-    old = Store(db_url, upto=1)
+    old = Store(db_url, upto=1, create=True)
     assert old.version == 1
     old.write(Batch(events=[{"stop": "s1", "seq": 1, "kind": "light", "ts": T0,
                              "received": T0, "body": "{}"}]))
@@ -200,7 +202,7 @@ def test_console_shows_each_stops_faults_over_the_last_24_h(tmp_path):
     from fleet.view import FleetTable, SortKey, render, rows_json
 
     now = T0 + 30 * H
-    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", create=True)
 
     def fault(seq: int, at: float, name: str, active: bool) -> dict:
         body = json.dumps({"kind": "fault", "fault": name, "active": active, "seq": seq})
@@ -242,7 +244,7 @@ def test_days_are_the_stop_s_local_days(tmp_path):
     from edge.wire import stop_day, stop_local
     from fleet.history.report import build
 
-    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", create=True)
 
     def light(stop: str, seq: int, at: float, on: bool) -> dict:
         body = json.dumps({"kind": "light", "on": on, "seq": seq})
@@ -279,7 +281,7 @@ def test_collectors_starting_together_on_an_empty_database(db_url):
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(4) as pool:
-        stores = list(pool.map(lambda _: Store(db_url), range(4)))
+        stores = list(pool.map(lambda _: Store(db_url, create=True), range(4)))
     assert {s.version for s in stores} == {schema.VERSION}
     for s in stores:
         s.close()
@@ -324,7 +326,7 @@ class CollectorProc:
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "edge.cli", "collect", "--broker", broker.address,
-                 "--db", db, "--group", "history-test", "--client-id", self.client_id,
+                 "--db", db, "--create", "--group", "history-test", "--client-id", self.client_id,
                  "--session-expiry-s", "600"], cwd=REPO, stdout=out, stderr=out)
         deadline = time.monotonic() + 30
         while "collect_subscribed" not in self.log.read_text()[mark:]:
@@ -489,7 +491,8 @@ def test_a_retired_collector_writes_its_queue_first(tmp_path):
                 "--fps", "2", "--telemetry-s", "3", "--seed", "4", "--summary", str(summary),
                 timeout=120)
         assert p.returncode == 0, p.stderr[-2000:]
-        p = cli("collect", "--broker", broker.address, "--db", db, "--group", "history-test",
+        p = cli("collect", "--broker", broker.address, "--db", db, "--create",
+                "--group", "history-test",
                 "--client-id", "collector-b", "--retire", timeout=120)
         assert p.returncode == 0, p.stderr[-2000:]
         retired = json.loads([ln for ln in p.stderr.splitlines()
@@ -560,7 +563,7 @@ def test_history_of_a_20_stop_fleet_as_table_json_csv_and_chart(broker, tmp_path
     assert in_process("history", "--db", db, "--days", "3", "--chart", str(chart),
                       "--table") == 0
     out = capsys.readouterr().out
-    assert "20 stops, 3 days" in out
+    assert "20 stops, 1 days with data" in out  # the fleet began today: no earlier rows
     assert all(f"fleet-{i:04d}" in out for i in range(20))
     import cv2
 
@@ -633,3 +636,113 @@ def test_ingestion_rate_from_a_backlog(kind, tmp_path, request):
     store.close()
     print("INGEST_FIGURES", json.dumps(figures))
     assert rows > 10000
+
+
+# ---------------------------------------------------------------- only what it knows
+def _light(stop: str, seq: int, at: float, on: bool) -> dict:
+    return {"stop": stop, "seq": seq, "kind": "light", "ts": at, "received": at,
+            "body": json.dumps({"kind": "light", "on": on, "seq": seq})}
+
+
+def test_a_stop_first_seen_on_day_3_has_no_rows_for_days_1_and_2(tmp_path):
+    from fleet.history import report
+
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", create=True)
+    day = 86400.0
+    store.write(Batch(events=[
+        _light("old", 1, T0 + 1 * H, True), _light("old", 2, T0 + 2 * H, False),
+        _light("new", 1, T0 + 2 * day + 5 * H, True),  # day 3, 05:00 .. 06:00
+        _light("new", 2, T0 + 2 * day + 6 * H, False)]))
+    span = {"since": DAY0, "until": date(2026, 3, 12)}  # days 1..4 (UTC: no telemetry)
+    rows = report.build(store, now=T0 + 3 * day + 12 * H, **span)
+    assert [(r.stop, r.day.day) for r in rows] == [("new", 11), ("new", 12), ("old", 9),
+                                                   ("old", 10), ("old", 11), ("old", 12)]
+    assert rows[0].light_on_s == pytest.approx(H)
+    # a state row counts as a record too (a stop that only said "online")
+    store.write(Batch(states=[{"stop": "quiet", "leaf": "status", "at": T0 + 3 * day + H,
+                               "value": "online"}]))
+    assert [r.day.day for r in report.build(store, stop="quiet", now=T0 + 3 * day + 12 * H,
+                                            **span)] == [12]
+    # the last 4 days the same way (--days)
+    assert [(r.stop, r.day.day) for r in report.build(store, 4, now=T0 + 3 * day + 12 * H)
+            ][:2] == [("new", 11), ("new", 12)]
+    # a stop never seen: no rows at all, not days of zeros
+    assert report.build(store, stop="ghost", now=T0 + 3 * day + 12 * H, **span) == []
+    store.close()
+
+
+def test_unknown_stop_typo_url_and_bad_windows_are_one_line(tmp_path, capsys):
+    db = tmp_path / "h.db"
+    url = f"sqlite:///{db}"
+    # a URL that leads to no history: refused, and nothing is created
+    for bad in (url, f"sqlite:///{tmp_path}/hitsory.db"):
+        assert in_process("history", "--db", bad) == 78
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "does not exist" in err and "--create" in err, err
+    assert not db.exists()
+    assert in_process("history", "--db", url, "--create", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == [] and db.exists()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")  # a file, but no history in it
+    assert in_process("history", "--db", f"sqlite:///{empty}") == 78
+    assert "no stopsafe history there" in capsys.readouterr().err
+    # a stop the database never heard of: the closest known ids
+    now = time.time()
+    store = Store(url)
+    store.write(Batch(events=[_light(s, 1, now - 60, True) for s in
+                              ("fleet-0007", "fleet-0070", "fleet-0700", "depot-1")]))
+    store.close()
+    assert in_process("history", "--db", url, "--stop", "fleet-007") == 66
+    err = capsys.readouterr().err
+    assert err.startswith("stopsafe history: no stop 'fleet-007' in the database; closest "
+                          "known: ") and err.count("\n") == 1, err
+    assert sorted(err.strip().split(": ")[-1].split(", ")) == [  # the most alike first
+        "fleet-0007", "fleet-0070", "fleet-0700"]
+    assert in_process("history", "--db", url, "--stop", "zzz") == 66
+    assert "4 stops known, e.g. depot-1" in capsys.readouterr().err
+    assert in_process("history", "--db", url, "--stop", "fleet-0007", "--json") == 0
+    assert [d["stop"] for d in json.loads(capsys.readouterr().out)] == ["fleet-0007"]
+    # windows: upside down, in the future, too long
+    today = datetime.now(timezone.utc).date()
+    for args, said in ((("--since", "2026-03-10", "--until", "2026-03-09"), "is after --until"),
+                       (("--until", "2999-01-01"), "is after today"),
+                       (("--since", "1990-01-01"), "at most 3660")):
+        assert in_process("history", "--db", url, *args) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err, err
+    with pytest.raises(SystemExit) as e:
+        in_process("history", "--db", url, "--since", "03/09/2026")
+    assert e.value.code == 2 and "not a day YYYY-MM-DD" in capsys.readouterr().err
+    assert in_process("history", "--db", url, "--since", str(today), "--json") == 0
+    assert {d["day"] for d in json.loads(capsys.readouterr().out)} == {str(today)}
+
+
+def test_a_chart_draws_a_gap_for_no_data_and_labels_every_axis_and_row():
+    import numpy as np
+
+    from fleet.history import report
+    from fleet.history.daily import DayFigures
+
+    days = [DAY0, date(2026, 3, 10), date(2026, 3, 11)]
+    rows = [DayFigures("s-a", DAY0, light_on_s=2 * H), DayFigures("s-a", days[2], blind_s=H),
+            *(DayFigures(f"s-{i:02d}", d, offline_s=H) for i in range(60) for d in days[2:])]
+    fig = report.figure(rows, days, "test")
+    bars = fig.axes[0]
+    heat = next(ax for ax in fig.axes if ax.images)
+    line = next(ax for ax in fig.axes if ax.lines)
+    lit = [p.get_height() for p in bars.patches[:3]]
+    assert lit[0] == pytest.approx(2.0) and np.isnan(lit[1])  # the gap: no bar, not a 0
+    assert "no data" in [t.get_text() for t in bars.texts]
+    assert np.isnan(line.lines[0].get_ydata()[1])  # the waiting line breaks there
+    grid = heat.images[0].get_array()
+    assert grid.mask[0, 1] and not grid.mask[0, 2]  # s-00 on day 2: no data (grey)
+    stops = sorted({r.stop for r in rows})
+    assert [t.get_text() for t in heat.get_yticklabels()] == stops  # all 61 rows labelled
+    for ax in (bars, heat):
+        assert ax.get_xlabel() == "day (UTC)" and ax.get_ylabel()
+    assert line.get_ylabel() == "waiting episodes"
+    one = report.figure([r for r in rows if r.stop == "s-a"], days, "one stop")
+    assert np.isnan(one.axes[0].patches[1].get_height()) and len(one.axes) == 2
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

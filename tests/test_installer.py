@@ -71,6 +71,8 @@ def test_install_twice_gives_the_same_tree(tmp_path, bundle):
     assert os.readlink(root / WANTS) == "/etc/systemd/system/stopsafe.service"
     cfg = load_config(root / CONFIG)
     assert cfg.detector.models_dir == Path("/var/lib/stopsafe/models")
+    assert cfg.web.enabled and cfg.web.host == "127.0.0.1"  # the installer's page, on loopback
+    assert not load_config(REPO / "edge/stopsafe.example.yaml").web.enabled
     assert stat.S_IMODE((root / CONFIG).stat().st_mode) == 0o640
     for name, entry in load_manifest().items():
         assert sha256_of(root / "var/lib/stopsafe/models" / name) == entry.sha256
@@ -175,3 +177,89 @@ def test_real_venv_install_into_staging_root(tmp_path, bundle):
                         symlinks=True)
         res = _verify(root)
         assert (res.returncode, res.stdout + res.stderr) == (0, "")
+
+
+def _box_config(root: Path, text: str) -> None:
+    (root / "etc/stopsafe").mkdir(parents=True)
+    (root / CONFIG).write_text(text)
+
+
+def test_the_extras_the_config_uses_and_those_asked_for(tmp_path, bundle):
+    from edge.extras import Extra, config_extras
+
+    root = tmp_path / "root"
+    _box_config(root, "stop: {id: s1}\ndetector: {backend: yolox_onnx, model: yolox_nano.onnx}\n"
+                "light: {pin_factory: lgpio}\n")
+    assert config_extras(root / CONFIG) == [Extra.PI5, Extra.ONNX]
+    res = install(root, "--skip-models", "--with-history")
+    assert "the extras history,onnx,pi5 are not installed (the config uses: pi5,onnx)" in (
+        res.stdout)
+    plain = tmp_path / "plain"
+    res = install(plain, "--skip-models", "--extras", "")
+    assert "extras: none" in res.stdout
+    assert config_extras(plain / CONFIG) == []
+    # a night profile on ONNX Runtime needs it too
+    night = tmp_path / "night.yaml"
+    night.write_text("detector: {night: {backend: yolox_onnx, model: yolox_nano.onnx}}\n")
+    assert config_extras(night) == [Extra.ONNX]
+
+
+# a module set to None in sys.modules cannot be imported (ModuleNotFoundError), as on a box
+# installed without the extra
+WITHOUT = ("import sys\nfor m in {mods!r}: sys.modules[m] = None\n"
+           "from edge.cli import main\nsys.exit(main(sys.argv[1:]))")
+
+
+def _without(mods: tuple[str, ...], *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WITHOUT.format(mods=mods), *argv],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+@pytest.mark.parametrize("argv", [
+    ("history", "--db", "sqlite:///{tmp}/h.db", "--create"),
+    ("collect", "--db", "sqlite:///{tmp}/h.db", "--create", "--broker", "127.0.0.1:1",
+     "--duration", "1"),
+    ("console", "--db", "sqlite:///{tmp}/h.db", "--broker", "127.0.0.1:1", "--json"),
+])
+def test_a_command_without_its_extra_names_it_in_one_line(tmp_path, argv):
+    argv = tuple(a.format(tmp=tmp_path) for a in argv)
+    for mods in (("sqlalchemy",), ("matplotlib",)) if argv[0] == "history" else (
+            ("sqlalchemy",),):
+        if "matplotlib" in mods:
+            argv = (*argv, "--chart", str(tmp_path / "c.png"))
+        # help never needs the extra
+        assert _without(mods, argv[0], "--help").returncode == 0
+        res = _without(mods, *argv)
+        assert res.returncode == 69, res.stderr
+        assert res.stderr.strip().splitlines() == [
+            f"stopsafe {argv[0]}: needs the 'history' extra ({mods[0]} is not installed): "
+            "pip install 'stopsafe[history]' into stopsafe's venv "
+            "(a box: systemd/install.sh --extras history)"], res.stderr
+    # a module that belongs to no extra is a bug, and keeps its traceback
+    res = _without(("structlog",), argv[0], "--help")
+    assert res.returncode == 1 and "Traceback" in res.stderr
+
+
+@pytest.mark.skipif(os.environ.get("STOPSAFE_TEST_VENV") != "1",
+                    reason="makes a real venv with pip (minutes); STOPSAFE_TEST_VENV=1 runs it")
+@pytest.mark.timeout(1800)
+def test_real_venv_history_and_collect_work_or_name_their_extra(tmp_path, bundle):
+    """A box set up by install.sh in a clean root: without the history extra, history and
+    collect show their help and name the extra in one line; with --with-history they run."""
+    root = tmp_path / "root"
+    install(root, "--skip-models", venv=True)
+    exe = str(root / "opt/stopsafe/bin/stopsafe")
+    db = f"sqlite:///{tmp_path}/h.db"
+    for cmd in ("history", "collect"):
+        res = subprocess.run([exe, cmd, "--help"], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0 and "--db" in res.stdout, res.stderr
+    res = subprocess.run([exe, "history", "--db", db], capture_output=True, text=True,
+                         timeout=120)
+    assert (res.returncode, res.stderr.strip()) == (69, (
+        "stopsafe history: needs the 'history' extra (sqlalchemy is not installed): "
+        "pip install 'stopsafe[history]' into stopsafe's venv "
+        "(a box: systemd/install.sh --extras history)"))
+    install(root, "--skip-models", "--with-history", venv=True)
+    res = subprocess.run([exe, "history", "--db", db, "--create", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stderr

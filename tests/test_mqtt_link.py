@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -17,9 +18,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge import __version__
-from edge.config import DropPolicy
-from edge.mqtt.discovery import announce_delay_s
+from edge.config import DiscoveryForm, DropPolicy
+from edge.mqtt.discovery import announce_delay_s, discovery_configs
 from edge.mqtt.outbox import Outbox
+from edge.wire import Topics
 from tests.conftest import REPO
 from tests.ha_schema import validate_config
 from tests.mqtt_fixtures import Broker, Collector
@@ -29,7 +31,8 @@ pytestmark = pytest.mark.mqtt
 ROOT = "stopsafe/t1"
 RETAINED = {f"{ROOT}/status": "online", f"{ROOT}/light/state": "OFF",
             f"{ROOT}/light/mode/state": "AUTO", f"{ROOT}/occupancy/state": "OFF",
-            f"{ROOT}/waiting/state": "0", f"{ROOT}/faults/state": "[]"}
+            f"{ROOT}/waiting/state": "0", f"{ROOT}/faults/state": "[]",
+            f"{ROOT}/faults/since/state": "{}", f"{ROOT}/service/state": "ON"}
 
 
 def events(c: Collector) -> list[dict]:
@@ -90,7 +93,11 @@ def test_connect_publishes_status_and_every_retained_topic_then_stopped(broker, 
         assert comps["floor_light"]["command_topic"] == f"{ROOT}/cmd/light"
         tele = json.loads(live.on(f"{ROOT}/tele")[0].payload)
         assert {"fps", "inference_ms", "frame_age_s", "camera", "light", "uptime_s", "memory",
-                "versions", "commands", "waiting_episodes_today", "cpu_temp_c"} <= set(tele)
+                "versions", "commands", "waiting_episodes_today", "cpu_temp_c", "started",
+                "detector_fps"} <= set(tele)
+        started = datetime.fromisoformat(tele["started"])  # Home Assistant's "Running since"
+        assert started.tzinfo is not None and 0 <= tele["uptime_s"] < 30
+        assert abs((datetime.now(timezone.utc) - started).total_seconds() - tele["uptime_s"]) < 5
         assert not live.on(f"{ROOT}/tele")[0].retain
         # a HA restart (birth message) makes the stop send its configs again, after its delay
         mark = live.mark()
@@ -176,7 +183,9 @@ def test_switching_discovery_forms_migrates_then_clears_the_old_configs(broker, 
         assert seq[0] == (device_topic, '{"migrate_discovery":true}')
         assert seq[-1] == (device_topic, "")
         now = retained_now(broker, ("homeassistant/#",))
-        assert len(now) == 10 and device_topic not in now
+        ours = discovery_configs(Topics("stopsafe", "t1"), "homeassistant",
+                                 form=DiscoveryForm.ENTITIES)
+        assert set(now) == {*ours, "homeassistant/sensor/t2/fps/config"}
         for topic, payload in now.items():
             if "/t1/" in topic:
                 validate_config(topic, json.loads(payload))
@@ -313,15 +322,33 @@ def test_selftest_reload_and_snapshot(broker, tmp_path):
     conf.write_text(json.dumps({"stop": {"id": "t1"}, "mqtt": base}))
     from edge.config import load_config
 
-    live = Collector(broker, (f"{ROOT}/result/#", f"{ROOT}/snapshot"))
+    live = Collector(broker, (f"{ROOT}/result/#", f"{ROOT}/snapshot", f"{ROOT}/selftest/state",
+                              f"{ROOT}/faults/#"))
     stop = Stop(load_config(conf), someone_between(0.0, 99), config_path=conf)
     try:
         time.sleep(0.5)
         send(broker, f"{ROOT}/cmd/selftest", b'{"id": "st"}')
-        a = json.loads(live.wait_for(lambda m: m.topic.endswith("/selftest")).payload)
+        a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/selftest")).payload)
         assert a["ok"] is True and a["id"] == "st", a
         c = a["checks"]
         assert c["relay"]["ok"] and c["model"]["ok"] and c["camera"]["ok"] and c["broker"]["ok"]
+        # the last result stays on the broker for Home Assistant's "Last self-test"
+        last = retained_now(broker, (f"{ROOT}/selftest/state",))
+        body = json.loads(last[f"{ROOT}/selftest/state"])
+        assert (body["result"], body["failed"]) == ("passed", [])
+        assert abs((datetime.now(timezone.utc) - datetime.fromisoformat(body["at"]))
+                   .total_seconds()) < 10
+        # a fault: its name in faults/state, its raise time in faults/since/state
+        from edge.runtime.faults import Fault
+
+        t_raise = time.time()
+        stop.pipeline.faults.raise_(Fault.LAMP_FAILED)
+        since = live.wait_for(lambda m: m.topic == f"{ROOT}/faults/since/state"
+                              and "lamp_failed" in m.text)
+        at = datetime.fromisoformat(json.loads(since.payload)["lamp_failed"]).timestamp()
+        assert abs(at - t_raise) < 2
+        stop.pipeline.faults.clear(Fault.LAMP_FAILED)
+        live.wait_for(lambda m: m.topic == f"{ROOT}/faults/since/state" and m.text == "{}")
         send(broker, f"{ROOT}/cmd/snapshot", b"")
         a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/snapshot")).payload)
         assert a == {"ok": False, "id": None, "error": "disabled",

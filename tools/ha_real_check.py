@@ -34,6 +34,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import DiscoveryForm, parse_config
+from edge.mqtt.discovery import components
+from edge.wire import Topics
 from sim.broker import Broker
 from sim.fleet import Fleet
 
@@ -131,6 +133,68 @@ def wait(pred, timeout: float, step: float = 0.5) -> Any:
     return None
 
 
+def crew_entities(broker: Broker, ha_dir: Path, mine: dict[str, Any],
+                  out: dict[str, Any]) -> bool:
+    """The entities of issue 27: each with the device class and unit Home Assistant took, the
+    timestamps parsed, and the self-test and snapshot buttons answered through the stop."""
+    names = {c.key: c.options["name"] for c in components(Topics("stopsafe", "ha-0000"), 5.0,
+                                                           snapshots=True)}
+
+    def entity(platform: str, key: str) -> str:
+        """The entity id Home Assistant gave: ``default_entity_id`` where it reads it (2025.10
+        on), else the one it made from the device's and the entity's names."""
+        exact = f"{platform}.stopsafe_ha_0000_{key}"
+        if exact in mine:
+            return exact
+        return next((k for k, v in mine.items() if k.startswith(platform + ".")
+                     and str(v["attributes"].get("friendly_name", "")).endswith(
+                         " " + names[key])), exact)
+
+    ok = True
+    seen = {}
+    for platform, key in (("sensor", "selftest_result"), ("sensor", "light_on_today"),
+                          ("sensor", "uptime"), ("sensor", "fault_since"),
+                          ("sensor", "waiting_episodes_today"), ("sensor", "detector_rate"),
+                          ("image", "snapshot"), ("button", "take_snapshot"),
+                          ("binary_sensor", "in_service")):
+        eid = entity(platform, key)
+        st = mine.get(eid)
+        ok &= st is not None
+        if st is not None:
+            attrs = st["attributes"]
+            seen[eid] = {"state": st["state"], "device_class": attrs.get("device_class"),
+                         "unit": attrs.get("unit_of_measurement"),
+                         "state_class": attrs.get("state_class")}
+    out["crew_entities"] = seen
+    uptime = seen.get(entity("sensor", "uptime"), {}).get("state", "")
+    try:
+        started = datetime.fromisoformat(uptime)
+        ok &= abs((datetime.now(timezone.utc) - started).total_seconds()) < 3600
+    except ValueError:
+        ok = False
+    ok &= seen.get(entity("sensor", "fault_since"), {}).get("state") == "unknown"  # healthy
+    for key in ("light_on_today", "detector_rate", "waiting_episodes_today"):
+        try:
+            float(seen.get(entity("sensor", key), {}).get("state", "x"))
+        except ValueError:
+            ok = False
+    call(broker, "button", "press", {"entity_id": entity("button", "selftest")})
+    result = wait(lambda: states(ha_dir).get(entity("sensor", "selftest_result"), {}).get(
+        "state") in ("passed", "failed"), 20)
+    last = states(ha_dir).get(entity("sensor", "selftest_result"), {})
+    out["selftest_pressed"] = {"state": last.get("state"),
+                               "attributes": last.get("attributes", {}).get("failed")}
+    ok &= bool(result)
+    before = states(ha_dir).get(entity("image", "snapshot"), {}).get("state")
+    call(broker, "button", "press", {"entity_id": entity("button", "take_snapshot")})
+    changed = wait(lambda: states(ha_dir).get(entity("image", "snapshot"), {}).get("state")
+                   not in (None, before), 20)
+    out["snapshot_pressed"] = {"before": before, "after": states(ha_dir).get(
+        entity("image", "snapshot"), {}).get("state")}
+    ok &= bool(changed)
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hass", required=True, help="the hass executable of a Home Assistant venv")
@@ -155,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     def stop_with(form: str) -> Fleet:
         cfg = parse_config({"stop": {"id": "ha-0000"}, "mqtt": {
             "enabled": True, "host": broker.host, "port": broker.port, "telemetry_s": 5,
-            "discovery": True, "discovery_form": form, "discovery_delay_max_s": 2}})
+            "discovery": True, "discovery_form": form, "discovery_delay_max_s": 2},
+            "privacy": {"snapshots": True}})
         f = Fleet(cfg, 1, id_prefix="ha", fps=2.0)
         f.start()
         return f
@@ -195,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         out["entities"] = {k: v["state"] for k, v in sorted(mine.items())}
         by_platform = {k.split(".")[0] for k in mine}
         out["platforms"] = sorted(by_platform)
-        ok &= by_platform == {"light", "select", "binary_sensor", "sensor", "event", "button"}
+        ok &= by_platform == {"light", "select", "binary_sensor", "sensor", "event", "button",
+                              "image"}
+        ok &= crew_entities(broker, ha_dir, mine, out)
         light = next((k for k in mine if k.startswith("light.")), None)
         select = next((k for k in mine if k.startswith("select.")), None)
         problem = next((k for k in mine if k.startswith("binary_sensor.") and "problem" in k),
@@ -230,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         fps = next((k for k in mine if k.startswith("sensor.") and ("fps" in k or
                                                                    "frame_rate" in k)), None)
         if fps and fleet is not None:
-            svc = fleet.stops[0][1]
+            svc = fleet.stops[0][1].mqtt
             svc.runner.call(lambda: setattr(svc, "_next_tele", float("inf")))
             t_quiet = time.monotonic()
             expired = wait(lambda: states(ha_dir).get(fps, {}).get("state") == "unavailable",

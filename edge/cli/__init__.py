@@ -20,7 +20,9 @@ from typing import NamedTuple
 from edge import __version__
 from edge.cli.common import resolve_config
 from edge.config import EX_CONFIG, ConfigError, LogFormat
+from edge.extras import EX_UNAVAILABLE, missing_line
 from edge.logs import configure_logging
+from edge.mqtt.errors import BrokerUnavailable
 
 
 class Command(NamedTuple):
@@ -45,8 +47,10 @@ COMMANDS = (
             "static places"),
     Command("commission", "edge.cli.commission",
             "all checks and a snapshot, with a report in DIR"),
+    Command("web-password", "edge.cli.web_password", "make the hash for web.password_hash"),
     Command("console", "fleet.cli.console",
-            "live table of every stop on the broker; send commands"),
+            "every stop on the broker in a terminal UI (filter, sort, details, commands, "
+            "forget); --once/--json for scripts; send"),
     Command("fleet-sim", "edge.cli.fleet_sim", "impersonate N stops on the broker (load tests)"),
     Command("collect", "fleet.cli.collect",
             "keep every stop's events, status and telemetry in a database (MQTT 5 shared "
@@ -55,6 +59,7 @@ COMMANDS = (
             "each stop's days from the history database: light on-time, switch-ons, waiting, "
             "hours blind, faults, time offline"),
 )
+
 
 def invoked(argv: Sequence[str]) -> str | None:
     """The sub-command ``argv`` names: its first word that is not an option (the top level has
@@ -80,6 +85,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def _name(args: argparse.Namespace) -> str:
+    """The command as typed (``console send``: a sub-command's own ``tool`` default)."""
+    return getattr(args, "tool", None) or args.command
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
@@ -91,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stopsafe: config error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except BrokerUnavailable as exc:  # down, unreachable, or refused the login: one line
+        print(f"stopsafe {_name(args)}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed: one line
+        line = missing_line(_name(args), exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EX_UNAVAILABLE
 
 
 if __name__ == "__main__":  # pragma: no cover

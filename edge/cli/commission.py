@@ -1,13 +1,15 @@
-"""``stopsafe commission -c CONFIG -o DIR``: every check in one go, and a report for the records.
+"""``stopsafe commission -c CONFIG -o DIR [--walk]``: every check in one go, and one report.
 
-DIR gets ``selftest.json`` (every check with its figures, the effective config), ``snapshot.png``
-(the last live frame with the zone and detections; only when privacy.local_snapshots allows it)
-and ``report.html``, one page that links the two.
+DIR gets ``report.html``, one self-contained page (the snapshot inlined, the walk test's result
+in it: the record survives being moved or mailed), and ``selftest.json`` (every check with its
+figures, the effective config). While the daemon runs (its page, ``web.enabled``, answers) the
+checks go through it; otherwise relay, camera and model are opened here.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import html
 import json
 import platform
@@ -20,10 +22,11 @@ from edge import __version__
 from edge.cli.common import load, report_logging
 from edge.cli.selftest import add_selftest_options, print_checks
 
-COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "skip": "#757575"}
+COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "skip": "#757575", "warn": "#ef6c00"}
 
 
-def render_html(report: dict[str, Any], snapshot: str | None) -> str:
+def render_html(report: dict[str, Any], snapshot: tuple[str, bytes] | None) -> str:
+    """The report; ``snapshot`` is (media type, bytes), inlined as a data URI."""
     esc = html.escape
     cfg = report["config"]
     rows = "\n".join(
@@ -32,9 +35,19 @@ def render_html(report: dict[str, Any], snapshot: str | None) -> str:
         for c in report["checks"])
     verdict = "PASSED" if report["passed"] else "FAILED"
     colour = COLOURS["pass" if report["passed"] else "fail"]
-    picture = (f'<img src="{esc(snapshot)}" alt="snapshot" style="max-width:100%">'
-               if snapshot else "<p>No picture: privacy.local_snapshots is false, or the camera "
-               "gave no frame.</p>")
+    if snapshot is not None:
+        kind, data = snapshot
+        picture = (f'<img src="data:{kind};base64,{base64.b64encode(data).decode()}" '
+                   'alt="snapshot" style="max-width:100%">')
+    else:
+        picture = ("<p>No picture: privacy.local_snapshots is false, or the camera gave no "
+                   "frame.</p>")
+    walk = report.get("walk")
+    walk_html = "<p>Not run (stopsafe commission --walk).</p>" if walk is None else (
+        f'<p style="color:{COLOURS[walk["status"] if walk["status"] != "running" else "fail"]};'
+        f'font-weight:bold">{esc(walk["message"])}</p>'
+        + "<table>" + "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td>{v:.1f} s</td></tr>"
+                              for k, v in walk["times"].items()) + "</table>")
     zone = ", ".join(f"({x:.3f}, {y:.3f})" for x, y in cfg["zone"]["polygon"])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -46,10 +59,13 @@ table{{border-collapse:collapse}} tr{{border-bottom:1px solid #ddd}}</style></he
 <h1>stopsafe commissioning: {esc(cfg['stop']['id'])} {esc(cfg['stop']['name'])}</h1>
 <p style="font-size:1.4em;color:{colour};font-weight:bold">{verdict}</p>
 <p>{esc(report['time'])} on {esc(report['host'])}, stopsafe {esc(report['version'])},
-config {esc(report['config_path'])}</p>
+config {esc(report['config_path'])}{', through the running daemon' if report['through_daemon']
+                                   else ''}</p>
 <table><tr><th>result</th><th>check</th><th>what was found</th></tr>
 {rows}
 </table>
+<h2>Walk test</h2>
+{walk_html}
 <h2>Settings</h2>
 <table>
 <tr><td>camera</td><td>{esc(str(cfg['camera']['source']))} at {cfg['camera']['fps']} fps</td></tr>
@@ -68,27 +84,97 @@ s; relay GPIO{cfg['light']['pin']}</td></tr>
 """
 
 
+def _say(message: str) -> None:
+    print(f"walk test: {message}", file=sys.stderr, flush=True)
+
+
+def run_walk(cfg: Any, limit_s: float) -> Any:
+    """The walk test on a pipeline of its own (the daemon is not running): the real camera,
+    model and relay, until the walk ends or ``limit_s`` has passed."""
+    import time
+
+    from actuators.light import LightError
+    from edge.install.walk import WalkResult, WalkStatus, WalkTest
+    from edge.runtime.assembly import assemble
+    from edge.runtime.camera import open_camera
+    from edge.runtime.frames import CameraError
+
+    walk = WalkTest()
+    try:
+        stop = assemble(cfg, lambda: open_camera(cfg.camera), sinks=[walk])
+    except (LightError, CameraError) as exc:
+        return WalkResult(WalkStatus.FAILED, limit_s=limit_s, note=str(exc))
+    walk.start(limit_s)
+    _say(walk.result().message())
+    deadline = time.monotonic() + limit_s + 10.0  # a camera that delivers nothing
+    last = ""
+    try:
+        while walk.result().status is WalkStatus.RUNNING:
+            if stop.pipeline.cycle() is None:
+                walk.expire("the camera source ended")
+            elif time.monotonic() > deadline:
+                walk.expire("no frames")
+            message = walk.result().message()
+            if message != last:
+                _say(message)
+                last = message
+    finally:
+        stop.close()
+    return walk.result()
+
+
 def cmd_commission(args: argparse.Namespace) -> int:
     import cv2
 
-    from edge.install.commissioning import Check, Verdict, run_selftest
+    from edge.install.commissioning import (
+        Check,
+        Verdict,
+        check_clock,
+        check_configured,
+        check_permissions,
+        run_selftest,
+    )
+    from edge.install.through_daemon import DaemonPage, PageError, checks_through
+    from edge.install.walk import DEFAULT_WALK_S
     from edge.pictures import draw_snapshot
 
     cfg = load(args.config)
     report_logging(cfg, args)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    result = run_selftest(cfg, picture=Path(args.picture) if args.picture else None,
-                          seconds=args.seconds, pulse_s=args.pulse,
-                          config_path=Path(args.config))
-    checks = [Check("config", Verdict.PASS, f"{args.config} is valid"), *result.checks]
-    snapshot = None
-    if result.frame is not None and cfg.privacy.local_snapshots:
-        snapshot = "snapshot.png"
-        if not cv2.imwrite(str(out / snapshot),
-                           draw_snapshot(result.frame, result.detections, cfg)):
-            checks.append(Check("snapshot", Verdict.FAIL, f"cannot write {out / snapshot}"))
-            snapshot = None
+    config_path = Path(args.config)
+    checks = [Check("config", Verdict.PASS, f"{args.config} is valid"), check_configured(cfg)]
+    snapshot: tuple[str, bytes] | None = None
+    walk = None
+    page = DaemonPage.find(cfg)
+    if page is not None:
+        try:
+            page.open_session()
+            checks += [check_clock(), check_permissions(cfg, config_path),
+                       *checks_through(cfg, page, args.seconds)]
+            if args.picture:
+                checks.append(Check("picture", Verdict.SKIP, "not checked through the running "
+                                    "daemon (its model is busy): stop it to check --picture"))
+            jpeg = page.frame_jpeg()
+            snapshot = ("image/jpeg", jpeg) if jpeg else None
+            if args.walk:
+                walk = page.walk(args.walk_seconds or DEFAULT_WALK_S, _say)
+        except (OSError, PageError) as exc:
+            checks.append(Check("daemon", Verdict.FAIL, f"the daemon's page at {page.base}: {exc}"))
+    else:
+        result = run_selftest(cfg, picture=Path(args.picture) if args.picture else None,
+                              seconds=args.seconds, pulse_s=args.pulse, config_path=config_path)
+        checks += result.checks
+        if result.frame is not None and cfg.privacy.local_snapshots:
+            ok, png = cv2.imencode(".png", draw_snapshot(result.frame, result.detections, cfg))
+            snapshot = ("image/png", png.tobytes()) if ok else None
+        if args.walk:
+            walk = run_walk(cfg, args.walk_seconds or DEFAULT_WALK_S)
+    if walk is not None:
+        from edge.install.walk import WalkStatus
+
+        checks.append(Check("walk", Verdict.PASS if walk.status is WalkStatus.PASSED
+                            else Verdict.FAIL, walk.message(), walk.as_json()))
     passed = all(c.status is not Verdict.FAIL for c in checks)
     report = {
         "passed": passed,
@@ -96,8 +182,9 @@ def cmd_commission(args: argparse.Namespace) -> int:
         "host": platform.node(),
         "version": __version__,
         "config_path": str(args.config),
+        "through_daemon": page is not None,
         "checks": [c.as_json() for c in checks],
-        "snapshot": snapshot,
+        "walk": walk.as_json() if walk is not None else None,
         "config": cfg.model_dump(mode="json"),
     }
     (out / "selftest.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -112,4 +199,8 @@ def cmd_commission(args: argparse.Namespace) -> int:
 def register(p: argparse.ArgumentParser) -> None:
     add_selftest_options(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
+    p.add_argument("--walk", action="store_true",
+                   help="the walk test: walk into the zone, wait for the light, then leave")
+    p.add_argument("--walk-seconds", type=float, default=None, metavar="S",
+                   help="time allowed for the walk test (default 120)")
     p.set_defaults(func=cmd_commission)

@@ -69,7 +69,7 @@ def cmd_zone(args: argparse.Namespace) -> int:
 def _mask_static(path: Path, cfg: Config) -> int:
     """Add a mask round each static place's box (its standing point is inside it; a person
     standing in front of the thing stands below it and still counts)."""
-    from edge.install.config_edit import write_masks
+    from edge.install.config_edit import write_zone
     from edge.runtime.static_file import read_places, static_file_path
 
     kept = static_file_path(cfg, default=True)
@@ -94,7 +94,7 @@ def _mask_static(path: Path, cfg: Config) -> int:
         print(f"every static place in {kept} is masked already")
         return 0
     try:
-        _cfg, backup = write_masks(path, masks)
+        _cfg, backup = write_zone(path, cfg.zone.polygon, masks)
     except ConfigError as exc:
         print(f"stopsafe zone: not written: {exc}", file=sys.stderr)
         return 78

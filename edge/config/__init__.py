@@ -67,6 +67,7 @@ from edge.config.stop import (
     Window,
     ZoneConfig,
 )
+from edge.config.web import WebConfig, is_loopback
 
 __all__ = [
     "EX_CONFIG",
@@ -112,10 +113,12 @@ __all__ = [
     "TrackerConfig",
     "WaitingConfig",
     "WatchdogConfig",
+    "WebConfig",
     "Window",
     "ZoneConfig",
     "_describe",
     "check_zone_polygon",
+    "is_loopback",
     "load_config",
     "parse_config",
     "pin_factory_name",

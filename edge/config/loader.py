@@ -28,6 +28,7 @@ from edge.config.stop import (
     WaitingConfig,
     ZoneConfig,
 )
+from edge.config.web import WebConfig
 
 
 class Config(Section):
@@ -50,6 +51,7 @@ class Config(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @field_validator("zone")
     @classmethod

@@ -79,6 +79,10 @@ class MqttConfig(Section):
     """Link to the maintenance broker (off unless enabled)."""
 
     enabled: bool = Field(False, description="Connect to a broker.")
+    standalone: bool = Field(
+        False, description="This stop is meant to run without MQTT (no maintenance link): "
+        "said explicitly, so `stopsafe commission` does not fail it for MQTT being off.",
+    )
     host: str = Field("localhost", min_length=1, description="Broker host name or address.")
     port: int = Field(1883, ge=1, le=65535, description="Broker port.")
     prefix: str = Field(
@@ -156,5 +160,12 @@ class MqttConfig(Section):
         if v < info.data.get("reconnect_min_s", 0.0):
             raise ValueError("must not be below reconnect_min_s")
         return v
+
+    @model_validator(mode="after")
+    def _standalone_is_off(self) -> MqttConfig:
+        if self.enabled and self.standalone:
+            raise ValueError("enabled and standalone are both true: a standalone stop has no "
+                             "broker; set one of them false")
+        return self
 
 

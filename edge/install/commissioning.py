@@ -8,7 +8,7 @@ file they are given, and only when ``privacy.local_snapshots`` allows it.
 
 from __future__ import annotations
 
-import socket
+import os
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +26,9 @@ from edge.config import Config
 
 log = structlog.get_logger("stopsafe.commissioning")
 
+EXAMPLE_CONFIG = "stopsafe.example.yaml"  # shipped in the package, beside edge/config
+# a zone covering this share of the frame is the example's whole-frame zone, not a waiting area
+WHOLE_FRAME_SHARE = 0.98
 EARLIEST_SANE = datetime(2025, 1, 1)  # no clock showing a time before this software is right
 MIN_RATE = 0.8  # of camera.fps
 
@@ -340,20 +343,138 @@ def _check_picture(detector: Any, picture: Path, threshold: float) -> Check:
 
 # -- broker ------------------------------------------------------------------------------------
 
-def check_broker(cfg: Config, timeout_s: float = 3.0) -> Check:
+def check_broker(cfg: Config, timeout_s: float = 5.0) -> Check:
+    """Log in with the stop's own credentials (and TLS) and make a publish/subscribe round trip
+    on the stop's own command topic, which the example ACL lets a stop read: a wrong password, a
+    missing ACL line or a broker that takes the connection but delivers nothing each fail."""
+    import threading
+    import uuid
+
+    from edge.mqtt.link import ignore_sigpipe, paho_client
+    from edge.mqtt.service import resolve_credentials
+    from edge.wire import COMMISSION_PING, Topics
+
     m = cfg.mqtt
     if not m.enabled:
+        if m.standalone:
+            return Check("broker", Verdict.PASS, "no broker: mqtt.standalone declares a stop "
+                         "that runs without MQTT")
         return Check("broker", Verdict.SKIP, "MQTT not configured (mqtt.enabled is false)")
+    where = {"host": m.host, "port": m.port}
+    user, password = resolve_credentials(cfg, os.environ)
+    topics = Topics(m.prefix, cfg.stop.id)
+    root, topic = topics.root, topics.cmd(COMMISSION_PING)
+    nonce = uuid.uuid4().hex.encode()
+    got = threading.Event()
+    connected: dict[str, Any] = {}
+    subscribed = threading.Event()
+    sub_codes: list[Any] = []
+
+    def on_connect(client, _u, _flags, rc, _p=None) -> None:
+        connected["rc"] = rc
+        if not rc.is_failure:
+            client.subscribe(topic, qos=1)
+
+    def on_subscribe(_c, _u, _mid, codes, _p=None) -> None:
+        sub_codes.extend(codes)
+        subscribed.set()
+
+    def on_message(_c, _u, msg) -> None:
+        if msg.topic == topic and msg.payload == nonce:
+            got.set()
+
+    ignore_sigpipe()
+    # a client id of its own: the daemon's (stopsafe-<id>) may be connected right now
+    client = paho_client(f"stopsafe-{cfg.stop.id}-commission-{uuid.uuid4().hex[:6]}",
+                         m.protocol, user, password, m.tls)
+    client.on_connect, client.on_subscribe, client.on_message = (on_connect, on_subscribe,
+                                                                 on_message)
     t0 = time.perf_counter()
     try:
-        with socket.create_connection((m.host, m.port), timeout=timeout_s):
-            pass
-    except OSError as exc:
+        client.connect(m.host, m.port, m.keepalive_s)
+    except (OSError, ValueError) as exc:
         return Check("broker", Verdict.FAIL, f"cannot reach {m.host}:{m.port}: {exc} (network, "
-                     "firewall, or the broker is down)", {"host": m.host, "port": m.port})
+                     "firewall, or the broker is down)", where)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while "rc" not in connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        rc = connected.get("rc")
+        login = f"as {user!r}" if user else "without a user name"
+        if rc is None:
+            return Check("broker", Verdict.FAIL, f"{m.host}:{m.port} took the connection but "
+                         f"never answered the MQTT login in {timeout_s:g} s (TLS or protocol "
+                         "mismatch?)", where)
+        if rc.is_failure:
+            return Check("broker", Verdict.FAIL, f"{m.host}:{m.port} refused the login {login}: "
+                         f"{rc} (user name, password file, or the broker's password_file)",
+                         {**where, "reason": str(rc)})
+        subscribed.wait(max(0.0, deadline - time.monotonic()))
+        if not sub_codes or any(getattr(c, "is_failure", False) or c == 128 for c in sub_codes):
+            return Check("broker", Verdict.FAIL, f"logged in {login}, but may not subscribe to "
+                         f"{topic}: the broker's ACL does not let the stop read its commands",
+                         where)
+        client.publish(topic, nonce, qos=1)
+        if not got.wait(max(0.0, deadline - time.monotonic())):
+            return Check("broker", Verdict.FAIL, f"logged in {login}, published on {topic} and "
+                         "never received it back: the broker's ACL does not let this login "
+                         f"write and read the stop's own topics ({root}/...)", where)
+    finally:
+        client.loop_stop()
+        client.disconnect()
     ms = (time.perf_counter() - t0) * 1e3
-    return Check("broker", Verdict.PASS, f"reached {m.host}:{m.port} in {ms:.0f} ms",
-                 {"host": m.host, "port": m.port, "connect_ms": round(ms, 1)})
+    return Check("broker", Verdict.PASS, f"logged in to {m.host}:{m.port} {login} and made a "
+                 f"publish/subscribe round trip on {topic} in {ms:.0f} ms",
+                 {**where, "round_trip_ms": round(ms, 1), "topic": topic})
+
+
+# -- what an installer must set ----------------------------------------------------------------
+
+def example_config() -> Config:
+    """The example config as shipped: what a stop still has when nobody configured it."""
+    from importlib import resources
+
+    from edge.config import load_config
+
+    with resources.as_file(resources.files("edge").joinpath(EXAMPLE_CONFIG)) as path:
+        return load_config(path)
+
+
+def zone_share(polygon: Any) -> float:
+    """The share of the frame the zone covers."""
+    return abs(float(cv2.contourArea(np.asarray(polygon, np.float32))))
+
+
+def check_configured(cfg: Config) -> Check:
+    """FAIL for what the example ships and every stop must change: its id and name, a zone that
+    is the whole frame, and MQTT off without ``mqtt.standalone: true``; and a page that would
+    listen beyond loopback without a password (the daemon runs without it)."""
+    example = example_config()
+    problems = []
+    if cfg.stop.id == example.stop.id:
+        problems.append(f"stop.id is the example's ({example.stop.id})")
+    if not cfg.stop.name.strip():
+        problems.append("stop.name is empty")
+    elif cfg.stop.name == example.stop.name:
+        problems.append(f"stop.name is the example's ({example.stop.name!r})")
+    share = zone_share(cfg.zone.polygon)
+    if share >= WHOLE_FRAME_SHARE:
+        problems.append("zone.polygon is the whole frame: draw the waiting area (the page's "
+                        "zone editor, or stopsafe zone --set)")
+    if not cfg.mqtt.enabled and not cfg.mqtt.standalone:
+        problems.append("mqtt.enabled is false: configure the broker, or set "
+                        "mqtt.standalone: true for a stop meant to run without MQTT")
+    if cfg.web.refusal is not None:
+        problems.append(cfg.web.refusal)
+    data = {"stop_id": cfg.stop.id, "stop_name": cfg.stop.name,
+            "zone_share": round(share, 3), "mqtt": cfg.mqtt.enabled,
+            "standalone": cfg.mqtt.standalone}
+    if problems:
+        return Check("configured", Verdict.FAIL, "; ".join(problems), data)
+    return Check("configured", Verdict.PASS, f"stop {cfg.stop.id} ({cfg.stop.name}), zone "
+                 f"{share:.0%} of the frame, "
+                 f"{'MQTT on' if cfg.mqtt.enabled else 'standalone (no MQTT)'}", data)
 
 
 # -- all of them -------------------------------------------------------------------------------

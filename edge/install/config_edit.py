@@ -1,11 +1,11 @@
-"""Changing the config file on the box without losing it: ``stopsafe zone --set`` and
-``--mask-static``.
+"""Changing the config file on the box without losing it: ``stopsafe zone --set``, ``stopsafe
+zone --mask-static`` and the page's zone editor.
 
-The installer's file has their comments in it, so only the ``zone.polygon`` (or ``zone.masks``)
-value is replaced in the text (located with PyYAML's composer), the result is validated like at
-start-up, written to a temporary file beside it with the same mode and owner, and renamed over
-it; the old file stays as ``FILE.bak``. A power cut at any moment leaves either the old or the
-new file, never half of one.
+The installer's file has their comments in it, so only ``zone.polygon`` (and ``zone.masks``) is
+replaced in the text (located with PyYAML's composer), the result is validated like at start-up,
+written to a temporary file beside it with the same mode and owner, and renamed over it; the old
+file stays as ``FILE.bak``. A power cut at any moment leaves either the old or the new file,
+never half of one.
 """
 
 from __future__ import annotations
@@ -33,81 +33,67 @@ def _end(node: yaml.Node) -> int:
     return node.end_mark.index
 
 
-def replace_zone_text(text: str, polygon: Sequence[Sequence[float]]) -> str:
-    """``text`` with ``zone.polygon`` set to ``polygon``, everything else as it was."""
-    return _replace_in_zone(text, "polygon", _flow(polygon))
-
-
-def replace_masks_text(text: str, masks: Sequence[Sequence[Sequence[float]]]) -> str:
-    """``text`` with ``zone.masks`` set to ``masks``, everything else as it was."""
-    return _replace_in_zone(text, "masks", "[" + ", ".join(_flow(m) for m in masks) + "]")
-
-
-def _replace_in_zone(text: str, name: str, flow: str) -> str:
-    """``text`` with ``zone.<name>`` set to the flow-style YAML ``flow``."""
+def _set_zone_key(text: str, key: str, flow: str) -> str:
+    """``text`` with ``zone.<key>`` set to the flow-style YAML ``flow``, the rest as it was."""
     root = yaml.compose(text) if text.strip() else None
     if root is None:
-        return f"{text.rstrip()}\nzone:\n  {name}: {flow}\n".lstrip("\n")
+        return f"{text.rstrip()}\nzone:\n  {key}: {flow}\n".lstrip("\n")
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError("the config is not a mapping of sections")
-    for key, value in root.value:
-        if key.value != "zone":
+    for k, value in root.value:
+        if k.value != "zone":
             continue
         if isinstance(value, yaml.MappingNode):
             for k2, v2 in value.value:
-                if k2.value == name:
+                if k2.value == key:
                     return text[:k2.end_mark.index] + ": " + flow + text[_end(v2):]
             if not value.flow_style and value.value:
                 first_key = value.value[0][0]
                 indent = " " * first_key.start_mark.column
                 at = first_key.start_mark.index - first_key.start_mark.column
-                return text[:at] + f"{indent}{name}: {flow}\n" + text[at:]
+                return text[:at] + f"{indent}{key}: {flow}\n" + text[at:]
         # zone: (empty), zone: {} or zone: {other: ...}: write the section as a flow mapping
         data = yaml.safe_load(text[value.start_mark.index:_end(value)]) if value.value else {}
         data = data if isinstance(data, dict) else {}
-        items = [f"{k}: {yaml.safe_dump(v, default_flow_style=True).strip()}"
-                 for k, v in data.items() if k != name]
-        section = "{" + ", ".join([f"{name}: {flow}", *items]) + "}"
-        return text[:key.end_mark.index] + ": " + section + text[_end(value):]
-    return f"{text.rstrip()}\n\nzone:\n  {name}: {flow}\n"
+        items = [f"{k3}: {yaml.safe_dump(v, default_flow_style=True).strip()}"
+                 for k3, v in data.items() if k3 != key]
+        section = "{" + ", ".join([f"{key}: {flow}", *items]) + "}"
+        return text[:k.end_mark.index] + ": " + section + text[_end(value):]
+    return f"{text.rstrip()}\n\nzone:\n  {key}: {flow}\n"
+
+
+def replace_zone_text(text: str, polygon: Sequence[Sequence[float]],
+                      masks: Sequence[Sequence[Sequence[float]]] | None = None) -> str:
+    """``text`` with ``zone.polygon`` (and ``zone.masks`` unless None) set, everything else as
+    it was."""
+    text = _set_zone_key(text, "polygon", _flow(polygon))
+    if masks is not None:
+        text = _set_zone_key(text, "masks", "[" + ", ".join(_flow(m) for m in masks) + "]")
+    return text
 
 
 def _rounded(polygon: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
     return [(round(x, 4), round(y, 4)) for x, y in polygon]
 
 
-def write_zone(path: Path, polygon: Sequence[Sequence[float]]) -> tuple[Config, Path]:
-    """Set the zone in the file at ``path``; returns the new config and the backup's path.
+def write_zone(path: Path, polygon: Sequence[Sequence[float]],
+               masks: Sequence[Sequence[Sequence[float]]] | None = None) -> tuple[Config, Path]:
+    """Set the zone (and its masks unless None) in the file at ``path``; returns the new
+    config and the backup's path.
 
     Raises ConfigError (and leaves the file alone) when the result would not be valid.
     """
     text = path.read_text(encoding="utf-8")
-    cfg, new_text = _checked(path, replace_zone_text(text, polygon))
-    if _rounded(cfg.zone.polygon) != _rounded(polygon):
-        raise ConfigError(f"{path}: zone.polygon did not come out as set; file left as it was")
-    return cfg, _write(path, new_text)
-
-
-def write_masks(path: Path, masks: Sequence[Sequence[Sequence[float]]]) -> tuple[Config, Path]:
-    """Set ``zone.masks`` in the file at ``path``, like :func:`write_zone`."""
-    text = path.read_text(encoding="utf-8")
-    cfg, new_text = _checked(path, replace_masks_text(text, masks))
-    if [_rounded(m) for m in cfg.zone.masks] != [_rounded(m) for m in masks]:
-        raise ConfigError(f"{path}: zone.masks did not come out as set; file left as it was")
-    return cfg, _write(path, new_text)
-
-
-def _checked(path: Path, new_text: str) -> tuple[Config, str]:
+    new_text = replace_zone_text(text, polygon, masks)
     try:
         data = yaml.safe_load(new_text)
-    except yaml.YAMLError as exc:  # pragma: no cover - the replacements write valid YAML
+    except yaml.YAMLError as exc:  # pragma: no cover - replace_zone_text writes valid YAML
         raise ConfigError(f"{path}: the edited file is not YAML: {exc}") from None
-    return parse_config(data, path), new_text
-
-
-def _write(path: Path, new_text: str) -> Path:
-    """Replace the file (same mode and owner), keeping the old one as FILE.bak; the backup's
-    path."""
+    cfg = parse_config(data, path)
+    if _rounded(cfg.zone.polygon) != _rounded(polygon) or (
+            masks is not None and [_rounded(m) for m in cfg.zone.masks]
+            != [_rounded(m) for m in masks]):
+        raise ConfigError(f"{path}: the zone did not come out as set; file left as it was")
     backup = path.with_name(path.name + ".bak")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     st = path.stat()
@@ -128,7 +114,7 @@ def _write(path: Path, new_text: str) -> Path:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return backup
+    return cfg, backup
 
 
 def parse_points(spec: str) -> list[tuple[float, float]]:

@@ -1,16 +1,25 @@
 """Connecting tools (console, fleet-sim) to the broker the way the daemon does: from a config's
-mqtt section (``-c CONFIG``) or from ``--broker HOST:PORT`` and the environment."""
+mqtt section (``-c CONFIG``) or from ``--broker HOST:PORT`` and the environment.
+
+A broker that is down, unreachable or refuses the login is a :class:`BrokerUnavailable` with
+one line to print (``stopsafe``'s ``main`` prints it and exits 69, or 77 for a refused login),
+never a traceback; tools that stay up (the console) show the same line and retry.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import ssl
+import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 
 from edge.config import Config, ConfigError, load_config, parse_config
+from edge.mqtt.errors import EX_NOPERM, BrokerUnavailable
 from edge.mqtt.service import resolve_credentials
 
 
@@ -48,8 +57,22 @@ def broker_config(args: argparse.Namespace) -> Config:
     return parse_config(data, args.config or "<command line>")
 
 
-def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> paho.Client:
-    """A paho client for a tool (its own random client id), connected (loop not started)."""
+def broker_name(cfg: Config) -> str:
+    return f"broker {cfg.mqtt.host}:{cfg.mqtt.port}"
+
+
+def unreachable(cfg: Config, exc: BaseException) -> BrokerUnavailable:
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return BrokerUnavailable(f"{broker_name(cfg)}: {reason}")
+
+
+def refused(cfg: Config, reason_code: Any) -> BrokerUnavailable:
+    return BrokerUnavailable(f"{broker_name(cfg)} refused the connection: {reason_code}",
+                             EX_NOPERM)
+
+
+def new_client(cfg: Config, role: str, on_connect=None, on_message=None) -> paho.Client:
+    """A paho client for a tool (its own random client id), not connected."""
     from edge.mqtt.link import ignore_sigpipe, paho_client
 
     ignore_sigpipe()
@@ -59,8 +82,41 @@ def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> 
                          m.tls)
     client.on_connect = on_connect
     client.on_message = on_message
-    client.connect(m.host, m.port, m.keepalive_s)
     return client
+
+
+def connect_client(cfg: Config, role: str, on_connect=None, on_message=None) -> paho.Client:
+    """A paho client for a tool, connected (loop not started); a broker that cannot be
+    reached is a BrokerUnavailable."""
+    client = new_client(cfg, role, on_connect, on_message)
+    try:
+        client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive_s)
+    except (OSError, ssl.SSLError) as exc:
+        raise unreachable(cfg, exc) from None
+    return client
+
+
+class Connected:
+    """The outcome of a tool's connection (set from paho's thread): ``wait`` returns once the
+    broker accepted it, or raises the one-line BrokerUnavailable."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._done = threading.Event()
+        self._error: BrokerUnavailable | None = None
+
+    def on_connect(self, rc: Any) -> bool:
+        """paho's on_connect: True when accepted."""
+        if rc.is_failure:
+            self._error = refused(self.cfg, rc)
+        self._done.set()
+        return not rc.is_failure
+
+    def wait(self, timeout: float) -> None:
+        if not self._done.wait(timeout):
+            raise BrokerUnavailable(f"{broker_name(self.cfg)}: no answer within {timeout:g} s")
+        if self._error is not None:
+            raise self._error
 
 
 def apply_credentials_and_tls(client: paho.Client, cfg: Config) -> None:

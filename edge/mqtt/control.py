@@ -14,7 +14,7 @@ from detector.models import ModelError
 from edge.config import Config, ConfigError
 from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandFailed
-from edge.pictures import Box
+from edge.pictures import Box, person_boxes
 from edge.runtime.pipeline import Pipeline, StopRecord
 from edge.wire import Failure
 
@@ -113,8 +113,7 @@ class PipelineControl:
             record = self.last_record()
             if record is None or record.frame is None:
                 raise CommandFailed(Failure.FAILED, "no frame yet")
-            boxes = [(d.x1, d.y1, d.x2, d.y2) for d in record.detections]
-            boxes += [(p.box.x1, p.box.y1, p.box.x2, p.box.y2) for p in record.state.people]
-            return record.frame.image.copy(), boxes
+            return (record.frame.image.copy(),
+                    person_boxes(record.detections, record.state.people))
 
         return self.pipeline.call_soon(run)

@@ -21,8 +21,12 @@ on, so Home Assistant keeps the entity's settings (its documented migration path
 References (Home Assistant's MQTT documentation):
 https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery (device and single-component
 discovery payloads, origin, migration) and the platform pages ``select.mqtt``, ``light.mqtt``,
-``binary_sensor.mqtt``, ``sensor.mqtt``, ``button.mqtt``, ``event.mqtt`` below
-https://www.home-assistant.io/integrations/.
+``binary_sensor.mqtt``, ``sensor.mqtt``, ``button.mqtt``, ``event.mqtt``, ``image.mqtt`` below
+https://www.home-assistant.io/integrations/, and the sensor device classes of
+https://www.home-assistant.io/integrations/sensor/#device-class (units and state classes each
+class allows). Uptime is a ``timestamp`` sensor (when the daemon started), as Home Assistant's
+own integrations report it: a seconds counter would write a new state every telemetry period
+for a figure the frontend can show as "3 hours ago" by itself.
 """
 
 from __future__ import annotations
@@ -40,7 +44,16 @@ from edge import __version__
 from edge.config import DiscoveryForm
 from edge.decision.events import EventKind
 from edge.decision.light_rules import LightMode
-from edge.wire import HA_STATUS_TOPIC_LEAF, CommandName, OnOff, State, Status, Topics
+from edge.wire import (
+    HA_STATUS_TOPIC_LEAF,
+    CommandName,
+    Leaf,
+    OnOff,
+    SelftestResult,
+    State,
+    Status,
+    Topics,
+)
 
 ORIGIN_NAME = "stopsafe"
 DEVICE_COMPONENT = "device"  # the <component> level of a device-based discovery topic
@@ -59,6 +72,7 @@ class Platform(str, Enum):
     SENSOR = "sensor"
     BUTTON = "button"
     EVENT = "event"
+    IMAGE = "image"
 
 
 class HaEventType(str, Enum):
@@ -89,6 +103,13 @@ EVENT_TEMPLATE = (
 FAULTS_ATTRIBUTES_TEMPLATE = "{{ {'faults': value_json} | tojson }}"
 PROBLEM_TEMPLATE = (f"{{{{ '{OnOff.ON.value}' if value_json | length > 0 "
                     f"else '{OnOff.OFF.value}' }}}}")
+# ``faults/since/state`` ({fault: ISO time}) -> the oldest raise; 'None' is Home Assistant's
+# word for "unknown" (no fault active), as a timestamp sensor refuses any other non-date text
+FAULT_SINCE_TEMPLATE = ("{% set v = value_json.values() | list | sort %}"
+                        "{{ v[0] if v else 'None' }}")
+SELFTEST_TEMPLATE = "{{ value_json.result }}"
+SELFTEST_ATTRIBUTES_TEMPLATE = ("{{ {'at': value_json.at, 'failed': value_json.failed} "
+                                "| tojson }}")
 # 'stopped' (a clean exit) must read as unavailable too, not be ignored
 AVAILABILITY_TEMPLATE = (f"{{{{ '{Status.ONLINE.value}' if value == '{Status.ONLINE.value}' "
                          f"else '{Status.OFFLINE.value}' }}}}")
@@ -139,12 +160,14 @@ def expire_after_s(telemetry_s: float) -> int:
     return math.ceil(TELEMETRY_PERIODS_BEFORE_EXPIRY * telemetry_s)
 
 
-def components(topics: Topics, telemetry_s: float) -> list[Component]:
-    """The stop's entities (without the parts every entity shares)."""
+def components(topics: Topics, telemetry_s: float, snapshots: bool = False
+               ) -> list[Component]:
+    """The stop's entities (without the parts every entity shares). The picture and its button
+    only when ``snapshots`` (``privacy.snapshots``): otherwise the stop refuses the command."""
     on_off = {"payload_on": OnOff.ON.value, "payload_off": OnOff.OFF.value}
     expire = expire_after_s(telemetry_s)
     light_cmd = topics.cmd(CommandName.LIGHT.value)
-    return [
+    out = [
         # the lamp as it is (the relay's state); ON/OFF from Home Assistant force it on or off,
         # the mode select brings it back to AUTO
         Component("floor_light", Platform.LIGHT, {
@@ -165,6 +188,11 @@ def components(topics: Topics, telemetry_s: float) -> list[Component]:
             "state_topic": topics.leaf(State.FAULTS), "value_template": PROBLEM_TEMPLATE,
             "json_attributes_topic": topics.leaf(State.FAULTS),
             "json_attributes_template": FAULTS_ATTRIBUTES_TEMPLATE, **on_off,
+        }),
+        Component("in_service", Platform.BINARY_SENSOR, {
+            "name": "In service hours", "icon": "mdi:clock-check-outline",
+            "entity_category": "diagnostic", "device_class": "running",
+            "state_topic": topics.leaf(State.IN_SERVICE), **on_off,
         }),
         Component("waiting", Platform.SENSOR, {
             "name": "Waiting passengers", "icon": "mdi:account-clock",
@@ -193,7 +221,59 @@ def components(topics: Topics, telemetry_s: float) -> list[Component]:
             "name": "Self-test", "entity_category": "diagnostic",
             "command_topic": topics.cmd(CommandName.SELFTEST.value), "payload_press": "",
         }),
+        Component("selftest_result", Platform.SENSOR, {
+            "name": "Last self-test", "entity_category": "diagnostic", "device_class": "enum",
+            "options": [r.value for r in SelftestResult],
+            "state_topic": topics.leaf(State.SELFTEST), "value_template": SELFTEST_TEMPLATE,
+            "json_attributes_topic": topics.leaf(State.SELFTEST),
+            "json_attributes_template": SELFTEST_ATTRIBUTES_TEMPLATE,
+        }),
+        Component("light_on_today", Platform.SENSOR, {
+            "name": "Light on today", "icon": "mdi:lightbulb-on-outline",
+            "device_class": "duration", "unit_of_measurement": "s",
+            # back to 0 at midnight: total_increasing takes a drop as a new cycle
+            "state_class": "total_increasing", "suggested_display_precision": 0,
+            "state_topic": topics.tele, "value_template": "{{ value_json.light.on_s_today }}",
+            "expire_after": expire,
+        }),
+        Component("waiting_episodes_today", Platform.SENSOR, {
+            "name": "Waiting episodes today", "icon": "mdi:account-multiple-check",
+            "state_class": "total_increasing", "unit_of_measurement": "episodes",
+            "state_topic": topics.tele,
+            "value_template": "{{ value_json.waiting_episodes_today }}", "expire_after": expire,
+        }),
+        Component("uptime", Platform.SENSOR, {
+            "name": "Running since", "entity_category": "diagnostic",
+            "device_class": "timestamp", "state_topic": topics.tele,
+            "value_template": "{{ value_json.started }}", "expire_after": expire,
+        }),
+        Component("fault_since", Platform.SENSOR, {
+            "name": "Fault since", "entity_category": "diagnostic",
+            "device_class": "timestamp", "state_topic": topics.leaf(State.FAULTS_SINCE),
+            "value_template": FAULT_SINCE_TEMPLATE,
+            "json_attributes_topic": topics.leaf(State.FAULTS_SINCE),
+        }),
+        # the adaptive rate as it came out: detector runs a second over the telemetry period
+        Component("detector_rate", Platform.SENSOR, {
+            "name": "Detector rate", "entity_category": "diagnostic",
+            "device_class": "frequency", "unit_of_measurement": "Hz",
+            "state_class": "measurement", "suggested_display_precision": 2,
+            "state_topic": topics.tele, "value_template": "{{ value_json.detector_fps }}",
+            "expire_after": expire,
+        }),
     ]
+    if snapshots:
+        out += [
+            Component("snapshot", Platform.IMAGE, {
+                "name": "Snapshot", "icon": "mdi:cctv",
+                "image_topic": topics.leaf(Leaf.SNAPSHOT), "content_type": "image/jpeg",
+            }),
+            Component("take_snapshot", Platform.BUTTON, {
+                "name": "Take snapshot", "entity_category": "diagnostic", "icon": "mdi:camera",
+                "command_topic": topics.cmd(CommandName.SNAPSHOT.value), "payload_press": "",
+            }),
+        ]
+    return out
 
 
 def device_block(topics: Topics, stop_name: str, board: Board,
@@ -265,7 +345,8 @@ def is_own_config_topic(discovery_prefix: str, stop_id: str, topic: str) -> bool
 def discovery_configs(topics: Topics, discovery_prefix: str, stop_name: str = "", *,
                       form: DiscoveryForm = DiscoveryForm.DEVICE, telemetry_s: float = 60.0,
                       board: Board | None = None, configuration_url: str | None = None,
-                      support_url: str | None = None) -> dict[str, dict[str, Any]]:
+                      support_url: str | None = None, snapshots: bool = False
+                      ) -> dict[str, dict[str, Any]]:
     """``{config topic: payload}`` for one stop: one topic (device form) or one per entity."""
     sid = topics.stop_id
     device = device_block(topics, stop_name, board or Board(), configuration_url)
@@ -276,7 +357,7 @@ def discovery_configs(topics: Topics, discovery_prefix: str, stop_name: str = ""
         return {**c.options, "unique_id": unique_id(sid, c.key),
                 "default_entity_id": f"{c.platform.value}.{entity_slug(sid, c.key)}"}
 
-    comps = components(topics, telemetry_s)
+    comps = components(topics, telemetry_s, snapshots)
     if form is DiscoveryForm.DEVICE:
         return {device_topic(discovery_prefix, sid): {
             "device": device, "origin": origin, **avail,

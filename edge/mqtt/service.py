@@ -54,7 +54,7 @@ from edge.mqtt.discovery import (
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth, default_outbox_path
 from edge.pictures import snapshot_jpeg
-from edge.runtime.faults import Fault, FaultEvent, FaultRegistry
+from edge.runtime.faults import ActiveFault, Fault, FaultEvent, FaultRegistry
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
 from edge.wire import (
@@ -62,6 +62,7 @@ from edge.wire import (
     Leaf,
     OnOff,
     Rejection,
+    SelftestResult,
     State,
     Status,
     Topics,
@@ -92,6 +93,7 @@ class _Msg(str, Enum):
     STATE = "state"
     EVENT = "event"
     FAULT = "fault"
+    FAULTS = "faults"  # the fault states again, from the registry as it is
 
 
 def resolve_credentials(cfg: Config, env: Mapping[str, str], config_path: Path | None = None
@@ -192,6 +194,7 @@ class MqttService:
         self.link = Link(settings, outbox, self, random.Random(seed))
         self.control: Control | None = None
         self.started = clock()
+        self._started_iso = _now_iso()  # telemetry's "started": Home Assistant's uptime
         self._q: SimpleQueue[tuple[Any, ...]] = SimpleQueue()
         self._lock = threading.Lock()
         self._stats = _Stats()
@@ -206,7 +209,8 @@ class MqttService:
             self._discovery = {t: dumps(p) for t, p in discovery_configs(
                 self.topics, m.discovery_prefix, cfg.stop.name, form=m.discovery_form,
                 telemetry_s=m.telemetry_s, board=read_board(),
-                configuration_url=m.configuration_url, support_url=m.support_url).items()}
+                configuration_url=m.configuration_url, support_url=m.support_url,
+                snapshots=cfg.privacy.snapshots).items()}
         self._discovery_uids = set().union(*(unique_ids(json.loads(p))
                                              for p in self._discovery.values()))
         self._announce_at: float | None = None  # when the discovery configs go out next
@@ -220,7 +224,7 @@ class MqttService:
         }
         for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
                              (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
-                             (State.FAULTS, "[]")):
+                             (State.FAULTS, "[]"), (State.FAULTS_SINCE, "{}")):
             self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
             self._published[state] = value
         self._own_runner = runner is None
@@ -281,7 +285,8 @@ class MqttService:
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
                              (State.LIGHT_MODE, stop.mode.value),
                              (State.OCCUPANCY, OnOff.of(stop.occupied).value),
-                             (State.WAITING, str(stop.waiting))):
+                             (State.WAITING, str(stop.waiting)),
+                             (State.IN_SERVICE, OnOff.of(stop.in_service).value)):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self._q.put((_Msg.STATE, state, value))
@@ -420,9 +425,18 @@ class MqttService:
                 self.link.add_event(item[1])
             elif kind is _Msg.FAULT:
                 event: FaultEvent = item[1]
-                self.link.set_retained(self.topics.leaf(State.FAULTS), _fault_list(
-                    event.active_now))
+                self._set_fault_states(event.active_now)
                 self.link.add_event(item[2])
+            elif kind is _Msg.FAULTS:
+                self._set_fault_states(self.active_faults())
+
+    def _set_fault_states(self, active: frozenset[Fault]) -> None:
+        """``faults/state`` and ``faults/since/state`` (link thread), both from the registry:
+        the names as of the event, each with the time the registry says it was raised."""
+        raised = {} if self.faults is None else self.faults.active()
+        self.link.set_retained(self.topics.leaf(State.FAULTS), _fault_list(active))
+        self.link.set_retained(self.topics.leaf(State.FAULTS_SINCE),
+                               _fault_since(active, raised))
 
     def active_faults(self) -> frozenset[Fault]:
         return frozenset() if self.faults is None else frozenset(self.faults.active())
@@ -447,7 +461,7 @@ class MqttService:
         # and those already active in it, which reached no on_fault here: the retained list goes
         # through the link's thread like every change (set there directly, it raced the replay
         # above, whose publish then saw nothing new and never went out)
-        self._q.put((_Msg.STATE, State.FAULTS, _fault_list(self.active_faults())))
+        self._q.put((_Msg.FAULTS,))
         self._drain_soon()
 
     def frame_age_s(self, now: float) -> float | None:
@@ -531,13 +545,16 @@ class MqttService:
         stale = age is None or age > self.cfg.mqtt.camera_stale_s
         proc = psutil.Process()
         p50 = p95 = None
+        runs = len(samples)
         if samples:
             p50, p95 = (round(float(x), 2) for x in np.percentile(samples, [50, 95]))
         return {
             "stop_id": self.cfg.stop.id,
             "ts": _now_iso(),
             "uptime_s": round(now - self.started, 1),
+            "started": self._started_iso,
             "fps": round(frames / elapsed, 2),
+            "detector_fps": round(runs / elapsed, 2),  # the adaptive rate, as it came out
             "inference_ms": {"p50": p50, "p95": p95},
             "frame_age_s": None if age is None else round(age, 2),
             "camera": "waiting" if age is None else ("stale" if stale else "ok"),
@@ -601,6 +618,9 @@ class MqttService:
                                 "frame_age_s": None if age is None else round(age, 2)}
             checks["broker"] = rtt if rtt else {"ok": False, "error": "no PUBACK"}
             failed = [k for k, v in checks.items() if not v.get("ok")]
+            self.link.set_retained(self.topics.leaf(State.SELFTEST), json.dumps({
+                "result": (SelftestResult.FAILED if failed else SelftestResult.PASSED).value,
+                "at": _now_iso(), "failed": failed}, separators=(",", ":")))
             if failed:
                 outer.set_exception(CommandFailed(Failure.SELFTEST_FAILED,
                                                   "failed: " + ", ".join(failed), checks=checks))
@@ -646,6 +666,13 @@ class MqttService:
 
 def _fault_list(faults: frozenset[Fault]) -> str:
     return json.dumps(sorted(f.value for f in faults))
+
+
+def _fault_since(faults: frozenset[Fault], raised: Mapping[Fault, ActiveFault]) -> str:
+    """``{fault: raised at (ISO 8601, UTC)}`` of the active faults the registry has a time for."""
+    return json.dumps({f.value: datetime.fromtimestamp(raised[f].raised_at, timezone.utc)
+                       .isoformat(timespec="seconds") for f in sorted(faults) if f in raised},
+                      separators=(",", ":"))
 
 
 def _now_iso() -> str:

@@ -55,12 +55,15 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
                     problem=problem.problem)
     mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
     loader = (lambda: load_config(config_path)) if config_path else None
+    view = _web_view(cfg)
     stop = assemble(cfg, lambda: open_camera(cfg.camera),
-                    sinks=[SystemdSink(), *(extra_sinks or [])], mqtt=mqtt, loader=loader,
-                    static_file=static_file_path(cfg, default=True))
+                    sinks=[SystemdSink(), *(extra_sinks or []), *([view] if view else [])],
+                    mqtt=mqtt, loader=loader, static_file=static_file_path(cfg, default=True))
     pipeline = stop.pipeline
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
-               else PipelineControl(stop, loader, lambda: None))
+               else PipelineControl(stop, loader,
+                                    view.last_framed if view is not None else lambda: None))
+    web = _start_web(cfg, view, stop, control, config_path)
     pipeline.stop_event = signals.stop  # a signal during start-up ends the loop at once
     controls.append(control)
     log.info("daemon_started", stop_id=cfg.stop.id, source=cfg.camera.source,
@@ -76,12 +79,41 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
         if signals.received:
             log.info("signal", signal=signals.received[0], action="stop")
         stop.close()  # the light goes off before anything else is released
+        if web is not None:
+            web.close()
     log.info("daemon_stopped", frames=frames, light="off")
     ended_early = getattr(pipeline.source, "ended_early", None)
     problem = ended_early() if ended_early is not None and not signals.received else None
     if problem:  # a file the daemon was told to run on broke: say so, end non-zero
         raise CameraFileEnded(problem)
     return 0
+
+
+def _web_view(cfg: Config) -> Any:
+    """The page's sink when ``web.enabled`` (its libraries are imported only then)."""
+    if not cfg.web.enabled:
+        return None
+    from edge.web.view import LiveView
+
+    return LiveView(cfg)
+
+
+def _start_web(cfg: Config, view: Any, stop: Any, control: Any,
+               config_path: Path | None) -> Any:
+    """The page's server on the assembled stop; settings that refuse it (no password beyond
+    loopback) or an address that cannot be bound are logged, and the stop runs without its page
+    (the light never depends on it)."""
+    if view is None:
+        return None
+    from edge.web.server import WebRefused, start_web
+    from edge.web.view import Parts
+
+    view.bind(Parts(stop, control, config_path), stop.mqtt)
+    try:
+        return start_web(cfg.web, view)
+    except (OSError, WebRefused) as exc:
+        log.error("web_not_started", host=cfg.web.host, port=cfg.web.port, error=str(exc))
+        return None
 
 
 def _reload(control: Any) -> dict[str, Any] | None:

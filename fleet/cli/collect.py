@@ -24,7 +24,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     ignore_sigpipe()
     cfg = broker_config(args)
     try:
-        store = Store(args.db)
+        store = Store(args.db, create=args.create)
     except StoreError as exc:
         print(f"stopsafe collect: {exc}", file=sys.stderr)
         return EX_CONFIG
@@ -75,6 +75,9 @@ def register(p: argparse.ArgumentParser) -> None:
     add_broker_args(p)
     p.add_argument("--db", default=DEFAULT_URL,
                    help=f"database URL: {DEFAULT_URL} (default) or postgresql://USER@HOST/DB")
+    p.add_argument("--create", action="store_true",
+                   help="start a new history if the URL leads to none (the first collector "
+                   "of a fleet; without it such a URL, a typo say, is refused)")
     p.add_argument("--group", default=DEFAULT_GROUP,
                    help="share group: collectors in one group split the messages")
     p.add_argument("--client-id", default=None,

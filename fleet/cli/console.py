@@ -1,4 +1,5 @@
-"""``stopsafe console``: the maintenance crew's live table of every stop, and ``send``."""
+"""``stopsafe console``: the maintenance crew's view of every stop (a terminal UI, see
+``console_tui``), a plain table (``--once``) or JSON (``--json``) for scripts, and ``send``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_NO_ANSWER = 0, 1, 2
 HISTORY_REFRESH_S = 30.0  # console --db: how often the last 24 h of faults are read again
 
 
-def _load_history(store, table) -> None:
+def load_history(store, table) -> None:
     """Each listed stop's faults over the last 24 h from the history database, into ``table``."""
     from fleet.history.report import recent_faults
 
@@ -29,78 +30,84 @@ def _load_history(store, table) -> None:
                        for stop, f in faults.items()})
 
 
+def _open_store(args: argparse.Namespace) -> Any:
+    """The history database of ``--db`` (None without it); a bad URL is a config error."""
+    if not args.db:
+        return None
+    from edge.config import ConfigError
+    from fleet.history.store import Store, StoreError
+
+    try:
+        return Store(args.db)
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _collect_once(args: argparse.Namespace, cfg: Any, table: Any) -> None:
+    """Connect, take the retained states (until no new stop showed up for ``--settle`` s, or
+    ``--wait`` s in all), disconnect. A broker that is down or refuses: BrokerUnavailable."""
+    from edge.mqtt.client import Connected, connect_client
+
+    subscribed = threading.Event()
+    connected = Connected(cfg)
+
+    def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if connected.on_connect(rc):
+            client.subscribe(table.subscriptions())
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        table.update(msg.topic, msg.payload, retained=bool(msg.retain))
+
+    client = connect_client(cfg, "console", on_connect, on_message)
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.loop_start()
+    try:
+        start = time.monotonic()
+        connected.wait(args.wait)
+        subscribed.wait(max(0.0, args.wait - (time.monotonic() - start)))
+        seen, quiet_since = -1, time.monotonic()
+        while time.monotonic() - start < args.wait:
+            n = len(table)
+            if n != seen:
+                seen, quiet_since = n, time.monotonic()
+            elif time.monotonic() - quiet_since >= args.settle:
+                break
+            time.sleep(0.05)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
 def cmd_console(args: argparse.Namespace) -> int:
-    from edge.mqtt.client import broker_config, connect_client
+    from edge.mqtt.client import broker_config
     from fleet.view import FleetTable, SortKey, render, rows_json
 
     cfg = broker_config(args)
-    table = FleetTable(cfg.mqtt.prefix)
-    subscribed = threading.Event()
-    store = None
-    if args.db:
-        from edge.config import EX_CONFIG
-        from fleet.history.store import Store, StoreError
-
-        try:
-            store = Store(args.db)
-        except StoreError as exc:
-            print(f"stopsafe console: {exc}", file=sys.stderr)
-            return EX_CONFIG
-
-    def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if not rc.is_failure:
-            client.subscribe(table.subscriptions())
-
-    def on_subscribe(*_a: Any) -> None:
-        subscribed.set()
-
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
-        table.update(msg.topic, msg.payload)
-
-    client = connect_client(cfg, "console", on_connect, on_message)
-    client.on_subscribe = on_subscribe
-    client.loop_start()
-    sort = SortKey(args.sort)
+    store = _open_store(args)
     try:
-        if args.json:
-            # retained values arrive right after the subscription; wait until no new stop has
-            # shown up for --settle seconds (or --wait in all)
-            start = time.monotonic()
-            subscribed.wait(args.wait)
-            seen, quiet_since = -1, time.monotonic()
-            while time.monotonic() - start < args.wait:
-                n = len(table)
-                if n != seen:
-                    seen, quiet_since = n, time.monotonic()
-                elif time.monotonic() - quiet_since >= args.settle:
-                    break
-                time.sleep(0.05)
+        table = FleetTable(cfg.mqtt.prefix)
+        sort = SortKey(args.sort)
+        if args.json or args.once or not sys.stdout.isatty():
+            _collect_once(args, cfg, table)
             if store is not None:
-                _load_history(store, table)
-            json.dump(rows_json(table.snapshot(sort, args.reverse)), sys.stdout, indent=1)
-            sys.stdout.write("\n")
-            return EXIT_OK
-        from rich.console import Console
-        from rich.live import Live
+                load_history(store, table)
+            if args.json:
+                json.dump(rows_json(table.snapshot(sort, args.reverse)), sys.stdout, indent=1)
+                sys.stdout.write("\n")
+            else:
+                from rich.console import Console
 
-        console = Console()
-        limit = max(5, (console.height or 40) - 8) if args.rows is None else args.rows
-        with Live(render(table, sort, args.reverse, limit), console=console,
-                  refresh_per_second=1.0 / args.refresh_s, screen=False) as live:
-            end = None if args.duration is None else time.monotonic() + args.duration
-            next_history = time.monotonic() + 1.0  # once the retained states have arrived
-            while end is None or time.monotonic() < end:
-                time.sleep(args.refresh_s)
-                if store is not None and time.monotonic() >= next_history:
-                    next_history = time.monotonic() + HISTORY_REFRESH_S
-                    _load_history(store, table)
-                live.update(render(table, sort, args.reverse, limit))
+                Console(width=200).print(render(table, sort, args.reverse, args.rows))
+            return EXIT_OK
+        from fleet.console_tui import ConsoleApp
+
+        app = ConsoleApp(cfg, table, sort=sort, reverse=args.reverse,
+                         refresh_s=args.refresh_s, duration_s=args.duration, store=store)
+        app.run()
         return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_OK
     finally:
-        client.loop_stop()
-        client.disconnect()
         if store is not None:
             store.close()
 
@@ -110,7 +117,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from paho.mqtt.properties import Properties
 
     from edge.config import MqttProtocol
-    from edge.mqtt.client import broker_config, connect_client
+    from edge.mqtt.client import Connected, broker_config, connect_client
     from edge.wire import Topics
     from fleet.view import new_correlation
 
@@ -129,9 +136,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     answer: dict[str, Any] = {}
     got = threading.Event()
     ready = threading.Event()
+    connected = Connected(cfg)
 
     def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if not rc.is_failure:
+        if connected.on_connect(rc):
             client.subscribe(result_topic, qos=1)
 
     def on_subscribe(*_a: Any) -> None:
@@ -156,7 +164,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     client.on_subscribe = on_subscribe
     client.loop_start()
     try:
-        if not ready.wait(args.timeout):
+        connected.wait(args.timeout)
+        if not ready.wait(max(0.0, args.timeout - (time.monotonic() - start))):
             print(f"stopsafe console send: no subscription within {args.timeout:g} s",
                   file=sys.stderr)
             return EXIT_NO_ANSWER
@@ -185,26 +194,31 @@ def register(p: argparse.ArgumentParser) -> None:
     add_broker_args(p)
     p.add_argument("--json", action="store_true",
                    help="print one snapshot of the table as JSON and exit")
+    p.add_argument("--once", action="store_true",
+                   help="print the table once as text and exit (also when not on a terminal)")
     p.add_argument("--db", metavar="URL", default=None,
                    help="history database (stopsafe collect's): show each stop's faults over "
                    "the last 24 hours beside its live state")
     p.add_argument("--sort", choices=[k.value for k in SortKey], default=SortKey.STOP.value,
-                   help="order within each group (offline first, then faults, then the rest)")
+                   help="--once/--json: order within each group (offline first, then faults, "
+                   "then the rest); the terminal UI starts sorted by it")
     p.add_argument("--reverse", action="store_true", help="descending order")
     p.add_argument("--settle", type=float, default=1.0, metavar="S",
-                   help="--json: stop collecting once no new stop appeared for S seconds")
+                   help="--once/--json: stop collecting once no new stop appeared for S seconds")
     p.add_argument("--wait", type=float, default=10.0, metavar="S",
-                   help="--json: collect at most S seconds")
-    p.add_argument("--refresh-s", type=float, default=0.5, help="live table: redraw period")
-    p.add_argument("--rows", type=int, default=None, help="live table: rows shown")
-    p.add_argument("--duration", type=float, default=None, help="live table: exit after S s")
+                   help="--once/--json: collect at most S seconds")
+    p.add_argument("--refresh-s", type=float, default=0.5,
+                   help="terminal UI: how often the table takes in what arrived")
+    p.add_argument("--rows", type=int, default=None, help="--once: rows shown (default all)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="terminal UI: exit after S seconds")
     p.set_defaults(func=cmd_console)
     csub = p.add_subparsers(dest="console_command", metavar="ACTION")
     s = csub.add_parser("send", help="send a command to a stop and print its answer (exit 0 "
-                        "ok, 1 refused, 2 no answer)")
+                        "ok, 1 refused, 2 no answer, 69 broker unreachable, 77 login refused)")
     add_broker_args(s, nested=True)
     s.add_argument("stop", help="stop id")
     s.add_argument("command", help="light, reload, selftest, snapshot, status")
     s.add_argument("payload", nargs="?", help="e.g. ON, or '{\"mode\": \"ON\", \"for_s\": 600}'")
     s.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
-    s.set_defaults(func=cmd_send)
+    s.set_defaults(func=cmd_send, tool="console send")

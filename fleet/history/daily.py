@@ -216,10 +216,22 @@ def timeline(rows: StopRows, since: float, until: float) -> Timeline:
     return tl
 
 
+def known_days(rows: StopRows, days: list[date]) -> list[date]:
+    """The days of ``days`` from the stop's first record on: before it (and for a stop never
+    seen) there is no data, which is not a day of zeros."""
+    if rows.first_seen is None:
+        return []
+    return [d for d in days if day_span(d, rows.utc_offset_s)[1] > rows.first_seen]
+
+
 def figures(rows: StopRows, days: list[date], now: float, since: float | None = None
             ) -> list[DayFigures]:
-    """One ``DayFigures`` per day of ``days`` (consecutive, ascending): the stop's local days
-    (``rows.utc_offset_s``). ``since``: where ``rows`` begin, when before the first day."""
+    """One ``DayFigures`` per day of ``days`` (consecutive, ascending) that the stop has data
+    for (``known_days``): the stop's local days (``rows.utc_offset_s``). ``since``: where
+    ``rows`` begin, when before the first day."""
+    days = known_days(rows, days)
+    if not days:
+        return []
     first = day_span(days[0], rows.utc_offset_s)[0]
     until = min(now, day_span(days[-1], rows.utc_offset_s)[1])
     tl = timeline(rows, first if since is None else min(since, first), until)

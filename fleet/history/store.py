@@ -10,6 +10,7 @@ database itself (``ON CONFLICT DO NOTHING``).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,11 @@ from fleet.history.schema import events, states, tele
 
 
 class StoreError(RuntimeError):
-    """The database URL cannot be used (unknown kind, unreachable, schema too new)."""
+    """The database URL cannot be used (unknown kind, unreachable, schema too new, no
+    database there and no ``create``)."""
+
+
+CREATE_HINT = "no stopsafe history there (to start a new one: --create)"
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -91,14 +96,31 @@ class StopRows:
     light_state: list[tuple[float, str]] = field(default_factory=list)
     faults_state: list[tuple[float, str]] = field(default_factory=list)
     utc_offset_s: float = 0.0  # where the stop's days begin (its last telemetry's; UTC unknown)
+    # the stop's first stored record (any table), None when it has none: before it is no data
+    first_seen: float | None = None
 
 
 class Store:
-    """One history database; ``upto`` (tests) stops the schema upgrade at that version."""
+    """One history database; ``upto`` (tests) stops the schema upgrade at that version.
 
-    def __init__(self, url: str, upto: int = schema.VERSION) -> None:
+    Without ``create`` a URL must lead to an existing stopsafe history: a typo in a path or a
+    database name is refused instead of answered from a new, empty database."""
+
+    def __init__(self, url: str, upto: int = schema.VERSION, create: bool = False) -> None:
         self.url = url
+        path = sqlite_path(url) if url else None
+        if path is not None and not create and not os.path.exists(path):
+            raise StoreError(f"--db {url}: {path} does not exist; {CREATE_HINT}")
         self.engine = engine_for(url)
+        if not create:
+            try:
+                with self.engine.connect() as conn:
+                    known = sa.inspect(conn).has_table(schema.schema_version.name)
+            except sa.exc.OperationalError as exc:
+                raise StoreError(f"--db {url}: cannot open: {exc.orig}") from None
+            if not known:
+                self.engine.dispose()
+                raise StoreError(f"--db {url}: {CREATE_HINT}")
         try:
             self.upgraded_from, self.version = schema.upgrade(self.engine, upto)
         except schema.SchemaTooNew as exc:
@@ -150,6 +172,20 @@ class Store:
                 out.setdefault(stop, []).append(int(seq))
         return out
 
+    def first_seen(self, stops: Iterable[str]) -> dict[str, float]:
+        """Each stop's first stored record (events, states, telemetry), for those that have
+        one: the history of a stop starts there."""
+        wanted = list(stops)
+        out: dict[str, float] = {}
+        with self.engine.connect() as conn:
+            for table, col in ((events, events.c.ts), (states, states.c.at), (tele, tele.c.at)):
+                q = (sa.select(table.c.stop, sa.func.min(col)).where(table.c.stop.in_(wanted))
+                     .group_by(table.c.stop))
+                for stop, first in conn.execute(q):
+                    if first is not None:
+                        out[stop] = min(float(first), out.get(stop, float("inf")))
+        return out
+
     def stops(self, since: float | None = None) -> list[str]:
         """Every stop id the database has heard of (from ``since`` on, when given)."""
         found: set[str] = set()
@@ -198,6 +234,8 @@ class Store:
     def rows_for(self, stops: Iterable[str], since: float, until: float) -> list[StopRows]:
         """Each stop's events and status changes in [since, until), and its state at since."""
         out = []
+        stops = list(stops)
+        first = self.first_seen(stops)
         fault_kind, light_kind = EventKind.FAULT.value, EventKind.LIGHT.value
         with self.engine.connect() as conn:
             for stop in stops:
@@ -244,7 +282,8 @@ class Store:
                                     bool(_json(last_light).get("on")) if last_light else False,
                                     faults_before, before, leaf_rows(State.LIGHT.value),
                                     leaf_rows(State.FAULTS.value),
-                                    float(offset) if isinstance(offset, (int, float)) else 0.0))
+                                    float(offset) if isinstance(offset, (int, float)) else 0.0,
+                                    first.get(stop)))
         return out
 
 
@@ -257,3 +296,13 @@ def _json(text: str | None) -> dict[str, Any]:
         return {}
     return value if isinstance(value, dict) else {}
 
+
+def sqlite_path(url: str) -> str | None:
+    """The file behind a ``sqlite:///`` URL (None for others or in-memory)."""
+    try:
+        u = make_url(url)
+    except sa.exc.ArgumentError:
+        return None  # not a URL: engine_for says so
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
+        return None
+    return os.path.abspath(u.database)
