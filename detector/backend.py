@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from detector.base import Detection, DetectorResult, StageTimes
-from detector.models import ModelMismatch
+from detector.models import ModelMismatch, ModelProblem
 from detector.settings import DetectorSettings
 
 Roi = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -65,8 +65,8 @@ class ModelDetector(ABC):
             raise
         except Exception as exc:  # not a model file, ops the runtime lacks, ...
             raise ModelMismatch(f"model {model_path.name} cannot be loaded for the "
-                                f"'{self.name}' back-end: {' '.join(str(exc).split())[:200]}"
-                                ) from None
+                                f"'{self.name}' back-end: {' '.join(str(exc).split())[:200]}",
+                                ModelProblem.UNREADABLE, model_path) from None
         shape = self.input_shape
         problem = None
         if len(shape) != 4 or 3 not in (shape[1], shape[3]):
@@ -75,7 +75,8 @@ class ModelDetector(ABC):
         if problem:
             raise ModelMismatch(
                 f"model {model_path.name} does not fit the '{self.name}' back-end: {problem} "
-                f"(the '{self.name}' back-end reads {self.reads}; see detector.backend)")
+                f"(the '{self.name}' back-end reads {self.reads}; see detector.backend)",
+                path=model_path)
 
     @abstractmethod
     def _open(self, model_path: Path) -> tuple[list[int], Any, list[list[int]]]:
@@ -118,21 +119,41 @@ class ModelDetector(ABC):
                ) -> list[Detection]:
         """Person boxes in fractions of the input image, score-filtered."""
 
-    def invoke_raw(self, image_bgr: np.ndarray, times: StageTimes) -> list[Detection]:
-        """Run the model once on ``image_bgr``; boxes in fractions of that image."""
+    def _invoked(self, image_bgr: np.ndarray, times: StageTimes
+                 ) -> tuple[Any, list[np.ndarray], tuple[int, int]]:
+        """One model run on ``image_bgr``, timed: what ``decode`` needs, the outputs, (w, h)."""
         t0 = time.perf_counter()
         tensor, meta = self.preprocess(image_bgr)
         t1 = time.perf_counter()
         outputs = self._run(tensor)
-        t2 = time.perf_counter()
-        h, w = image_bgr.shape[:2]
-        dets = self.decode(meta, outputs, (w, h))
-        t3 = time.perf_counter()
         times.preprocess_ms += (t1 - t0) * 1e3
-        times.invoke_ms += (t2 - t1) * 1e3
-        times.decode_ms += (t3 - t2) * 1e3
+        times.invoke_ms += (time.perf_counter() - t1) * 1e3
         times.invokes += 1
+        h, w = image_bgr.shape[:2]
+        return meta, outputs, (w, h)
+
+    def invoke_raw(self, image_bgr: np.ndarray, times: StageTimes) -> list[Detection]:
+        """Run the model once on ``image_bgr``; boxes in fractions of that image."""
+        meta, outputs, wh = self._invoked(image_bgr, times)
+        t0 = time.perf_counter()
+        dets = self.decode(meta, outputs, wh)
+        times.decode_ms += (time.perf_counter() - t0) * 1e3
         return dets
+
+    def boxes_of(self, meta: Any, outputs: list[np.ndarray], image_wh: tuple[int, int],
+                 label: int, floor: float) -> list[Detection]:
+        """Boxes of COCO class ``label`` scored at least ``floor`` (families that can)."""
+        raise NotImplementedError(f"{self.name} reads persons only")
+
+    def class_boxes(self, image_bgr: np.ndarray, label: int, floor: float,
+                    times: StageTimes) -> list[Detection]:
+        """One run of the model on the whole ``image_bgr`` for another class (the kerb zone's
+        buses); boxes in fractions of the image, not filtered by the person box limits."""
+        meta, outputs, wh = self._invoked(image_bgr, times)
+        t0 = time.perf_counter()
+        boxes = self.boxes_of(meta, outputs, wh, label, floor)
+        times.decode_ms += (time.perf_counter() - t0) * 1e3
+        return boxes
 
     def detect(self, frame_bgr: np.ndarray, roi: Roi | None = None) -> DetectorResult:
         """Persons in ``frame_bgr`` (optionally only inside ``roi``), in frame fractions."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# COCO 'bus' in the 80-class order both model families use (the SSD's label map without its
+# background line, YOLOX's class scores): the kerb zone's "did the bus stop?"
+BUS = 5
 SIGNATURE_WH = (8, 16)  # the crop signature's thumbnail: 8 wide, 16 tall (a standing person)
 
 
@@ -60,5 +63,8 @@ class DetectorResult:
     # boxes scored between the profile's score_floor and its threshold: never a new person,
     # but they may carry on a tracked one, and the adaptive rate looks closer near the zone
     low: list[Detection] = field(default_factory=list)
+    # boxes of the detector's bus class (COCO 'bus'), for the kerb zone's "did the bus stop?";
+    # empty from a detector that does not look for buses
+    buses: list[Detection] = field(default_factory=list)
 
 

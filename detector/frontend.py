@@ -17,7 +17,7 @@ import structlog
 
 from detector.attention import AttentionSettings, TileAttention
 from detector.backend import ModelDetector, Roi, RuntimeInfo, as_bgr, to_frame
-from detector.base import SIGNATURE_WH, Detection, DetectorResult, StageTimes
+from detector.base import BUS, SIGNATURE_WH, Detection, DetectorResult, StageTimes
 from detector.enhance import Enhancer, brightness
 from detector.tiling import (
     CUT_EDGE_PX,
@@ -161,7 +161,9 @@ class ZoneDetector:
     def __init__(self, day: Profile, zone_bounds: tuple[float, float, float, float],
                  crop: CropSettings, *, wide: Profile | None, wide_above_px: int,
                  night: Profile | None, dark_below: float,
-                 attention: AttentionSettings) -> None:
+                 attention: AttentionSettings, bus_floor: float | None = None) -> None:
+        """``bus_floor``: also look for buses (COCO ``bus``) on the whole frame, with the day
+        profile's model, every call, keeping boxes scored at least this (the kerb zone)."""
         self.day, self.wide, self.night = day, wide, night
         self.wide_above_px = wide_above_px
         self.zone_bounds = zone_bounds
@@ -172,6 +174,7 @@ class ZoneDetector:
         self.stats = FrontendStats()
         self._dark = False
         self._rois: dict[tuple[int, int], Roi] = {}
+        self.bus_floor = bus_floor
 
     @property
     def settings(self) -> Any:
@@ -282,7 +285,9 @@ class ZoneDetector:
         s.counts[profile.name] = s.counts.get(profile.name, 0) + 1
         s.dark_frames += dark
         s.enhanced_frames += enhanced
-        return DetectorResult(strong, times, low)
+        buses = ([] if self.bus_floor is None else
+                 self.day.detector.class_boxes(as_bgr(frame), BUS, self.bus_floor, times))
+        return DetectorResult(strong, times, low, buses)
 
     def close(self) -> None:
         done: list[ModelDetector] = []

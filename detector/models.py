@@ -10,6 +10,7 @@ import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import yaml
@@ -18,13 +19,34 @@ REPO_MANIFEST = Path(__file__).resolve().parent.parent / "models" / "manifest.ya
 INSTALLED_MANIFEST = Path(sys.prefix) / "share" / "stopsafe" / "models" / "manifest.yaml"
 
 
+class ModelProblem(str, Enum):
+    """What is wrong with a model file, for the fault a person reads (``detail.problem``)."""
+
+    MISSING = "missing"  # no such file
+    FOLDER_MISSING = "folder_missing"  # detector.models_dir itself is not there
+    NOT_IN_MANIFEST = "not_in_manifest"  # a file the manifest does not know (verify_hash on)
+    SHA_MISMATCH = "sha_mismatch"  # damaged, a fetch that did not finish, another file
+    UNREADABLE = "unreadable"  # the runtime cannot load it (corrupt, not a model)
+    WRONG_BACKEND = "wrong_backend"  # it loads, but its tensors are not what the back-end reads
+
+
 class ModelError(RuntimeError):
-    pass
+    """A model that cannot be used; ``problem`` says what is wrong with it."""
+
+    default_problem = ModelProblem.UNREADABLE
+
+    def __init__(self, message: str, problem: ModelProblem | None = None,
+                 path: Path | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem or self.default_problem
+        self.path = path  # the file concerned, where known
 
 
 class ModelMismatch(ModelError):
-    """The model file loads but is not what its back-end reads (a config error: restarting
-    will not fix it)."""
+    """The model file is not what its back-end reads: it does not load, or its tensors do not
+    fit (a config or file problem: trying again finds the same until someone changes it)."""
+
+    default_problem = ModelProblem.WRONG_BACKEND
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +87,23 @@ def fetch_hint(models_dir: Path) -> str:
 
 def verify_model(path: Path, *, check_hash: bool = True) -> ModelEntry | None:
     """Raise :class:`ModelError` unless ``path`` exists and matches its manifest hash."""
+    if not path.parent.is_dir():
+        raise ModelError(f"models folder {path.parent} does not exist (looking for "
+                         f"{path.name}); {fetch_hint(path.parent)}",
+                         ModelProblem.FOLDER_MISSING, path)
     if not path.is_file():
-        raise ModelError(f"model {path} is missing; {fetch_hint(path.parent)}")
+        raise ModelError(f"model {path} is missing; {fetch_hint(path.parent)}",
+                         ModelProblem.MISSING, path)
     entry = load_manifest().get(path.name)
     if entry is None:
         if check_hash:
-            raise ModelError(f"model {path.name} is not in the manifest {manifest_path()}")
+            raise ModelError(f"model {path.name} is not in the manifest {manifest_path()}",
+                             ModelProblem.NOT_IN_MANIFEST, path)
         return None
     if check_hash and sha256_of(path) != entry.sha256:
         raise ModelError(f"model {path} does not match its sha256 in the manifest "
-                         f"(corrupt or a different file); {fetch_hint(path.parent)}")
+                         f"(corrupt or a different file); {fetch_hint(path.parent)}",
+                         ModelProblem.SHA_MISMATCH, path)
     return entry
 
 

@@ -60,12 +60,16 @@ class SsdDetector(TFLiteDetector):
 
     def decode(self, meta: Any, outputs: list[np.ndarray], image_wh: tuple[int, int]
                ) -> list[Detection]:
+        return self.boxes_of(meta, outputs, image_wh, PERSON, self.settings.score_threshold)
+
+    def boxes_of(self, meta: Any, outputs: list[np.ndarray], image_wh: tuple[int, int],
+                 label: int, floor: float) -> list[Detection]:
+        """The boxes of one class (``PERSON``, ``BUS``) scored at least ``floor``."""
         b_idx, c_idx, s_idx = self._order
         boxes, classes, scores = outputs[b_idx][0], outputs[c_idx][0], outputs[s_idx][0]
-        floor = self.settings.score_threshold
         out = []
         for (y1, x1, y2, x2), cls, score in zip(boxes, classes, scores, strict=True):
-            if round(float(cls)) == PERSON and score >= floor:
+            if round(float(cls)) == label and score >= floor:
                 out.append(Detection(
                     float(np.clip(x1, 0, 1)), float(np.clip(y1, 0, 1)),
                     float(np.clip(x2, 0, 1)), float(np.clip(y2, 0, 1)), float(score),

@@ -58,10 +58,15 @@ class YoloxHeads(ModelDetector):
 
     def decode(self, meta: Any, outputs: list[np.ndarray], image_wh: tuple[int, int]
                ) -> list[Detection]:
+        return self.boxes_of(meta, outputs, image_wh, PERSON, self.settings.score_threshold)
+
+    def boxes_of(self, meta: Any, outputs: list[np.ndarray], image_wh: tuple[int, int],
+                 label: int, floor: float) -> list[Detection]:
+        """The boxes of one class (``PERSON``, ``BUS``) scored at least ``floor``."""
         scale: float = meta
         raw = outputs[0][0]
-        scores = raw[:, 4] * raw[:, 5 + PERSON]
-        keep = scores >= self.settings.score_threshold
+        scores = raw[:, 4] * raw[:, 5 + label]
+        keep = scores >= floor
         if not np.any(keep):
             return []
         raw, scores = raw[keep], scores[keep]
@@ -69,9 +74,7 @@ class YoloxHeads(ModelDetector):
         centre = (raw[:, :2] + grid) * stride
         size = np.exp(np.clip(raw[:, 2:4], -10, 10)) * stride
         xywh = np.concatenate([centre - size / 2, size], axis=1) / scale
-        chosen = cv2.dnn.NMSBoxes(
-            xywh.tolist(), scores.tolist(), self.settings.score_threshold, self.settings.nms_iou
-        )
+        chosen = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), floor, self.settings.nms_iou)
         iw, ih = image_wh
         out = []
         for i in np.asarray(chosen).reshape(-1):

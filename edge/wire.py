@@ -10,9 +10,12 @@ the stop's, so the fleet tools (``fleet/``) import it without the daemon.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Status(str, Enum):
@@ -20,7 +23,8 @@ class Status(str, Enum):
 
     ONLINE = "online"
     OFFLINE = "offline"
-    STOPPED = "stopped"
+    STOPPED = "stopped"  # a clean exit (a signal): meant
+    FAILED = "failed"  # ended on an error: faults/state and faults/detail say why
 
 
 class OnOff(str, Enum):
@@ -39,9 +43,11 @@ class State(str, Enum):
     LIGHT_MODE = "light/mode/state"
     OCCUPANCY = "occupancy/state"
     WAITING = "waiting/state"
+    WAITING_JSON = "waiting/json"  # the bus side's waiting document (edge/signal/waiting.py)
     FAULTS = "faults/state"  # JSON list of active fault names, [] when healthy
-    # JSON object: each active fault -> when it was raised (ISO 8601, UTC); {} when healthy
-    FAULTS_SINCE = "faults/since/state"
+    # JSON object: each active fault with since when and why ({"model_failed": {"since": ...,
+    # "error": "model ... is missing; ...", "problem": "missing", "file": ...}}), {} when healthy
+    FAULT_DETAIL = "faults/detail"
     # JSON object of the last self-test: result (SelftestResult), at (ISO 8601), failed checks
     SELFTEST = "selftest/state"
     IN_SERVICE = "service/state"  # ON inside the operating hours (schedule), OFF outside
@@ -174,6 +180,40 @@ def split_stop_topic(prefix: str, topic: str) -> tuple[str, str] | None:
     if not sep or not stop:
         return None
     return stop, rest
+
+
+# an event's seq is numbered by the stop's SQLite outbox (a signed 64-bit INTEGER), and stored
+# by the history as a BIGINT: nothing above this is a seq
+SEQ_MAX = 2**63 - 1
+
+
+class EventEnvelope(BaseModel):
+    """The fields every ``event`` message carries (each kind adds its own, kept as sent):
+    checked once, where the fleet takes events in, so that no payload reaches the database that
+    it would refuse (a seq of 2**64, a negative or a float one, a kind that is not text)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    seq: int = Field(ge=1, le=SEQ_MAX, description="The stop's number of the event, from 1.")
+    kind: str = Field(min_length=1, max_length=32, description="What happened (EventKind).")
+    ts: str | None = Field(None, max_length=64, description="The stop's clock, ISO 8601.")
+
+
+def entity_key(stop_id: str) -> str:
+    """A stop id as Home Assistant's entity ids hold it (lower case, '-' as '_'): two stop ids
+    with the same key would get the same entity ids, so a fleet's list refuses them."""
+    return re.sub(r"[^a-z0-9_]", "_", stop_id.lower())
+
+
+def folded_clash(stop_ids: list[str]) -> str | None:
+    """One line naming the first two stop ids that fold to the same entity key, else None."""
+    seen: dict[str, str] = {}
+    for sid in stop_ids:
+        other = seen.setdefault(entity_key(sid), sid)
+        if other != sid:
+            return (f"stop ids {other!r} and {sid!r} differ only in case or '-'/'_': both "
+                    f"would be Home Assistant's stopsafe_{entity_key(sid)}_*")
+    return None
 
 
 # ---- the stop's day ----------------------------------------------------------------------------

@@ -196,9 +196,10 @@ class FleetTable:
             elif leaf == State.FAULTS.value:
                 row.faults = _json_list(text)
                 row.fault_boxes = {f: b for f, b in row.fault_boxes.items() if f in row.faults}
-            elif leaf == State.FAULTS_SINCE.value:
-                since = _json_obj(text)
-                row.faults_since = {str(k): str(v) for k, v in since.items()}
+            elif leaf == State.FAULT_DETAIL.value:
+                detail = _json_obj(text)
+                row.faults_since = {str(k): str(v.get("since")) for k, v in detail.items()
+                                    if isinstance(v, dict) and v.get("since")}
             elif leaf == State.SELFTEST.value:
                 row.selftest = _json_obj(text) or None
             elif leaf == Leaf.EVENT.value:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from edge.config import Config, load_config
+from edge.decision.events import BusArrived, ButtonPressed
 from edge.decision.zones import Zone
 from edge.runtime.assembly import assemble, build_detector, build_light
 from edge.runtime.camera import frame_files
@@ -19,12 +20,14 @@ from edge.runtime.faults import FaultEvent, FaultRegistry
 from edge.runtime.frames import CameraFileEnded
 from edge.runtime.pipeline import Pipeline, StopRecord
 from edge.runtime.static_file import static_file_path
+from sim.arrivals import ClipFeed, ScenarioInputs
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
 from sim.own_light import OwnLightCamera
 from sim.scenario import Scenario
 from sim.scoring import (
     FrameMatch,
     Sample,
+    bus_scores,
     detection_scores,
     light_scores,
     match_frame,
@@ -46,6 +49,9 @@ def scenario_config(base: Config, sc: Scenario) -> Config:
     if sc.fps is not None:
         cfg.camera.fps = min(sc.fps, 60.0)
     cfg.light.pin_factory = cfg.light.pin_factory.MOCK
+    if sc.arrivals_feed is not None:  # the scenario's feed, handed over on the clip's clock
+        cfg.arrivals.stop_id = sc.gtfs_stop_id
+        cfg.arrivals.enabled = True
     return cfg
 
 
@@ -72,6 +78,8 @@ class Recorder:
     snapshot: tuple[np.ndarray, StopRecord] | None = None
     invocations: int = 0
     fault_log: list[dict[str, Any]] = field(default_factory=list)
+    buses: list[BusArrived] = field(default_factory=list)  # the stop's bus events
+    presses: int = 0  # waiting-button presses the controller took
     matches: dict[int, FrameMatch] = field(default_factory=dict)  # mot: per frame index
     frame_paths: dict[int, str] = field(default_factory=dict)
     longest_still_s: float = 0.0  # of any person in the zone: how near the static rule came
@@ -79,6 +87,11 @@ class Recorder:
     _best: tuple[int, int] = (-1, -1)
 
     def on_record(self, r: StopRecord) -> None:
+        for e in r.events:
+            if isinstance(e, BusArrived):
+                self.buses.append(e)
+            elif isinstance(e, ButtonPressed):
+                self.presses += 1
         if r.frame is None:  # nothing was seen: no sample (the clip's frames are scored)
             return
         d = r.state
@@ -132,6 +145,7 @@ class SimRun:
     wall_s: float
     cpu_s: float
     detector_stats: Any = None  # what the detector front-end did (profiles, dark frames)
+    feed_epoch: float | None = None  # the clip's start in the arrivals feed's time
     lit_frames: int | None = None  # frames the own light changed (None: no own_light)
 
 
@@ -160,6 +174,16 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     def clip_clock() -> float:
         return plan.now
 
+    feed = (ClipFeed(sc.feed_path, sc.gtfs_stop_id or "", cfg.arrivals.poll_s)
+            if sc.feed_path is not None else None)
+    relay = build_light(cfg, pin_factory="mock")
+    camera: Any = FaultyCamera(source, plan)
+    lit = OwnLightCamera(camera, relay.read, sc.own_light) if sc.own_light else None
+    if lit is not None:  # the lamp as the camera sees it, closed-loop
+        camera = lit
+    if feed is not None or sc.button:
+        camera = ScenarioInputs(camera, lambda: pipeline, feed,
+                                [(b.at_s, b.for_s) for b in sc.button], clip_clock)
     recorder = Recorder(truth)
     from edge.mqtt.service import start_mqtt
 
@@ -167,13 +191,8 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     loader = ((lambda: scenario_config(load_config(config_path), sc))
               if config_path and mqtt is not None else None)
     # unrelated stills have no motion, pace or picture history: every still is looked at alone
-    relay = build_light(cfg, pin_factory="mock")
-    camera: Any = FaultyCamera(source, plan)
-    lit = OwnLightCamera(camera, relay.read, sc.own_light) if sc.own_light else None
-    if lit is not None:  # the lamp as the camera sees it, closed-loop
-        camera = lit
     stop = assemble(
-        cfg, camera, detect=faulty_detect(det.detect, plan),
+        cfg, camera, detect=faulty_detect(det.detect, plan), poll_feed=False,
         frontend=det if hasattr(det, "set_zone") else None,
         light=FaultyRelay(relay, plan),
         sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
@@ -195,8 +214,10 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     problem = getattr(source, "ended_early", lambda: None)()
     if problem and not pipeline.stop_event.is_set():  # scores of half a clip would mislead
         raise CameraFileEnded(problem)
+    epoch = sc.arrivals_epoch if sc.arrivals_epoch is not None else (
+        feed.epoch() if feed is not None else None)
     return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
-                  time.process_time() - cpu0, getattr(det, "stats", None),
+                  time.process_time() - cpu0, getattr(det, "stats", None), epoch,
                   lit.lit_frames if lit is not None else None)
 
 
@@ -235,6 +256,8 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
         result["own_light"] = {"lit_frames": run.lit_frames}
     if run.truth.kind == "mot":
         result["detection"] = detection_scores(list(rec.matches.values()))
+    if sc.arrivals_feed is not None or sc.button:  # a stop without either scores as before
+        result["buses"] = bus_scores(rec.buses, rec.presses, sc.buses_truth, run.feed_epoch)
     if report_dir is not None:
         from sim.report import write_report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,6 +63,37 @@ class TruthSpec(BaseModel):
         return out
 
 
+class ButtonPress(BaseModel):
+    """One press of the waiting button on the clip's clock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_s: Annotated[float, Field(ge=0.0, le=MAX_CLIP_S)]
+    for_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        description="How long the press counts as someone waiting (the button's for_s).")
+
+
+class BusOutcomeTruth(str, Enum):
+    STOPPED = "stopped"
+    PASSED = "passed"
+
+
+class BusTruth(BaseModel):
+    """What one bus of the feed really did at the stop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trip_id: str | None = Field(None, min_length=1)
+    vehicle_id: str | None = Field(None, min_length=1)
+    outcome: BusOutcomeTruth
+
+    @model_validator(mode="after")
+    def _named(self) -> BusTruth:
+        if self.trip_id is None and self.vehicle_id is None:
+            raise ValueError("a bus's truth names its trip_id or vehicle_id")
+        return self
+
+
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +109,18 @@ class Scenario(BaseModel):
     own_light: OwnLight | None = Field(
         None, description="The floor light's effect on the picture while the relay is on "
         "(closed loop); None: the clip as filmed (`stopsafe sim --own-light` adds the default).")
+    arrivals_feed: str | None = Field(
+        None, min_length=1, description="Folder of GTFS-realtime FeedMessage files named by "
+        "their offset in seconds from the clip's start (e.g. 12.5.pb): the feed's state from "
+        "that moment on.")
+    arrivals_epoch: float | None = Field(
+        None, ge=0.0, description="POSIX time of the clip's start (maps the feed's times onto "
+        "the clip); default: the first file's header time less its offset.")
+    gtfs_stop_id: str | None = Field(None, min_length=1, description="This stop in the feed.")
+    button: list[ButtonPress] = Field([], max_length=10000,
+                                      description="Presses of the waiting button.")
+    buses_truth: list[BusTruth] = Field(
+        [], max_length=10000, description="What each bus of the feed really did.")
     expect: dict[str, float] = Field(
         {}, description="Thresholds the scores must meet (sim.expectations.EXPECTATIONS), "
         "e.g. occupancy_f1_min: 0.9; stopsafe sim exits 1 when one is missed.")
@@ -93,6 +137,18 @@ class Scenario(BaseModel):
                              + ", ".join(EXPECTATIONS))
         return check_expectations(expect)
 
+
+    @model_validator(mode="after")
+    def _feed_complete(self) -> Scenario:
+        if self.arrivals_feed is not None and self.gtfs_stop_id is None:
+            raise ValueError("arrivals_feed needs gtfs_stop_id")
+        if self.buses_truth and self.arrivals_feed is None:
+            raise ValueError("buses_truth needs arrivals_feed")
+        return self
+
+    @property
+    def feed_path(self) -> Path | None:
+        return None if self.arrivals_feed is None else self.base_dir / self.arrivals_feed
 
     @field_validator("zone")
     @classmethod
@@ -129,6 +185,13 @@ def load_scenario(path: Path | str) -> Scenario:
     _check_expect(sc, path)
     _check_clip(sc, path)
     _check_truth(sc, path)
+    if sc.feed_path is not None:
+        from sim.arrivals import read_feed_folder
+
+        try:
+            read_feed_folder(sc.feed_path)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"{path}: arrivals_feed: {exc}"[:300]) from None
     return sc
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,3 +219,41 @@ def detection_scores(matches: list[FrameMatch]) -> dict[str, Any]:
     truth_boxes = tp + sum(len(m.missed) for m in matches)
     return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, truth_boxes),
             "truth_boxes": truth_boxes, "tp": tp, "fp": fp, "frames": len(matches)}
+
+
+def bus_scores(events: Sequence[Any], presses: int, truth: Sequence[Any],
+               epoch: float | None) -> dict[str, Any]:
+    """The ``buses`` object of the sim's JSON: the stop's bus events counted (the figure a city
+    asks for: buses that passed someone waiting), each with its clip times, and scored against
+    the scenario's ``buses_truth`` where it gives one."""
+    def clip(t: float | None) -> float | None:
+        return None if t is None or epoch is None else round(t - epoch, 3)
+
+    per = []
+    for e in events:
+        p = e.payload()
+        p.update(event_s=round(e.t, 3), approached_s=clip(e.approached_at),
+                 stopped_from_s=clip(e.stopped_from), stopped_until_s=clip(e.stopped_until),
+                 left_s=clip(e.left_at))
+        per.append(p)
+    out: dict[str, Any] = {
+        "arrivals": len(per),
+        "stopped": sum(p["outcome"] == "stopped" for p in per),
+        "passed": sum(p["outcome"] == "passed" for p in per),
+        "unknown": sum(p["outcome"] == "unknown" for p in per),
+        "passed_while_waiting": sum(p["outcome"] == "passed" and p["waiting"] for p in per),
+        "button_presses": presses,
+        "per_arrival": per,
+    }
+    if truth:
+        rows = []
+        for t in truth:
+            found = [p for p in per if (t.trip_id is not None and p["trip"] == t.trip_id)
+                     or (t.vehicle_id is not None and p["vehicle"] == t.vehicle_id)]
+            got = found[0]["outcome"] if found else None
+            rows.append({"trip_id": t.trip_id, "vehicle_id": t.vehicle_id,
+                         "truth": t.outcome.value, "got": got,
+                         "agree": got == t.outcome.value})
+        out["truth"] = {"buses": len(rows), "found": sum(r["got"] is not None for r in rows),
+                        "agree": sum(r["agree"] for r in rows), "per_bus": rows}
+    return out

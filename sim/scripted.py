@@ -58,17 +58,46 @@ class ScriptedSource:
         pass
 
 
-class ScriptedDetector:
-    """``people(t)`` -> detections at the clock's time; raises while ``failing(t)``."""
+class RealtimeSource:
+    """Frames at the real monotonic clock, ``fps`` a second, for ``duration_s`` (then the end):
+    for tests where another thread runs on real time too (the arrivals poller, a button)."""
 
-    def __init__(self, clock: FakeClock, people: Callable[[float], list[Detection]],
-                 failing: Callable[[float], bool] = lambda t: False) -> None:
-        self.clock, self.people, self.failing = clock, people, failing
+    live = True
+
+    def __init__(self, fps: float = 20.0, duration_s: float = 3600.0) -> None:
+        import time
+
+        self.fps, self._time = fps, time
+        self.end = time.monotonic() + duration_s
+        self.frames = 0
+        self.t = time.monotonic()  # the time of the last frame (ScriptedDetector's clock)
+
+    def read(self) -> Frame | None:
+        self._time.sleep(1.0 / self.fps)
+        self.t = self._time.monotonic()
+        if self.t >= self.end:
+            return None
+        self.frames += 1
+        return Frame(IMAGE, self.t, self.frames, wall=datetime(2026, 1, 5, 12, 0))
+
+    def close(self) -> None:
+        pass
+
+
+class ScriptedDetector:
+    """``people(t)`` -> detections at the clock's time (``buses(t)``: boxes of the bus class);
+    raises while ``failing(t)``."""
+
+    def __init__(self, clock: FakeClock | RealtimeSource,
+                 people: Callable[[float], list[Detection]],
+                 failing: Callable[[float], bool] = lambda t: False,
+                 buses: Callable[[float], list[Detection]] = lambda t: []) -> None:
+        self.clock, self.people, self.failing, self.buses = clock, people, failing, buses
 
     def __call__(self, image: np.ndarray) -> DetectorResult:
         if self.failing(self.clock.t):
             raise RuntimeError("interpreter invoke failed")
-        return DetectorResult(self.people(self.clock.t))
+        return DetectorResult(self.people(self.clock.t), buses=self.buses(self.clock.t))
 
 
 def scripted_stop(cfg: Config, source: object, detect: Callable[[np.ndarray], DetectorResult],

@@ -36,3 +36,12 @@ def models_dir(shared: Path) -> Path:
 
     fetch_models(MODELS_DIR, shared / "models")
     return MODELS_DIR
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own state directory (run marker, last good config, default outbox), also
+    for the daemons it starts: nothing is read from or left in the user's own."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))
+    return state

@@ -66,6 +66,7 @@ def test_bad_config_exits_78_with_one_clear_line(case, tmp_path, capsys, monkeyp
     import edge.runtime.daemon
 
     for module, name in ((edge.runtime.assembly, "build_light"),
+                         (edge.runtime.daemon, "build_light"),
                          (edge.runtime.daemon, "open_camera"),
                          (edge.runtime.assembly, "build_detector")):
         monkeypatch.setattr(module, name, lambda *a, _n=name, **k: touched.append(_n))

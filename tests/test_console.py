@@ -79,7 +79,7 @@ def retained(broker: Broker, topic_filter: str) -> dict[str, str]:
 GONE_TOPICS = {
     f"stopsafe/{GONE}/status": "offline", f"stopsafe/{GONE}/light/state": "OFF",
     f"stopsafe/{GONE}/faults/state": '["camera_lost"]',
-    f"stopsafe/{GONE}/faults/since/state": '{"camera_lost":"2026-11-30T04:00:00+00:00"}',
+    f"stopsafe/{GONE}/faults/detail": '{"camera_lost":{"since":"2026-11-30T04:00:00+00:00"}}',
     f"homeassistant/device/stopsafe_{GONE}/config": '{"device":{"identifiers":["x"]}}',
     f"homeassistant/sensor/{GONE}/fps/config": '{"unique_id":"stopsafe_gone-0001_fps"}',
 }
@@ -138,7 +138,8 @@ def test_filters_by_state_and_text_and_sorts_by_any_column():
     for key in SortKey:  # every column sorts, rows without a value last
         assert sorted(ids(sort=key)) == ["s1", "s2", "s3", "s4"]
     assert ids(sort=SortKey.FAULTS)[0] == "s2"
-    t.update("stopsafe/s2/faults/since/state", b'{"lamp_failed":"2026-12-06T21:00:00+00:00"}')
+    t.update("stopsafe/s2/faults/detail",
+             b'{"lamp_failed":{"since":"2026-12-06T21:00:00+00:00","error":"no current"}}')
     assert "  lamp_failed      since 2026-12-06T21:00:00+00:00" in detail_lines(
         t.row("s2"), t.started)
 

@@ -25,6 +25,7 @@ from edge.decision.light_rules import (
     FailState,
     LightDecision,
     LightMode,
+    LightPattern,
     LightReason,
 )
 from edge.mqtt.service import MqttService
@@ -42,26 +43,47 @@ SEEING = FailSafeState(False, None, 0.0)
 WAITING = LightDecision(True, LightReason.WAITING)
 NOBODY = LightDecision(False, LightReason.NOBODY_WAITING)
 
-# mode, in service, fail-safe, rules -> light, reason: manual mode > hours > fail-safe > rules
+# mode, in service, fail-safe, rules, button pressed, bus near -> light, reason, pattern:
+# manual mode > hours > fail-safe > rules (the button lights as the rules would)
+YES, NO = True, False
+NOT_YET = FailSafeState(False, None, 5.0)  # blind, not long enough for the fail-safe
+STEADY, ATTENTION = LightPattern.STEADY, LightPattern.ATTENTION
+HOLD = LightDecision(True, LightReason.HOLD)
+MAX_ON = LightDecision(False, LightReason.MAX_ON)
 PRECEDENCE = [
-    (F_ON, False, BLIND_OFF, NOBODY, ON, LightReason.FORCED_ON),
-    (F_ON, True, SEEING, NOBODY, ON, LightReason.FORCED_ON),
-    (F_OFF, True, BLIND_ON, WAITING, OFF, LightReason.FORCED_OFF),
-    (F_OFF, True, SEEING, WAITING, OFF, LightReason.FORCED_OFF),
-    (AUTO, False, BLIND_ON, WAITING, OFF, LightReason.OUT_OF_HOURS),
-    (AUTO, False, SEEING, WAITING, OFF, LightReason.OUT_OF_HOURS),
-    (AUTO, True, BLIND_ON, NOBODY, ON, LightReason.FAILSAFE),
-    (AUTO, True, BLIND_OFF, WAITING, OFF, LightReason.FAILSAFE),
-    (AUTO, True, SEEING, WAITING, ON, LightReason.WAITING),
-    (AUTO, True, SEEING, NOBODY, OFF, LightReason.NOBODY_WAITING),
-    (AUTO, True, FailSafeState(False, None, 5.0), WAITING, ON, LightReason.WAITING),  # not yet
+    (F_ON, False, BLIND_OFF, NOBODY, NO, NO, ON, LightReason.FORCED_ON, STEADY),
+    (F_ON, True, SEEING, NOBODY, NO, NO, ON, LightReason.FORCED_ON, STEADY),
+    (F_OFF, True, BLIND_ON, WAITING, NO, NO, OFF, LightReason.FORCED_OFF, STEADY),
+    (F_OFF, True, SEEING, WAITING, NO, NO, OFF, LightReason.FORCED_OFF, STEADY),
+    (AUTO, False, BLIND_ON, WAITING, NO, NO, OFF, LightReason.OUT_OF_HOURS, STEADY),
+    (AUTO, False, SEEING, WAITING, NO, NO, OFF, LightReason.OUT_OF_HOURS, STEADY),
+    (AUTO, True, BLIND_ON, NOBODY, NO, NO, ON, LightReason.FAILSAFE, STEADY),
+    (AUTO, True, BLIND_OFF, WAITING, NO, NO, OFF, LightReason.FAILSAFE, STEADY),
+    (AUTO, True, SEEING, WAITING, NO, NO, ON, LightReason.WAITING, STEADY),
+    (AUTO, True, SEEING, NOBODY, NO, NO, OFF, LightReason.NOBODY_WAITING, STEADY),
+    (AUTO, True, NOT_YET, WAITING, NO, NO, ON, LightReason.WAITING, STEADY),
+    # the waiting button and a bus near: below everything above, and only for someone waiting
+    (F_ON, True, SEEING, NOBODY, YES, YES, ON, LightReason.FORCED_ON, STEADY),
+    (F_OFF, True, SEEING, NOBODY, YES, YES, OFF, LightReason.FORCED_OFF, STEADY),
+    (AUTO, False, SEEING, NOBODY, YES, YES, OFF, LightReason.OUT_OF_HOURS, STEADY),
+    (AUTO, True, BLIND_OFF, NOBODY, YES, YES, OFF, LightReason.FAILSAFE, STEADY),
+    (AUTO, True, BLIND_ON, WAITING, NO, YES, ON, LightReason.FAILSAFE, STEADY),
+    (AUTO, True, SEEING, NOBODY, YES, NO, ON, LightReason.BUTTON, STEADY),
+    (AUTO, True, SEEING, NOBODY, YES, YES, ON, LightReason.BUTTON, ATTENTION),
+    (AUTO, True, SEEING, WAITING, NO, YES, ON, LightReason.WAITING, ATTENTION),
+    (AUTO, True, SEEING, WAITING, YES, YES, ON, LightReason.WAITING, ATTENTION),
+    (AUTO, True, SEEING, NOBODY, NO, YES, OFF, LightReason.NOBODY_WAITING, STEADY),
+    (AUTO, True, SEEING, HOLD, NO, YES, ON, LightReason.HOLD, STEADY),
+    (AUTO, True, SEEING, MAX_ON, YES, NO, ON, LightReason.BUTTON, STEADY),
 ]
 
 
-@pytest.mark.parametrize(("mode", "service", "failsafe", "rules", "light", "reason"),
-                         PRECEDENCE)
-def test_precedence_table(mode, service, failsafe, rules, light, reason):
-    assert light_wanted(mode, service, failsafe, rules) == (light, reason)
+@pytest.mark.parametrize(("mode", "service", "failsafe", "rules", "pressed", "near", "light",
+                          "reason", "pattern"), PRECEDENCE)
+def test_precedence_table(mode, service, failsafe, rules, pressed, near, light, reason,
+                          pattern):
+    assert light_wanted(mode, service, failsafe, rules, pressed, near) == (light, reason,
+                                                                          pattern)
 
 
 def controller(**kw) -> StopController:
@@ -263,3 +285,19 @@ def test_thirty_minutes_of_a_covered_lens_add_a_few_events_not_one_a_frame():
     stop.close()
     svc.tick(svc.link, 0.0)
     assert len(svc.link.outbox) <= 5
+
+
+@given(mode=st.sampled_from(list(LightMode)), service=st.booleans(),
+       failsafe=st.sampled_from([BLIND_ON, BLIND_OFF, SEEING, NOT_YET]),
+       rules=st.sampled_from([WAITING, NOBODY, HOLD, MAX_ON]), pressed=st.booleans(),
+       near=st.booleans())
+def test_button_and_bus_never_override_mode_hours_or_failsafe(mode, service, failsafe, rules,
+                                                              pressed, near):
+    w = light_wanted(mode, service, failsafe, rules, pressed, near)
+    base = light_wanted(mode, service, failsafe, rules)
+    if mode is not AUTO or not service or failsafe.active:
+        assert w == base  # the button and a bus change nothing above the rules
+    if w.pattern is ATTENTION:
+        assert w.on and near and mode is AUTO and service and not failsafe.active
+    if pressed and mode is AUTO and service and not failsafe.active:
+        assert w.on  # a press lights the stop whatever the rules said

@@ -112,11 +112,5 @@ def test_yolox_grid_matches_anchor_count(models_dir):
     assert np.all(det._stride[:2704] == 8) and np.all(det._stride[-169:] == 32)
 
 
-def test_daemon_refuses_missing_model(tmp_path, capsys):
-    from edge import cli
-
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"detector:\n  models_dir: {tmp_path}\nlight:\n  pin_factory: mock\n")
-    assert cli.main(["run", "-c", str(cfg)]) == 70
-    err = capsys.readouterr().err
-    assert "stopsafe models fetch" in err
+# a missing model no longer ends the daemon: it runs into its fail-safe with the reason and
+# loads the model once it is put in place (tests/test_startup_failsafe.py)

@@ -109,6 +109,8 @@ NEW = {
     "waiting_episodes_today": ("sensor", None, "episodes", "total_increasing", None),
     "detector_rate": ("sensor", "frequency", "Hz", "measurement", "diagnostic"),
     "in_service": ("binary_sensor", "running", None, None, "diagnostic"),
+    "buses_today": ("sensor", None, "buses", "total", None),
+    "passed_waiting_today": ("sensor", None, "buses", "total", None),
 }
 
 
@@ -127,7 +129,7 @@ def test_the_crews_entities_with_class_unit_state_class_and_category(form):
     assert e["take_snapshot"]["command_topic"] == "stopsafe/stop-0042/cmd/snapshot"
     assert e["selftest_result"]["state_topic"] == "stopsafe/stop-0042/selftest/state"
     assert e["selftest_result"]["options"] == ["passed", "failed"]
-    assert e["fault_since"]["state_topic"] == "stopsafe/stop-0042/faults/since/state"
+    assert e["fault_since"]["state_topic"] == "stopsafe/stop-0042/faults/detail"
     for key in ("light_on_today", "uptime", "detector_rate", "waiting_episodes_today"):
         assert e[key]["state_topic"] == "stopsafe/stop-0042/tele"
         assert e[key]["expire_after"] == expire_after_s(60.0)
@@ -170,8 +172,9 @@ def test_the_new_templates_render_what_the_stop_publishes():
     e = entities(DiscoveryForm.DEVICE)
     since = e["fault_since"]["value_template"]
     assert render(since, "{}") == "None"  # Home Assistant's 'unknown'
-    assert render(since, json.dumps({"lamp_failed": "2026-12-06T21:00:05+00:00",
-                                     "camera_black": "2026-12-06T20:59:00+00:00"})) == (
+    assert render(since, json.dumps({"lamp_failed": {"since": "2026-12-06T21:00:05+00:00"},
+                                     "camera_black": {"since": "2026-12-06T20:59:00+00:00",
+                                                      "error": "black picture"}})) == (
         "2026-12-06T20:59:00+00:00")  # the oldest
     body = json.dumps({"result": "failed", "at": "2026-12-06T21:00:00+00:00",
                        "failed": ["camera"]})
@@ -204,11 +207,25 @@ def test_tele_sensors_expire_after_three_missed_telemetry_periods(telemetry_s):
     out = discovery_configs(TOPICS, "homeassistant", form=DiscoveryForm.DEVICE,
                             telemetry_s=telemetry_s)
     comps = next(iter(out.values()))["components"]
-    for key in ("fps", "inference_ms"):
+    for key in ("fps", "inference_ms", "buses_today", "passed_waiting_today"):
         assert comps[key]["expire_after"] == expire_after_s(telemetry_s) >= 3 * telemetry_s
         assert comps[key]["state_topic"] == "stopsafe/stop-0042/tele"
     # retained states are never expired: they are valid until they change
     assert "expire_after" not in e["waiting"] and "expire_after" not in e["occupancy"]
+
+
+def test_bus_sensors_read_the_telemetry_day_figures():
+    from edge.decision.bus_figures import bus_figures
+
+    e = entities(DiscoveryForm.DEVICE)
+    day = bus_figures([{"kind": "bus", "outcome": "passed", "waiting": True},
+                       {"kind": "bus", "outcome": "stopped", "waiting": True, "waited_s": 40},
+                       {"kind": "bus", "outcome": "passed", "waiting": False}])
+    tele = json.dumps({"buses_today": day})
+    assert render(e["buses_today"]["value_template"], tele) == "3"
+    assert render(e["passed_waiting_today"]["value_template"], tele) == "1"
+    assert json.loads(render(e["buses_today"]["json_attributes_template"], tele))[
+        "median_wait_until_stopped_s"] == 40.0
 
 
 def test_schema_refuses_object_id_unknown_keys_and_wrong_ids():
@@ -252,9 +269,13 @@ def test_templates_render_as_home_assistant_renders_them():
     problem = e["problem"]
     assert render(problem["value_template"], "[]") == "OFF"
     assert render(problem["value_template"], '["camera_stale","lamp_fault"]') == "ON"
-    assert json.loads(render(problem["json_attributes_template"], '["camera_stale"]')) == {
-        "faults": ["camera_stale"]}
-    assert json.loads(render(problem["json_attributes_template"], "[]")) == {"faults": []}
+    detail = {"model_failed": {"since": "2026-12-06T22:50:25+00:00", "problem": "missing",
+                               "error": "model /var/lib/stopsafe/models/x.tflite is missing"},
+              "camera_stale": {"since": "2026-12-06T22:50:30+00:00"}}
+    assert json.loads(render(problem["json_attributes_template"], json.dumps(detail))) == {
+        "faults": ["camera_stale", "model_failed"], "reasons": detail}
+    assert json.loads(render(problem["json_attributes_template"], "{}")) == {
+        "faults": [], "reasons": {}}
     tele = json.dumps({"fps": 4.8, "inference_ms": {"p50": 41.2, "p95": 60.0}})
     assert render(e["fps"]["value_template"], tele) == "4.8"
     assert render(e["inference_ms"]["value_template"], tele) == "41.2"
@@ -277,6 +298,11 @@ def test_event_template_gives_a_declared_event_type_and_keeps_the_fields():
          HaEventType.FAULT_CLEARED),
         ({"kind": EventKind.MODE.value, "mode": "FORCE_ON", "previous": "AUTO", "for_s": None,
           "expired": False}, HaEventType.MODE),
+        ({"kind": EventKind.STARTED.value, "previous_end": "killed",
+          "previous_started": "2026-12-06T22:56:30.000+00:00"}, HaEventType.STARTED),
+        ({"kind": EventKind.BUTTON.value, "for_s": 60.0}, HaEventType.BUTTON),
+        ({"kind": EventKind.BUS.value, "route": "700", "outcome": "passed", "waiting": True,
+          "waited_s": 42.0, "light_on": True}, HaEventType.BUS),
     ]
     assert {k for k in EventKind} == {EventKind(s["kind"]) for s, _ in samples}
     for body, expected in samples:

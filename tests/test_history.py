@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from fleet.history import daily, schema
-from fleet.history.collector import Dropped, subscriptions, to_row
+from fleet.history.collector import Dropped, Refused, subscriptions, to_row
 from fleet.history.schema import events
 from fleet.history.store import Batch, StopRows, Store, StoreError
 from tests.conftest import REPO
@@ -47,14 +47,30 @@ def test_messages_become_rows_and_junk_is_counted_not_stored():
         "states", {"stop": "s1", "leaf": "status", "at": 5.0, "value": "online"})
     assert to_row("stopsafe", "stopsafe/s1/faults/state", b"[]", 5.0)[0] == "states"
     assert to_row("stopsafe", "stopsafe/s1/tele", b"{}", 5.0)[0] == "tele"
-    assert to_row("stopsafe", "other/s1/event", ev.encode(), 5.0) is Dropped.FOREIGN_TOPIC
-    assert to_row("stopsafe", "stopsafe/s1/event", b"{", 5.0) is Dropped.EVENT_NOT_JSON
-    for bad in (b'{"kind": "light"}', b'{"seq": "3"}', b'{"seq": true}', b'{"seq": 0}', b"[1]"):
-        assert to_row("stopsafe", "stopsafe/s1/event", bad, 5.0) is Dropped.EVENT_WITHOUT_SEQ
-    assert to_row("stopsafe", "stopsafe/s1/cmd/light", b"ON", 5.0) is Dropped.OTHER_LEAF
-    assert to_row("stopsafe", "stopsafe/s1/event", b"\xff", 5.0) is Dropped.NOT_UTF8
+    def why(topic: str, payload: bytes) -> Dropped:
+        refused = to_row("stopsafe", topic, payload, 5.0)
+        assert isinstance(refused, Refused), refused
+        return refused.reason
+
+    assert why("other/s1/event", ev.encode()) is Dropped.FOREIGN_TOPIC
+    assert why("stopsafe/s1/event", b"{") is Dropped.EVENT_NOT_JSON
+    for bad in (b'{"kind": "light"}', b'{"seq": "3", "kind": "light"}', b'{"seq": true}',
+                b'{"seq": 0, "kind": "light"}', b"[1]", b'{"seq": 18446744073709551616}',
+                b'{"seq": -4, "kind": "x"}', b'{"seq": 2.0, "kind": "x"}', b'{"seq": 2}',
+                b'{"seq": 2, "kind": ["x"]}'):
+        assert why("stopsafe/s1/event", bad) is Dropped.EVENT_INVALID, bad
+    assert why("stopsafe/s1/cmd/light", b"ON") is Dropped.OTHER_LEAF
+    assert why("stopsafe/s1/event", b"\xff") is Dropped.NOT_UTF8
+    assert why("stopsafe/s1/event", b"[" * 200_000 + b"]" * 200_000) is Dropped.TOO_LARGE
+    assert why("stopsafe/s1/event", b"[" * 100_000 + b"]" * 100_000) is Dropped.TOO_DEEP
+    assert why("stopsafe/s1/tele", b"[" * 100_000 + b"]" * 100_000) is Dropped.TOO_DEEP
+    assert why("stopsafe/s1/tele", b"[1]") is Dropped.TELE_INVALID
+    assert why("stopsafe/s1/status", b"x" * (300 * 1024)) is Dropped.TOO_LARGE
+    assert to_row("stopsafe", "stopsafe/s9/status", b"online", 5.0,
+                  known=lambda sid: sid == "s1") == Refused(Dropped.UNKNOWN_STOP)
     # an event without a usable ts is placed at its arrival
-    _, row = to_row("stopsafe", "stopsafe/s1/event", b'{"seq": 1, "ts": "yesterday"}', 9.0)
+    _, row = to_row("stopsafe", "stopsafe/s1/event", b'{"seq": 1, "kind": "x", "ts": "yesterday"}',
+                    9.0)
     assert row["ts"] == 9.0
 
 
@@ -111,6 +127,32 @@ def test_day_figures_from_hand_made_rows():
     j = d1.as_dict()
     assert j["day"] == "2026-03-09" and j["faults"]["lamp_failed"] == {"raised": 1,
                                                                          "active_s": 7200.0}
+
+
+def test_bus_figures_per_day_and_in_the_csv():
+    """A city's question per stop and day: how many buses passed someone waiting."""
+    from fleet.history.report import BUS_FIELDS, as_csv
+
+    rows = StopRows("s1", [
+        _ev("bus", 8 * H, outcome="stopped", waiting=True, waited_s=30.0),
+        _ev("bus", 9 * H, outcome="passed", waiting=True, waited_s=200.0),
+        _ev("bus", 10 * H, outcome="passed", waiting=False, waited_s=None),
+        _ev("bus", 11 * H, outcome="stopped", waiting=True, waited_s=90.0),
+        _ev("bus", 12 * H, outcome="stopped", waiting=False, waited_s=None),
+        _ev("bus", 26 * H, outcome="unknown", waiting=True, waited_s=5.0),   # day 2
+    ], [], light_before=False, faults_before={}, status_before="online", first_seen=T0)
+    d1, d2 = daily.figures(rows, [DAY0, date(2026, 3, 10)], T0 + 30 * H)
+    assert d1.buses == {"buses": 5, "stopped": 3, "passed": 2, "unknown": 0,
+                        "passed_while_waiting": 1, "median_wait_until_stopped_s": 60.0}
+    assert (d2.buses["buses"], d2.buses["unknown"], d2.buses["passed_while_waiting"]) == (
+        1, 1, 0)
+    assert d2.buses["median_wait_until_stopped_s"] is None
+    table = list(csv.DictReader(io.StringIO(as_csv([d1, d2]))))
+    assert [r["bus_passed_while_waiting"] for r in table] == ["1", "0"]
+    assert table[0]["bus_median_wait_until_stopped_s"] == "60.0"
+    assert table[1]["bus_median_wait_until_stopped_s"] == ""
+    assert all(f"bus_{k}" in table[0] for k in BUS_FIELDS)
+    assert d1.as_dict()["buses"]["passed"] == 2
 
 
 def test_state_at_the_window_start_carries_over():
@@ -320,6 +362,7 @@ class CollectorProc:
     client_id: str
     log: Path
     proc: subprocess.Popen | None = None
+    extra: tuple[str, ...] = ()  # more options for `stopsafe collect`
 
     def start(self, broker: Broker, db: str) -> None:
         mark = self.log.stat().st_size if self.log.exists() else 0
@@ -327,7 +370,8 @@ class CollectorProc:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "edge.cli", "collect", "--broker", broker.address,
                  "--db", db, "--create", "--group", "history-test", "--client-id", self.client_id,
-                 "--session-expiry-s", "600"], cwd=REPO, stdout=out, stderr=out)
+                 "--session-expiry-s", "600", *self.extra], cwd=REPO, stdout=out,
+                stderr=out)
         deadline = time.monotonic() + 30
         while "collect_subscribed" not in self.log.read_text()[mark:]:
             assert self.proc.poll() is None, self.log.read_text()[-3000:]

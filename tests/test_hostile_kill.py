@@ -60,6 +60,10 @@ def outbox_state(path: Path) -> tuple[str, int, int]:
     db = sqlite3.connect(path)
     try:
         check = db.execute("PRAGMA quick_check").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        if "sqlite_sequence" not in tables:  # killed before it numbered an event (a slow start)
+            return check, 0, db.execute("SELECT COUNT(*) FROM events").fetchone()[0] \
+                if "events" in tables else 0
         row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         left = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     finally:

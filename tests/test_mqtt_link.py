@@ -32,7 +32,7 @@ ROOT = "stopsafe/t1"
 RETAINED = {f"{ROOT}/status": "online", f"{ROOT}/light/state": "OFF",
             f"{ROOT}/light/mode/state": "AUTO", f"{ROOT}/occupancy/state": "OFF",
             f"{ROOT}/waiting/state": "0", f"{ROOT}/faults/state": "[]",
-            f"{ROOT}/faults/since/state": "{}", f"{ROOT}/service/state": "ON"}
+            f"{ROOT}/faults/detail": "{}", f"{ROOT}/service/state": "ON"}
 
 
 def events(c: Collector) -> list[dict]:
@@ -338,17 +338,18 @@ def test_selftest_reload_and_snapshot(broker, tmp_path):
         assert (body["result"], body["failed"]) == ("passed", [])
         assert abs((datetime.now(timezone.utc) - datetime.fromisoformat(body["at"]))
                    .total_seconds()) < 10
-        # a fault: its name in faults/state, its raise time in faults/since/state
+        # a fault: its name in faults/state, its raise time in faults/detail
         from edge.runtime.faults import Fault
 
         t_raise = time.time()
         stop.pipeline.faults.raise_(Fault.LAMP_FAILED)
-        since = live.wait_for(lambda m: m.topic == f"{ROOT}/faults/since/state"
+        since = live.wait_for(lambda m: m.topic == f"{ROOT}/faults/detail"
                               and "lamp_failed" in m.text)
-        at = datetime.fromisoformat(json.loads(since.payload)["lamp_failed"]).timestamp()
+        at = datetime.fromisoformat(json.loads(since.payload)["lamp_failed"]["since"]
+                                    ).timestamp()
         assert abs(at - t_raise) < 2
         stop.pipeline.faults.clear(Fault.LAMP_FAILED)
-        live.wait_for(lambda m: m.topic == f"{ROOT}/faults/since/state" and m.text == "{}")
+        live.wait_for(lambda m: m.topic == f"{ROOT}/faults/detail" and m.text == "{}")
         send(broker, f"{ROOT}/cmd/snapshot", b"")
         a = json.loads(live.wait_for(lambda m: m.topic.endswith("/result/snapshot")).payload)
         assert a == {"ok": False, "id": None, "error": "disabled",

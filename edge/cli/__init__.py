@@ -36,6 +36,8 @@ COMMANDS = (
     Command("sim", "edge.cli.sim", "run scenarios through the pipeline with the mock relay"),
     Command("models", "edge.cli.models", "model files"),
     Command("check-config", "edge.cli.check_config", "validate and print the effective config"),
+    Command("last-word", "edge.cli.last_word",
+            "(systemd's ExecStopPost) leave why the daemon ended retained on the broker"),
     Command("bench", "edge.cli.bench", "time each stage of the pipeline on scenarios' clips"),
     Command("soak", "edge.cli.soak", "loop a clip through the whole daemon and watch resources"),
     Command("selftest", "edge.cli.selftest",
@@ -58,6 +60,8 @@ COMMANDS = (
     Command("history", "fleet.cli.history",
             "each stop's days from the history database: light on-time, switch-ons, waiting, "
             "hours blind, faults, time offline"),
+    Command("arrivals", "edge.cli.arrivals",
+            "what the arrivals feed says about this stop (now, or a recorded folder replayed)"),
 )
 
 

@@ -18,6 +18,17 @@ from edge.config.base import (
     check_zone_polygon,
     state_dir,
 )
+from edge.config.bus import (
+    HTTP_URL,
+    SERVICE_KEY_ENV,
+    SERVICE_URLS,
+    ArrivalsConfig,
+    AttentionConfig,
+    AttentionKind,
+    BusSignalConfig,
+    ButtonConfig,
+    KerbConfig,
+)
 from edge.config.camera import AdaptiveConfig, CameraConfig, HealthConfig
 from edge.config.detector import (
     YOLOX_NANO,
@@ -71,16 +82,24 @@ from edge.config.web import WebConfig, is_loopback
 
 __all__ = [
     "EX_CONFIG",
+    "HTTP_URL",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_NODES",
     "OUTBOX_MEMORY_EVENTS",
     "PIN_FACTORY_ENV",
     "REPO_ROOT",
+    "SERVICE_KEY_ENV",
+    "SERVICE_URLS",
     "TOPIC_ROOT",
     "YAML_LOADER",
     "YOLOX_NANO",
     "AdaptiveConfig",
+    "ArrivalsConfig",
+    "AttentionConfig",
+    "AttentionKind",
+    "BusSignalConfig",
+    "ButtonConfig",
     "CameraConfig",
     "Config",
     "ConfigError",
@@ -91,6 +110,7 @@ __all__ = [
     "FailsafeConfig",
     "Fraction",
     "HealthConfig",
+    "KerbConfig",
     "LampFeedbackConfig",
     "LightConfig",
     "LogFormat",

@@ -91,6 +91,13 @@ class FailsafeConfig(Section):
         10.0, description="Blind (no frame or no working detector) this long before "
         "fail_state applies. Keep it below the unit's WatchdogSec (30 s).",
     )
+    retry_min_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        1.0, description="A part missing or broken at start (the model, the camera file, the "
+        "lamp input) is a fault and tried again after this long, the wait doubling ...",
+    )
+    retry_max_s: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        30.0, description="... up to this, until it comes right (no restart needed).",
+    )
 
     @field_validator("fail_state", mode="before")
     @classmethod

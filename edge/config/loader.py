@@ -13,6 +13,14 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.config.base import ConfigError, Section, check_zone_polygon
+from edge.config.bus import (
+    ArrivalsConfig,
+    AttentionConfig,
+    AttentionKind,
+    BusSignalConfig,
+    ButtonConfig,
+    KerbConfig,
+)
 from edge.config.camera import AdaptiveConfig, CameraConfig, HealthConfig
 from edge.config.detector import DetectorConfig
 from edge.config.light import FailsafeConfig, LampFeedbackConfig, LightConfig, WatchdogConfig
@@ -51,6 +59,11 @@ class Config(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    arrivals: ArrivalsConfig = Field(default_factory=ArrivalsConfig)
+    attention: AttentionConfig = Field(default_factory=AttentionConfig)
+    button: ButtonConfig = Field(default_factory=ButtonConfig)
+    bus_signal: BusSignalConfig = Field(default_factory=BusSignalConfig)
+    kerb: KerbConfig = Field(default_factory=KerbConfig)
     web: WebConfig = Field(default_factory=WebConfig)
 
     @field_validator("zone")
@@ -67,6 +80,27 @@ class Config(Section):
             raise ValueError(
                 f"lamp_feedback.pin {self.lamp_feedback.pin} is the relay's pin (light.pin)"
             )
+        return self
+
+    @field_validator("kerb")
+    @classmethod
+    def _kerb_is_a_simple_polygon(cls, kerb: KerbConfig) -> KerbConfig:
+        if kerb.polygon is not None:
+            check_zone_polygon(kerb.polygon, "kerb.polygon")
+        return kerb
+
+    @model_validator(mode="after")
+    def _one_pin_one_use(self) -> Config:
+        pins = {"light.pin": self.light.pin, "lamp_feedback.pin": self.lamp_feedback.pin,
+                "button.pin": self.button.pin,
+                "attention.pin": self.attention.pin
+                if self.attention.pattern is AttentionKind.OUTPUT else None}
+        used: dict[int, str] = {}
+        for name, pin in pins.items():
+            if pin is not None and pin in used:
+                raise ValueError(f"{name} {pin} is also {used[pin]}")
+            if pin is not None:
+                used[pin] = name
         return self
 
 

@@ -21,6 +21,10 @@ class EventKind(str, Enum):
     WAITING_ENDED = "waiting_ended"  # a waiting episode ended (duration, peak count)
     MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
     FAULT = "fault"  # a fault was raised or cleared
+    # the daemon started, with how its previous run ended (the daemon's own, not the controller's)
+    STARTED = "started"
+    BUTTON = "button"  # the waiting button was pressed
+    BUS = "bus"  # a bus reached the stop: stopped (dwell) or passed, and who was waiting
 
 
 def _t(t: float | None) -> float | None:
@@ -90,4 +94,65 @@ class ModeChanged:
                 "t": _t(self.t)}
 
 
-StopEvent = LightSwitched | WaitingStarted | WaitingEnded | ModeChanged
+@dataclass(frozen=True, slots=True)
+class ButtonPressed:
+    """Someone pressed the waiting button: the stop counts as waited at for ``for_s``."""
+
+    t: float
+    for_s: float
+
+    kind = EventKind.BUTTON
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "for_s": round(self.for_s, 3), "t": _t(self.t)}
+
+
+@dataclass(frozen=True, slots=True)
+class BusArrived:
+    """One bus's visit to the stop, once it is over: did it stop, and was anyone waiting.
+
+    Feed times (``approached_at``, ``stopped_from``, ``stopped_until``, ``left_at``) are the
+    feed's own POSIX seconds; ``waiting``, ``waited_s`` and ``light_on`` are the stop's own, at
+    the moment the bus reached it (or went by)."""
+
+    t: float
+    route_id: str | None
+    vehicle_id: str | None
+    trip_id: str | None
+    stop_id: str
+    outcome: str  # edge.decision.buses.BusOutcome's value
+    approached_at: float | None  # None from the camera (it has no feed time)
+    stopped_from: float | None
+    stopped_until: float | None
+    left_at: float | None
+    dwell_s: float | None
+    waiting: bool  # someone waited (camera) or the button was pressed, when it came
+    waited_s: float | None  # how long they had waited by then
+    light_on: bool  # the light was on when it came
+    source: str = "feed"  # what told it: "feed", "camera" (the kerb zone), or "feed+camera"
+    by_source: tuple[tuple[str, str], ...] = ()  # merged: each source's own outcome
+
+    kind = EventKind.BUS
+
+    @property
+    def arrived_at(self) -> float | None:
+        """The feed's time the bus came to the stop: its first stop report, or when it was
+        seen beyond it (passed); None from the camera alone."""
+        return self.stopped_from if self.stopped_from is not None else self.left_at
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "route": self.route_id, "vehicle": self.vehicle_id,
+                "trip": self.trip_id, "stop_id": self.stop_id, "outcome": self.outcome,
+                "approached_at": self.approached_at, "arrived_at": self.arrived_at,
+                "stopped_from": self.stopped_from,
+                "stopped_until": self.stopped_until, "left_at": self.left_at,
+                "dwell_s": None if self.dwell_s is None else round(self.dwell_s, 1),
+                "waiting": self.waiting,
+                "waited_s": None if self.waited_s is None else round(self.waited_s, 1),
+                "light_on": self.light_on, "source": self.source,
+                **({"by_source": dict(self.by_source)} if self.by_source else {}),
+                "t": _t(self.t)}
+
+
+StopEvent = (LightSwitched | WaitingStarted | WaitingEnded | ModeChanged | ButtonPressed
+             | BusArrived)

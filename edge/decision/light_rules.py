@@ -33,6 +33,15 @@ class LightReason(str, Enum):
     SHUTDOWN = "shutdown"
     FAILSAFE = "failsafe"
     MAX_ON = "max_on"  # on for light.max_on_s with the same people: off until the scene changes
+    BUTTON = "button"  # the waiting button was pressed (for button.for_s)
+
+
+class LightPattern(str, Enum):
+    """How a light that is on shows: steady, or the attention pattern while a bus is near and
+    someone waits (a blink of the relay, or a second output for a beacon)."""
+
+    STEADY = "steady"
+    ATTENTION = "attention"
 
 
 @dataclass(frozen=True, slots=True)

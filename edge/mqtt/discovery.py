@@ -13,8 +13,9 @@ Every entity carries ``default_entity_id`` (``<platform>.stopsafe_<stop>_<key>``
 deprecated in Home Assistant 2025.10 and ignored since 2026.4, is never sent). Every entity is
 available only while ``status`` is ``online`` (``offline`` and ``stopped`` both mean unavailable).
 
-A stop cleans up after itself: retained configs under its own id that it does not publish now
-(the other form, or an entity that no longer exists) are ``stale``; the service clears them with
+A stop cleans up after itself: retained configs under its own id that it published (its unique
+ids, device and origin: :func:`is_own_config`) and does not publish now (the other form, or an
+entity that no longer exists) are ``stale``; the service clears them with
 an empty retained payload, after ``{"migrate_discovery": true}`` where the same unique id lives
 on, so Home Assistant keeps the entity's settings (its documented migration path).
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -53,6 +53,7 @@ from edge.wire import (
     State,
     Status,
     Topics,
+    entity_key,
 )
 
 ORIGIN_NAME = "stopsafe"
@@ -84,6 +85,9 @@ class HaEventType(str, Enum):
     FAULT_RAISED = "fault_raised"
     FAULT_CLEARED = "fault_cleared"
     MODE = "mode"  # the manual mode changed (a command, or a timed mode expired)
+    STARTED = "started"  # the daemon started, with how its previous run ended
+    BUTTON = "button"  # the waiting button was pressed
+    BUS = "bus"  # a bus came: stopped or passed, anyone waiting
 
 
 # ``event`` messages -> ``{"event_type": ..., <the message's own fields>}``; Home Assistant
@@ -99,13 +103,17 @@ EVENT_TEMPLATE = (
     "{% else %}{% set t = k %}{% endif %}"
     "{{ dict(value_json, event_type=t) | tojson }}"
 )
-# ``faults/state`` is a JSON list; attributes must be a JSON object
-FAULTS_ATTRIBUTES_TEMPLATE = "{{ {'faults': value_json} | tojson }}"
+# the problem sensor's attributes come from ``faults/detail`` (a JSON object: each active fault
+# with since when and why): ``faults``, the names as ever, and ``reasons``, what a person acts on
+FAULTS_ATTRIBUTES_TEMPLATE = ("{{ {'faults': value_json | list | sort, 'reasons': value_json} "
+                              "| tojson }}")
 PROBLEM_TEMPLATE = (f"{{{{ '{OnOff.ON.value}' if value_json | length > 0 "
                     f"else '{OnOff.OFF.value}' }}}}")
-# ``faults/since/state`` ({fault: ISO time}) -> the oldest raise; 'None' is Home Assistant's
-# word for "unknown" (no fault active), as a timestamp sensor refuses any other non-date text
-FAULT_SINCE_TEMPLATE = ("{% set v = value_json.values() | list | sort %}"
+# ``faults/detail`` ({fault: {since: ISO time, ...}}) -> the oldest raise; 'None' is Home
+# Assistant's word for "unknown" (no fault active), as a timestamp sensor refuses any other
+# non-date text
+FAULT_SINCE_TEMPLATE = ("{% set v = value_json.values() | map(attribute='since') | list "
+                        "| sort %}"
                         "{{ v[0] if v else 'None' }}")
 SELFTEST_TEMPLATE = "{{ value_json.result }}"
 SELFTEST_ATTRIBUTES_TEMPLATE = ("{{ {'at': value_json.at, 'failed': value_json.failed} "
@@ -148,7 +156,7 @@ class Component:
 
 def entity_slug(stop_id: str, key: str) -> str:
     """``stopsafe_<stop>_<key>`` in the characters an entity id allows."""
-    return re.sub(r"[^a-z0-9_]", "_", f"stopsafe_{stop_id}_{key}".lower())
+    return entity_key(f"stopsafe_{stop_id}_{key}")
 
 
 def unique_id(stop_id: str, key: str) -> str:
@@ -186,7 +194,7 @@ def components(topics: Topics, telemetry_s: float, snapshots: bool = False
         Component("problem", Platform.BINARY_SENSOR, {
             "name": "Problem", "device_class": "problem", "entity_category": "diagnostic",
             "state_topic": topics.leaf(State.FAULTS), "value_template": PROBLEM_TEMPLATE,
-            "json_attributes_topic": topics.leaf(State.FAULTS),
+            "json_attributes_topic": topics.leaf(State.FAULT_DETAIL),
             "json_attributes_template": FAULTS_ATTRIBUTES_TEMPLATE, **on_off,
         }),
         Component("in_service", Platform.BINARY_SENSOR, {
@@ -211,6 +219,20 @@ def components(topics: Topics, telemetry_s: float, snapshots: bool = False
             "value_template": "{{ value_json.inference_ms.p50 }}",
             "state_class": "measurement", "unit_of_measurement": "ms",
             "expire_after": expire,
+        }),
+        Component("buses_today", Platform.SENSOR, {
+            "name": "Buses today", "icon": "mdi:bus",
+            "state_topic": topics.tele, "value_template": "{{ value_json.buses_today.buses }}",
+            "state_class": "total", "unit_of_measurement": "buses",
+            "json_attributes_topic": topics.tele,
+            "json_attributes_template": "{{ value_json.buses_today | tojson }}",
+            "expire_after": expire,
+        }),
+        Component("passed_waiting_today", Platform.SENSOR, {
+            "name": "Buses that passed someone waiting today", "icon": "mdi:bus-alert",
+            "state_topic": topics.tele,
+            "value_template": "{{ value_json.buses_today.passed_while_waiting }}",
+            "state_class": "total", "unit_of_measurement": "buses", "expire_after": expire,
         }),
         Component("events", Platform.EVENT, {
             "name": "Events", "icon": "mdi:bus-stop",
@@ -249,9 +271,9 @@ def components(topics: Topics, telemetry_s: float, snapshots: bool = False
         }),
         Component("fault_since", Platform.SENSOR, {
             "name": "Fault since", "entity_category": "diagnostic",
-            "device_class": "timestamp", "state_topic": topics.leaf(State.FAULTS_SINCE),
+            "device_class": "timestamp", "state_topic": topics.leaf(State.FAULT_DETAIL),
             "value_template": FAULT_SINCE_TEMPLATE,
-            "json_attributes_topic": topics.leaf(State.FAULTS_SINCE),
+            "json_attributes_topic": topics.leaf(State.FAULT_DETAIL),
         }),
         # the adaptive rate as it came out: detector runs a second over the telemetry period
         Component("detector_rate", Platform.SENSOR, {
@@ -375,6 +397,24 @@ def unique_ids(payload: dict[str, Any]) -> set[str]:
                 if isinstance(c, dict)} - {None}
     uid = payload.get("unique_id", payload.get("uniq_id"))
     return {uid} if isinstance(uid, str) else set()
+
+
+def is_own_config(payload: dict[str, Any], stop_id: str) -> bool:
+    """Whether a retained config under this stop's id is this stop's (published by it now or by
+    an older stopsafe), so that it may clear it: it sets up entities, every unique id is this
+    stop's (``stopsafe_<stop>_<key>``), and its device and origin, where it names them, are
+    this stop's and stopsafe's. Another integration's device whose node id happens to equal the
+    stop id keeps its configs: the topic's shape alone proves nothing."""
+    uids = unique_ids(payload)
+    if not uids or not all(u.startswith(unique_id(stop_id, "")) for u in uids):
+        return False
+    device = payload.get("device", payload.get("dev"))
+    if device is not None:
+        ids = device.get("identifiers", device.get("ids")) if isinstance(device, dict) else None
+        if device_object_id(stop_id) not in ([ids] if isinstance(ids, str) else ids or []):
+            return False
+    origin = payload.get("origin", payload.get("o"))
+    return origin is None or (isinstance(origin, dict) and origin.get("name") == ORIGIN_NAME)
 
 
 def parse_config(payload: bytes) -> dict[str, Any] | None:

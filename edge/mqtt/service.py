@@ -35,7 +35,8 @@ from paho.mqtt.properties import Properties
 from detector.backend import RuntimeInfo
 from edge import __version__
 from edge.config import Config, ConfigError
-from edge.decision.events import WaitingStarted
+from edge.decision.bus_figures import bus_figures
+from edge.decision.events import BusArrived, WaitingStarted
 from edge.decision.light_rules import LightMode
 from edge.mqtt.commands import CommandFailed, CommandHandler, Pending
 from edge.mqtt.control import Control
@@ -45,6 +46,7 @@ from edge.mqtt.discovery import (
     discovery_configs,
     dumps,
     ha_status_topic,
+    is_own_config,
     is_own_config_topic,
     own_filters,
     parse_config,
@@ -54,9 +56,10 @@ from edge.mqtt.discovery import (
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
 from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth, default_outbox_path
 from edge.pictures import snapshot_jpeg
-from edge.runtime.faults import ActiveFault, Fault, FaultEvent, FaultRegistry
+from edge.runtime.faults import Fault, FaultEvent, FaultRegistry, fault_reasons
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
+from edge.signal.waiting import WaitingSignal
 from edge.wire import (
     Failure,
     Leaf,
@@ -87,6 +90,10 @@ STALE_BATCH_S = 0.2  # a stale config seen: the configs go out this soon (its si
 # mqtt.cmd_max_bytes, in the Maximum Packet Size the link asks the broker for
 PACKET_OVERHEAD_BYTES = 4096
 PYTHON_VERSION = platform.python_version()
+
+
+def _json(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"))
 
 
 class _Msg(str, Enum):
@@ -160,6 +167,7 @@ class _Stats:
     light_on_s_today: float = 0.0
     lights_switched_today: int = 0
     episodes_today: int = 0
+    buses_today: list[dict[str, Any]] = field(default_factory=list)  # bus event payloads
 
 
 class MqttService:
@@ -217,14 +225,17 @@ class MqttService:
         self._stale: dict[str, bool] = {}  # retained config topic not ours now -> migrate first
         self._tele_at = clock()
         self._closed = False
+        self.end_status = Status.STOPPED  # the retained status a close leaves (FAILED: an error)
         self._versions = {
             "stopsafe": __version__, "model": cfg.detector.model,
             "backend": cfg.detector.backend.value, "paho_mqtt": paho.mqtt.__version__,
             "python": PYTHON_VERSION,
         }
+        self._waiting = WaitingSignal(cfg.stop.id)
         for state, value in ((State.LIGHT, OnOff.OFF.value), (State.LIGHT_MODE, "AUTO"),
                              (State.OCCUPANCY, OnOff.OFF.value), (State.WAITING, "0"),
-                             (State.FAULTS, "[]"), (State.FAULTS_SINCE, "{}")):
+                             (State.FAULTS, "[]"), (State.FAULT_DETAIL, "{}"),
+                             (State.WAITING_JSON, _json(self._waiting.initial()))):
             self.link.retained[self.topics.leaf(state)] = value  # the relay starts off
             self._published[state] = value
         self._own_runner = runner is None
@@ -269,6 +280,7 @@ class MqttService:
             if st.day != day:
                 st.day, st.light_on_s_today = day, 0.0
                 st.lights_switched_today = st.episodes_today = 0
+                st.buses_today = []
             if st.prev_light and st.last_t is not None and t > st.last_t:
                 st.light_on_s_today += t - st.last_t
             st.prev_light, st.last_t = light_on, t
@@ -280,13 +292,16 @@ class MqttService:
             if record.switched and record.light_set:  # the relay was switched on
                 st.lights_switched_today += 1
             st.episodes_today += sum(isinstance(e, WaitingStarted) for e in record.events)
+            st.buses_today += [e.payload() for e in record.events if isinstance(e, BusArrived)]
         if record.frame is not None:
             self._last_record = record
+        signal = self._waiting.update(stop, wall or datetime.now())
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
                              (State.LIGHT_MODE, stop.mode.value),
                              (State.OCCUPANCY, OnOff.of(stop.occupied).value),
                              (State.WAITING, str(stop.waiting)),
-                             (State.IN_SERVICE, OnOff.of(stop.in_service).value)):
+                             (State.IN_SERVICE, OnOff.of(stop.in_service).value),
+                             *(((State.WAITING_JSON, _json(signal)),) if signal else ())):
             if self._published.get(state) != value:
                 self._published[state] = value
                 self._q.put((_Msg.STATE, state, value))
@@ -301,6 +316,11 @@ class MqttService:
         with self._lock:
             t = self._stats.last_t
         self._q.put((_Msg.FAULT, event, {**event.payload(t), "ts": _now_iso()}))
+        self._drain_soon()
+
+    def publish_event(self, payload: dict[str, Any]) -> None:
+        """An event of the daemon's own (``started``) into the outbox, like the pipeline's."""
+        self._q.put((_Msg.EVENT, {**payload, "ts": _now_iso()}))
         self._drain_soon()
 
     def _drain_soon(self) -> None:
@@ -330,7 +350,7 @@ class MqttService:
 
         def _close() -> None:
             self._drain(self.clock())
-            self.link.begin_close(Status.STOPPED.value, CLOSE_GRACE_S, time.monotonic())
+            self.link.begin_close(self.end_status.value, CLOSE_GRACE_S, time.monotonic())
 
         self.runner.call(_close)
         if not self._own_runner:
@@ -431,12 +451,10 @@ class MqttService:
                 self._set_fault_states(self.active_faults())
 
     def _set_fault_states(self, active: frozenset[Fault]) -> None:
-        """``faults/state`` and ``faults/since/state`` (link thread), both from the registry:
-        the names as of the event, each with the time the registry says it was raised."""
-        raised = {} if self.faults is None else self.faults.active()
+        """``faults/state`` (the names as of the event) and ``faults/detail`` (each active fault
+        with since when and why, from the registry), in the link thread."""
         self.link.set_retained(self.topics.leaf(State.FAULTS), _fault_list(active))
-        self.link.set_retained(self.topics.leaf(State.FAULTS_SINCE),
-                               _fault_since(active, raised))
+        self._set_fault_detail()
 
     def active_faults(self) -> frozenset[Fault]:
         return frozenset() if self.faults is None else frozenset(self.faults.active())
@@ -463,6 +481,12 @@ class MqttService:
         # above, whose publish then saw nothing new and never went out)
         self._q.put((_Msg.FAULTS,))
         self._drain_soon()
+
+    def _set_fault_detail(self) -> None:
+        """``faults/detail``: every active fault with since when and why (link thread)."""
+        detail = {} if self.faults is None else fault_reasons(self.faults.active())
+        self.link.set_retained(self.topics.leaf(State.FAULT_DETAIL),
+                               json.dumps(detail, separators=(",", ":"), default=str))
 
     def frame_age_s(self, now: float) -> float | None:
         with self._lock:
@@ -511,6 +535,9 @@ class MqttService:
         old = parse_config(bytes(msg.payload))
         if old is None:
             return
+        if not is_own_config(old, self.cfg.stop.id):  # another integration's: never ours to clear
+            log.info("discovery_foreign_config_kept", topic=msg.topic[:200])
+            return
         self._stale[msg.topic] = bool(unique_ids(old) & self._discovery_uids)
         self._announce(self.clock() + STALE_BATCH_S)
 
@@ -539,6 +566,7 @@ class MqttService:
             st.frames, st.invoke_ms = 0, []
             on_s, switched, episodes = (st.light_on_s_today, st.lights_switched_today,
                                         st.episodes_today)
+            buses = bus_figures(st.buses_today)
         elapsed = max(1e-6, now - self._tele_at)
         self._tele_at = now
         age = self.frame_age_s(now)
@@ -562,6 +590,7 @@ class MqttService:
                       "mode": self._published.get(State.LIGHT_MODE),
                       "on_s_today": round(on_s, 1), "switched_on_today": switched},
             "waiting_episodes_today": episodes,
+            "buses_today": buses,
             "utc_offset_s": local_utc_offset_s(),  # where the stop's "today" begins
             "cpu_temp_c": _cpu_temp_c(),
             "memory": {"rss_mb": round(proc.memory_info().rss / 2**20, 1),
@@ -666,13 +695,6 @@ class MqttService:
 
 def _fault_list(faults: frozenset[Fault]) -> str:
     return json.dumps(sorted(f.value for f in faults))
-
-
-def _fault_since(faults: frozenset[Fault], raised: Mapping[Fault, ActiveFault]) -> str:
-    """``{fault: raised at (ISO 8601, UTC)}`` of the active faults the registry has a time for."""
-    return json.dumps({f.value: datetime.fromtimestamp(raised[f].raised_at, timezone.utc)
-                       .isoformat(timespec="seconds") for f in sorted(faults) if f in raised},
-                      separators=(",", ":"))
 
 
 def _now_iso() -> str:

@@ -27,14 +27,23 @@ from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
 from detector.tiling import TilingSettings
-from edge.config import Config, DetectorConfig, ProfileConfig, pin_factory_name
+from edge.arrivals.build import bus_settings
+from edge.config import AttentionKind, Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.controller import ControllerSettings, StopController
 from edge.decision.core import CoreSettings
+from edge.decision.kerb import KerbSettings
 from edge.decision.static import StaticSettings
 from edge.decision.zones import Zone
-from edge.runtime.faults import FaultRegistry
+from edge.runtime.faults import Fault, FaultRegistry
 from edge.runtime.frames import FrameSource
 from edge.runtime.gate import build_gate
+from edge.runtime.parts import (
+    Backoff,
+    RetryingDetector,
+    RetryingFeedback,
+    RetryingPart,
+    RetryingSource,
+)
 from edge.runtime.picture_health import CameraHealth
 from edge.runtime.pipeline import DetectFn, Pipeline, Sink
 from edge.runtime.reload import SECTION_USERS, ConfigDiff, RunningConfig, Update, diff
@@ -45,6 +54,7 @@ if TYPE_CHECKING:
 
     from actuators.light import Light
     from detector.base import Detection
+    from edge.arrivals.source import FeedSource
     from edge.mqtt.service import MqttService
 
 log = structlog.get_logger("stopsafe.build")
@@ -135,7 +145,8 @@ def build_detector(cfg: Config) -> ZoneDetector:
     return ZoneDetector(profiles["day"], zone_bounds(cfg), crop_settings(d),
                         wide=profiles.get("wide"), wide_above_px=d.wide_above_px,
                         night=profiles.get("night"), dark_below=d.dark_below,
-                        attention=attention_settings(d))
+                        attention=attention_settings(d),
+                        bus_floor=cfg.kerb.bus_score if cfg.kerb.polygon is not None else None)
 
 
 def detect_once(cfg: Config) -> Callable[[np.ndarray], list[Detection]]:
@@ -165,9 +176,20 @@ def core_settings(cfg: Config) -> CoreSettings:
 
 
 def controller_settings(cfg: Config) -> ControllerSettings:
+    a = cfg.arrivals
     return ControllerSettings(core=core_settings(cfg), windows=tuple(cfg.schedule.windows),
                               fail_state=cfg.failsafe.fail_state,
-                              failsafe_after_s=cfg.failsafe.after_s)
+                              failsafe_after_s=cfg.failsafe.after_s,
+                              buses=bus_settings(a) if a.enabled else None,
+                              kerb=kerb_settings(cfg))
+
+
+def kerb_settings(cfg: Config) -> KerbSettings | None:
+    k = cfg.kerb
+    if k.polygon is None:
+        return None
+    return KerbSettings(polygon=k.polygon, stop_s=k.stop_s, still_tolerance=k.still_tolerance,
+                        gone_s=k.gone_s, max_hide_s=k.max_hide_s, match_s=k.match_s)
 
 
 def build_controller(cfg: Config, start: float | None = None) -> StopController:
@@ -343,33 +365,66 @@ def assemble(
     faults: FaultRegistry | None = None, clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
-    runtime: RuntimeInfo | None = None, static_file: Path | None = None,
+    runtime: RuntimeInfo | None = None, retry: Callable[[], Backoff] | None = None,
+    feed: FeedSource | None = None, poll_feed: bool = True, static_file: Path | None = None,
 ) -> Stop:
     """A stop from ``cfg``, with the given edges in place of the configured ones.
 
-    Order matters on a box: the model is checked before the relay is set up, and the relay
-    (starting off) before the camera is opened (``source`` may be a factory for that), so a bad
-    model never touches a pin. ``mqtt`` is started by the caller before this (a bad password
-    file is a config error, exit 78, before any pin); it is bound here, so its commands act on
-    this stop (``loader`` re-reads the config for ``reload``). ``health``/``gate`` False leave
-    picture health and the adaptive rate out (unrelated stills, fake stops). ``frontend`` is
-    the detector front-end behind a given ``detect`` (its crop then follows a zone reload; the
-    detector section itself needs a restart). ``runtime`` names what runs the model behind a
-    given ``detect`` (telemetry's versions); a detector built here names its own.
-    ``static_file`` keeps the places found static across restarts (read here, written by the
-    pipeline when they change).
+    The relay is set up first (starting off), so whatever fails after it, the stop holds its
+    light. Without ``retry`` a model, lamp input or camera that cannot be had ends the assembly
+    with its error (the tools and the simulator); with it (the daemon) each becomes a fault
+    with its reason, retried on a fresh ``retry()`` back-off until it comes right, while the
+    frame loop runs blind under the fail-safe (``edge.runtime.parts``; a model is built on the
+    running config, so a reload meanwhile is not lost). ``source`` may be a factory, called
+    after the relay. ``mqtt`` is started by the caller before this; it is bound here, so its
+    commands act on this stop (``loader`` re-reads the config for ``reload``).
+    ``health``/``gate`` False leave picture health and the adaptive rate out (unrelated stills,
+    fake stops). ``frontend`` is the detector front-end behind a given ``detect`` (its crop
+    then follows a zone reload; the detector section itself needs a restart). ``runtime`` names
+    what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
+    names its own. With ``arrivals.enabled`` the feed (``feed``, else the configured one) is
+    polled in its own thread; ``poll_feed`` False leaves the polling to the caller (the
+    simulator hands the pipeline its snapshots on the clip's clock). ``static_file`` keeps the
+    places found static across restarts (read here, written by the pipeline when they change).
     """
     built: Any = None
     relay: Any = None
     feedback: Any = None
+    running = RunningConfig(cfg)
+    upkeep: list[Callable[[float], None]] = []
     try:
-        if detect is None:
-            built = build_detector(cfg)
-            detect = built.detect
         relay = light if light is not None else build_light(cfg, pin_factory)
         registry = faults if faults is not None else FaultRegistry()
-        feedback = build_feedback(cfg, relay, registry)
-        src = source() if callable(source) else source
+        if cfg.arrivals.enabled and poll_feed and feed is None:
+            from edge.arrivals.build import make_source
+
+            feed = make_source(cfg.arrivals)  # a missing key is a config error (exit 78)
+        if detect is None:
+            if retry is None:
+                built = build_detector(cfg)
+            else:
+                built = RetryingDetector(
+                    "model", lambda: build_detector(running.cfg), registry, retry(),
+                    fault=Fault.MODEL_FAILED, clock=clock,
+                    on_ready=(lambda d: mqtt.describe_runtime(d.runtime)) if mqtt else None)
+                upkeep.append(built.upkeep)
+            detect = built.detect
+        if retry is None or cfg.lamp_feedback.pin is None:
+            feedback = build_feedback(cfg, relay, registry)
+        else:
+            feedback = RetryingFeedback("lamp input", lambda: build_feedback(cfg, relay, registry),
+                                        registry, retry(), fault=Fault.LAMP_INPUT_FAILED,
+                                        clock=clock)
+            upkeep.append(feedback.upkeep)
+        if cfg.bus_signal.webhook_url is not None:
+            from edge.signal.webhook import WebhookSink
+
+            sinks = [*sinks, WebhookSink(cfg.bus_signal, cfg.stop.id, registry)]
+        if retry is None:
+            src = source() if callable(source) else source
+        else:
+            src = RetryingSource(source if callable(source) else lambda: source, registry,
+                                 retry(), cfg.camera.fps, where=cfg.camera.source, clock=clock)
     except BaseException:
         for part in (feedback, relay if light is None else None, built):
             if part is not None:
@@ -381,13 +436,26 @@ def assemble(
     kept = StaticPlacesFile(static_file) if static_file is not None else None
     if kept is not None:
         controller.restore_static(kept.load())
+    attention = build_attention(cfg, relay)
     pipeline = Pipeline(
         src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
         gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
-        wall=wall, static_file=kept)
-    stop = Stop(RunningConfig(cfg), pipeline, mqtt, built if built is not None else frontend,
-                feedback, owns_detector=built is not None, health_on=health, gate_on=gate)
+        wall=wall, upkeep=upkeep, attention=attention, static_file=kept)
+    closers: list[Callable[[], None]] = []
+    if attention is not None:
+        closers.append(attention.close)
+    if cfg.button.pin is not None:
+        closers.append(build_button(cfg, pipeline, relay).close)
+    if cfg.arrivals.enabled and poll_feed and feed is not None:
+        from edge.runtime.feed_poller import FeedPoller
+
+        a = cfg.arrivals
+        closers.append(FeedPoller(feed, pipeline.feed, registry, a.poll_s,
+                                  a.fault_after).start().close)
+    stop = Stop(running, pipeline, mqtt, built if built is not None else frontend,
+                feedback, closers, owns_detector=built is not None, health_on=health,
+                gate_on=gate)
     if mqtt is not None:
         from edge.mqtt.service import bind_pipeline
 
@@ -395,4 +463,41 @@ def assemble(
         info = built.runtime if built is not None else runtime
         if info is not None:
             mqtt.describe_runtime(info)
+    for part in (built, feedback, src):  # first tries, now that the faults reach the sinks
+        if isinstance(part, RetryingPart):
+            part.attempt()
     return stop
+
+
+def build_attention(cfg: Config, relay: Any) -> Any:
+    """The bus attention pattern's output (None without a feed or with the pattern off)."""
+    at = cfg.attention
+    if not cfg.arrivals.enabled or at.pattern is AttentionKind.OFF:
+        return None
+    if at.pattern is AttentionKind.BLINK:
+        from actuators.attention import BlinkAttention
+
+        return BlinkAttention(relay, at.on_s, at.off_s)
+    from actuators.attention import BeaconAttention
+
+    assert at.pin is not None
+    return BeaconAttention(at.pin, at.active_high, relay.device.pin_factory)
+
+
+def build_button(cfg: Config, pipeline: Pipeline, relay: Any) -> Any:
+    """The waiting button on the relay's pin factory: a press goes to the controller, a held
+    button is the button_stuck fault and ends the press."""
+    from actuators.button import WaitingButton
+    from edge.runtime.faults import Fault
+
+    b = cfg.button
+    assert b.pin is not None
+
+    def stuck(held: bool) -> None:
+        pipeline.faults.set(Fault.BUTTON_STUCK, held, **({"held_s": b.stuck_s} if held else {}))
+        if held:
+            pipeline.request_release()
+
+    return WaitingButton(b.pin, pull_up=b.pull_up, bounce_s=b.bounce_s, stuck_s=b.stuck_s,
+                         on_press=lambda: pipeline.request_press(b.for_s), on_stuck=stuck,
+                         pin_factory=relay.device.pin_factory)

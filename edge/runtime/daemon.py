@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from edge.config import Config, load_config
-from edge.runtime.assembly import assemble
+from edge.config import Config, ConfigError, load_config, state_dir
+from edge.decision.events import EventKind
+from edge.runtime.assembly import assemble, build_light
 from edge.runtime.camera import open_camera
+from edge.runtime.faults import Fault, FaultRegistry
 from edge.runtime.frames import CameraFileEnded
+from edge.runtime.last_good import KeepWhenClean, keep
 from edge.runtime.notify import SystemdSink
+from edge.runtime.parts import Backoff, RetryingPart
 from edge.runtime.pipeline import Sink
+from edge.runtime.run_marker import PreviousRun, RunEnd, RunMarker
 from edge.runtime.signals import SignalWatch
 from edge.runtime.static_file import static_file_path
 from edge.runtime.watchdog import StageWatchdog
@@ -22,44 +29,103 @@ log = structlog.get_logger("stopsafe.daemon")
 
 
 def run_daemon(cfg: Config, config_path: Path | None = None,
-               extra_sinks: list[Sink] | None = None) -> int:
+               extra_sinks: list[Sink] | None = None, rejected: str | None = None) -> int:
     """See ``_run``; the signal handlers are in place from the first moment (a SIGTERM while
     the model loads ends the start-up cleanly, instead of killing it with the default action),
-    and put back whatever happens."""
+    and put back whatever happens. ``rejected``: why the config file was refused (``cfg`` is
+    then the last good one), raised as ``config_rejected``.
+
+    The run marker in the state directory says how this run ends (clean, or crashed with the
+    reason; a killed run cannot say, so the next start finds it still running), and the next
+    start reports it in its ``started`` event."""
     stop = threading.Event()
     controls: list[Any] = []  # the pipeline's control, once there is one
     signals = SignalWatch(stop, lambda: _reload(controls[0]) if controls else
                           log.info("reload_ignored", reason="still starting")).install()
+    marker = RunMarker(state_dir() / f"run-{cfg.stop.id}.json")
+    previous = marker.begin()
     try:
-        return _run(cfg, config_path, extra_sinks, signals, controls)
+        code = _run(cfg, config_path, extra_sinks, signals, controls, previous, marker,
+                    rejected)
+    except BaseException as exc:
+        marker.end(RunEnd.CRASHED, _why(exc))
+        raise
+    else:
+        marker.end(RunEnd.CLEAN)
+        return code
     finally:
         signals.restore()
 
 
+def _why(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+
+
 def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
-         signals: SignalWatch, controls: list[Any]) -> int:
+         signals: SignalWatch, controls: list[Any], previous: PreviousRun, marker: RunMarker,
+         rejected: str | None) -> int:
     """Start everything, loop until a terminating signal or the source ends, switch the light
     off. SIGHUP reloads the config (see ``edge.runtime.signals``).
 
-    The config is already valid; MQTT starts first (an unreadable password file is a config
-    error before any pin is touched), then :func:`assemble` checks the model, sets up the relay
-    (off) and only then opens the camera. systemd hears READY=1 from the frame loop with the
-    first decided frame, not from here.
+    The relay comes first (off): from then on the stop holds its light whatever else fails.
+    MQTT next, so the broker's stale retained ``light/state`` (a killed run's ``ON``) is
+    corrected at once, with the ``started`` event. Then :func:`assemble` with retries: a model,
+    lamp input or camera that cannot be had is a fault with its reason, retried with back-off
+    while the loop runs blind under the fail-safe (``edge.runtime.parts``). systemd hears
+    READY=1 from the frame loop's first cycle, not from here.
     """
     from edge.install.permissions import check_daemon_files
     from edge.mqtt.control import PipelineControl
+    from edge.mqtt.last_word import say_last_word
     from edge.mqtt.service import start_mqtt
+    from edge.wire import Status
 
+    registry = FaultRegistry()
     for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
         log.warning("insecure_permissions", file=problem.what, path=str(problem.path),
                     problem=problem.problem)
-    mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
+    try:
+        light = build_light(cfg)
+    except Exception as exc:  # no relay, no fail-safe: say why where the crew looks, and end
+        say_last_word(cfg, Fault.DAEMON_FAILED, f"relay pin {cfg.light.pin}: {_why(exc)}",
+                      config_path)
+        raise
+    started = {"kind": EventKind.STARTED.value, **previous.payload()}
+    fs = cfg.failsafe
+    broker: RetryingPart[Any] | None = None
+    try:
+        mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
+    except ConfigError as exc:  # its password file unreadable: the light runs without it
+        mqtt = None
+        broker = RetryingPart("mqtt", lambda: start_mqtt(cfg, config_path), registry,
+                              Backoff(fs.retry_min_s, fs.retry_max_s),
+                              fault=Fault.MQTT_UNUSABLE)
+        broker.reason = str(exc)
+    except BaseException:
+        light.close()
+        raise
+    if mqtt is not None:
+        mqtt.publish_event(started)
+    log.info("daemon_starting", previous_end=previous.end.value, previous_reason=previous.reason)
     loader = (lambda: load_config(config_path)) if config_path else None
     view = _web_view(cfg)
-    stop = assemble(cfg, lambda: open_camera(cfg.camera),
-                    sinks=[SystemdSink(), *(extra_sinks or []), *([view] if view else [])],
-                    mqtt=mqtt, loader=loader, static_file=static_file_path(cfg, default=True))
+    sinks: list[Sink] = [SystemdSink(), *(extra_sinks or []), *([view] if view else [])]
+    if config_path is not None and rejected is None:
+        sinks.append(KeepWhenClean(config_path, cfg))
+    stop = assemble(cfg, lambda: open_camera(cfg.camera), light=light, sinks=sinks, mqtt=mqtt,
+                    loader=loader, faults=registry,
+                    retry=lambda: Backoff(fs.retry_min_s, fs.retry_max_s),
+                    static_file=static_file_path(cfg, default=True))
     pipeline = stop.pipeline
+    if broker is not None:
+        broker.on_ready = lambda svc: _attach_mqtt(stop, svc, loader, started)
+        broker.faults.raise_(Fault.MQTT_UNUSABLE, error=broker.reason)
+        broker.backoff.failed(time.monotonic())
+        pipeline.upkeep.append(broker.upkeep)
+    if rejected is not None:
+        stop.faults.raise_(Fault.CONFIG_REJECTED, error=rejected)
+        if config_path is not None:
+            stop.running.subscribe(lambda new, _updates: _accepted(stop, config_path, new))
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
                else PipelineControl(stop, loader,
                                     view.last_framed if view is not None else lambda: None))
@@ -70,10 +136,21 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
              model=cfg.detector.model, backend=cfg.detector.backend.value,
              config=str(config_path) if config_path else None,
              fail_state=cfg.failsafe.fail_state.value, failsafe_after_s=cfg.failsafe.after_s,
-             lamp_feedback_pin=cfg.lamp_feedback.pin)
-    watchdog = StageWatchdog(pipeline, cfg.watchdog.stage_timeout_s).start()
+             lamp_feedback_pin=cfg.lamp_feedback.pin,
+             faults=sorted(f.value for f in stop.faults.active()))
+
+    def hung(code: int) -> None:  # the stage watchdog's exit: say so first
+        marker.end(RunEnd.CRASHED, f"stage {pipeline.stage} hung")
+        os._exit(code)
+
+    watchdog = StageWatchdog(pipeline, cfg.watchdog.stage_timeout_s, exit=hung).start()
     try:
         frames = stop.run()
+    except Exception as exc:  # leave the reason retained: status 'failed', daemon_failed
+        stop.faults.raise_(Fault.DAEMON_FAILED, error=_why(exc), stage=pipeline.stage)
+        if stop.mqtt is not None:
+            stop.mqtt.end_status = Status.FAILED
+        raise
     finally:
         watchdog.stop()
         if signals.received:
@@ -87,6 +164,31 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     if problem:  # a file the daemon was told to run on broke: say so, end non-zero
         raise CameraFileEnded(problem)
     return 0
+
+
+def _accepted(stop: Any, path: Path, running: Config) -> None:
+    """After a reload (frame thread): once the whole file runs (it is valid again and nothing of
+    it waits for a restart), it is no longer rejected, and it is the last good config."""
+    try:
+        on_disk = load_config(path)
+    except ConfigError:
+        return
+    if on_disk == running and stop.faults.clear(Fault.CONFIG_REJECTED, reloaded=str(path)):
+        keep(path, running)
+
+
+def _attach_mqtt(stop: Any, service: Any, loader: Any, started: dict[str, Any]) -> None:
+    """A MQTT service that could be started only now (its password file is readable again):
+    a sink of the running stop like one started first (in the frame thread, from upkeep)."""
+    from edge.mqtt.service import bind_pipeline
+
+    service.publish_event(started)
+    stop.pipeline.sinks.append(service)
+    stop.faults.subscribe(service.on_fault)
+    bind_pipeline(service, stop, loader)
+    if stop.detector is not None and stop.detector.runtime is not None:
+        service.describe_runtime(stop.detector.runtime)
+    stop.mqtt = service
 
 
 def _web_view(cfg: Config) -> Any:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -41,6 +42,22 @@ class Fault(str, Enum):
     # (MQTT) the outbox file was corrupt: moved aside (kept for a person), a fresh one started;
     # active until the daemon restarts, so someone looks at it
     OUTBOX_CORRUPT = "outbox_corrupt"
+    # the config file failed validation at start: the last good config runs (detail: the line)
+    CONFIG_REJECTED = "config_rejected"
+    # the lamp-current input could not be set up: the light works, its lamp is not checked
+    LAMP_INPUT_FAILED = "lamp_input_failed"
+    # the daemon is ending on an error (left retained with status 'failed', with the reason)
+    DAEMON_FAILED = "daemon_failed"
+    # the MQTT service cannot start (its password file unreadable): the light runs without it,
+    # and it is tried again until it starts (seen in the log and systemd's STATUS meanwhile)
+    MQTT_UNUSABLE = "mqtt_unusable"
+    # the arrivals feed failed arrivals.fault_after polls in a row (no answer, an error, not a
+    # feed): the stop works as without a feed; cleared by the next good poll
+    ARRIVALS_FEED = "arrivals_feed"
+    # the waiting button held for button.stuck_s: its press ended; cleared when released
+    BUTTON_STUCK = "button_stuck"
+    # the bus-side webhook has not taken the waiting changes (they wait in its outbox)
+    WEBHOOK_FAILED = "webhook_failed"
 
 
 PICTURE_FAULTS = (Fault.CAMERA_FROZEN, Fault.CAMERA_BLACK, Fault.CAMERA_BLURRED)
@@ -79,6 +96,14 @@ class ActiveFault:
     fault: Fault
     raised_at: float
     detail: dict[str, Any]
+
+
+def fault_reasons(active: Mapping[Fault, ActiveFault]) -> dict[str, dict[str, Any]]:
+    """The active faults as a person reads them: each with since when (UTC, ISO 8601) and its
+    detail (``error``: what is wrong, in words; a start-up part adds ``file``, ``problem``)."""
+    return {f.value: {"since": datetime.fromtimestamp(a.raised_at, timezone.utc).isoformat(
+        timespec="seconds"), **a.detail}
+        for f, a in sorted(active.items(), key=lambda item: item[0].value)}
 
 
 Listener = Callable[[FaultEvent], None]

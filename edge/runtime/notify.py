@@ -1,12 +1,15 @@
 """systemd's notify protocol, as a pipeline sink: READY, WATCHDOG and STATUS from the frame loop.
 
-READY=1 goes out with the first frame that was read, detected on and decided on: by then the
-model is loaded and the relay is set up (the pipeline is built from them) and the camera has
-delivered. WATCHDOG=1 is sent only from ``on_record`` for a frame that was looked at, i.e. only
-while frames are being processed; there is no timer thread, so a hung camera or model stops the
-pings and systemd restarts the daemon. STATUS= (fps, light, waiting, faults) is rate-limited,
-and sent at once when the light switches or the daemon goes blind. Without ``$NOTIFY_SOCKET``
-(not under systemd) it does nothing.
+READY=1 goes out with the frame loop's first cycle: by then the relay is set up and the loop owns
+the light, even if the model or the camera is not there yet (those are faults the loop retries,
+under the fail-safe; a daemon that never said READY would be killed and restarted by systemd
+every TimeoutStartSec, dark at every restart). WATCHDOG=1 is sent only from ``on_record``, i.e.
+only while the loop completes cycles, blind ones included (a lost camera is retried in the
+process, with the fail-safe light; a restart would only turn the light off for
+``failsafe.after_s``); there is no timer thread, so a stage that hangs stops the pings and
+systemd restarts the daemon (the stage watchdog usually ends it first). STATUS= (fps, light,
+waiting, faults) is rate-limited, and sent at once when the light switches or the daemon goes
+blind. Without ``$NOTIFY_SOCKET`` (not under systemd) it does nothing.
 """
 
 from __future__ import annotations
@@ -102,34 +105,37 @@ class SystemdSink:
         self.fps = 0.0
 
     def on_record(self, record: StopRecord) -> None:
-        """A ping only after a frame that was read and looked at; a blind cycle (no frame, a
-        failing detector) sends a STATUS and no ping, so systemd's watchdog sees the silence."""
-        if record.frame is None or record.error is not None:
-            self._blind(record)
-            return
+        """READY with the first cycle, a ping after every cycle (at most every half watchdog
+        period), and the STATUS: running, or blind with its cause and the fail-safe."""
         now = self.clock()
-        self._count_fps(now)
-        light = bool(record.light_on)
-        faults = ",".join(sorted(f.value for f in record.faults)) or "none"
-        status = (f"STATUS=running: {self.fps:.1f} fps, light {'on' if light else 'off'}, "
-                  f"waiting {record.state.waiting}, faults {faults}")
         fields: list[str] = []
         if not self.ready:
             fields.append("READY=1")
             self.ready = True
-            log.info("systemd_ready", notify=self.notifier.enabled)
+            log.info("systemd_ready", notify=self.notifier.enabled,
+                     seeing=record.frame is not None and record.error is None)
         if self._last_ping is None or now - self._last_ping >= self.ping_every_s:
             fields.append("WATCHDOG=1")
             self._last_ping = now
-        if (self._last_status is None or now - self._last_status >= self.status_every_s
-                or light != self._last_light or self._was_blind):
-            fields.append(status)
-            self._last_status, self._last_light, self._was_blind = now, light, False
+        if record.frame is None or record.error is not None:
+            fields += self._blind(record, now)
+        else:
+            fields += self._running(record, now)
         if fields:
             self.notifier.send(*fields)
 
-    def _blind(self, record: StopRecord) -> None:
-        now = self.clock()
+    def _running(self, record: StopRecord, now: float) -> list[str]:
+        self._count_fps(now)
+        light = bool(record.light_on)
+        faults = ",".join(sorted(f.value for f in record.faults)) or "none"
+        if (self._last_status is None or now - self._last_status >= self.status_every_s
+                or light != self._last_light or self._was_blind):
+            self._last_status, self._last_light, self._was_blind = now, light, False
+            return [f"STATUS=running: {self.fps:.1f} fps, light {'on' if light else 'off'}, "
+                    f"waiting {record.state.waiting}, faults {faults}"]
+        return []
+
+    def _blind(self, record: StopRecord, now: float) -> list[str]:
         self._times.clear()
         self.fps = 0.0
         if not self._was_blind or self._last_status is None or \
@@ -139,8 +145,9 @@ class SystemdSink:
             state = f"fail-safe, light {light}" if st.failsafe else f"light {light}"
             cause = next((f.value for f in (Fault.CAMERA_LOST, Fault.MODEL_FAILED)
                           if f in record.faults), "blind")
-            self.notifier.send(f"STATUS=blind {st.blind_s:.1f} s ({cause}): {state}")
             self._last_status, self._was_blind = now, True
+            return [f"STATUS=blind {st.blind_s:.1f} s ({cause}): {state}"]
+        return []
 
     def _count_fps(self, now: float) -> None:
         """The rate over the last couple of dozen frames."""

@@ -30,11 +30,13 @@ from actuators.light import Light
 from detector.base import Detection, DetectorResult
 from edge.decision.controller import StopController, StopState, Tick, TickKind
 from edge.decision.events import StopEvent
-from edge.decision.light_rules import LightMode
+from edge.decision.feed import Snapshot
+from edge.decision.light_rules import LightMode, LightPattern
 from edge.runtime.faults import FAULT_TICK, PICTURE_FAULTS, Fault, FaultEvent, FaultRegistry
 from edge.runtime.frames import CameraError, Frame, FrameSource
 
 if TYPE_CHECKING:
+    from actuators.attention import Attention
     from actuators.feedback import LampFeedback
     from edge.runtime.picture_health import CameraHealth
     from edge.runtime.static_file import StaticPlacesFile
@@ -97,9 +99,12 @@ class Pipeline:
         sinks: Sequence[Sink] = (), *, gate: FrameGate | None = None,
         faults: FaultRegistry | None = None, feedback: LampFeedback | None = None,
         health: CameraHealth | None = None, clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], datetime] = datetime.now, static_file: StaticPlacesFile | None = None,
+        wall: Callable[[], datetime] = datetime.now,
+        upkeep: Sequence[Callable[[float], None]] = (), attention: Attention | None = None,
+        static_file: StaticPlacesFile | None = None,
     ) -> None:
         self.source = source
+        self.attention = attention  # the bus attention pattern's output, if any
         self.detect = detect
         self.controller = controller
         self.light = light
@@ -111,6 +116,8 @@ class Pipeline:
         self.clock = clock  # the time of a cycle without a frame (the clip's in the simulator)
         self.wall = wall  # local time for the schedule without a frame
         self.static_file = static_file  # where the places found static are kept
+        # parts retried from the loop (a model not there at start: ``edge.runtime.parts``)
+        self.upkeep = list(upkeep)
         self.errors: Counter[str] = Counter()  # exceptions caught per stage, for telemetry
         self.stage = "start"  # what the loop is doing now, for the stage watchdog
         self.stage_since = time.monotonic()
@@ -118,6 +125,7 @@ class Pipeline:
         self.frames = 0
         self.light_applied = False  # the relay starts off
         self._pending_mode: tuple[LightMode, float | None] | None = None
+        self._pending_inputs: list[Callable[[float], None]] = []  # presses, feed snapshots
         self._calls: list[tuple[Callable[[], Any], Future[Any]]] = []
         self._lock = threading.Lock()
         for sink in self.sinks:
@@ -129,6 +137,21 @@ class Pipeline:
         """Manual override from another thread (MQTT); applied before the next tick."""
         with self._lock:
             self._pending_mode = (mode, for_s)
+
+    def request_press(self, for_s: float) -> None:
+        """The waiting button was pressed (gpiozero's thread); applied before the next tick."""
+        with self._lock:
+            self._pending_inputs.append(lambda t: self.controller.press(t, for_s))
+
+    def request_release(self) -> None:
+        """End the button's press (a stuck button); applied before the next tick."""
+        with self._lock:
+            self._pending_inputs.append(self.controller.release_press)
+
+    def feed(self, snap: Snapshot) -> None:
+        """An arrivals snapshot (the poller's thread); applied before the next tick."""
+        with self._lock:
+            self._pending_inputs.append(lambda t: self.controller.observe_feed(snap, t))
 
     def call_soon(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run ``fn`` in the frame thread before the next cycle (maintenance work that touches
@@ -149,6 +172,11 @@ class Pipeline:
         """One pass of the loop; None when the source has ended."""
         if self._calls:
             self._run_calls()
+        if self.upkeep:
+            self._enter("upkeep")
+            now = self.clock()
+            for fn in self.upkeep:
+                fn(now)
         self._enter("read")
         error: str | None = None
         try:
@@ -187,7 +215,8 @@ class Pipeline:
         t = frame.t if frame is not None else self.clock()
         self._take_pending(t)
         outcome = self.controller.tick(Tick(kind, t, frame.wall if frame is not None
-                                            else self.wall(), result.detections, result.low))
+                                            else self.wall(), result.detections, result.low,
+                                            result.buses))
         if outcome.resumed and self.gate is not None:
             self.gate.reset()
         self._scene_faults(outcome.state)
@@ -292,6 +321,10 @@ class Pipeline:
                      t=round(state.t, 2))
         else:
             read_back = self.light.read()
+        if self.attention is not None:
+            self.attention.show(state.pattern is LightPattern.ATTENTION, want)
+            if self.attention.blinking:  # the blink drives the pin: nothing to compare
+                read_back = self.light_applied
         self.faults.set(Fault.LIGHT_READBACK, read_back != self.light_applied,
                         **({"wanted": self.light_applied, "read": read_back}
                            if read_back != self.light_applied else {}))
@@ -318,8 +351,11 @@ class Pipeline:
     def _take_pending(self, now: float) -> None:
         with self._lock:
             pending, self._pending_mode = self._pending_mode, None
+            inputs, self._pending_inputs = self._pending_inputs, []
         if pending is not None:
             self.controller.set_mode(pending[0], now, pending[1])
+        for apply in inputs:
+            apply(now)
 
     def _run_calls(self) -> None:
         with self._lock:

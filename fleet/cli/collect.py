@@ -9,6 +9,8 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
+from typing import Any
 
 DEFAULT_GROUP = "stopsafe-history"
 DEFAULT_SESSION_EXPIRY_S = 3600
@@ -24,6 +26,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
     ignore_sigpipe()
     cfg = broker_config(args)
     try:
+        known = _known_stops(args)
+    except ValueError as exc:
+        print(f"stopsafe collect: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    try:
         store = Store(args.db, create=args.create)
     except StoreError as exc:
         print(f"stopsafe collect: {exc}", file=sys.stderr)
@@ -34,7 +41,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         args.session_expiry_s,
         None if args.retention_days is None else args.retention_days * 86400.0,
         keepalive_s=cfg.mqtt.keepalive_s,
-        configure=lambda c: apply_credentials_and_tls(c, cfg))
+        configure=lambda c: apply_credentials_and_tls(c, cfg), known=known)
     stop = collector.stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -59,6 +66,36 @@ def cmd_collect(args: argparse.Namespace) -> int:
         store.close()
     print(json.dumps({"collect": collector.stats.as_dict(collector.dropped)}), file=sys.stderr)
     return 0
+
+
+def _known_stops(args: argparse.Namespace) -> Any:
+    """The fleet's stops from --stops, --stops-file and --stop-pattern (None: every stop);
+    ValueError with one line for an unreadable file, a bad pattern, an id no stop can have, or
+    two ids that would be the same entity in Home Assistant."""
+    import re
+
+    from edge.wire import folded_clash
+    from fleet.history.collector import known_stops
+
+    ids = [i for chunk in args.stops for i in chunk.split(",") if i]
+    if args.stops_file is not None:
+        try:
+            text = Path(args.stops_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--stops-file {args.stops_file}: cannot read: {exc}") from None
+        ids += [line.split("#")[0].strip() for line in text.splitlines()
+                if line.split("#")[0].strip()]
+    bad = next((i for i in ids if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", i)), None)
+    if bad is not None:
+        raise ValueError(f"known stops: {bad!r} is not a stop id (letters, digits, '-', '_', "
+                         "at most 64)")
+    clash = folded_clash(ids)
+    if clash is not None:
+        raise ValueError(f"known stops: {clash}")
+    try:
+        return known_stops(ids, args.stop_pattern)
+    except re.error as exc:
+        raise ValueError(f"--stop-pattern {args.stop_pattern!r}: {exc}") from None
 
 
 def _positive_int(text: str) -> int:
@@ -90,6 +127,13 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retention-days", type=float, default=30.0,
                    help="keep status changes and telemetry this long (events are kept for "
                    "good); default 30")
+    p.add_argument("--stops", action="append", default=[], metavar="ID[,ID...]",
+                   help="the fleet's stop ids; messages of any other stop are counted "
+                   "(unknown_stop) and not stored (default: every stop)")
+    p.add_argument("--stops-file", default=None, metavar="FILE",
+                   help="the fleet's stop ids, one a line ('#' comments)")
+    p.add_argument("--stop-pattern", default=None, metavar="REGEX",
+                   help="stop ids matching this (the whole id) are the fleet's too")
     p.add_argument("--duration", type=float, default=None, help="exit after S seconds")
     p.add_argument("--retire", action="store_true",
                    help="take this --client-id out of the group for good: write what the broker "

@@ -9,8 +9,13 @@ keeps what arrived meanwhile until it reconnects with the same client id. A mess
 its row was already committed is an event with a known (stop, seq), which the database drops.
 
 Threads: paho's network thread only puts messages on a queue; one writer thread takes whatever
-has arrived, writes it in one transaction, then acknowledges it. A database error is retried
-(with back-off) without acknowledging, so the broker keeps the messages meanwhile.
+has arrived, writes it in one transaction, then acknowledges it. Every payload is checked once,
+here at the edge (:func:`to_row`: size, UTF-8, JSON depth, the event's envelope): one a stop
+should never send is acknowledged, counted and kept aside in ``dead_letters``, so it is neither
+fatal nor retried; a stranger (not in the optional list or pattern of known stops) is counted
+only. A database that is away is retried (with back-off) without acknowledging, so the broker
+keeps the messages meanwhile; one that refuses a single row gets the batch one row at a time,
+that row kept aside and the rows behind it stored.
 
 Retained messages are not sent to a shared subscription when it is made (MQTT 5, 4.8.2): the
 history starts with the first change after the collector first subscribed.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 import time
 from collections import Counter
@@ -30,13 +36,22 @@ from enum import Enum
 from typing import Any
 
 import paho.mqtt.client as paho
+import sqlalchemy as sa
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from pydantic import ValidationError
 
-from edge.wire import Leaf, State, fleet_filter, shared_filter, split_stop_topic
-from fleet.history.schema import STOP_ID_LEN
+from edge.wire import (
+    EventEnvelope,
+    Leaf,
+    State,
+    fleet_filter,
+    shared_filter,
+    split_stop_topic,
+)
+from fleet.history.schema import DEAD_LETTER_KEEP_BYTES, STOP_ID_LEN
 from fleet.history.store import Batch, Store
 
 log = structlog.get_logger("stopsafe.history.collect")
@@ -53,45 +68,120 @@ def subscriptions(prefix: str, group: str) -> list[tuple[str, int]]:
 
 
 class Dropped(str, Enum):
-    """Why a message was acknowledged without a row (counted, logged once per reason)."""
+    """Why a message was acknowledged without a row (counted, logged once per reason). Those
+    that a stop should never send are also kept aside (:data:`KEPT_ASIDE`)."""
 
     FOREIGN_TOPIC = "foreign_topic"
     STOP_ID_TOO_LONG = "stop_id_too_long"
+    UNKNOWN_STOP = "unknown_stop"  # not in the collector's list or pattern of known stops
+    TOO_LARGE = "too_large"
     NOT_UTF8 = "not_utf8"
     EVENT_NOT_JSON = "event_not_json"
-    EVENT_WITHOUT_SEQ = "event_without_seq"
+    EVENT_INVALID = "event_invalid"  # seq missing, out of range or not an integer; bad kind
+    TOO_DEEP = "too_deep"  # JSON nested beyond what the parser takes
+    TELE_INVALID = "tele_invalid"  # telemetry that is not a JSON object
+    DB_REFUSED = "db_refused"  # the database refused this one row (the others are stored)
     OTHER_LEAF = "other_leaf"
 
 
-def to_row(prefix: str, topic: str, payload: bytes, received: float
-           ) -> tuple[str, dict[str, Any]] | Dropped:
-    """The table and row for one message, or why it has none. Pure."""
+# a stranger's traffic (anyone on an anonymous broker) is counted, not kept: it could fill the
+# table; what a known stop sent wrong is kept for a person to look at
+KEPT_ASIDE = frozenset(Dropped) - {Dropped.FOREIGN_TOPIC, Dropped.UNKNOWN_STOP,
+                                   Dropped.OTHER_LEAF}
+# a stop's largest message is its telemetry, about 1.5 kB; nothing it sends comes near this
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message with no row: why, in a word and in a line."""
+
+    reason: Dropped
+    detail: str = ""
+
+    @property
+    def kept(self) -> bool:
+        return self.reason in KEPT_ASIDE
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` that fails with ValueError whatever the text: a 200,000-deep array makes
+    the parser give up with RecursionError, which would otherwise end the collector."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    e = exc.errors()[0]
+    where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    return f"{where}: {e['msg']}"[:200]
+
+
+def to_row(prefix: str, topic: str, payload: bytes, received: float,
+           known: Callable[[str], bool] | None = None) -> tuple[str, dict[str, Any]] | Refused:
+    """The table and row for one message, or why it has none: every payload is checked here,
+    once (size, UTF-8, JSON depth, the event's envelope), so nothing reaches the database that
+    it would refuse. ``known``: whether a stop id belongs to the fleet (None: every one). Pure.
+    """
     where = split_stop_topic(prefix, topic)
     if where is None:
-        return Dropped.FOREIGN_TOPIC
+        return Refused(Dropped.FOREIGN_TOPIC)
     stop, leaf = where
     if len(stop) > STOP_ID_LEN:
-        return Dropped.STOP_ID_TOO_LONG
+        return Refused(Dropped.STOP_ID_TOO_LONG, f"{len(stop)} characters")
+    if known is not None and not known(stop):
+        return Refused(Dropped.UNKNOWN_STOP)
+    if leaf != Leaf.EVENT.value and leaf != Leaf.TELE.value and leaf not in STATE_LEAVES:
+        return Refused(Dropped.OTHER_LEAF)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Refused(Dropped.TOO_LARGE, f"{len(payload)} bytes (at most {MAX_PAYLOAD_BYTES})")
     try:
         text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return Dropped.NOT_UTF8
-    if leaf == Leaf.EVENT.value:
-        try:
-            ev = json.loads(text)
-        except ValueError:
-            return Dropped.EVENT_NOT_JSON
-        seq = ev.get("seq") if isinstance(ev, dict) else None
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-            return Dropped.EVENT_WITHOUT_SEQ
-        return "events", {"stop": stop, "seq": seq, "kind": str(ev.get("kind"))[:32],
-                          "ts": _epoch(ev.get("ts"), received), "received": received,
-                          "body": text}
-    if leaf == Leaf.TELE.value:
-        return "tele", {"stop": stop, "at": received, "body": text}
+    except UnicodeDecodeError as exc:
+        return Refused(Dropped.NOT_UTF8, f"byte 0x{payload[exc.start]:02x} at {exc.start}")
     if leaf in STATE_LEAVES:
         return "states", {"stop": stop, "leaf": leaf, "at": received, "value": text}
-    return Dropped.OTHER_LEAF
+    try:
+        data = parse_json(text)
+    except ValueError as exc:
+        deep = "nested too deeply" in str(exc)
+        if leaf == Leaf.TELE.value:
+            return Refused(Dropped.TOO_DEEP if deep else Dropped.TELE_INVALID, str(exc)[:200])
+        return Refused(Dropped.TOO_DEEP if deep else Dropped.EVENT_NOT_JSON, str(exc)[:200])
+    if leaf == Leaf.TELE.value:
+        if not isinstance(data, dict):
+            return Refused(Dropped.TELE_INVALID, f"a JSON {type(data).__name__}, not an object")
+        return "tele", {"stop": stop, "at": received, "body": text}
+    if not isinstance(data, dict):
+        return Refused(Dropped.EVENT_INVALID, f"a JSON {type(data).__name__}, not an object")
+    try:
+        ev = EventEnvelope.model_validate(data)
+    except ValidationError as exc:
+        return Refused(Dropped.EVENT_INVALID, _first_error(exc))
+    return "events", {"stop": stop, "seq": ev.seq, "kind": ev.kind,
+                      "ts": _epoch(ev.ts, received), "received": received, "body": text}
+
+
+def dead_letter(topic: str, payload: bytes, received: float, refused: Refused,
+                prefix: str) -> dict[str, Any]:
+    """The row that keeps a refused message aside."""
+    where = split_stop_topic(prefix, topic)
+    stop = where[0] if where is not None and len(where[0]) <= STOP_ID_LEN else None
+    return {"stop": stop, "topic": topic[:256], "reason": refused.reason.value,
+            "detail": " ".join(refused.detail.split())[:500], "received": received,
+            "size": len(payload), "payload": payload[:DEAD_LETTER_KEEP_BYTES]}
+
+
+def known_stops(ids: list[str], pattern: str | None) -> Callable[[str], bool] | None:
+    """Whether a stop id is the fleet's: in ``ids`` or matching ``pattern`` (the whole id);
+    None (every stop) when neither is given."""
+    if not ids and pattern is None:
+        return None
+    wanted = frozenset(ids)
+    rx = re.compile(pattern) if pattern is not None else None
+    return lambda sid: sid in wanted or (rx is not None and rx.fullmatch(sid) is not None)
 
 
 def _epoch(iso: Any, default: float) -> float:
@@ -104,6 +194,31 @@ def _epoch(iso: Any, default: float) -> float:
         if dt.tzinfo is not None:
             return dt.timestamp()
     return default
+
+
+_LEAF_OF = {"events": Leaf.EVENT.value, "tele": Leaf.TELE.value}
+
+
+def _batch(rows: list[tuple[str, dict[str, Any]]]) -> Batch:
+    batch = Batch()
+    for table, row in rows:
+        getattr(batch, table).append(row)
+    return batch
+
+
+def _payload_of(table: str, row: dict[str, Any]) -> bytes:
+    text = row.get("body", row.get("value", ""))
+    return str(text).encode("utf-8", "replace")
+
+
+def refuses_row(exc: BaseException) -> bool:
+    """Whether the database refused the data (this row will never go in), as opposed to the
+    database being away (locked, unreachable, out of space: everything waits and is retried)."""
+    if isinstance(exc, (sa.exc.IntegrityError, sa.exc.DataError)):
+        return True
+    if isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError):
+        return True  # the driver could not take a value
+    return isinstance(exc, (OverflowError, ValueError, TypeError))
 
 
 @dataclass
@@ -127,8 +242,10 @@ class Collector:
     def __init__(self, store: Store, host: str, port: int, prefix: str, group: str,
                  client_id: str, session_expiry_s: int, retention_s: float | None,
                  keepalive_s: int = 30,
-                 configure: Callable[[paho.Client], None] | None = None) -> None:
+                 configure: Callable[[paho.Client], None] | None = None,
+                 known: Callable[[str], bool] | None = None) -> None:
         self.store = store
+        self.known = known  # whether a stop id is the fleet's (None: every one)
         self.prefix = prefix
         self.group = group
         self.client_id = client_id
@@ -258,36 +375,84 @@ class Collector:
         items = self._take(timeout)
         if not items:
             return
-        batch = Batch()
+        rows: list[tuple[str, dict[str, Any]]] = []
         for _gen, _mid, _qos, topic, payload, received in items:
-            row = to_row(self.prefix, topic, payload, received)
-            if isinstance(row, Dropped):
-                if not self.dropped[row.value]:
-                    log.warning("collect_dropped", reason=row.value, topic=topic)
-                self.dropped[row.value] += 1
+            row = to_row(self.prefix, topic, payload, received, self.known)
+            if isinstance(row, Refused):
+                self._refused(row, topic)
+                if row.kept:
+                    rows.append(("dead_letters",
+                                 dead_letter(topic, payload, received, row, self.prefix)))
             else:
-                getattr(batch, row[0]).append(row[1])
-        delay = 0.5
-        while True:
-            t0 = time.monotonic()
-            try:
-                self.store.write(batch)
-                break
-            except Exception as exc:  # the database is away or refused: keep, retry, no ack
-                self.stats.retries += 1
-                log.error("collect_write_failed", error=str(exc).splitlines()[0],
-                          rows=len(batch), retry_in_s=delay)
-                if self.stop.wait(delay):
-                    return  # not acknowledged: the broker resends them to the group
-                delay = min(delay * 2, 30.0)
-        self.stats.write_s += time.monotonic() - t0
-        self.stats.rows += len(batch)
-        self.stats.batches += 1
+                rows.append(row)
+        if not self._store(rows):
+            return  # stopped while the database was away: not acknowledged, the broker resends
         with self._gen_lock:
             gen = self._generation
         for g, mid, qos, *_ in items:
             if qos > 0 and g == gen:
                 self.client.ack(mid, qos)
+
+    def _refused(self, refused: Refused, topic: str) -> None:
+        if not self.dropped[refused.reason.value]:
+            log.warning("collect_dropped", reason=refused.reason.value, topic=topic[:200],
+                        detail=refused.detail, kept_aside=refused.kept)
+        self.dropped[refused.reason.value] += 1
+
+    def _store(self, rows: list[tuple[str, dict[str, Any]]]) -> bool:
+        """Every row stored, or kept aside when the database refuses it alone: True. While the
+        database is away the rest is retried with back-off; False when ``stop`` came first."""
+        delay = 0.5
+        while rows:
+            rows, away = self._write(rows)
+            if away is None:
+                break
+            self.stats.retries += 1
+            log.error("collect_write_failed", error=str(away).splitlines()[0][:300],
+                      rows=len(rows), retry_in_s=delay)
+            if self.stop.wait(delay):
+                return False
+            delay = min(delay * 2, 30.0)
+        return True
+
+    def _write(self, rows: list[tuple[str, dict[str, Any]]]
+               ) -> tuple[list[tuple[str, dict[str, Any]]], Exception | None]:
+        """Write ``rows`` in one transaction; when the database refuses one of them, one at a
+        time, each refused row kept aside (``db_refused``) and the rows behind it stored. The
+        rows not written yet and the error, when the database is away."""
+        t0 = time.monotonic()
+        try:
+            self.store.write(_batch(rows))
+        except Exception as exc:
+            if not refuses_row(exc):
+                return rows, exc
+        else:
+            self._written(rows, t0)
+            return [], None
+        for i, (table, row) in enumerate(rows):  # find the one, store the rest
+            t0 = time.monotonic()
+            try:
+                self.store.write(_batch([(table, row)]))
+            except Exception as exc:
+                if not refuses_row(exc) or table == "dead_letters":
+                    return rows[i:], exc
+                refused = Refused(Dropped.DB_REFUSED, f"{type(exc).__name__}: {exc}")
+                self._refused(refused, row.get("stop") or "")
+                rows[i] = ("dead_letters", dead_letter(
+                    f"{self.prefix}/{row.get('stop')}/{row.get('leaf') or _LEAF_OF[table]}",
+                    _payload_of(table, row), time.time(), refused, self.prefix))
+                try:
+                    self.store.write(_batch([rows[i]]))
+                except Exception as again:
+                    return rows[i:], again
+            else:
+                self._written([(table, row)], t0)
+        return [], None
+
+    def _written(self, rows: list[tuple[str, dict[str, Any]]], t0: float) -> None:
+        self.stats.write_s += time.monotonic() - t0
+        self.stats.rows += sum(1 for table, _ in rows if table != "dead_letters")
+        self.stats.batches += 1
 
     def _prune(self) -> None:
         assert self.retention_s is not None

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from edge.decision.bus_figures import bus_figures
 from edge.decision.events import EventKind
 from edge.runtime.faults import BLIND_FAULTS
 from edge.wire import Status, day_span
@@ -44,6 +45,7 @@ class DayFigures:
     blind_s: float = 0.0  # time with any of BLIND_FAULTS active
     offline_s: float = 0.0  # time with status offline or stopped
     faults: dict[str, FaultDay] = field(default_factory=dict)
+    buses: dict[str, Any] = field(default_factory=lambda: bus_figures(()))  # bus_figures()
 
     @property
     def waiting_total_s(self) -> float:
@@ -247,6 +249,8 @@ def figures(rows: StopRows, days: list[date], now: float, since: float | None = 
         f.waiting_episodes, f.waiting_s = len(lengths), lengths
         f.blind_s = overlap(blind, lo, hi)
         f.offline_s = overlap(tl.offline, lo, hi)
+        f.buses = bus_figures(ev for kind, ts, ev in rows.events
+                              if kind == EventKind.BUS.value and lo <= ts < hi)
         for name in sorted(set(tl.faults) | set(tl.raises)):
             raised = sum(lo <= t < hi for t in tl.raises.get(name, ()))
             active_s = overlap(tl.faults.get(name, ()), lo, hi)

@@ -118,9 +118,12 @@ def as_json(rows: Sequence[DayFigures]) -> list[dict[str, Any]]:
     return [r.as_dict() for r in rows]
 
 
+BUS_FIELDS = ("buses", "stopped", "passed", "passed_while_waiting", "unknown",
+              "median_wait_until_stopped_s")  # of edge.decision.bus_figures
 CSV_FIELDS = ("stop", "day", "light_on_h", "switch_ons", "waiting_episodes", "waiting_total_s",
               "waiting_mean_s", "waiting_max_s", "blind_h", "offline_h",
-              *(f"{f.value}_{x}" for f in Fault for x in ("raised", "h")))
+              *(f"{f.value}_{x}" for f in Fault for x in ("raised", "h")),
+              *(f"bus_{k}" for k in BUS_FIELDS))
 
 
 def as_csv(rows: Sequence[DayFigures]) -> str:
@@ -135,7 +138,8 @@ def as_csv(rows: Sequence[DayFigures]) -> str:
         w.writerow([r.stop, r.day.isoformat(), round(r.light_on_s / H, 3), r.switch_ons,
                     r.waiting_episodes, round(r.waiting_total_s, 1), round(r.waiting_mean_s, 1),
                     round(r.waiting_max_s, 1), round(r.blind_s / H, 3),
-                    round(r.offline_s / H, 3), *faults])
+                    round(r.offline_s / H, 3), *faults,
+                    *("" if r.buses[k] is None else r.buses[k] for k in BUS_FIELDS)])
     return buf.getvalue()
 
 
@@ -153,14 +157,15 @@ def table(rows: Sequence[DayFigures], span: Sequence[date] = ()) -> Any:
     t = Table(title=f"stopsafe history: {stops} stops, {len({r.day for r in rows})} days with "
               f"data ({when}each stop's local days; times h:mm:ss; no line: no data)")
     for col in ("stop", "day", "light on", "switch-ons", "waiting", "mean s", "max s", "blind",
-                "offline", "faults (raised, time)"):
+                "offline", "buses", "passed waiting", "faults (raised, time)"):
         t.add_column(col, justify="left" if col in ("stop", "day", "faults (raised, time)")
                      else "right")
     for r in rows:
         faults = ", ".join(f"{k} {v.raised}x {_hm(v.active_s)}" for k, v in r.faults.items())
         t.add_row(r.stop, r.day.isoformat(), _hm(r.light_on_s), str(r.switch_ons),
                   str(r.waiting_episodes), f"{r.waiting_mean_s:.0f}", f"{r.waiting_max_s:.0f}",
-                  _hm(r.blind_s), _hm(r.offline_s), faults,
+                  _hm(r.blind_s), _hm(r.offline_s), str(r.buses["buses"]),
+                  str(r.buses["passed_while_waiting"]), faults,
                   style="yellow" if r.faults or r.offline_s else None)
     return t
 

@@ -57,6 +57,23 @@ tele = sa.Table(
 )
 
 
+# messages the collector acknowledged without storing them (malformed, out of range, too big,
+# refused by the database): kept aside for a person, with why, and never retried
+DEAD_LETTER_KEEP_BYTES = 65536  # of a payload: enough to see what it was, never 10 MB
+dead_letters = sa.Table(
+    "dead_letters", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("stop", sa.String(STOP_ID_LEN), nullable=True),  # None: no usable stop id
+    sa.Column("topic", sa.String(256), nullable=False),  # cut to 256 characters
+    sa.Column("reason", sa.String(32), nullable=False),  # the collector's Dropped value
+    sa.Column("detail", sa.Text, nullable=False),  # one line
+    sa.Column("received", sa.Float(precision=53), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),  # bytes received
+    sa.Column("payload", sa.LargeBinary, nullable=False),  # the first DEAD_LETTER_KEEP_BYTES
+)
+
+
 def _v1_tables(conn: Connection) -> None:
     for table in (events, states, tele):
         table.create(conn)
@@ -72,8 +89,15 @@ def _v2_indexes(conn: Connection) -> None:
         conn.execute(sa.text(ddl))
 
 
+def _v3_dead_letters(conn: Connection) -> None:
+    dead_letters.create(conn)
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_dead_letters_received "
+                         "ON dead_letters (received)"))
+
+
 # step n (1-based) brings a database from version n-1 to n; append, never edit a shipped step
-UPGRADES: tuple[Callable[[Connection], None], ...] = (_v1_tables, _v2_indexes)
+UPGRADES: tuple[Callable[[Connection], None], ...] = (_v1_tables, _v2_indexes,
+                                                       _v3_dead_letters)
 VERSION = len(UPGRADES)
 
 

@@ -24,7 +24,7 @@ from fleet.history import (
     DEFAULT_URL,  # noqa: F401 (re-exported)
     schema,
 )
-from fleet.history.schema import events, states, tele
+from fleet.history.schema import dead_letters, events, states, tele
 
 
 class StoreError(RuntimeError):
@@ -76,9 +76,10 @@ class Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
     states: list[dict[str, Any]] = field(default_factory=list)
     tele: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.states) + len(self.tele)
+        return len(self.events) + len(self.states) + len(self.tele) + len(self.dead_letters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +150,16 @@ class Store:
                 conn.execute(states.insert(), batch.states)
             if batch.tele:
                 conn.execute(tele.insert(), batch.tele)
+            if batch.dead_letters:
+                conn.execute(dead_letters.insert(), batch.dead_letters)
 
     def prune(self, before: float) -> int:
         """Delete status/state changes and telemetry older than ``before`` (events are kept)."""
         with self.engine.begin() as conn:
             n = conn.execute(states.delete().where(states.c.at < before)).rowcount
             n += conn.execute(tele.delete().where(tele.c.at < before)).rowcount
+            n += conn.execute(dead_letters.delete().where(dead_letters.c.received < before)
+                              ).rowcount
         return int(n or 0)
 
     # ---------------- reading ----------------
@@ -162,6 +167,13 @@ class Store:
         with self.engine.connect() as conn:
             return {t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
                                 or 0) for t in (events, states, tele)}
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """The messages kept aside, oldest first (without their payloads)."""
+        cols = [c for c in dead_letters.c if c.name != "payload"]
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(*cols).order_by(dead_letters.c.id))]
 
     def seqs(self) -> dict[str, list[int]]:
         """Every stored event's seq by stop, ascending (for the "none missing" check)."""
