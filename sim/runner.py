@@ -16,8 +16,10 @@ from edge.runtime.camera import frame_files
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import CameraFileEnded
 from edge.runtime.pipeline import Pipeline
+from edge.runtime.static_file import static_file_path
 from sim.arrivals import ClipFeed, ScenarioInputs
 from sim.injection import BrokerControl, FaultPlan, FaultyCamera, FaultyRelay, faulty_detect
+from sim.own_light import OwnLightCamera
 from sim.recorder import Recorder
 from sim.scenario import Scenario, load_truth
 from sim.scoring import (
@@ -61,6 +63,7 @@ class SimRun:
     cpu_s: float
     detector_stats: Any = None  # what the detector front-end did (profiles, dark frames)
     feed_epoch: float | None = None  # the clip's start in the arrivals feed's time
+    lit_frames: int | None = None  # frames the own light changed (None: no own_light)
 
 
 def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: Any = None,
@@ -90,7 +93,11 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
 
     feed = (ClipFeed(sc.feed_path, sc.gtfs_stop_id or "", cfg.arrivals.poll_s)
             if sc.feed_path is not None else None)
+    relay = build_light(cfg, pin_factory="mock")
     camera: Any = FaultyCamera(source, plan)
+    lit = OwnLightCamera(camera, relay.read, sc.own_light) if sc.own_light else None
+    if lit is not None:  # the lamp as the camera sees it, closed-loop
+        camera = lit
     if feed is not None or sc.button:
         camera = ScenarioInputs(camera, lambda: pipeline, feed,
                                 [(b.at_s, b.for_s) for b in sc.button], clip_clock)
@@ -104,12 +111,13 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     stop = assemble(
         cfg, camera, detect=faulty_detect(det.detect, plan), poll_feed=False,
         frontend=det if hasattr(det, "set_zone") else None,
-        light=FaultyRelay(build_light(cfg, pin_factory="mock"), plan),
+        light=FaultyRelay(relay, plan),
         sinks=[recorder, *sinks], mqtt=mqtt, loader=loader,
         faults=FaultRegistry(clock=clip_clock), clock=clip_clock,
         wall=lambda: start_wall + timedelta(seconds=plan.now), start=0.0,
         health=not stills, gate=not stills,
-        runtime=getattr(det, "runtime", None))  # a scripted detector runs no model
+        runtime=getattr(det, "runtime", None),  # a scripted detector runs no model
+        static_file=static_file_path(cfg, default=False))  # only a file the config names
     pipeline = stop.pipeline
     t0 = time.perf_counter()
     cpu0 = time.process_time()
@@ -126,7 +134,8 @@ def simulate(sc: Scenario, base: Config, *, realtime: bool = False, detector: An
     epoch = sc.arrivals_epoch if sc.arrivals_epoch is not None else (
         feed.epoch() if feed is not None else None)
     return SimRun(sc, cfg, truth, recorder, source.duration_s, time.perf_counter() - t0,
-                  time.process_time() - cpu0, getattr(det, "stats", None), epoch)
+                  time.process_time() - cpu0, getattr(det, "stats", None), epoch,
+                  lit.lit_frames if lit is not None else None)
 
 
 def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
@@ -160,6 +169,8 @@ def run_scenario(sc: Scenario, base: Config, *, realtime: bool = False,
     if stats is not None:  # what the detector front-end did: profiles, dark frames
         result["perf"].update(profiles=dict(stats.counts), dark_frames=stats.dark_frames,
                               enhanced_frames=stats.enhanced_frames)
+    if run.lit_frames is not None:
+        result["own_light"] = {"lit_frames": run.lit_frames}
     if run.truth.kind == "mot":
         result["detection"] = detection_scores(list(rec.matches.values()))
     if sc.arrivals_feed is not None or sc.button:  # a stop without either scores as before

@@ -20,6 +20,7 @@ from edge.config import ConfigError, Point, check_zone_polygon, read_document
 from edge.config.messages import describe
 from sim.expectations import EXPECTATIONS, Needs, check_expectations
 from sim.injection import FaultSpec
+from sim.own_light import OwnLight
 
 if TYPE_CHECKING:
     from edge.decision.zones import Zone
@@ -109,6 +110,9 @@ class Scenario(BaseModel):
     truth: TruthSpec
     faults: list[FaultSpec] = Field(
         [], description="Injected faults (camera, model, relay, broker) on the clip's clock.")
+    own_light: OwnLight | None = Field(
+        None, description="The floor light's effect on the picture while the relay is on "
+        "(closed loop); None: the clip as filmed (`stopsafe sim --own-light` adds the default).")
     arrivals_feed: str | None = Field(
         None, min_length=1, description="Folder of GTFS-realtime FeedMessage files named by "
         "their offset in seconds from the clip's start (e.g. 12.5.pb): the feed's state from "

@@ -10,7 +10,7 @@ noise and JPEG coding on top.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from detector.base import Detection
+from sim.scenario import Scenario
 
 FULL_FRAME = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 
@@ -63,9 +64,8 @@ def cut_out(frame: np.ndarray, box: Detection, margin: float = 0.15) -> np.ndarr
     return frame[y1:y2, x1:x2].copy()
 
 
-def background_frames(clip: Path, fps: float, duration_s: float) -> Iterator[np.ndarray]:
-    """``duration_s`` of the clip sampled at ``fps``, played forwards then backwards as often as
-    needed (so a 30 s clip makes a minute without a jump)."""
+def read_clip(clip: Path, fps: float) -> tuple[list[np.ndarray], float]:
+    """Every frame of a video file, and its frame rate (``fps`` when the file has none)."""
     cap = cv2.VideoCapture(str(clip))
     frames = []
     try:
@@ -74,11 +74,18 @@ def background_frames(clip: Path, fps: float, duration_s: float) -> Iterator[np.
             if not ok:
                 break
             frames.append(f)
-        src_fps = cap.get(cv2.CAP_PROP_FPS) or fps
+        rate = cap.get(cv2.CAP_PROP_FPS) or fps
     finally:
         cap.release()
     if not frames:
         raise ValueError(f"{clip}: no frames")
+    return frames, rate
+
+
+def background_frames(clip: Path, fps: float, duration_s: float) -> Iterator[np.ndarray]:
+    """``duration_s`` of the clip sampled at ``fps``, played forwards then backwards as often as
+    needed (so a 30 s clip makes a minute without a jump)."""
+    frames, src_fps = read_clip(clip, fps)
     cycle = frames + frames[-2:0:-1]
     for n in range(round(duration_s * fps)):
         yield cycle[round(n / fps * src_fps) % len(cycle)]
@@ -94,23 +101,47 @@ def write_scenario(out: Path, background: Path, pastes: list[Paste], *, fps: flo
     Every frame gets Gaussian noise of ``noise_sigma`` grey levels all over (a camera's sensor
     noise: the pasted picture is the same, its pixels are not bit for bit) and JPEG coding.
     """
+    def composed() -> Iterator[np.ndarray]:
+        for n, frame in enumerate(background_frames(background, fps, duration_s)):
+            t = n / fps
+            f = frame.copy()
+            for p in pastes:
+                if p.start_s <= t < p.end_s:
+                    h, w = p.patch.shape[:2]
+                    f[p.y:p.y + h, p.x:p.x + w] = p.patch
+            yield f
+
+    write_frames(out, composed(), noise_sigma=noise_sigma, jpeg_quality=jpeg_quality,
+                 seed=seed, on_frame=on_frame)
+    return write_doc(out, name=name, fps=fps, zone=zone, dwell_s=dwell_s, hold_s=hold_s)
+
+
+def write_frames(out: Path, frames: Iterable[np.ndarray], *, noise_sigma: float = 2.0,
+                 jpeg_quality: int = 90, seed: int = 0,
+                 on_frame: Callable[[int, np.ndarray], None] | None = None) -> int:
+    """``out``/img/NNNNN.jpg from ``frames``, each with the camera's noise and JPEG coding."""
     rng = np.random.default_rng(seed)
     img = out / "img"
     img.mkdir(parents=True, exist_ok=True)
-    for n, frame in enumerate(background_frames(background, fps, duration_s)):
-        t = n / fps
-        f = frame.copy()
-        for p in pastes:
-            if p.start_s <= t < p.end_s:
-                h, w = p.patch.shape[:2]
-                f[p.y:p.y + h, p.x:p.x + w] = p.patch
+    n = 0
+    for n, frame in enumerate(frames, 1):
+        f = frame
         if noise_sigma > 0:
             f = np.clip(f + rng.normal(0.0, noise_sigma, f.shape), 0, 255).astype(np.uint8)
         if on_frame is not None:
-            on_frame(n, f)
-        cv2.imwrite(str(img / f"{n + 1:05d}.jpg"), f, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-    (out / "presence.csv").write_text("# nothing real is in view: the pasted picture is no "
-                                      "person\nstart_s,end_s\n")
+            on_frame(n - 1, f)
+        cv2.imwrite(str(img / f"{n:05d}.jpg"), f, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    return n
+
+
+def write_doc(out: Path, *, name: str, fps: float, zone: list[list[float]] | None,
+              dwell_s: float, hold_s: float,
+              presence: Iterable[tuple[float, float]] = ()) -> Path:
+    """``out``/presence.csv (the intervals in which a real person is in view; none: the pasted
+    picture is no person) and ``out``/scenario.yaml; returns the scenario's path."""
+    rows = "".join(f"{a:.2f},{b:.2f}\n" for a, b in presence)
+    (out / "presence.csv").write_text("# real people in view (pasted walkers); the pasted still "
+                                      "picture is no person\nstart_s,end_s\n" + rows)
     doc = {
         "name": name, "clip": "img", "fps": fps, "zone": zone or FULL_FRAME,
         "dwell_s": dwell_s, "hold_s": hold_s,
@@ -119,15 +150,6 @@ def write_scenario(out: Path, background: Path, pastes: list[Paste], *, fps: flo
     path = out / "scenario.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
-
-
-def box_polygon(box: tuple[float, float, float, float], grow: float = 0.02
-                ) -> list[tuple[float, float]]:
-    """A mask polygon round a box (fractions), ``grow`` larger on every side."""
-    x1, y1, x2, y2 = box
-    x1, y1 = max(0.0, x1 - grow), max(0.0, y1 - grow)
-    x2, y2 = min(1.0, x2 + grow), min(1.0, y2 + grow)
-    return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
 
 
 PERSON_CLIP = "clips/one-by-one/one-by-one-person-detection.mp4"
@@ -144,3 +166,36 @@ def pasted_person(shared: Path, detect: Callable[[np.ndarray], list[Detection]],
     patch = cv2.resize(cut_out(frame, box), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
     return Paste(patch, 40, 40, start_s, end_s), (frame.shape[1], frame.shape[0])
 
+
+
+def dark_copy(sc: Scenario, out: Path, *, gain: float = 0.45, fps: float = 5.0,
+              seed: int = 0) -> Path:
+    """A night version of a presence-truth scenario: its clip sampled at ``fps``, every frame
+    scaled by ``gain`` (the light meter then finds it dark and the night profile looks at it),
+    with the camera's noise and JPEG coding, and the same zone, timings and truth."""
+    if sc.truth.kind != "presence":
+        raise ValueError(f"{sc.name}: only presence truth can be carried over")
+    cap = cv2.VideoCapture(str(sc.clip_path))
+    src_fps = cap.get(cv2.CAP_PROP_FPS) or fps
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            n = 0
+            while True:
+                ok, f = cap.read()
+                if not ok:
+                    return
+                if n == 0 or int(n * fps / src_fps) > int((n - 1) * fps / src_fps):
+                    yield np.clip(f.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+                n += 1
+        finally:
+            cap.release()
+
+    write_frames(out, frames(), seed=seed)
+    (out / "presence.csv").write_text(sc.truth_path.read_text())
+    doc = {"name": f"{sc.name}-dark", "clip": "img", "fps": fps,
+           "zone": [list(p) for p in sc.zone], "dwell_s": sc.dwell_s, "hold_s": sc.hold_s,
+           "truth": {"presence": "presence.csv", "tolerance_s": sc.truth.tolerance_s}}
+    path = out / "scenario.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path

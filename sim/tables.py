@@ -18,6 +18,7 @@ from sim.broker import Broker
 from sim.expectations import Status, Verdict, judge_all
 from sim.injection import FaultKind
 from sim.junit import write_junit
+from sim.own_light import OwnLight
 from sim.progress import clip_bar, terminal_progress
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
@@ -76,6 +77,8 @@ def _run(cfg: Config, args: argparse.Namespace, scenarios: list, broker: Broker 
     verdicts: list[Verdict] = []
     with terminal_progress(err) as progress:
         for i, (sc, source) in enumerate(zip(scenarios, args.scenarios, strict=True)):
+            if getattr(args, "own_light", False) and sc.own_light is None:
+                sc = sc.model_copy(update={"own_light": OwnLight()})
             label = sc.name if len(scenarios) == 1 else f"[{i + 1}/{len(scenarios)}] {sc.name}"
             bar = clip_bar(progress, label, sc.clip_s)
             t0 = time.monotonic()

@@ -19,8 +19,9 @@ from pathlib import Path
 import yaml
 
 from edge.config import Config
+from edge.decision.zones import box_polygon
 from edge.runtime.assembly import detect_once
-from sim.synth import EMPTY_CLIP, box_polygon, pasted_person, write_scenario
+from sim.synth import EMPTY_CLIP, pasted_person, write_scenario
 
 PASTE_FROM, PASTE_TO = 5.0, 45.0
 

@@ -6,8 +6,8 @@ not: the figures behind the static rule's defaults (docs/detectors.md, "Static o
 Every shared clip (and a generated scenario: a person cut out of one-by-one and pasted,
 unchanging, into intel-carpark-empty) runs through the simulator with the defaults; every box
 of every confirmed track in the zone is kept with its crop signature. Then, for a grid of
-tolerances, the static rule's anchor logic is replayed on each track: the longest time its box
-and picture stayed within the tolerances of an anchor. A real person's longest run must stay
+tolerances, the static rule itself is replayed on each track's boxes: the longest time the place
+it stood on stayed still. A real person's longest run must stay
 far below ``static.after_s``; the pasted picture's must last as long as it was shown.
 """
 
@@ -25,7 +25,8 @@ import structlog
 
 from detector.base import Detection
 from edge.config import Config
-from edge.decision.static import Anchor, StaticSettings, box_change, picture_change
+from edge.decision.static import StaticSettings, StaticWatch, box_change, picture_change
+from edge.decision.tracker import Track
 from sim.runner import simulate
 from sim.scenario import load_scenario
 
@@ -53,12 +54,14 @@ class TrackLog:
 
 
 def longest_run(seen: list[tuple[float, Detection]], s: StaticSettings) -> float:
-    """The static rule's own anchor replayed: the longest time a track stayed unchanged."""
-    anchor = Anchor(seen[0][1], seen[0][0])
+    """The static rule itself replayed on one track's boxes: the longest time the place it
+    stood on was still."""
+    watch = StaticWatch(s)
     best = 0.0
-    for t, box in seen[1:]:
-        anchor.observe(box, t, s)
-        best = max(best, t - anchor.since)
+    for t, box in seen:
+        track = Track(1, box, t, t)
+        watch.update([track], t)
+        best = max(best, watch.unchanged_s(track, t))
     return best
 
 
@@ -118,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             simulate(load_scenario(path), cfg, sinks=(log,))
             tracks = [v for v in log.boxes.values() if len(v) >= 3]
             runs = {f"{b}/{p}/{g:g}": round(max(
-                [longest_run(v, StaticSettings(1.0, b, p, g)) for v in tracks] or [0.0]), 2)
+                [longest_run(v, StaticSettings(1.0, b, p, g, cfg.static.decay)) for v in tracks]
+                or [0.0]), 2)
                 for g in GRACES for b in BOX_TOLS for p in PIC_TOLS}
             raw[name] = {str(k): [(t, list(_box(d)), d.signature.hex()) for t, d in v]
                          for k, v in log.boxes.items()}

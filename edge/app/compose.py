@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detector.backend import RuntimeInfo
@@ -42,6 +43,7 @@ from edge.runtime.parts import (
 )
 from edge.runtime.pipeline import DetectFn, Pipeline, Sink
 from edge.runtime.reload import RunningConfig
+from edge.runtime.static_file import StaticPlacesFile
 
 if TYPE_CHECKING:
     from actuators.light import Light
@@ -57,7 +59,7 @@ def assemble(
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
     runtime: RuntimeInfo | None = None, retry: Callable[[], Backoff] | None = None,
-    feed: FeedSource | None = None, poll_feed: bool = True,
+    feed: FeedSource | None = None, poll_feed: bool = True, static_file: Path | None = None,
 ) -> Stop:
     """A stop from ``cfg``, with the given edges in place of the configured ones.
 
@@ -75,7 +77,8 @@ def assemble(
     what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
     names its own. With ``arrivals.enabled`` the feed (``feed``, else the configured one) is
     polled in its own thread; ``poll_feed`` False leaves the polling to the caller (the
-    simulator hands the pipeline its snapshots on the clip's clock).
+    simulator hands the pipeline its snapshots on the clip's clock). ``static_file`` keeps the
+    places found static across restarts (read here, written by the pipeline when they change).
     """
     built: Any = None
     relay: Any = None
@@ -123,12 +126,15 @@ def assemble(
             mqtt.close()
         raise
     controller = build_controller(cfg, clock() if start is None else start)
+    kept = StaticPlacesFile(static_file) if static_file is not None else None
+    if kept is not None:
+        controller.restore_static(kept.load())
     attention = build_attention(cfg, relay)
     pipeline = Pipeline(
         src, detect, controller, relay, [*sinks, *([mqtt] if mqtt is not None else [])],
         gate=build_gate(cfg, Zone(cfg.zone.polygon)) if gate else None, faults=registry,
         feedback=feedback, health=build_health(cfg) if health else None, clock=clock,
-        wall=wall, upkeep=upkeep, attention=attention)
+        wall=wall, upkeep=upkeep, attention=attention, static_file=kept)
     closers: list[Callable[[], None]] = []
     if attention is not None:
         closers.append(attention.close)

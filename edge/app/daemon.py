@@ -22,6 +22,7 @@ from edge.runtime.parts import Backoff, RetryingPart
 from edge.runtime.pipeline import Sink
 from edge.runtime.run_marker import PreviousRun, RunEnd, RunMarker
 from edge.runtime.signals import SignalWatch
+from edge.runtime.static_file import static_file_path
 from edge.runtime.watchdog import StageWatchdog
 from edge.wire import EventKind
 
@@ -114,7 +115,8 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
         sinks.append(KeepWhenClean(config_path, cfg))
     stop = assemble(cfg, lambda: open_camera(cfg.camera), light=light, sinks=sinks, mqtt=mqtt,
                     loader=loader, faults=registry,
-                    retry=lambda: Backoff(fs.retry_min_s, fs.retry_max_s))
+                    retry=lambda: Backoff(fs.retry_min_s, fs.retry_max_s),
+                    static_file=static_file_path(cfg, default=True))
     pipeline = stop.pipeline
     if broker is not None:
         broker.on_ready = lambda svc: _attach_mqtt(stop, svc, loader, started)

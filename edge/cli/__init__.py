@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -47,7 +48,8 @@ COMMANDS = (
     Command("snapshot", "edge.cli.snapshot",
             "a live frame with the zone and detections, as a PNG"),
     Command("zone", "edge.cli.zone",
-            "set the waiting zone in the config file, redraw the snapshot"),
+            "set the waiting zone in the config file (redraw the snapshot), or mask the "
+            "static places"),
     Command("commission", "edge.cli.commission",
             "all checks and a snapshot, with a report in DIR"),
     Command("web-password", "edge.cli.web_password", "make the hash for web.password_hash"),
@@ -99,13 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     configure_logging("info", LogFormat.AUTO)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # SIGPIPE stays ignored (Python's own start-up setting): its default action would end the
+    # whole process on a write to any closed socket (a web client or a webhook that hung up, the
+    # broker), from any thread; a reader that went away (``stopsafe history | head``) is
+    # BrokenPipeError on standard output instead, below
     try:
         resolve_config(args)  # -c, else $STOPSAFE_CONFIG, else the installed file
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"stopsafe: config error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except BrokenPipeError:  # the reader of standard output went away: end quietly, as
+        # SIGPIPE's default would (the Python docs' recipe: no second error at exit)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except BrokerUnavailable as exc:  # down, unreachable, or refused the login: one line
         print(f"stopsafe {_name(args)}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -4,6 +4,7 @@ things, dwell, operating hours and privacy."""
 from __future__ import annotations
 
 from datetime import time as dtime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -61,10 +62,11 @@ class StaticConfig(Section):
 
     enabled: bool = Field(True, description="Apply the rule.")
     after_s: Annotated[float, Field(gt=0.0, le=86400.0)] = Field(
-        600.0, description="Unchanged this long: a static object. On the shared footage a "
-        "person standing at a table is as unchanged as a pasted picture for the whole of their "
-        "stay (up to 21 s; docs/detectors.md), so only time tells them apart: minutes, far "
-        "above any measured still spell, and a found object is remembered when re-found.",
+        600.0, description="Still this long (summed over the times its place was seen, gaps "
+        "up to grace_s counted, longer ones taken away at decay): a static object. On the "
+        "shared footage a person standing at a table is as unchanged as a pasted picture for "
+        "the whole of their stay (up to 23 s; docs/detectors.md), so only time tells them "
+        "apart: minutes, far above any measured still spell.",
     )
     box_tolerance: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         0.05, description="Largest move of any edge of the box from where it was, in box "
@@ -75,8 +77,22 @@ class StaticConfig(Section):
         "thumbnail from what it was, that still counts as unchanged.",
     )
     grace_s: Annotated[float, Field(ge=0.0, le=600.0)] = Field(
-        3.0, description="A difference must last this long to count as a change (a car "
+        3.0, description="A place unseen for up to this long is still counted as still (a car "
         "driving past, the night model drawing the box a little differently for a moment).",
+    )
+    decay: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+        2.0, description="Stillness a place loses for every second it is unseen beyond grace_s "
+        "(something passing in front, or it went). Above 1 a place must be seen longer than it "
+        "is hidden to add up: a person returning to the same two poses in turn never does.",
+    )
+    remember: bool = Field(
+        True, description="Keep the places found static in a small file (their boxes and "
+        "thumbnails) and find them again at once after a restart, until they move or go.",
+    )
+    state_file: Path | None = Field(
+        None, description="That file. None: static-<stop.id>.json in the state directory "
+        "($STATE_DIRECTORY, else ~/.local/state/stopsafe) for the daemon; the simulator keeps "
+        "no file unless one is set here.",
     )
 
 

@@ -48,6 +48,7 @@ from edge.decision.light_rules import (
     LightReason,
 )
 from edge.decision.schedule import WindowLike, in_service
+from edge.decision.static import StaticPlace
 
 
 class TickKind(str, Enum):
@@ -247,6 +248,17 @@ class StopController:
         self._core.reset()
         self._last = _NOBODY
 
+    def static_places(self) -> tuple[StaticPlace, ...]:
+        """The places found static (boxes with their thumbnails), for the runtime to keep
+        across a restart; none when the static rule is off."""
+        watch = self._core.static
+        return watch.static_places(self._t) if watch is not None else ()
+
+    def restore_static(self, places: Sequence[StaticPlace]) -> None:
+        """Places kept from before a restart: the first run that sees one finds it static."""
+        if self._core.static is not None:
+            self._core.static.restore(places, self._t)
+
     @property
     def settings(self) -> ControllerSettings:
         return self._s
@@ -278,7 +290,8 @@ class StopController:
                 if self._hidden_from is not None:  # the hidden time does not count as missed
                     self._core.shift(max(0.0, t - self._hidden_from))
                     self._hidden_from = None
-                self._core.observe(list(tick.detections), t, tick.low)
+                # the frame was taken with the relay as the last tick left it
+                self._core.observe(list(tick.detections), t, tick.low, lit=self._light)
             self._last = self._core.decide(t)
             self._last_seen_t = t
             fs = self._failsafe.seen(t)

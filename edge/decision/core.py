@@ -109,7 +109,7 @@ class DecisionCore:
         elif self.static is None:
             self.static = StaticWatch(s.static)
         else:
-            self.static.settings = s.static  # the anchors (how long each track is unchanged) stay
+            self.static.settings = s.static  # the places (how long each has been still) stay
 
     def shift(self, dt: float) -> None:
         """Let ``dt`` seconds pass unseen (the camera was blind): every remembered time moves
@@ -133,14 +133,17 @@ class DecisionCore:
         return [d for d in detections if not any(m.contains(d.bottom_centre) for m in self.masks)]
 
     def observe(self, detections: list[Detection], now: float,
-                low: Sequence[Detection] = ()) -> None:
+                low: Sequence[Detection] = (), lit: bool = False) -> None:
         """Take a detector result: ``detections`` at or above the confirming threshold and
         ``low`` ones above the floor; masks, tracking, dwell and static objects (the pipeline
-        times this as 'track')."""
+        times this as 'track'). ``lit``: the stop's own light was on when the frame was
+        taken (a static thing looks different in it)."""
         tracks = self.tracker.update(self.unmasked(detections), now, self.unmasked(low))
         self.dwell.update(tracks, now)
         if self.static is not None:
-            self.static.update(tracks, now)
+            self.static.update(tracks, now, lit)
+            for track_id in self.static.left:  # a static thing's track taken by someone else
+                self.dwell.restart(track_id, now)
         self._fresh = True
 
     def decide(self, now: float) -> Decision:

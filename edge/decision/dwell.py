@@ -52,6 +52,13 @@ class DwellTimer:
         for gone in set(self.stays) - live:
             del self.stays[gone]
 
+    def restart(self, track_id: int, now: float) -> None:
+        """The track's stay begins anew at ``now`` (it stopped being a static thing: whoever
+        took its track waits ``dwell_s`` like any arrival)."""
+        stay = self.stays.get(track_id)
+        if stay is not None:
+            stay.since = now
+
     def shift(self, dt: float) -> None:
         for stay in self.stays.values():
             stay.since += dt

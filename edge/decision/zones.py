@@ -81,3 +81,12 @@ def self_intersection(polygon: Sequence[Sequence[float]]) -> tuple[int, int] | N
             if segments_meet(a, b, c, d):
                 return ia, ja
     return None
+
+
+def box_polygon(box: tuple[float, float, float, float], grow: float = 0.02
+                ) -> list[tuple[float, float]]:
+    """A mask polygon round a box (fractions), ``grow`` larger on every side."""
+    x1, y1, x2, y2 = box
+    x1, y1 = max(0.0, x1 - grow), max(0.0, y1 - grow)
+    x2, y2 = min(1.0, x2 + grow), min(1.0, y2 + grow)
+    return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]

@@ -1,5 +1,5 @@
-"""Changing the config file on the box without losing it: ``stopsafe zone --set`` and the page's
-zone editor.
+"""Changing the config file on the box without losing it: ``stopsafe zone --set``, ``stopsafe
+zone --mask-static`` and the page's zone editor.
 
 The installer's file has their comments in it, so only ``zone.polygon`` (and ``zone.masks``) is
 replaced in the text (located with PyYAML's composer), the result is validated like at start-up,

@@ -153,7 +153,8 @@ def core_settings(cfg: Config) -> CoreSettings:
         leave_grace_s=cfg.waiting.leave_grace_s,
         masks=tuple(cfg.zone.masks), max_on_s=cfg.light.max_on_s,
         static=StaticSettings(cfg.static.after_s, cfg.static.box_tolerance,
-                              cfg.static.picture_tolerance, cfg.static.grace_s)
+                              cfg.static.picture_tolerance, cfg.static.grace_s,
+                              cfg.static.decay)
         if cfg.static.enabled else None,
     )
 

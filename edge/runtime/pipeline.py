@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from actuators.attention import Attention
     from actuators.feedback import LampFeedback
     from edge.runtime.picture_health import CameraHealth
+    from edge.runtime.static_file import StaticPlacesFile
 
 log = structlog.get_logger("stopsafe.pipeline")
 
@@ -107,6 +108,7 @@ class Pipeline:
         health: CameraHealth | None = None, clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = datetime.now,
         upkeep: Sequence[Callable[[float], None]] = (), attention: Attention | None = None,
+        static_file: StaticPlacesFile | None = None,
     ) -> None:
         self.source = source
         self.attention = attention  # the bus attention pattern's output, if any
@@ -120,6 +122,7 @@ class Pipeline:
         self.health = health
         self.clock = clock  # the time of a cycle without a frame (the clip's in the simulator)
         self.wall = wall  # local time for the schedule without a frame
+        self.static_file = static_file  # where the places found static are kept
         # parts retried from the loop (a model not there at start: ``edge.runtime.parts``)
         self.upkeep = list(upkeep)
         self.errors: Counter[str] = Counter()  # exceptions caught per stage, for telemetry
@@ -230,6 +233,8 @@ class Pipeline:
         if outcome.resumed and self.gate is not None:
             self.gate.reset()
         self._scene_faults(outcome.state)
+        if self.static_file is not None and kind is TickKind.DETECTED:
+            self.static_file.keep(self.controller.static_places())
         t_decide = time.perf_counter()
         self._enter("light")
         read_back, switched = self._apply(outcome.state)

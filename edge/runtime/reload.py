@@ -43,6 +43,9 @@ SECTION_USERS: dict[str, frozenset[Update]] = {
 # of the light section only the timings are the controller's; the pin and its wiring need a
 # restart (the relay is set up once, before the camera)
 LIGHT_LIVE_FIELDS: frozenset[str] = frozenset({"hold_s", "min_on_s", "max_on_s"})
+# fields of a live section that are used once, at start: the static places' file is read when
+# the stop is assembled
+RESTART_FIELDS: dict[str, frozenset[str]] = {"static": frozenset({"remember", "state_file"})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,13 @@ def diff(old: Config, new: Config) -> ConfigDiff:
         if a == b:
             continue
         if name in SECTION_USERS:
+            later = {f: getattr(a, f) for f in RESTART_FIELDS.get(name, ())
+                     if getattr(a, f) != getattr(b, f)}
+            restart.extend(f"{name}.{f}" for f in sorted(later))
+            if later:
+                keep[name] = b.model_copy(update=later)
+            if later and b.model_copy(update=later) == a:
+                continue  # nothing else of the section changed
             applied.append(name)
             updates |= SECTION_USERS[name]
         elif name == "light":

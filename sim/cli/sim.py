@@ -38,6 +38,10 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--own-broker", action="store_true",
                    help="run a private mosquitto and publish to it (needed for broker_down "
                    "faults, which stop and start it)")
+    p.add_argument("--own-light", action="store_true",
+                   help="the floor light changes the picture while the relay is on (a warm "
+                   "pool, the rest darker, an exposure jump at each switch; sim/own_light.py), "
+                   "for scenarios that do not set their own_light")
     p.add_argument("--expect", action="append", type=_expectation, metavar="KEY=VALUE",
                    help="a threshold for every scenario, over the scenario's own "
                    "(repeatable); exit 1 when one is missed. KEY: " + _keys())

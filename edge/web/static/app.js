@@ -113,11 +113,13 @@ function draw() {
   for (const p of state.people || []) {
     const [x1, y1] = px([p.box[0], p.box[1]]), [x2, y2] = px([p.box[2], p.box[3]]);
     const foot = [(p.box[0] + p.box[2]) / 2, p.box[3]];
-    const counts = zone ? inside(foot, zone) : p.in_zone;
-    const colour = counts ? "#3cb44b" : "#9e9e9e";
-    ctx.strokeStyle = colour; ctx.lineWidth = counts ? 3 : 1;
+    const counts = !p.static && (zone ? inside(foot, zone) : p.in_zone);
+    // a static thing (static_object: stopsafe zone --mask-static masks it) is drawn apart
+    const colour = p.static ? "#e53935" : counts ? "#3cb44b" : "#9e9e9e";
+    ctx.strokeStyle = colour; ctx.lineWidth = counts || p.static ? 3 : 1;
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     label(`${p.score.toFixed(2)} ${p.dwell_s.toFixed(1)} s${p.waiting ? " waiting" : ""}` +
+          (p.static ? " static thing" : "") +
           (zone ? (counts ? " would count" : " would not") : ""), x1, Math.max(14, y1 - 3), colour);
   }
   for (const d of state.detections || []) {
