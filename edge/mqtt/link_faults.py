@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from edge.mqtt.outbox import OutboxHealth
 from edge.runtime.faults import FaultReport, fault_reasons
+from edge.runtime.outbox import OutboxHealth
 from edge.wire import Fault
 
 

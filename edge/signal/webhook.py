@@ -1,6 +1,6 @@
 """POST every change of the waiting JSON to the bus side's URL, in order, at least once.
 
-Changes go into an :class:`~edge.mqtt.outbox.Outbox` (the same bounded, counted, on-disk
+Changes go into an :class:`~edge.runtime.outbox.Outbox` (the same bounded, counted, on-disk
 queue as the MQTT events: it outlives an outage and a restart) and are sent oldest first from a
 thread of their own, each until the URL answers 2xx, waiting ``retry_min_s`` doubling up to
 ``retry_max_s`` between failures. Each POST carries its ``seq`` (never reused) so the receiver
@@ -23,8 +23,8 @@ from typing import Any
 import structlog
 
 from edge.config import BusSignalConfig, DropPolicy, state_dir
-from edge.mqtt.outbox import Outbox
 from edge.runtime.faults import Fault, FaultReport
+from edge.runtime.outbox import Outbox
 from edge.signal.waiting import WaitingSignal
 
 log = structlog.get_logger("stopsafe.webhook")
