@@ -121,6 +121,14 @@ class EventKind(str, Enum):
     BUS = "bus"  # a bus reached the stop: stopped (dwell) or passed, and who was waiting
 
 
+class BusOutcome(str, Enum):
+    """The ``outcome`` of a ``bus`` event: did the bus stop at the stop."""
+
+    STOPPED = "stopped"
+    PASSED = "passed"
+    UNKNOWN = "unknown"  # reached the stop by the feed, which cannot tell; or lost from it
+
+
 class Fault(str, Enum):
     """The faults a stop raises and clears (the ``fault`` of a fault event, the words in
     ``faults/state``); the stop's fault registry is ``edge.runtime.faults``."""

@@ -19,8 +19,9 @@ from edge.arrivals.build import bus_settings
 from edge.arrivals.gtfs_rt import FeedError
 from edge.arrivals.source import replay_folder
 from edge.config import ArrivalsConfig
-from edge.decision.buses import BusOutcome, BusSettings, BusTracker
+from edge.decision.buses import BusSettings, BusTracker
 from edge.decision.feed import Observation, Relation, Snapshot
+from edge.wire import BusOutcome
 from tests.conftest import SHARED
 
 FEEDS = SHARED / "feeds"

@@ -15,6 +15,7 @@ from edge.decision.controller import Tick, TickKind
 from edge.mqtt.service import MqttService
 from edge.runtime.assembly import build_controller
 from edge.runtime.faults import Fault, FaultRegistry
+from edge.runtime.pipeline import fault_reporter
 from edge.signal.webhook import WebhookSink
 from edge.wire import State
 from tests.helpers import NoRunner, person
@@ -95,7 +96,7 @@ def test_webhook_fails_then_recovers_every_change_in_order():
     rx = Receiver()
     faults = FaultRegistry()
     cfg = _cfg(webhook_url=rx.url)
-    sink = WebhookSink(cfg.bus_signal, cfg.stop.id, faults)
+    sink = WebhookSink(cfg.bus_signal, cfg.stop.id, fault_reporter(faults))
     try:
         records = list(_records(cfg))
         for r in records:

@@ -215,7 +215,7 @@ def test_tele_sensors_expire_after_three_missed_telemetry_periods(telemetry_s):
 
 
 def test_bus_sensors_read_the_telemetry_day_figures():
-    from edge.decision.bus_figures import bus_figures
+    from edge.bus_figures import bus_figures
 
     e = entities(DiscoveryForm.DEVICE)
     day = bus_figures([{"kind": "bus", "outcome": "passed", "waiting": True},

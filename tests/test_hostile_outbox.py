@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import DropPolicy
-from edge.mqtt.outbox import Outbox, OutboxHealth
+from edge.runtime.outbox import Outbox, OutboxHealth
 from tests.disk import fill, remount, small_disk
 from tests.helpers import person
 from tests.mqtt_fixtures import Collector

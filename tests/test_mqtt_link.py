@@ -20,7 +20,7 @@ from paho.mqtt.properties import Properties
 from edge import __version__
 from edge.config import DiscoveryForm, DropPolicy
 from edge.mqtt.discovery import announce_delay_s, discovery_configs
-from edge.mqtt.outbox import Outbox
+from edge.runtime.outbox import Outbox
 from edge.wire import Topics
 from tests.conftest import REPO
 from tests.ha_schema import validate_config

@@ -23,13 +23,13 @@ from edge.mqtt.commands import CommandHandler
 from edge.mqtt.drain import OutboxDrain
 from edge.mqtt.link import Link, LinkRunner
 from edge.mqtt.link_faults import LinkFaults
-from edge.mqtt.outbox import MEMORY, Outbox, OutboxHealth
 from edge.mqtt.responder import CommandResponder
 from edge.mqtt.service import link_settings
 from edge.mqtt.state import StatePublisher
 from edge.runtime.control import CommandFailed
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.frames import Frame
+from edge.runtime.outbox import MEMORY, Outbox, OutboxHealth
 from edge.runtime.pipeline import StopRecord
 from edge.wire import Failure, Fault, Leaf, State, Topics
 from tests.mqtt_fixtures import Collector, broker  # noqa: F401 (fixture)

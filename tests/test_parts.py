@@ -24,8 +24,10 @@ def test_backoff_doubles_up_to_its_ceiling():
 
 def test_a_part_says_a_changed_reason_and_clears_its_fault_when_made():
     from edge.runtime.faults import FaultRegistry
+    from edge.runtime.pipeline import fault_reporter
 
     faults, clock = FaultRegistry(), FakeClock()
+    report = fault_reporter(faults)
     errors = [FileNotFoundError("cam.mp4 is missing"), PermissionError("cam.mp4: denied")]
 
     def make() -> str:
@@ -33,7 +35,7 @@ def test_a_part_says_a_changed_reason_and_clears_its_fault_when_made():
             raise errors.pop(0)
         return "camera"
 
-    part = RetryingPart("camera", make, faults, Backoff(1.0, 1.0), fault=Fault.CAMERA_LOST,
+    part = RetryingPart("camera", make, report, Backoff(1.0, 1.0), fault=Fault.CAMERA_LOST,
                         clock=clock)
     assert part.attempt() is None
     assert faults.active()[Fault.CAMERA_LOST].detail == {"error": "cam.mp4 is missing"}
@@ -44,7 +46,7 @@ def test_a_part_says_a_changed_reason_and_clears_its_fault_when_made():
     assert faults.active()[Fault.CAMERA_LOST].detail == {"error": "cam.mp4: denied"}
     clock.t += 1.0
     assert part.attempt() == "camera" and not faults.active()
-    down = RetryingPart("model", lambda: 1 / 0, faults, Backoff(1.0, 1.0), clock=clock)
+    down = RetryingPart("model", lambda: 1 / 0, report, Backoff(1.0, 1.0), clock=clock)
     with pytest.raises(PartDown, match="model unavailable: division by zero"):
         down.get()
 

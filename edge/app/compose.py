@@ -41,7 +41,7 @@ from edge.runtime.parts import (
     RetryingPart,
     RetryingSource,
 )
-from edge.runtime.pipeline import DetectFn, Pipeline, Sink
+from edge.runtime.pipeline import DetectFn, Pipeline, Sink, fault_reporter
 from edge.runtime.reload import RunningConfig
 from edge.runtime.static_file import StaticPlacesFile
 
@@ -88,6 +88,7 @@ def assemble(
     try:
         relay = light if light is not None else build_light(cfg, pin_factory)
         registry = faults if faults is not None else FaultRegistry()
+        report = fault_reporter(registry)  # the pipeline's report_fault, before it exists
         if cfg.arrivals.enabled and poll_feed and feed is None:
             from edge.arrivals.build import make_source
 
@@ -97,7 +98,7 @@ def assemble(
                 built = build_detector(cfg)
             else:
                 built = RetryingDetector(
-                    "model", lambda: build_detector(running.cfg), registry, retry(),
+                    "model", lambda: build_detector(running.cfg), report, retry(),
                     fault=Fault.MODEL_FAILED, clock=clock,
                     on_ready=(lambda d: mqtt.describe_runtime(d.runtime)) if mqtt else None)
                 upkeep.append(built.upkeep)
@@ -106,17 +107,17 @@ def assemble(
             feedback = build_feedback(cfg, relay)
         else:
             feedback = RetryingFeedback("lamp input", lambda: build_feedback(cfg, relay),
-                                        registry, retry(), fault=Fault.LAMP_INPUT_FAILED,
+                                        report, retry(), fault=Fault.LAMP_INPUT_FAILED,
                                         clock=clock)
             upkeep.append(feedback.upkeep)
         if cfg.bus_signal.webhook_url is not None:
             from edge.signal.webhook import WebhookSink
 
-            sinks = [*sinks, WebhookSink(cfg.bus_signal, cfg.stop.id, registry)]
+            sinks = [*sinks, WebhookSink(cfg.bus_signal, cfg.stop.id, report)]
         if retry is None:
             src = source() if callable(source) else source
         else:
-            src = RetryingSource(source if callable(source) else lambda: source, registry,
+            src = RetryingSource(source if callable(source) else lambda: source, report,
                                  retry(), cfg.camera.fps, where=cfg.camera.source, clock=clock)
     except BaseException:
         for part in (feedback, relay if light is None else None, built):
@@ -144,7 +145,7 @@ def assemble(
         from edge.runtime.feed_poller import FeedPoller
 
         a = cfg.arrivals
-        closers.append(FeedPoller(feed, pipeline.feed, registry, a.poll_s,
+        closers.append(FeedPoller(feed, pipeline.feed, pipeline.report_fault, a.poll_s,
                                   a.fault_after).start().close)
     stop = Stop(running, pipeline, mqtt, built if built is not None else frontend,
                 feedback, closers, owns_detector=built is not None, health_on=health,

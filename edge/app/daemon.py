@@ -19,7 +19,7 @@ from edge.runtime.frames import CameraFileEnded
 from edge.runtime.last_good import KeepWhenClean, keep
 from edge.runtime.notify import SystemdSink
 from edge.runtime.parts import Backoff, RetryingPart
-from edge.runtime.pipeline import Sink
+from edge.runtime.pipeline import Sink, fault_reporter
 from edge.runtime.run_marker import PreviousRun, RunEnd, RunMarker
 from edge.runtime.signals import SignalWatch
 from edge.runtime.static_file import static_file_path
@@ -81,7 +81,8 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     from edge.mqtt.service import start_mqtt
     from edge.wire import Status
 
-    registry = FaultRegistry()
+    registry = FaultRegistry()  # the stop's, written only through its pipeline's report
+    report = fault_reporter(registry)  # the pipeline's report_fault, before it exists
     for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
         log.warning("insecure_permissions", file=problem.what, path=str(problem.path),
                     problem=problem.problem)
@@ -98,7 +99,7 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
         mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
     except ConfigError as exc:  # its password file unreadable: the light runs without it
         mqtt = None
-        broker = RetryingPart("mqtt", lambda: start_mqtt(cfg, config_path), registry,
+        broker = RetryingPart("mqtt", lambda: start_mqtt(cfg, config_path), report,
                               Backoff(fs.retry_min_s, fs.retry_max_s),
                               fault=Fault.MQTT_UNUSABLE)
         broker.reason = str(exc)
@@ -120,11 +121,11 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     pipeline = stop.pipeline
     if broker is not None:
         broker.on_ready = lambda svc: _attach_mqtt(stop, svc, loader, started)
-        broker.faults.raise_(Fault.MQTT_UNUSABLE, error=broker.reason)
+        broker.down({"error": broker.reason})
         broker.backoff.failed(time.monotonic())
         pipeline.upkeep.append(broker.upkeep)
     if rejected is not None:
-        stop.faults.raise_(Fault.CONFIG_REJECTED, error=rejected)
+        pipeline.report_fault(Fault.CONFIG_REJECTED, True, error=rejected)
         if config_path is not None:
             stop.running.subscribe(lambda new, _updates: _accepted(stop, config_path, new))
     control = (mqtt.control if mqtt is not None and mqtt.control is not None
@@ -148,7 +149,7 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     try:
         frames = stop.run()
     except Exception as exc:  # leave the reason retained: status 'failed', daemon_failed
-        stop.faults.raise_(Fault.DAEMON_FAILED, error=_why(exc), stage=pipeline.stage)
+        pipeline.report_fault(Fault.DAEMON_FAILED, True, error=_why(exc), stage=pipeline.stage)
         if stop.mqtt is not None:
             stop.mqtt.end_status = Status.FAILED
         raise
@@ -174,7 +175,8 @@ def _accepted(stop: Any, path: Path, running: Config) -> None:
         on_disk = load_config(path)
     except ConfigError:
         return
-    if on_disk == running and stop.faults.clear(Fault.CONFIG_REJECTED, reloaded=str(path)):
+    if on_disk == running and stop.pipeline.report_fault(Fault.CONFIG_REJECTED, False,
+                                                         reloaded=str(path)):
         keep(path, running)
 
 

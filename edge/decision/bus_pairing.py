@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from edge.decision.buses import BusOutcome
 from edge.decision.events import BusArrived
+from edge.wire import BusOutcome
 
 FEED, CAMERA = "feed", "camera"
 

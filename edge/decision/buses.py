@@ -15,16 +15,9 @@ the light's attention pattern on.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import Enum
 
 from edge.decision.feed import Observation, Relation, Snapshot
-
-
-class BusOutcome(str, Enum):
-    STOPPED = "stopped"
-    PASSED = "passed"
-    UNKNOWN = "unknown"  # reached the stop by the feed, which cannot tell; or lost from it
-
+from edge.wire import BusOutcome  # the outcome's words are the bus event's, on the wire
 
 # (a feed without vehicle identity) a route's nearest bus predicted this much later than at
 # the last poll is the next bus: the previous one has arrived (TAGO refreshes every 10-20 s,

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from detector.base import Detection
 from edge.decision.bus_pairing import CAMERA, BusPairing
-from edge.decision.buses import Arrival, BusChange, BusOutcome, BusSettings, BusTracker
+from edge.decision.buses import Arrival, BusChange, BusSettings, BusTracker
 from edge.decision.core import CoreSettings, Decision, DecisionCore, PersonState
 from edge.decision.events import (
     BusArrived,
@@ -49,6 +49,7 @@ from edge.decision.light_rules import (
 )
 from edge.decision.schedule import WindowLike, in_service
 from edge.decision.static import StaticPlace
+from edge.wire import BusOutcome
 
 
 class TickKind(str, Enum):

@@ -37,7 +37,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config import MqttProtocol, MqttTlsConfig
-from edge.mqtt.outbox import Outbox
+from edge.runtime.outbox import Outbox
 from edge.wire import Status, Topics
 
 log = structlog.get_logger("stopsafe.mqtt.link")

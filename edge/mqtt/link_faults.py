@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from edge.mqtt.outbox import OutboxHealth
-from edge.runtime.faults import fault_reasons
+from edge.runtime.faults import FaultReport, fault_reasons
+from edge.runtime.outbox import OutboxHealth
 from edge.wire import Fault
-
-
-class FaultReport(Protocol):
-    """Raise (``active``) or clear a fault in the stop's registry."""
-
-    def __call__(self, fault: Fault, active: bool, **detail: Any) -> None: ...
 
 
 class LinkFaults:

@@ -35,12 +35,12 @@ from edge.mqtt.client import resolve_credentials
 from edge.mqtt.commands import CommandHandler
 from edge.mqtt.drain import OutboxDrain
 from edge.mqtt.link import Link, LinkRunner, LinkSettings
-from edge.mqtt.link_faults import FaultReport, LinkFaults
-from edge.mqtt.outbox import MEMORY, Outbox, default_outbox_path
+from edge.mqtt.link_faults import LinkFaults
 from edge.mqtt.responder import CommandResponder
 from edge.mqtt.state import StatePublisher
 from edge.runtime.control import Control
-from edge.runtime.faults import FaultEvent
+from edge.runtime.faults import FaultEvent, FaultReport
+from edge.runtime.outbox import MEMORY, Outbox, default_outbox_path
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
 from edge.wire import Fault, Status, Topics

@@ -23,8 +23,8 @@ import psutil
 
 from detector.backend import RuntimeInfo
 from edge import __version__
+from edge.bus_figures import bus_figures
 from edge.config import Config
-from edge.decision.bus_figures import bus_figures
 from edge.decision.events import BusArrived, WaitingStarted
 from edge.mqtt.drain import OutboxDrain
 from edge.mqtt.link import Link

@@ -256,7 +256,7 @@ def build_button(cfg: Config, pipeline: Pipeline, relay: Any) -> Any:
     assert b.pin is not None
 
     def stuck(held: bool) -> None:
-        pipeline.faults.set(Fault.BUTTON_STUCK, held, **({"held_s": b.stuck_s} if held else {}))
+        pipeline.report_fault(Fault.BUTTON_STUCK, held, **({"held_s": b.stuck_s} if held else {}))
         if held:
             pipeline.request_release()
 

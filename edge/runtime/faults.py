@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -77,6 +77,15 @@ def fault_reasons(active: Mapping[Fault, ActiveFault]) -> dict[str, dict[str, An
 
 
 Listener = Callable[[FaultEvent], None]
+
+
+class FaultReport(Protocol):
+    """How everything outside the frame loop writes a fault: ``Pipeline.report_fault`` (or,
+    for a part built before its pipeline, ``edge.runtime.pipeline.fault_reporter`` on the
+    registry the pipeline is then given). Raise (``active``) or clear; True when that changed
+    the fault's state."""
+
+    def __call__(self, fault: Fault, active: bool, **detail: Any) -> bool: ...
 
 
 class FaultRegistry:

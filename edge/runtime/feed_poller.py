@@ -11,7 +11,7 @@ import structlog
 
 from edge.arrivals.source import FeedError, FeedSource
 from edge.decision.feed import Snapshot
-from edge.runtime.faults import Fault, FaultRegistry
+from edge.runtime.faults import Fault, FaultReport
 
 log = structlog.get_logger("stopsafe.arrivals")
 
@@ -20,8 +20,8 @@ class FeedPoller:
     """Polls ``source`` every ``poll_s``; ``fault_after`` failures in a row raise the fault."""
 
     def __init__(self, source: FeedSource, deliver: Callable[[Snapshot], None],
-                 faults: FaultRegistry, poll_s: float, fault_after: int) -> None:
-        self.source, self.deliver, self.faults = source, deliver, faults
+                 report: FaultReport, poll_s: float, fault_after: int) -> None:
+        self.source, self.deliver, self.report = source, deliver, report
         self.poll_s, self.fault_after = poll_s, fault_after
         self.failures = 0  # in a row
         self.polls = 0
@@ -43,11 +43,11 @@ class FeedPoller:
             self.failed_total += 1
             log.debug("arrivals_poll_failed", error=str(exc), in_a_row=self.failures)
             if self.failures >= self.fault_after:
-                self.faults.raise_(Fault.ARRIVALS_FEED, error=str(exc)[:200],
-                                   failed_polls=self.failures)
+                self.report(Fault.ARRIVALS_FEED, True, error=str(exc)[:200],
+                            failed_polls=self.failures)
             return None
         self.failures = 0
-        self.faults.clear(Fault.ARRIVALS_FEED)
+        self.report(Fault.ARRIVALS_FEED, False)
         self.deliver(snap)
         return snap
 

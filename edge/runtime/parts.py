@@ -20,7 +20,7 @@ import structlog
 
 from detector.base import DetectorResult
 from detector.models import ModelError
-from edge.runtime.faults import Fault, FaultRegistry
+from edge.runtime.faults import Fault, FaultReport
 from edge.runtime.frames import CameraError, Frame, FrameSource
 
 log = structlog.get_logger("stopsafe.parts")
@@ -63,15 +63,17 @@ def describe(exc: BaseException) -> dict[str, Any]:
 
 class RetryingPart(Generic[T]):
     """``make()`` until it works; while it does not, ``fault`` is active with the reason (when a
-    fault is given: the camera's is the frame loop's own ``camera_lost``)."""
+    fault is given: the camera's is the frame loop's own ``camera_lost``), reported through
+    ``report`` (the stop's one fault writer); the part is the only one to report ``fault``, so
+    it knows the reason it last gave."""
 
-    def __init__(self, name: str, make: Callable[[], T], faults: FaultRegistry,
+    def __init__(self, name: str, make: Callable[[], T], report: FaultReport,
                  backoff: Backoff, fault: Fault | None = None,
                  on_ready: Callable[[T], None] | None = None, where: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self._make = make
-        self.faults = faults
+        self.report = report
         self.fault = fault
         self.backoff = backoff
         self.on_ready = on_ready
@@ -81,6 +83,7 @@ class RetryingPart(Generic[T]):
         self.reason: str | None = None
         self.attempts = 0
         self.closed = False  # closed (or replaced by a reload): never made again
+        self._said: dict[str, Any] | None = None  # the detail of the fault as last raised
 
     def attempt(self, now: float | None = None) -> T | None:
         """The part, made now if it is missing and its next try is due; None while down."""
@@ -101,21 +104,28 @@ class RetryingPart(Generic[T]):
                 log.warning("part_unavailable", part=self.name, retry_in_s=round(retry_in, 1),
                             **detail)
             self.reason = detail["error"]
-            if self.fault is not None:
-                if self.faults.is_active(self.fault) and self.faults.active()[
-                        self.fault].detail != detail:
-                    self.faults.clear(self.fault)  # what is wrong changed: say the new reason
-                self.faults.raise_(self.fault, **detail)
+            self.down(detail)
             return None
         self.part = part
         log.info("part_ready", part=self.name, attempts=self.attempts,
                  was=self.reason)
         self.reason = None
         if self.fault is not None:
-            self.faults.clear(self.fault)
+            self.report(self.fault, False)
+            self._said = None
         if self.on_ready is not None:
             self.on_ready(part)
         return part
+
+    def down(self, detail: dict[str, Any]) -> None:
+        """Raise the part's fault with ``detail`` (cleared first when what is wrong changed, so
+        the new reason is said)."""
+        if self.fault is None:
+            return
+        if self._said is not None and self._said != detail:
+            self.report(self.fault, False)
+        self.report(self.fault, True, **detail)
+        self._said = detail
 
     def upkeep(self, now: float) -> None:
         self.attempt(now)
@@ -163,10 +173,10 @@ class RetryingSource(RetryingPart[FrameSource]):
 
     live = True
 
-    def __init__(self, make: Callable[[], FrameSource], faults: FaultRegistry,
+    def __init__(self, make: Callable[[], FrameSource], report: FaultReport,
                  backoff: Backoff, fps: float, where: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__("camera", make, faults, backoff, where=where, clock=clock)
+        super().__init__("camera", make, report, backoff, where=where, clock=clock)
         self.fps = fps  # the frame loop's pace while there is no camera
 
     def read(self) -> Frame | None:

@@ -38,6 +38,7 @@ from edge.runtime.faults import (
     Fault,
     FaultEvent,
     FaultRegistry,
+    FaultReport,
     lamp_faults,
 )
 from edge.runtime.frames import CameraError, Frame, FrameSource
@@ -100,6 +101,17 @@ class FrameGate(Protocol):
     def reset(self) -> None: ...
 
 
+def fault_reporter(faults: FaultRegistry) -> FaultReport:
+    """The one way into ``faults`` from outside the frame loop (``Pipeline.report_fault`` is
+    this on its own registry): for a part built before the pipeline that is given ``faults``
+    (a retried model, lamp input or broker, the webhook). Any thread (the registry locks)."""
+
+    def report(fault: Fault, active: bool, **detail: Any) -> bool:
+        return faults.set(fault, active, **detail)
+
+    return report
+
+
 class Pipeline:
     def __init__(
         self, source: FrameSource, detect: DetectFn, controller: StopController, light: Light,
@@ -118,6 +130,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self.gate = gate
         self.faults = faults if faults is not None else FaultRegistry()
+        self._report = fault_reporter(self.faults)
         self.feedback = feedback
         self.health = health
         self.clock = clock  # the time of a cycle without a frame (the clip's in the simulator)
@@ -140,11 +153,12 @@ class Pipeline:
                 self.faults.subscribe(sink.on_fault)  # type: ignore[attr-defined]
 
     # ---------------- from other threads ----------------
-    def report_fault(self, fault: Fault, active: bool, **detail: Any) -> None:
-        """A fault seen outside the frame loop (the maintenance link's: its outbox, a camera
-        that has sent nothing for too long), raised or cleared in the stop's registry, whose
-        one writer is this pipeline. Any thread (the registry locks)."""
-        self.faults.set(fault, active, **detail)
+    def report_fault(self, fault: Fault, active: bool, **detail: Any) -> bool:
+        """A fault seen outside the frame loop (the maintenance link's outbox and
+        ``camera_stale``, the arrivals feed, the button, the daemon's own), raised or cleared
+        in the stop's registry, whose one writer is this pipeline; True when that changed the
+        fault's state. Any thread (the registry locks)."""
+        return self._report(fault, active, **detail)
 
     def request_mode(self, mode: LightMode, for_s: float | None = None) -> None:
         """Manual override from another thread (MQTT); applied before the next tick."""

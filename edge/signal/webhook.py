@@ -1,6 +1,6 @@
 """POST every change of the waiting JSON to the bus side's URL, in order, at least once.
 
-Changes go into an :class:`~edge.mqtt.outbox.Outbox` (the same bounded, counted, on-disk
+Changes go into an :class:`~edge.runtime.outbox.Outbox` (the same bounded, counted, on-disk
 queue as the MQTT events: it outlives an outage and a restart) and are sent oldest first from a
 thread of their own, each until the URL answers 2xx, waiting ``retry_min_s`` doubling up to
 ``retry_max_s`` between failures. Each POST carries its ``seq`` (never reused) so the receiver
@@ -23,8 +23,8 @@ from typing import Any
 import structlog
 
 from edge.config import BusSignalConfig, DropPolicy, state_dir
-from edge.mqtt.outbox import Outbox
-from edge.runtime.faults import Fault, FaultRegistry
+from edge.runtime.faults import Fault, FaultReport
+from edge.runtime.outbox import Outbox
 from edge.signal.waiting import WaitingSignal
 
 log = structlog.get_logger("stopsafe.webhook")
@@ -39,10 +39,10 @@ def default_webhook_path(stop_id: str) -> Path:
 class WebhookSink:
     """A pipeline sink; see the module's doc."""
 
-    def __init__(self, cfg: BusSignalConfig, stop_id: str, faults: FaultRegistry | None = None,
+    def __init__(self, cfg: BusSignalConfig, stop_id: str, report: FaultReport | None = None,
                  path: Path | str | None = None) -> None:
         assert cfg.webhook_url is not None
-        self.cfg, self.url, self.faults = cfg, cfg.webhook_url, faults
+        self.cfg, self.url, self.report = cfg, cfg.webhook_url, report
         self.signal = WaitingSignal(stop_id)
         where = path or cfg.outbox_path or default_webhook_path(stop_id)
         self.outbox = Outbox(where, cfg.max_queue, DropPolicy.OLDEST,
@@ -93,13 +93,13 @@ class WebhookSink:
                 self.outbox.ack(seq)
                 self.sent += 1
                 delay = self.cfg.retry_min_s
-                if self.faults is not None:
-                    self.faults.clear(Fault.WEBHOOK_FAILED)
+                if self.report is not None:
+                    self.report(Fault.WEBHOOK_FAILED, False)
                 continue
             self.failed_posts += 1
-            if self.faults is not None:
-                self.faults.raise_(Fault.WEBHOOK_FAILED, url=self.url,
-                                   queued=len(self.outbox), dropped=self.outbox.dropped)
+            if self.report is not None:
+                self.report(Fault.WEBHOOK_FAILED, True, url=self.url,
+                            queued=len(self.outbox), dropped=self.outbox.dropped)
             self._stop.wait(delay)
             delay = min(delay * 2, self.cfg.retry_max_s)
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from edge.decision.bus_figures import bus_figures
+from edge.bus_figures import bus_figures
 from edge.wire import BLIND_FAULTS, EventKind, Status, day_span
 from fleet.history.store import StopRows
 

@@ -118,7 +118,7 @@ def as_json(rows: Sequence[DayFigures]) -> list[dict[str, Any]]:
 
 
 BUS_FIELDS = ("buses", "stopped", "passed", "passed_while_waiting", "unknown",
-              "median_wait_until_stopped_s")  # of edge.decision.bus_figures
+              "median_wait_until_stopped_s")  # of edge.bus_figures
 CSV_FIELDS = ("stop", "day", "light_on_h", "switch_ons", "waiting_episodes", "waiting_total_s",
               "waiting_mean_s", "waiting_max_s", "blind_h", "offline_h",
               *(f"{f.value}_{x}" for f in Fault for x in ("raised", "h")),

@@ -1,5 +1,7 @@
 """The day's bus figures, from the stop's ``bus`` events (their wire payloads): the one rule the
-telemetry (today, live) and the fleet history (per stop and day) both use.
+telemetry (today, live) and the fleet history (per stop and day) both use. It reads only the
+wire format (``edge.wire``), beside which it lives, so the fleet needs nothing of the stop's
+decision for it.
 
 ``passed_while_waiting`` is the figure a city asks for: buses that went by while someone waited
 (seen by the camera or having pressed the button). ``median_wait_until_stopped_s``: over the
@@ -12,8 +14,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from edge.decision.buses import BusOutcome
-from edge.decision.events import EventKind
+from edge.wire import BusOutcome, EventKind
 
 
 def bus_figures(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,8 @@ Where the seq history is lost (a fresh file after a corrupt one, or no file at a
 restarts at the wall clock's milliseconds, above any seq handed out before, so a consumer that
 drops repeats by seq never drops a new event.
 
-Used from one thread only (the MQTT link's).
+Used from one thread only, its sender's: the MQTT link's for the events, the webhook's for the
+waiting JSON (``edge.signal.webhook``). It lives below both, here, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import structlog
 
 from edge.config import OUTBOX_MEMORY_EVENTS, DropPolicy, state_dir
 
-log = structlog.get_logger("stopsafe.mqtt.outbox")
+log = structlog.get_logger("stopsafe.mqtt.outbox")  # the name the logs have always had
 
 MEMORY = ":memory:"
 RETRY_S = 5.0  # a failed disk is tried again this often (and at the next event after that)
