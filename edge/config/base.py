@@ -17,6 +17,7 @@ NonNegSeconds = Annotated[float, Field(ge=0.0, le=86400.0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Point = tuple[Fraction, Fraction]
 Polygon = Annotated[list[Point], Field(min_length=3, max_length=64)]
+HTTP_URL = r"^https?://\S+$"  # a URL setting (a feed, a webhook, a link Home Assistant shows)
 
 
 class Section(BaseModel):

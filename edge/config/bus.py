@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from edge.config.base import Polygon, Section
+from edge.config.base import HTTP_URL, Polygon, Section
 from edge.decision.feed import FeedKind
 
 SERVICE_KEY_ENV = "STOPSAFE_ARRIVALS_SERVICE_KEY"
@@ -17,7 +17,6 @@ TAGO_SERVICE_URL = ("https://apis.data.go.kr/1613000/ArvlInfoInqireService/"
                     "getSttnAcctoArvlPrearngeInfoList")
 SEOUL_SERVICE_URL = "http://ws.bus.go.kr/api/rest/stationinfo/getStationByUid"
 SERVICE_URLS = {FeedKind.TAGO: TAGO_SERVICE_URL, FeedKind.SEOUL: SEOUL_SERVICE_URL}
-HTTP_URL = r"^https?://\S+$"
 
 
 class ArrivalsConfig(Section):

@@ -108,11 +108,6 @@ class Config(Section):
 PIXEL_HINT = 'for pixels use "stopsafe zone --set ... --px"'
 
 
-def _describe(path: Path, exc: ValidationError, data: Any = None) -> str:
-    """One line for a config that does not validate (edge.config.messages says it)."""
-    return describe(path, exc, Config, data, PIXEL_HINT)
-
-
 def parse_config(data: Any, source: Path | str = "<config>") -> Config:
     """Validate an already-parsed YAML document."""
     path = Path(source)
@@ -123,7 +118,7 @@ def parse_config(data: Any, source: Path | str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc, data)) from None
+        raise ConfigError(describe(path, exc, Config, data, PIXEL_HINT)) from None
 
 
 # libyaml's parser where PyYAML has it: 50x faster, and it refuses absurd nesting itself instead

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.config.base import Section
+from edge.config.base import HTTP_URL, Section
 
 # an MQTT topic root: no wildcards, no NUL, no leading or trailing "/"
 TOPIC_ROOT = r"^[^+#/\x00]([^+#\x00]*[^+#/\x00])?$"
@@ -140,12 +140,12 @@ class MqttConfig(Section):
         "fixed per stop id, so a fleet's answers are spread evenly instead of all at once.",
     )
     configuration_url: str | None = Field(
-        None, max_length=2000, pattern=r"^https?://\S+$",
+        None, max_length=2000, pattern=HTTP_URL,
         description="Link shown on the stop's device page in Home Assistant (e.g. the fleet "
         "console or the stop's record); none by default.",
     )
     support_url: str | None = Field(
-        None, max_length=2000, pattern=r"^https?://\S+$",
+        None, max_length=2000, pattern=HTTP_URL,
         description="The discovery configs' origin support URL (where Home Assistant users of "
         "this fleet get help); none by default.",
     )
