@@ -9,11 +9,11 @@ import typing
 from pathlib import Path
 
 from edge.config import Config, ConfigError, LoggingConfig, load_config
+from edge.extras import EX_UNAVAILABLE as EX_UNAVAILABLE  # 69: also the camera or the relay
 
 if typing.TYPE_CHECKING:
     from rich.console import Console
 
-EX_UNAVAILABLE = 69  # the camera or the relay cannot be used
 EX_SOFTWARE = 70  # the model cannot be used
 
 CONFIG_ENV = "STOPSAFE_CONFIG"

@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-EX_CONFIG = 78
+from edge.config import EX_CONFIG
 
 
 def cmd_last_word(args: argparse.Namespace) -> int:

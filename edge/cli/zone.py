@@ -9,17 +9,17 @@ import sys
 from pathlib import Path
 
 from edge.cli.common import EX_SOFTWARE, EX_UNAVAILABLE, add_config_option, load
-from edge.config import Config, ConfigError
+from edge.config import EX_CONFIG, Config, ConfigError
 from edge.decision.zones import Zone, box_polygon
 
 
-def _frame_size(args: argparse.Namespace) -> tuple[int, int]:
+def _frame_size(args: argparse.Namespace, cfg: Config) -> tuple[int, int]:
     if args.size:
         w, _, h = args.size.lower().partition("x")
         return int(w), int(h)
     from edge.install.commissioning import grab_frame
 
-    h, w = grab_frame(load(args.config), warmup_s=0.0).shape[:2]
+    h, w = grab_frame(cfg, warmup_s=0.0).shape[:2]
     return w, h
 
 
@@ -40,7 +40,7 @@ def cmd_zone(args: argparse.Namespace) -> int:
         return 2
     if args.px:
         try:
-            w, h = _frame_size(args)
+            w, h = _frame_size(args, current)
         except CameraError as exc:
             print(f"stopsafe zone: --px needs the frame size (--size WxH): {exc}",
                   file=sys.stderr)
@@ -50,7 +50,7 @@ def cmd_zone(args: argparse.Namespace) -> int:
         cfg, backup = write_zone(path, points)
     except ConfigError as exc:
         print(f"stopsafe zone: not written: {exc}", file=sys.stderr)
-        return 78
+        return EX_CONFIG
     print(f"wrote zone.polygon {[list(p) for p in cfg.zone.polygon]} to {path} "
           f"(previous file: {backup})")
     print("a running daemon takes it on a reload: sudo systemctl reload stopsafe "
@@ -97,7 +97,7 @@ def _mask_static(path: Path, cfg: Config) -> int:
         _cfg, backup = write_zone(path, cfg.zone.polygon, masks)
     except ConfigError as exc:
         print(f"stopsafe zone: not written: {exc}", file=sys.stderr)
-        return 78
+        return EX_CONFIG
     for poly in added:
         print(f"masked {[[round(v, 4) for v in pt] for pt in poly]}")
     print(f"wrote zone.masks ({len(masks)}) to {path} (previous file: {backup}); a reload "
