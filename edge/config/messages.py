@@ -216,12 +216,11 @@ def _at(data: Any, loc: tuple[Any, ...]) -> Any:
 
 
 def _type_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any | None:
+    """The type at ``loc``, a location already reduced to places in the file (_places)."""
     tp: Any = model
     for part in loc:
         if tp is None:
             return None
-        if not _is_setting(tp, part):
-            continue
         tp = _step(tp, part)
     return tp
 
