@@ -29,10 +29,6 @@ class LinkFaults:
         self._active: Callable[[], Any] | None = None
         self._early: dict[Fault, tuple[bool, dict[str, Any]]] = {}
 
-    @property
-    def bound(self) -> bool:
-        return self._report is not None
-
     def active(self) -> frozenset[Fault]:
         """The stop's active faults (none before it is bound)."""
         return frozenset() if self._active is None else frozenset(self._active())

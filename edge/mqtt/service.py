@@ -43,7 +43,7 @@ from edge.runtime.faults import FaultEvent, FaultReport
 from edge.runtime.outbox import MEMORY, Outbox, default_outbox_path
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
-from edge.wire import Fault, Status, Topics
+from edge.wire import Status, Topics
 
 log = structlog.get_logger("stopsafe.mqtt")
 
@@ -75,7 +75,6 @@ class MqttService:
                  clock: Callable[[], float] = time.monotonic, seed: int | None = None) -> None:
         m = cfg.mqtt
         self.running = RunningConfig(cfg)  # the stop's own, once bound to one
-        self.clock = clock
         self.topics = Topics(m.prefix, cfg.stop.id)
         subs = (self.topics.cmd_filter, *discovery_subscriptions(m, cfg.stop.id))
         settings = link_settings(cfg, self.topics, os.environ if env is None else env,
@@ -165,9 +164,6 @@ class MqttService:
     @property
     def versions(self) -> dict[str, str]:
         return self.state.versions
-
-    def active_faults(self) -> frozenset[Fault]:
-        return self.faults.active()
 
     def republish(self) -> None:
         """Say every retained state again (any thread: done in the link's)."""
