@@ -219,7 +219,6 @@ class MqttService:
 
     def _say_again(self) -> None:
         """``status``: online, every retained state and the discovery configs again."""
-        self.link.publish(self.topics.status, Status.ONLINE.value, qos=1, retain=True)
         self.link.republish()
         self.announcer.publish()
 
