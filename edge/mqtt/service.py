@@ -39,11 +39,11 @@ from edge.mqtt.link_faults import LinkFaults
 from edge.mqtt.responder import CommandResponder
 from edge.mqtt.state import StatePublisher
 from edge.runtime.control import Control
-from edge.runtime.faults import FaultEvent, FaultReport
+from edge.runtime.faults import ActiveFault, FaultEvent, FaultReport
 from edge.runtime.outbox import MEMORY, Outbox, default_outbox_path
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
-from edge.wire import Status, Topics
+from edge.wire import Fault, Status, Topics
 
 log = structlog.get_logger("stopsafe.mqtt")
 
@@ -94,7 +94,7 @@ class MqttService:
         self._own_runner = runner is None
         self.runner = runner or LinkRunner(name=f"mqtt-{cfg.stop.id}")
         self.drain = OutboxDrain(self.link, self.topics, self.runner.call,
-                                 active_faults=self.faults.active, fault_detail=self.faults.detail)
+                                 active_faults=self.faults.active_detail)
         self.state = StatePublisher(lambda: self.cfg, self.link, self.topics, self.drain, clock,
                                     started=started, commands=self.handler.counters,
                                     active_faults=self.faults.active)
@@ -126,7 +126,8 @@ class MqttService:
         """Commands that act on the stop are refused (``not_ready``) until this."""
         self.responder.attach(control)
 
-    def bind_faults(self, report: FaultReport, active: Callable[[], Any]) -> None:
+    def bind_faults(self, report: FaultReport,
+                    active: Callable[[], Mapping[Fault, ActiveFault]]) -> None:
         """Report the outbox's and the link's faults to the stop (and those from before now);
         ``active`` lists the stop's active faults."""
         self.faults.bind(report, active)
