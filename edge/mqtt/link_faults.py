@@ -26,7 +26,7 @@ class LinkFaults:
         self.started = started
         self._report: FaultReport | None = None
         self._active: Callable[[], Mapping[Fault, ActiveFault]] | None = None
-        self._early: dict[Fault, tuple[bool, dict[str, Any]]] = {}
+        self._early: dict[Fault, dict[str, Any]] = {}  # raised before binding: the detail
 
     def active(self) -> frozenset[Fault]:
         """The stop's active faults (none before it is bound)."""
@@ -40,12 +40,12 @@ class LinkFaults:
                       ) -> None:
         """The outbox's ``on_health``: its disk failed or recovered, or its file was corrupt."""
         fault = Fault.OUTBOX_CORRUPT if health is OutboxHealth.CORRUPT else Fault.OUTBOX_FAILED
-        if self._report is None:
-            self._early[fault] = (active, detail)
-            if not active:
-                self._early.pop(fault, None)
-        else:
+        if self._report is not None:
             self._report(fault, active, **detail)
+        elif active:
+            self._early[fault] = detail
+        else:
+            self._early.pop(fault, None)
 
     def bind(self, report: FaultReport, active: Callable[[], Mapping[Fault, ActiveFault]]
              ) -> None:
@@ -53,8 +53,8 @@ class LinkFaults:
         stop's active faults."""
         self._report, self._active = report, active
         early, self._early = self._early, {}
-        for fault, (on, detail) in early.items():
-            report(fault, on, **detail)
+        for fault, detail in early.items():
+            report(fault, True, **detail)
 
     def check_camera(self, now: float) -> None:
         """No frame for ``mqtt.camera_stale_s`` (or none since the start): ``camera_stale``."""
