@@ -10,7 +10,6 @@ thread.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -58,14 +57,13 @@ class DiscoveryAnnouncer:
         self.stop_id = stop_id
         self.link = link
         self.clock = clock
-        self.configs: dict[str, str] = {}  # config topic -> payload (empty: discovery off)
-        if m.discovery:
-            self.configs = {t: dumps(p) for t, p in discovery_configs(
-                topics, m.discovery_prefix, stop_name, form=m.discovery_form,
-                telemetry_s=m.telemetry_s, board=read_board(),
-                configuration_url=m.configuration_url, support_url=m.support_url,
-                snapshots=snapshots).items()}
-        self._uids = set().union(*(unique_ids(json.loads(p)) for p in self.configs.values()))
+        made = discovery_configs(
+            topics, m.discovery_prefix, stop_name, form=m.discovery_form,
+            telemetry_s=m.telemetry_s, board=read_board(), configuration_url=m.configuration_url,
+            support_url=m.support_url, snapshots=snapshots) if m.discovery else {}
+        # config topic -> payload (empty: discovery off)
+        self.configs: dict[str, str] = {t: dumps(p) for t, p in made.items()}
+        self._uids = set().union(*(unique_ids(p) for p in made.values()))
         self._announce_at: float | None = None  # when the configs go out next
         self._stale: dict[str, bool] = {}  # retained config topic not ours now -> migrate first
 

@@ -42,11 +42,11 @@ from typing import Any
 
 from edge import __version__
 from edge.config import DiscoveryForm
-from edge.decision.events import EventKind
 from edge.decision.light_rules import LightMode
 from edge.wire import (
     HA_STATUS_TOPIC_LEAF,
     CommandName,
+    EventKind,
     Leaf,
     OnOff,
     SelftestResult,

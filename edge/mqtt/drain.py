@@ -9,12 +9,13 @@ outbox on disk (each gets its sequence number there). Nothing here ever waits fo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from queue import Empty, SimpleQueue
 from typing import Any
 
 from edge.mqtt.link import Link
+from edge.runtime.faults import ActiveFault, fault_reasons
 from edge.wire import Fault, State, Topics
 
 
@@ -25,9 +26,15 @@ class _Msg(str, Enum):
     FAULTS = "faults"  # the fault states again, from the registry as it is
 
 
-def fault_list(faults: frozenset[Fault]) -> str:
+def fault_list(faults: Iterable[Fault]) -> str:
     """The payload of ``faults/state``: the active faults' names, sorted (``[]`` when none)."""
     return json.dumps(sorted(f.value for f in faults))
+
+
+def fault_detail(active: Mapping[Fault, ActiveFault]) -> str:
+    """The payload of ``faults/detail``: every active fault with since when and why (``{}``
+    when none)."""
+    return json.dumps(fault_reasons(active), separators=(",", ":"), default=str)
 
 
 class OutboxDrain:
@@ -35,13 +42,11 @@ class OutboxDrain:
 
     def __init__(self, link: Link, topics: Topics,
                  call_in_link_thread: Callable[[Callable[[], None]], None], *,
-                 active_faults: Callable[[], frozenset[Fault]] = frozenset,
-                 fault_detail: Callable[[], str] = lambda: "{}") -> None:
+                 active_faults: Callable[[], Mapping[Fault, ActiveFault]] = dict) -> None:
         self.link = link
         self.topics = topics
         self._call = call_in_link_thread
-        self.active_faults = active_faults  # the stop's, as they are now
-        self.fault_detail = fault_detail  # ``faults/detail``: each active fault, since and why
+        self.active_faults = active_faults  # the stop's, as they are now, with since and why
         self._q: SimpleQueue[tuple[Any, ...]] = SimpleQueue()
 
     def state(self, state: State, value: str) -> None:
@@ -77,13 +82,16 @@ class OutboxDrain:
                 self._set_fault_states(item[1])
                 self.link.add_event(item[2])
             else:
-                self._set_fault_states(fault_list(self.active_faults()))
+                self._set_fault_states(None)
 
-    def _set_fault_states(self, names: str) -> None:
-        """``faults/state`` (the names as of the event) and ``faults/detail`` (each active fault
-        with since when and why, from the registry), in the link thread."""
-        self.link.set_retained(self.topics.leaf(State.FAULTS), names)
-        self.link.set_retained(self.topics.leaf(State.FAULT_DETAIL), self.fault_detail())
+    def _set_fault_states(self, names: str | None) -> None:
+        """``faults/state`` (the names as of the event; None: as they are now) and
+        ``faults/detail`` (each active fault with since when and why), from one look at the
+        stop's faults, in the link thread."""
+        active = self.active_faults()
+        self.link.set_retained(self.topics.leaf(State.FAULTS),
+                               fault_list(active) if names is None else names)
+        self.link.set_retained(self.topics.leaf(State.FAULT_DETAIL), fault_detail(active))
 
     def drain_soon(self) -> None:
         """Into the outbox (on disk) now, not at the link's next tick: an event still in the

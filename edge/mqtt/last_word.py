@@ -10,19 +10,20 @@ Without it the broker keeps whatever the previous run left (``status`` ``stopped
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 import threading
-from datetime import datetime, timezone
+import time
 from pathlib import Path
 
 import structlog
 
 from edge.config import Config, ConfigError, parse_config, read_document
+from edge.mqtt.client import resolve_credentials
+from edge.mqtt.drain import fault_detail, fault_list
 from edge.mqtt.link import paho_client
-from edge.runtime.faults import Fault
-from edge.wire import OnOff, State, Status, Topics
+from edge.runtime.faults import ActiveFault
+from edge.wire import Fault, OnOff, State, Status, Topics
 
 log = structlog.get_logger("stopsafe.mqtt.last_word")
 
@@ -47,8 +48,6 @@ def broker_config(path: Path) -> Config | None:
 def say_last_word(cfg: Config, fault: Fault, reason: str, config_path: Path | None = None,
                   wait_s: float = WAIT_S) -> bool:
     """Publish the retained reason for ending; True when the broker acknowledged all of it."""
-    from edge.mqtt.client import resolve_credentials
-
     m = cfg.mqtt
     if not m.enabled:
         return False
@@ -71,11 +70,11 @@ def say_last_word(cfg: Config, fault: Fault, reason: str, config_path: Path | No
         if not connected.wait(wait_s):
             log.warning("last_word_unsent", reason="no answer from the broker")
             return False
-        since = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        detail = {fault.value: {"since": since, "error": reason}}
+        # the running stop's two fault payloads, made the same way
+        active = {fault: ActiveFault(fault, time.time(), {"error": reason})}
         messages = ((topics.leaf(State.LIGHT), OnOff.OFF.value),
-                    (topics.leaf(State.FAULTS), json.dumps([fault.value])),
-                    (topics.leaf(State.FAULT_DETAIL), json.dumps(detail, separators=(",", ":"))),
+                    (topics.leaf(State.FAULTS), fault_list(active)),
+                    (topics.leaf(State.FAULT_DETAIL), fault_detail(active)),
                     (topics.status, Status.FAILED.value))  # last: the others are there by then
         sent = [client.publish(topic, payload, qos=1, retain=True) for topic, payload in messages]
         for info in sent:

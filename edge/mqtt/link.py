@@ -187,6 +187,8 @@ class Link:
         self.publish(topic, payload, qos=1, retain=True)
 
     def republish(self) -> None:
+        """``status`` ``online``, then every retained value again (each connect, ``status``)."""
+        self.publish(self.topics.status, Status.ONLINE.value, qos=1, retain=True)
         for topic, payload in self.retained.items():
             self.publish(topic, payload, qos=1, retain=True)
 
@@ -286,7 +288,6 @@ class Link:
                     qos=1, noLocal=True, retainAsPublished=True))
             else:
                 client.subscribe(topic, qos=1)
-        self.publish(self.topics.status, Status.ONLINE.value, qos=1, retain=True)
         self.republish()
         self.owner.on_connected(self)
         self._pump()

@@ -8,11 +8,10 @@ thread, because the frame loop that would notice is the thing that may be stuck.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from edge.runtime.faults import FaultReport, fault_reasons
+from edge.runtime.faults import ActiveFault, FaultReport
 from edge.runtime.outbox import OutboxHealth
 from edge.wire import Fault
 
@@ -26,40 +25,36 @@ class LinkFaults:
         self.frame_age_s = frame_age_s
         self.started = started
         self._report: FaultReport | None = None
-        self._active: Callable[[], Any] | None = None
-        self._early: dict[Fault, tuple[bool, dict[str, Any]]] = {}
-
-    @property
-    def bound(self) -> bool:
-        return self._report is not None
+        self._active: Callable[[], Mapping[Fault, ActiveFault]] | None = None
+        self._early: dict[Fault, dict[str, Any]] = {}  # raised before binding: the detail
 
     def active(self) -> frozenset[Fault]:
         """The stop's active faults (none before it is bound)."""
-        return frozenset() if self._active is None else frozenset(self._active())
+        return frozenset(self.active_detail())
 
-    def detail(self) -> str:
-        """``faults/detail``: every active fault of the stop with since when and why."""
-        reasons = {} if self._active is None else fault_reasons(self._active())
-        return json.dumps(reasons, separators=(",", ":"), default=str)
+    def active_detail(self) -> Mapping[Fault, ActiveFault]:
+        """The stop's active faults with since when and why (none before it is bound)."""
+        return {} if self._active is None else self._active()
 
     def outbox_health(self, health: OutboxHealth, active: bool, detail: dict[str, Any]
                       ) -> None:
         """The outbox's ``on_health``: its disk failed or recovered, or its file was corrupt."""
         fault = Fault.OUTBOX_CORRUPT if health is OutboxHealth.CORRUPT else Fault.OUTBOX_FAILED
-        if self._report is None:
-            self._early[fault] = (active, detail)
-            if not active:
-                self._early.pop(fault, None)
-        else:
+        if self._report is not None:
             self._report(fault, active, **detail)
+        elif active:
+            self._early[fault] = detail
+        else:
+            self._early.pop(fault, None)
 
-    def bind(self, report: FaultReport, active: Callable[[], Any]) -> None:
+    def bind(self, report: FaultReport, active: Callable[[], Mapping[Fault, ActiveFault]]
+             ) -> None:
         """Report to the stop from now on (and what was seen before now); ``active`` lists the
         stop's active faults."""
         self._report, self._active = report, active
         early, self._early = self._early, {}
-        for fault, (on, detail) in early.items():
-            report(fault, on, **detail)
+        for fault, detail in early.items():
+            report(fault, True, **detail)
 
     def check_camera(self, now: float) -> None:
         """No frame for ``mqtt.camera_stale_s`` (or none since the start): ``camera_stale``."""

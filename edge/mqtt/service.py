@@ -39,7 +39,7 @@ from edge.mqtt.link_faults import LinkFaults
 from edge.mqtt.responder import CommandResponder
 from edge.mqtt.state import StatePublisher
 from edge.runtime.control import Control
-from edge.runtime.faults import FaultEvent, FaultReport
+from edge.runtime.faults import ActiveFault, FaultEvent, FaultReport
 from edge.runtime.outbox import MEMORY, Outbox, default_outbox_path
 from edge.runtime.pipeline import StopRecord
 from edge.runtime.reload import RunningConfig, Update
@@ -75,7 +75,6 @@ class MqttService:
                  clock: Callable[[], float] = time.monotonic, seed: int | None = None) -> None:
         m = cfg.mqtt
         self.running = RunningConfig(cfg)  # the stop's own, once bound to one
-        self.clock = clock
         self.topics = Topics(m.prefix, cfg.stop.id)
         subs = (self.topics.cmd_filter, *discovery_subscriptions(m, cfg.stop.id))
         settings = link_settings(cfg, self.topics, os.environ if env is None else env,
@@ -95,7 +94,7 @@ class MqttService:
         self._own_runner = runner is None
         self.runner = runner or LinkRunner(name=f"mqtt-{cfg.stop.id}")
         self.drain = OutboxDrain(self.link, self.topics, self.runner.call,
-                                 active_faults=self.faults.active, fault_detail=self.faults.detail)
+                                 active_faults=self.faults.active_detail)
         self.state = StatePublisher(lambda: self.cfg, self.link, self.topics, self.drain, clock,
                                     started=started, commands=self.handler.counters,
                                     active_faults=self.faults.active)
@@ -127,7 +126,8 @@ class MqttService:
         """Commands that act on the stop are refused (``not_ready``) until this."""
         self.responder.attach(control)
 
-    def bind_faults(self, report: FaultReport, active: Callable[[], Any]) -> None:
+    def bind_faults(self, report: FaultReport,
+                    active: Callable[[], Mapping[Fault, ActiveFault]]) -> None:
         """Report the outbox's and the link's faults to the stop (and those from before now);
         ``active`` lists the stop's active faults."""
         self.faults.bind(report, active)
@@ -165,9 +165,6 @@ class MqttService:
     @property
     def versions(self) -> dict[str, str]:
         return self.state.versions
-
-    def active_faults(self) -> frozenset[Fault]:
-        return self.faults.active()
 
     def republish(self) -> None:
         """Say every retained state again (any thread: done in the link's)."""
@@ -223,7 +220,6 @@ class MqttService:
 
     def _say_again(self) -> None:
         """``status``: online, every retained state and the discovery configs again."""
-        self.link.publish(self.topics.status, Status.ONLINE.value, qos=1, retain=True)
         self.link.republish()
         self.announcer.publish()
 

@@ -132,8 +132,8 @@ class StatePublisher:
         t = record.t
         light_on = bool(record.light_on)
         now = self.clock()
-        wall = record.frame.wall if record.frame is not None else None
-        day = stop_day(wall or datetime.now())
+        wall = (record.frame.wall if record.frame is not None else None) or datetime.now()
+        day = stop_day(wall)
         with self._lock:
             st = self._stats
             if st.day != day:
@@ -154,7 +154,7 @@ class StatePublisher:
             st.buses_today += [e.payload() for e in record.events if isinstance(e, BusArrived)]
         if record.frame is not None:
             self._last_record = record
-        signal = self._waiting.update(stop, wall or datetime.now())
+        signal = self._waiting.update(stop, wall)
         for state, value in ((State.LIGHT, OnOff.of(light_on).value),
                              (State.LIGHT_MODE, stop.mode.value),
                              (State.OCCUPANCY, OnOff.of(stop.occupied).value),
@@ -214,8 +214,7 @@ class StatePublisher:
         """Telemetry, every ``mqtt.telemetry_s`` while connected."""
         if link.connected and now >= self._next_tele:
             self._next_tele = now + self.config().mqtt.telemetry_s
-            link.publish(self.topics.tele, json.dumps(self.telemetry(now),
-                                                      separators=(",", ":")))
+            link.publish(self.topics.tele, _json(self.telemetry(now)))
 
     def telemetry(self, now: float) -> dict[str, Any]:
         cfg = self.config()
