@@ -235,7 +235,6 @@ class ConsoleApp(App[None]):
         self.seen_version = -1
         self.view_changed = True
         self.next_history = 0.0
-        self.redraws = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
@@ -291,7 +290,6 @@ class ConsoleApp(App[None]):
         col = next((i for i, (k, _) in enumerate(COLUMNS) if k is self.sort), None)
         marks = {} if col is None else {col: " v" if self.reverse else " ^"}
         self.header.show(self.dt.w, marks, self.dt.scroll_offset.x)
-        self.redraws += 1
         self._detail()
 
     def _status(self) -> None:
