@@ -17,6 +17,7 @@ the selected stop, ``F`` forget it, ``q`` quit.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any, ClassVar
@@ -271,16 +272,25 @@ class ConsoleApp(App[None]):
     def take_in(self) -> None:
         """Bring the table up to date (from the interval, and at once after a key)."""
         if self.store is not None and time.monotonic() >= self.next_history:
-            from fleet.history.report import HISTORY_REFRESH_S, load_history
-
-            self.next_history = time.monotonic() + HISTORY_REFRESH_S
-            load_history(self.store, self.table)
+            self.next_history = math.inf  # the next one is due when this one is done
+            self._load_history()
         version = self.table.version
         if version != self.seen_version or self.view_changed:
             self.seen_version = version
             self.view_changed = False
             self._redraw()
         self._status()
+
+    @work(thread=True, group="history")
+    def _load_history(self) -> None:
+        """The last 24 h of faults, read off the UI's thread (a thousand stops' take seconds);
+        the table's next version brings them on screen."""
+        from fleet.history.report import HISTORY_REFRESH_S, load_history
+
+        try:
+            load_history(self.store, self.table)
+        finally:
+            self.next_history = time.monotonic() + HISTORY_REFRESH_S
 
     def _redraw(self) -> None:
         rows = self.table.view(self.sort, self.reverse, self.text, self.states)
