@@ -232,9 +232,7 @@ class ConsoleApp(App[None]):
         self.link = link or ConsoleLink(cfg, table)
         self.text = ""
         self.states: frozenset[StopFilter] = frozenset()
-        self.shown: list[str] = []  # stop ids in the table's order
-        self.seen_version = -1
-        self.view_changed = True
+        self.seen_version = -1  # the table's version on screen (-1: redraw at the next take_in)
         self.next_history = 0.0
 
     def compose(self) -> ComposeResult:
@@ -275,9 +273,8 @@ class ConsoleApp(App[None]):
             self.next_history = math.inf  # the next one is due when this one is done
             self._load_history()
         version = self.table.version
-        if version != self.seen_version or self.view_changed:
+        if version != self.seen_version:
             self.seen_version = version
-            self.view_changed = False
             self._redraw()
         self._status()
 
@@ -296,7 +293,6 @@ class ConsoleApp(App[None]):
         rows = self.table.view(self.sort, self.reverse, self.text, self.states)
         started = self.table.started
         self.dt.set_lines([Line(r.stop, cells(r, started), r.urgency()) for r in rows])
-        self.shown = [r.stop for r in rows]
         col = next((i for i, (k, _) in enumerate(COLUMNS) if k is self.sort), None)
         marks = {} if col is None else {col: " v" if self.reverse else " ^"}
         self.header.show(self.dt.w, marks, self.dt.scroll_offset.x)
@@ -306,11 +302,16 @@ class ConsoleApp(App[None]):
         n, online, faulty = self.table.counts()
         states = ", ".join(s.value for s in sorted(self.states)) or "all"
         text = (f"{self.link.status} | {n} stops, {online} online, {n - online} not, "
-                f"{faulty} with faults | shown {len(self.shown)} | states: {states}"
+                f"{faulty} with faults | shown {self.dt.row_count} | states: {states}"
                 + (f", text: {self.text!r}" if self.text else "")
                 + f" | sort: {self.sort.value}{' (reverse)' if self.reverse else ''}"
                 + f" | selected: {self.selected() or '-'}")
         self.status_bar.update(text)
+
+    @property
+    def shown(self) -> list[str]:
+        """The stop ids in the table's order."""
+        return [line.stop for line in self.dt.lines]
 
     def selected(self) -> str | None:
         return self.dt.selected
@@ -349,7 +350,7 @@ class ConsoleApp(App[None]):
         self.action_focus_table()
 
     def _changed(self) -> None:
-        self.view_changed = True
+        self.seen_version = -1
         self.take_in()
 
     # ---------------- actions ----------------
