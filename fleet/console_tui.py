@@ -17,6 +17,7 @@ the selected stop, ``F`` forget it, ``q`` quit.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any, ClassVar
@@ -231,11 +232,8 @@ class ConsoleApp(App[None]):
         self.link = link or ConsoleLink(cfg, table)
         self.text = ""
         self.states: frozenset[StopFilter] = frozenset()
-        self.shown: list[str] = []  # stop ids in the table's order
-        self.seen_version = -1
-        self.view_changed = True
+        self.seen_version = -1  # the table's version on screen (-1: redraw at the next take_in)
         self.next_history = 0.0
-        self.redraws = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
@@ -272,37 +270,48 @@ class ConsoleApp(App[None]):
     def take_in(self) -> None:
         """Bring the table up to date (from the interval, and at once after a key)."""
         if self.store is not None and time.monotonic() >= self.next_history:
-            from fleet.history.report import HISTORY_REFRESH_S, load_history
-
-            self.next_history = time.monotonic() + HISTORY_REFRESH_S
-            load_history(self.store, self.table)
+            self.next_history = math.inf  # the next one is due when this one is done
+            self._load_history()
         version = self.table.version
-        if version != self.seen_version or self.view_changed:
+        if version != self.seen_version:
             self.seen_version = version
-            self.view_changed = False
             self._redraw()
         self._status()
+
+    @work(thread=True, group="history")
+    def _load_history(self) -> None:
+        """The last 24 h of faults, read off the UI's thread (a thousand stops' take seconds);
+        the table's next version brings them on screen."""
+        from fleet.history.report import HISTORY_REFRESH_S, load_history
+
+        try:
+            load_history(self.store, self.table)
+        finally:
+            self.next_history = time.monotonic() + HISTORY_REFRESH_S
 
     def _redraw(self) -> None:
         rows = self.table.view(self.sort, self.reverse, self.text, self.states)
         started = self.table.started
         self.dt.set_lines([Line(r.stop, cells(r, started), r.urgency()) for r in rows])
-        self.shown = [r.stop for r in rows]
         col = next((i for i, (k, _) in enumerate(COLUMNS) if k is self.sort), None)
         marks = {} if col is None else {col: " v" if self.reverse else " ^"}
         self.header.show(self.dt.w, marks, self.dt.scroll_offset.x)
-        self.redraws += 1
         self._detail()
 
     def _status(self) -> None:
         n, online, faulty = self.table.counts()
         states = ", ".join(s.value for s in sorted(self.states)) or "all"
         text = (f"{self.link.status} | {n} stops, {online} online, {n - online} not, "
-                f"{faulty} with faults | shown {len(self.shown)} | states: {states}"
+                f"{faulty} with faults | shown {self.dt.row_count} | states: {states}"
                 + (f", text: {self.text!r}" if self.text else "")
                 + f" | sort: {self.sort.value}{' (reverse)' if self.reverse else ''}"
                 + f" | selected: {self.selected() or '-'}")
         self.status_bar.update(text)
+
+    @property
+    def shown(self) -> list[str]:
+        """The stop ids in the table's order."""
+        return [line.stop for line in self.dt.lines]
 
     def selected(self) -> str | None:
         return self.dt.selected
@@ -341,7 +350,7 @@ class ConsoleApp(App[None]):
         self.action_focus_table()
 
     def _changed(self) -> None:
-        self.view_changed = True
+        self.seen_version = -1
         self.take_in()
 
     # ---------------- actions ----------------

@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from edge.wire import EventKind, Leaf, OnOff, State, Status, split_stop_topic
+from edge.wire import EventKind, Leaf, OnOff, State, Status, fleet_filter, split_stop_topic
 
 SUBSCRIBED = (Leaf.STATUS.value, *(s.value for s in State), Leaf.TELE.value, Leaf.EVENT.value)
 RESULTS = f"{Leaf.RESULT.value}/+"  # command answers (the console's and anyone's)
@@ -154,7 +154,7 @@ class FleetTable:
         the client (mosquitto: max_queued_messages, 1000): a thousand stops' retained states
         at subscription would lose some."""
         leaves = [*SUBSCRIBED, *([RESULTS] if results else [])]
-        return [(f"{self.prefix}/+/{leaf}", 0) for leaf in leaves]
+        return [(fleet_filter(self.prefix, leaf), 0) for leaf in leaves]
 
     def update(self, topic: str, payload: bytes, now: float | None = None,
                retained: bool = False, correlation: bytes | None = None) -> None:

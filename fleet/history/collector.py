@@ -206,7 +206,7 @@ def _batch(rows: list[tuple[str, dict[str, Any]]]) -> Batch:
     return batch
 
 
-def _payload_of(table: str, row: dict[str, Any]) -> bytes:
+def _payload_of(row: dict[str, Any]) -> bytes:
     text = row.get("body", row.get("value", ""))
     return str(text).encode("utf-8", "replace")
 
@@ -440,7 +440,7 @@ class Collector:
                 self._refused(refused, row.get("stop") or "")
                 rows[i] = ("dead_letters", dead_letter(
                     f"{self.prefix}/{row.get('stop')}/{row.get('leaf') or _LEAF_OF[table]}",
-                    _payload_of(table, row), time.time(), refused, self.prefix))
+                    _payload_of(row), time.time(), refused, self.prefix))
                 try:
                     self.store.write(_batch([rows[i]]))
                 except Exception as again:

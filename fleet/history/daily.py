@@ -10,9 +10,11 @@ stop was offline are left out of its light and fault intervals (see ``timeline``
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import Any
 
 from edge.bus_figures import bus_figures
@@ -224,34 +226,68 @@ def known_days(rows: StopRows, days: list[date]) -> list[date]:
     return [d for d in days if day_span(d, rows.utc_offset_s)[1] > rows.first_seen]
 
 
+def _day_overlaps(spans: list[Span], bounds: list[Span]) -> list[float]:
+    """``overlap(spans, lo, hi)`` for each day's ``(lo, hi)`` of ``bounds`` (ascending), each
+    span looked at only on the days it touches: the same sums, added in the same order (a
+    span outside a day adds 0.0 there, which changes no sum but its start: 0.0, or the int 0
+    when there are no spans at all)."""
+    los = [lo for lo, _ in bounds]
+    out: list[float] = [0.0 if spans else 0] * len(bounds)
+    for a, b in spans:
+        # from the day before the one ``a`` falls in (day edges a rounding apart), to ``b``
+        for i in range(max(0, bisect_right(los, a) - 2), len(bounds)):
+            lo, hi = bounds[i]
+            if lo >= b:
+                break
+            part = min(b, hi) - max(a, lo)
+            if part > 0:
+                out[i] += part
+    return out
+
+
+def _inside(times: list[Any], lo: float, hi: float, key: Any = None) -> slice:
+    """The part of ``times`` (ascending) in [lo, hi) (none when ``hi`` is before ``lo``)."""
+    start = bisect_left(times, lo, key=key)
+    return slice(start, max(start, bisect_left(times, hi, key=key)))
+
+
 def figures(rows: StopRows, days: list[date], now: float, since: float | None = None
             ) -> list[DayFigures]:
     """One ``DayFigures`` per day of ``days`` (consecutive, ascending) that the stop has data
     for (``known_days``): the stop's local days (``rows.utc_offset_s``). ``since``: where
-    ``rows`` begin, when before the first day."""
+    ``rows`` begin, when before the first day.
+
+    The window's timeline is cut into days once: each day reads its own share of it (the
+    timeline's times are ascending; spans are handed to the days they touch), not all of it."""
     days = known_days(rows, days)
     if not days:
         return []
     first = day_span(days[0], rows.utc_offset_s)[0]
     until = min(now, day_span(days[-1], rows.utc_offset_s)[1])
     tl = timeline(rows, first if since is None else min(since, first), until)
-    blind = tl.blind
+    bounds = [(lo, min(hi, until)) for lo, hi in (day_span(d, rows.utc_offset_s)
+                                                  for d in days)]
+    light_on = _day_overlaps(tl.light_on, bounds)
+    blind = _day_overlaps(tl.blind, bounds)
+    offline = _day_overlaps(tl.offline, bounds)
+    names = sorted(set(tl.faults) | set(tl.raises))
+    active = {name: _day_overlaps(tl.faults.get(name, []), bounds) for name in names}
+    bus = sorted(((ts, ev) for kind, ts, ev in rows.events if kind == EventKind.BUS.value),
+                 key=itemgetter(0))
     out = []
-    for day in days:
-        lo, hi = day_span(day, rows.utc_offset_s)
-        hi = min(hi, until)
+    for i, (day, (lo, hi)) in enumerate(zip(days, bounds, strict=True)):
         f = DayFigures(rows.stop, day)
-        f.light_on_s = overlap(tl.light_on, lo, hi)
-        f.switch_ons = sum(lo <= t < hi for t in tl.switch_ons)
-        lengths = [length for t, length in tl.waiting if lo <= t < hi]
+        f.light_on_s = light_on[i]
+        f.switch_ons = len(tl.switch_ons[_inside(tl.switch_ons, lo, hi)])
+        lengths = [length for _, length in tl.waiting[_inside(tl.waiting, lo, hi, itemgetter(0))]]
         f.waiting_episodes, f.waiting_s = len(lengths), lengths
-        f.blind_s = overlap(blind, lo, hi)
-        f.offline_s = overlap(tl.offline, lo, hi)
-        f.buses = bus_figures(ev for kind, ts, ev in rows.events
-                              if kind == EventKind.BUS.value and lo <= ts < hi)
-        for name in sorted(set(tl.faults) | set(tl.raises)):
-            raised = sum(lo <= t < hi for t in tl.raises.get(name, ()))
-            active_s = overlap(tl.faults.get(name, ()), lo, hi)
+        f.blind_s = blind[i]
+        f.offline_s = offline[i]
+        f.buses = bus_figures(ev for _, ev in bus[_inside(bus, lo, hi, itemgetter(0))])
+        for name in names:
+            raises = tl.raises.get(name, [])
+            raised = len(raises[_inside(raises, lo, hi)])
+            active_s = active[name][i]
             if raised or active_s:
                 f.faults[name] = FaultDay(raised, active_s)
         out.append(f)

@@ -19,10 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from edge.wire import EventKind, Leaf, State
-from fleet.history import (
-    DEFAULT_URL,  # noqa: F401 (re-exported)
-    schema,
-)
+from fleet.history import schema
 from fleet.history.schema import dead_letters, events, states, tele
 
 
@@ -76,9 +73,6 @@ class Batch:
     states: list[dict[str, Any]] = field(default_factory=list)
     tele: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.events) + len(self.states) + len(self.tele) + len(self.dead_letters)
 
 
 @dataclass(frozen=True, slots=True)
