@@ -8,7 +8,6 @@ file they are given, and only when ``privacy.local_snapshots`` allows it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -350,8 +349,7 @@ def check_broker(cfg: Config, timeout_s: float = 5.0) -> Check:
     import threading
     import uuid
 
-    from edge.mqtt.client import resolve_credentials
-    from edge.mqtt.link import ignore_sigpipe, paho_client
+    from edge.mqtt.client import new_client
     from edge.wire import COMMISSION_PING, Topics
 
     m = cfg.mqtt
@@ -361,7 +359,6 @@ def check_broker(cfg: Config, timeout_s: float = 5.0) -> Check:
                          "that runs without MQTT")
         return Check("broker", Verdict.SKIP, "MQTT not configured (mqtt.enabled is false)")
     where = {"host": m.host, "port": m.port}
-    user, password = resolve_credentials(cfg, os.environ)
     topics = Topics(m.prefix, cfg.stop.id)
     root, topic = topics.root, topics.cmd(COMMISSION_PING)
     nonce = uuid.uuid4().hex.encode()
@@ -383,12 +380,10 @@ def check_broker(cfg: Config, timeout_s: float = 5.0) -> Check:
         if msg.topic == topic and msg.payload == nonce:
             got.set()
 
-    ignore_sigpipe()
     # a client id of its own: the daemon's (stopsafe-<id>) may be connected right now
-    client = paho_client(f"stopsafe-{cfg.stop.id}-commission-{uuid.uuid4().hex[:6]}",
-                         m.protocol, user, password, m.tls)
-    client.on_connect, client.on_subscribe, client.on_message = (on_connect, on_subscribe,
-                                                                 on_message)
+    client = new_client(cfg, f"{cfg.stop.id}-commission", on_connect, on_message)
+    client.on_subscribe = on_subscribe
+    user = client.username  # the stop's own login, as resolved for the daemon
     t0 = time.perf_counter()
     try:
         client.connect(m.host, m.port, m.keepalive_s)

@@ -227,18 +227,6 @@ class WebApp:
                 sid, session = self.sessions.new(logged_in=not self.web.login_required)
                 new_cookie = sid
             scope.setdefault("state", {})["session"] = (sid, session)
-            response: Response | None = None
-            if (path not in OPEN_PATHS and self.web.login_required
-                    and (session is None or not session.logged_in)):
-                response = (RedirectResponse("/login", status_code=303) if path == "/"
-                            else _error(401, "log in first"))
-            elif method in WRITE_METHODS and not self._csrf_ok(request, session):
-                log.warning("web_forged_request", path=path,
-                            client=request.client.host if request.client else None)
-                response = _error(403, "missing or wrong CSRF token: reload the page")
-            if response is not None:
-                await _with_headers(response, new_cookie, self.web)(scope, receive, send)
-                return
 
             async def send_with_headers(message: Any) -> None:
                 if message["type"] == "http.response.start":
@@ -250,7 +238,17 @@ class WebApp:
                     message = {**message, "headers": headers}
                 await send(message)
 
-            await inner(scope, receive, send_with_headers)
+            refusal: Response | None = None
+            if (path not in OPEN_PATHS and self.web.login_required
+                    and (session is None or not session.logged_in)):
+                refusal = (RedirectResponse("/login", status_code=303) if path == "/"
+                           else _error(401, "log in first"))
+            elif method in WRITE_METHODS and not self._csrf_ok(request, session):
+                log.warning("web_forged_request", path=path,
+                            client=request.client.host if request.client else None)
+                refusal = _error(403, "missing or wrong CSRF token: reload the page")
+            # a refusal and a route's answer get the same headers (and the new session's cookie)
+            await (inner if refusal is None else refusal)(scope, receive, send_with_headers)
         return app
 
     @staticmethod
@@ -323,8 +321,7 @@ class WebApp:
         sid, session = self.sessions.new(logged_in=True)
         log.info("web_login", client=client)
         response = JSONResponse({"ok": True, "csrf": session.csrf})
-        response.set_cookie(COOKIE, sid, max_age=int(self.web.session_s), httponly=True,
-                            samesite="strict", path="/")
+        response.headers.append("set-cookie", _cookie(sid, self.web))
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -458,13 +455,6 @@ def _cookie(sid: str, web: WebConfig) -> str:
     return (f"{COOKIE}={sid}; Max-Age={int(web.session_s)}; Path=/; HttpOnly; "
             "SameSite=Strict")
 
-
-def _with_headers(response: Response, new_cookie: str | None, web: WebConfig) -> Response:
-    for k, v in SECURITY_HEADERS.items():
-        response.headers[k] = v
-    if new_cookie is not None:
-        response.headers.append("set-cookie", _cookie(new_cookie, web))
-    return response
 
 
 class WebServer:
