@@ -155,6 +155,17 @@ class ModelDetector(ABC):
         times.decode_ms += (time.perf_counter() - t0) * 1e3
         return boxes
 
+    def invoke_with_class(self, image_bgr: np.ndarray, label: int, floor: float,
+                          times: StageTimes) -> tuple[list[Detection], list[Detection]]:
+        """``invoke_raw`` and ``class_boxes`` on the same ``image_bgr`` from one run of the
+        model: (person boxes, boxes of class ``label``)."""
+        meta, outputs, wh = self._invoked(image_bgr, times)
+        t0 = time.perf_counter()
+        persons = self.decode(meta, outputs, wh)
+        boxes = self.boxes_of(meta, outputs, wh, label, floor)
+        times.decode_ms += (time.perf_counter() - t0) * 1e3
+        return persons, boxes
+
     def detect(self, frame_bgr: np.ndarray, roi: Roi | None = None) -> DetectorResult:
         """Persons in ``frame_bgr`` (optionally only inside ``roi``), in frame fractions."""
         times = StageTimes()

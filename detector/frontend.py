@@ -163,7 +163,9 @@ class ZoneDetector:
                  night: Profile | None, dark_below: float,
                  attention: AttentionSettings, bus_floor: float | None = None) -> None:
         """``bus_floor``: also look for buses (COCO ``bus``) on the whole frame, with the day
-        profile's model, every call, keeping boxes scored at least this (the kerb zone)."""
+        profile's model, every call, keeping boxes scored at least this (the kerb zone); from
+        the person pass's own run when that is the day model on the whole, unenhanced frame,
+        else from one more run."""
         self.day, self.wide, self.night = day, wide, night
         self.wide_above_px = wide_above_px
         self.zone_bounds = zone_bounds
@@ -250,10 +252,17 @@ class ZoneDetector:
         passes = [*run, roi] if tiled and profile.tiling.full_pass else run
         whole: list[Detection] = []
         cut: list[Detection] = []
+        buses: list[Detection] | None = None  # not looked for yet
+        # a pass of the day model on the whole, unenhanced frame is the bus pass's own input
+        bus_pass = ((0, 0, fw, fh) if self.bus_floor is not None and det is self.day.detector
+                    and not enhanced else None)
         for tile in passes:
             tx, ty, tw, th = tile
             image = region[ty - y0 : ty - y0 + th, tx - x0 : tx - x0 + tw]
-            raw = det.invoke_raw(image, times)
+            if tile == bus_pass and self.bus_floor is not None:
+                raw, buses = det.invoke_with_class(image, BUS, self.bus_floor, times)
+            else:
+                raw = det.invoke_raw(image, times)
             t1 = time.perf_counter()
             for d in to_frame(raw, tile, (fw, fh)):
                 is_cut = tiled and cut_by_inner_edge(d, tile, roi, (fw, fh), CUT_EDGE_PX)
@@ -285,9 +294,9 @@ class ZoneDetector:
         s.counts[profile.name] = s.counts.get(profile.name, 0) + 1
         s.dark_frames += dark
         s.enhanced_frames += enhanced
-        buses = ([] if self.bus_floor is None else
-                 self.day.detector.class_boxes(as_bgr(frame), BUS, self.bus_floor, times))
-        return DetectorResult(strong, times, low, buses)
+        if buses is None and self.bus_floor is not None:
+            buses = self.day.detector.class_boxes(as_bgr(frame), BUS, self.bus_floor, times)
+        return DetectorResult(strong, times, low, buses or [])
 
     def close(self) -> None:
         done: list[ModelDetector] = []

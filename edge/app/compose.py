@@ -47,7 +47,6 @@ from edge.runtime.static_file import StaticPlacesFile
 
 if TYPE_CHECKING:
     from actuators.light import Light
-    from edge.arrivals.source import FeedSource
 
 
 def assemble(
@@ -59,7 +58,7 @@ def assemble(
     wall: Callable[[], datetime] = datetime.now, start: float | None = None,
     health: bool = True, gate: bool = True, pin_factory: str | None = None,
     runtime: RuntimeInfo | None = None, retry: Callable[[], Backoff] | None = None,
-    feed: FeedSource | None = None, poll_feed: bool = True, static_file: Path | None = None,
+    poll_feed: bool = True, static_file: Path | None = None,
 ) -> Stop:
     """A stop from ``cfg``, with the given edges in place of the configured ones.
 
@@ -75,10 +74,10 @@ def assemble(
     fake stops). ``frontend`` is the detector front-end behind a given ``detect`` (its crop
     then follows a zone reload; the detector section itself needs a restart). ``runtime`` names
     what runs the model behind a given ``detect`` (telemetry's versions); a detector built here
-    names its own. With ``arrivals.enabled`` the feed (``feed``, else the configured one) is
-    polled in its own thread; ``poll_feed`` False leaves the polling to the caller (the
-    simulator hands the pipeline its snapshots on the clip's clock). ``static_file`` keeps the
-    places found static across restarts (read here, written by the pipeline when they change).
+    names its own. With ``arrivals.enabled`` the configured feed is polled in its own thread;
+    ``poll_feed`` False leaves the polling to the caller (the simulator hands the pipeline its
+    snapshots on the clip's clock). ``static_file`` keeps the places found static across
+    restarts (read here, written by the pipeline when they change).
     """
     built: Any = None
     relay: Any = None
@@ -89,7 +88,8 @@ def assemble(
         relay = light if light is not None else build_light(cfg, pin_factory)
         registry = faults if faults is not None else FaultRegistry()
         report = fault_reporter(registry)  # the pipeline's report_fault, before it exists
-        if cfg.arrivals.enabled and poll_feed and feed is None:
+        feed = None
+        if cfg.arrivals.enabled and poll_feed:
             from edge.arrivals.build import make_source
 
             feed = make_source(cfg.arrivals)  # a missing key is a config error (exit 78)
@@ -141,7 +141,7 @@ def assemble(
         closers.append(attention.close)
     if cfg.button.pin is not None:
         closers.append(build_button(cfg, pipeline, relay).close)
-    if cfg.arrivals.enabled and poll_feed and feed is not None:
+    if feed is not None:
         from edge.runtime.feed_poller import FeedPoller
 
         a = cfg.arrivals

@@ -24,8 +24,6 @@ class FeedPoller:
         self.source, self.deliver, self.report = source, deliver, report
         self.poll_s, self.fault_after = poll_s, fault_after
         self.failures = 0  # in a row
-        self.polls = 0
-        self.failed_total = 0
         self.stop_event = threading.Event()
         self._thread = threading.Thread(target=self._run, name="arrivals-feed", daemon=True)
 
@@ -35,12 +33,10 @@ class FeedPoller:
 
     def poll_once(self) -> Snapshot | None:
         """One poll: the snapshot (delivered), or None when it failed (counted)."""
-        self.polls += 1
         try:
             snap = self.source.poll()
         except FeedError as exc:
             self.failures += 1
-            self.failed_total += 1
             log.debug("arrivals_poll_failed", error=str(exc), in_a_row=self.failures)
             if self.failures >= self.fault_after:
                 self.report(Fault.ARRIVALS_FEED, True, error=str(exc)[:200],

@@ -127,10 +127,10 @@ class SystemdSink:
     def _running(self, record: StopRecord, now: float) -> list[str]:
         self._count_fps(now)
         light = bool(record.light_on)
-        faults = ",".join(sorted(f.value for f in record.faults)) or "none"
         if (self._last_status is None or now - self._last_status >= self.status_every_s
                 or light != self._last_light or self._was_blind):
             self._last_status, self._last_light, self._was_blind = now, light, False
+            faults = ",".join(sorted(f.value for f in record.faults)) or "none"
             return [f"STATUS=running: {self.fps:.1f} fps, light {'on' if light else 'off'}, "
                     f"waiting {record.state.waiting}, faults {faults}"]
         return []

@@ -137,6 +137,13 @@ class RetryingPart(Generic[T]):
             raise PartDown(f"{self.name} unavailable: {self.reason}")
         return part
 
+    def close(self) -> None:
+        """Close the part, if made, and never make it again (closed, or replaced by a
+        reload)."""
+        self.closed = True
+        if self.part is not None:
+            self.part.close()
+
 
 class RetryingDetector(RetryingPart[Any]):
     """The detector, built when its model is usable; ``detect`` raises :class:`PartDown` until
@@ -159,11 +166,6 @@ class RetryingDetector(RetryingPart[Any]):
         running config, which already has the new zone)."""
         if self.part is not None:
             self.part.set_zone(bounds)
-
-    def close(self) -> None:
-        self.closed = True
-        if self.part is not None:
-            self.part.close()
 
 
 class RetryingSource(RetryingPart[FrameSource]):
@@ -189,11 +191,6 @@ class RetryingSource(RetryingPart[FrameSource]):
         ended = getattr(self.part, "ended_early", None)
         return ended() if ended is not None else None
 
-    def close(self) -> None:
-        self.closed = True
-        if self.part is not None:
-            self.part.close()
-
 
 class RetryingFeedback(RetryingPart[Any]):
     """The lamp-current input; while it cannot be set up the light works unchecked
@@ -207,8 +204,3 @@ class RetryingFeedback(RetryingPart[Any]):
     @property
     def detail(self) -> dict[str, Any]:
         return {} if self.part is None else self.part.detail
-
-    def close(self) -> None:
-        self.closed = True
-        if self.part is not None:
-            self.part.close()

@@ -105,11 +105,7 @@ def fault_reporter(faults: FaultRegistry) -> FaultReport:
     """The one way into ``faults`` from outside the frame loop (``Pipeline.report_fault`` is
     this on its own registry): for a part built before the pipeline that is given ``faults``
     (a retried model, lamp input or broker, the webhook). Any thread (the registry locks)."""
-
-    def report(fault: Fault, active: bool, **detail: Any) -> bool:
-        return faults.set(fault, active, **detail)
-
-    return report
+    return faults.set
 
 
 class Pipeline:
@@ -130,7 +126,6 @@ class Pipeline:
         self.sinks = list(sinks)
         self.gate = gate
         self.faults = faults if faults is not None else FaultRegistry()
-        self._report = fault_reporter(self.faults)
         self.feedback = feedback
         self.health = health
         self.clock = clock  # the time of a cycle without a frame (the clip's in the simulator)
@@ -158,7 +153,7 @@ class Pipeline:
         ``camera_stale``, the arrivals feed, the button, the daemon's own), raised or cleared
         in the stop's registry, whose one writer is this pipeline; True when that changed the
         fault's state. Any thread (the registry locks)."""
-        return self._report(fault, active, **detail)
+        return self.faults.set(fault, active, **detail)
 
     def request_mode(self, mode: LightMode, for_s: float | None = None) -> None:
         """Manual override from another thread (MQTT); applied before the next tick."""

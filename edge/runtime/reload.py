@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from edge.config import Config
+from edge.config import Config, LightConfig
 
 
 class Update(str, Enum):
@@ -39,13 +39,17 @@ SECTION_USERS: dict[str, frozenset[Update]] = {
     "adaptive": frozenset({Update.GATE}),
     "health": frozenset({Update.HEALTH}),
     "privacy": frozenset({Update.COMMANDS}),
+    "light": frozenset({Update.CONTROLLER}),  # its timings; the rest waits (RESTART_FIELDS)
 }
-# of the light section only the timings are the controller's; the pin and its wiring need a
-# restart (the relay is set up once, before the camera)
-LIGHT_LIVE_FIELDS: frozenset[str] = frozenset({"hold_s", "min_on_s", "max_on_s"})
-# fields of a live section that are used once, at start: the static places' file is read when
-# the stop is assembled
-RESTART_FIELDS: dict[str, frozenset[str]] = {"static": frozenset({"remember", "state_file"})}
+# fields of a live section that are used once, at start, and so need a restart: of the light
+# section all but the timings (the relay is set up once, before the camera); the static places'
+# file, read when the stop is assembled
+RESTART_FIELDS: dict[str, frozenset[str]] = {
+    "light": frozenset(LightConfig.model_fields) - {"hold_s", "min_on_s", "max_on_s"},
+    "static": frozenset({"remember", "state_file"}),
+}
+# sections whose applied changes are named field by field ("light.hold_s"), not as the section
+BY_FIELD: frozenset[str] = frozenset({"light"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +67,9 @@ class ConfigDiff:
 
 
 def diff(old: Config, new: Config) -> ConfigDiff:
-    """Compare by section; the running config keeps ``old``'s value of every section (or light
-    field) that needs a restart, so a later reload still reports it as pending."""
+    """Compare by section; the running config keeps ``old``'s value of every section (or
+    field of a live section) that needs a restart, so a later reload still reports it as
+    pending."""
     applied: list[str] = []
     restart: list[str] = []
     updates: set[Update] = set()
@@ -73,32 +78,20 @@ def diff(old: Config, new: Config) -> ConfigDiff:
         a, b = getattr(old, name), getattr(new, name)
         if a == b:
             continue
-        if name in SECTION_USERS:
-            later = {f: getattr(a, f) for f in RESTART_FIELDS.get(name, ())
-                     if getattr(a, f) != getattr(b, f)}
-            restart.extend(f"{name}.{f}" for f in sorted(later))
-            if later:
-                keep[name] = b.model_copy(update=later)
-            if later and b.model_copy(update=later) == a:
-                continue  # nothing else of the section changed
-            applied.append(name)
-            updates |= SECTION_USERS[name]
-        elif name == "light":
-            later = {}
-            for f in type(a).model_fields:
-                if getattr(a, f) == getattr(b, f):
-                    continue
-                if f in LIGHT_LIVE_FIELDS:
-                    applied.append(f"light.{f}")
-                    updates.add(Update.CONTROLLER)
-                else:
-                    restart.append(f"light.{f}")
-                    later[f] = getattr(a, f)
-            if later:
-                keep[name] = b.model_copy(update=later)
-        else:
+        users = SECTION_USERS.get(name)
+        if users is None:
             restart.append(name)
             keep[name] = a
+            continue
+        changed = [f for f in type(a).model_fields if getattr(a, f) != getattr(b, f)]
+        later = [f for f in changed if f in RESTART_FIELDS.get(name, ())]
+        live = [f for f in changed if f not in later]
+        restart.extend(f"{name}.{f}" for f in later)
+        if later:
+            keep[name] = b.model_copy(update={f: getattr(a, f) for f in later})
+        if live:
+            applied.extend([f"{name}.{f}" for f in live] if name in BY_FIELD else [name])
+            updates |= users
     running = new.model_copy(update=keep) if keep else new
     return ConfigDiff(tuple(applied), tuple(restart), frozenset(updates), running)
 
