@@ -107,13 +107,30 @@ def write_scenario(out: Path, background: Path, pastes: list[Paste], *, fps: flo
             f = frame.copy()
             for p in pastes:
                 if p.start_s <= t < p.end_s:
-                    h, w = p.patch.shape[:2]
-                    f[p.y:p.y + h, p.x:p.x + w] = p.patch
+                    paste(f, p.patch, p.x, p.y)
             yield f
 
     write_frames(out, composed(), noise_sigma=noise_sigma, jpeg_quality=jpeg_quality,
                  seed=seed, on_frame=on_frame)
     return write_doc(out, name=name, fps=fps, zone=zone, dwell_s=dwell_s, hold_s=hold_s)
+
+
+def paste(frame: np.ndarray, patch: np.ndarray, x: int, y: int,
+          mask: np.ndarray | None = None) -> None:
+    """``patch`` onto ``frame`` in place, its top-left corner at (``x``, ``y``) px, clipped to
+    the frame; only its pixels where ``mask`` (the patch's size) is True, when given."""
+    ph, pw = patch.shape[:2]
+    fh, fw = frame.shape[:2]
+    sx, sy = max(0, -x), max(0, -y)
+    x1, y1, x2, y2 = max(0, x), max(0, y), min(fw, x + pw), min(fh, y + ph)
+    if x2 <= x1 or y2 <= y1:
+        return
+    src = patch[sy:sy + y2 - y1, sx:sx + x2 - x1]
+    if mask is None:
+        frame[y1:y2, x1:x2] = src
+    else:
+        sub = mask[sy:sy + y2 - y1, sx:sx + x2 - x1]
+        frame[y1:y2, x1:x2][sub] = src[sub]
 
 
 def write_frames(out: Path, frames: Iterable[np.ndarray], *, noise_sigma: float = 2.0,
