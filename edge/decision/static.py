@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.base import SIGNATURE_WH, Detection
+from edge.decision.timing import TIME_EPS
 from edge.decision.tracker import Track
 
 CONTRAST_FLOOR = 8.0  # grey levels: a flat patch's noise is not blown up by normalising
@@ -250,7 +251,7 @@ class StaticWatch:
                 self.left.add(track_id)
 
     def _static(self, place: Place, now: float) -> bool:
-        return place.still_at(now, self.settings) >= self.settings.after_s - 1e-6
+        return place.still_at(now, self.settings) >= self.settings.after_s - TIME_EPS
 
     def _matches(self, box: Detection, sig: np.ndarray, now: float, lit: bool
                  ) -> list[tuple[int, float, bool]]:
@@ -296,7 +297,7 @@ class StaticWatch:
         s = self.settings
         still = sorted(((p.still_at(now, s), p) for p in self.places), key=lambda v: -v[0])
         return tuple(StaticPlace(p.box, round(v, 1)) for v, p in still
-                     if v >= s.after_s - 1e-6)
+                     if v >= s.after_s - TIME_EPS)
 
     def restore(self, places: Sequence[StaticPlace], now: float) -> None:
         """Places saved before a restart, as last seen at ``now``."""
