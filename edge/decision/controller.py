@@ -306,9 +306,8 @@ class StopController:
                 fs = self._failsafe.blind(t, self._light,
                                           immediate=tick.kind is TickKind.PICTURE_FAULT)
         service = True if tick.wall is None else in_service(self._s.windows, tick.wall)
+        self._episodes(t, self._last.waiting, events)
         state = self._state(t, service, self._last, fs, seeing=tick.kind.sees)
-        self._episodes(state, events)
-        state = dataclasses.replace(state, waiting_since=self._waiting_since())
         if state.light != self._light:
             events.append(LightSwitched(t, state.light, state.reason, state.mode, state.waiting))
         self._light = state.light
@@ -347,7 +346,8 @@ class StopController:
                          people=d.people, tentative=d.tentative, seeing=seeing,
                          blind_s=fs.blind_s, failsafe=fs.active,
                          static_objects=d.static_objects, light_max_on=d.light_max_on,
-                         pattern=w.pattern, pressed=pressed)
+                         pattern=w.pattern, pressed=pressed,
+                         waiting_since=self._waiting_since())
 
     def _waiting_since(self) -> float | None:
         """When the present wait began: the camera's episode or the button's press."""
@@ -395,17 +395,17 @@ class StopController:
         else:
             events.extend(self._pairing.offer(event, span, t))
 
-    def _episodes(self, state: StopState, events: list[StopEvent]) -> None:
+    def _episodes(self, t: float, waiting: int, events: list[StopEvent]) -> None:
         ep = self._episode
-        if state.waiting > 0:
+        if waiting > 0:
             if ep is None:
-                self._episode = _Episode(state.t, state.waiting)
-                events.append(WaitingStarted(state.t, state.waiting))
+                self._episode = _Episode(t, waiting)
+                events.append(WaitingStarted(t, waiting))
             else:
-                ep.peak = max(ep.peak, state.waiting)
+                ep.peak = max(ep.peak, waiting)
         elif ep is not None:
             self._episode = None
-            events.append(WaitingEnded(state.t, state.t - ep.since, ep.peak))
+            events.append(WaitingEnded(t, t - ep.since, ep.peak))
 
 
 
