@@ -27,7 +27,15 @@ import cv2
 import numpy as np
 
 from detector.base import Detection
-from sim.synth import EMPTY_CLIP, Paste, pasted_person, read_clip, write_doc, write_frames
+from sim.synth import (
+    EMPTY_CLIP,
+    Paste,
+    paste,
+    pasted_person,
+    read_clip,
+    write_doc,
+    write_frames,
+)
 
 WALKER_CLIP = "clips/tud-campus"
 CAR_DIFF = 30  # grey levels from the empty road: a car's pixel
@@ -226,9 +234,7 @@ def street_scenario(shared: Path, out: Path, detect: Callable[[np.ndarray], list
                     cars[ri] = cv2.dilate(road.off_median(ri, CAR_DIFF).astype(np.uint8),
                                           np.ones((5, 5), np.uint8)).astype(bool)[
                                               y:y + th, x:x + tw]
-                car = cars[ri]
-                region = f[y:y + th, x:x + tw]
-                region[~car] = thing.patch[~car]
+                paste(f, thing.patch, x, y, ~cars[ri])
             walking = walker_at(t)
             if walking is not None:
                 wi, cx = walking
@@ -236,14 +242,7 @@ def street_scenario(shared: Path, out: Path, detect: Callable[[np.ndarray], list
                 mask = cv2.resize(man.masks[wi].astype(np.uint8), None, fx=scale, fy=scale,
                                   interpolation=cv2.INTER_NEAREST).astype(bool)
                 ph, pw = patch.shape[:2]
-                px, py = int(cx - pw / 2), int(feet_y - ph)
-                sx1, sy1 = max(0, -px), max(0, -py)
-                dx1, dy1 = max(0, px), max(0, py)
-                dx2, dy2 = min(fw, px + pw), min(fh, py + ph)
-                if dx2 > dx1 and dy2 > dy1:
-                    sub = mask[sy1:sy1 + dy2 - dy1, sx1:sx1 + dx2 - dx1]
-                    f[dy1:dy2, dx1:dx2][sub] = patch[sy1:sy1 + dy2 - dy1,
-                                                     sx1:sx1 + dx2 - dx1][sub]
+                paste(f, patch, int(cx - pw / 2), int(feet_y - ph), mask)
             if darken != 1.0:
                 f = np.clip(f.astype(np.float32) * darken, 0, 255).astype(np.uint8)
             yield f
@@ -251,4 +250,4 @@ def street_scenario(shared: Path, out: Path, detect: Callable[[np.ndarray], list
     write_frames(out, frames(), seed=seed)
     path = write_doc(out, name=name, fps=fps, zone=zone, dwell_s=dwell_s, hold_s=hold_s,
                      presence=presence)
-    return path, thing, (road.frames[0].shape[1], road.frames[0].shape[0])
+    return path, thing, (fw, fh)

@@ -107,13 +107,30 @@ def write_scenario(out: Path, background: Path, pastes: list[Paste], *, fps: flo
             f = frame.copy()
             for p in pastes:
                 if p.start_s <= t < p.end_s:
-                    h, w = p.patch.shape[:2]
-                    f[p.y:p.y + h, p.x:p.x + w] = p.patch
+                    paste(f, p.patch, p.x, p.y)
             yield f
 
     write_frames(out, composed(), noise_sigma=noise_sigma, jpeg_quality=jpeg_quality,
                  seed=seed, on_frame=on_frame)
     return write_doc(out, name=name, fps=fps, zone=zone, dwell_s=dwell_s, hold_s=hold_s)
+
+
+def paste(frame: np.ndarray, patch: np.ndarray, x: int, y: int,
+          mask: np.ndarray | None = None) -> None:
+    """``patch`` onto ``frame`` in place, its top-left corner at (``x``, ``y``) px, clipped to
+    the frame; only its pixels where ``mask`` (the patch's size) is True, when given."""
+    ph, pw = patch.shape[:2]
+    fh, fw = frame.shape[:2]
+    sx, sy = max(0, -x), max(0, -y)
+    x1, y1, x2, y2 = max(0, x), max(0, y), min(fw, x + pw), min(fh, y + ph)
+    if x2 <= x1 or y2 <= y1:
+        return
+    src = patch[sy:sy + y2 - y1, sx:sx + x2 - x1]
+    if mask is None:
+        frame[y1:y2, x1:x2] = src
+    else:
+        sub = mask[sy:sy + y2 - y1, sx:sx + x2 - x1]
+        frame[y1:y2, x1:x2][sub] = src[sub]
 
 
 def write_frames(out: Path, frames: Iterable[np.ndarray], *, noise_sigma: float = 2.0,
@@ -136,16 +153,20 @@ def write_frames(out: Path, frames: Iterable[np.ndarray], *, noise_sigma: float 
 
 def write_doc(out: Path, *, name: str, fps: float, zone: list[list[float]] | None,
               dwell_s: float, hold_s: float,
-              presence: Iterable[tuple[float, float]] = ()) -> Path:
+              presence: Iterable[tuple[float, float]] = (), presence_csv: str | None = None,
+              tolerance_s: float = 0.0) -> Path:
     """``out``/presence.csv (the intervals in which a real person is in view; none: the pasted
-    picture is no person) and ``out``/scenario.yaml; returns the scenario's path."""
-    rows = "".join(f"{a:.2f},{b:.2f}\n" for a, b in presence)
-    (out / "presence.csv").write_text("# real people in view (pasted walkers); the pasted still "
-                                      "picture is no person\nstart_s,end_s\n" + rows)
+    picture is no person; or ``presence_csv``, a truth file's text as it is) and
+    ``out``/scenario.yaml; returns the scenario's path."""
+    if presence_csv is None:
+        rows = "".join(f"{a:.2f},{b:.2f}\n" for a, b in presence)
+        presence_csv = ("# real people in view (pasted walkers); the pasted still picture is "
+                        "no person\nstart_s,end_s\n" + rows)
+    (out / "presence.csv").write_text(presence_csv)
     doc = {
         "name": name, "clip": "img", "fps": fps, "zone": zone or FULL_FRAME,
         "dwell_s": dwell_s, "hold_s": hold_s,
-        "truth": {"presence": "presence.csv", "tolerance_s": 0.0},
+        "truth": {"presence": "presence.csv", "tolerance_s": tolerance_s},
     }
     path = out / "scenario.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -192,10 +213,6 @@ def dark_copy(sc: Scenario, out: Path, *, gain: float = 0.45, fps: float = 5.0,
             cap.release()
 
     write_frames(out, frames(), seed=seed)
-    (out / "presence.csv").write_text(sc.truth_path.read_text())
-    doc = {"name": f"{sc.name}-dark", "clip": "img", "fps": fps,
-           "zone": [list(p) for p in sc.zone], "dwell_s": sc.dwell_s, "hold_s": sc.hold_s,
-           "truth": {"presence": "presence.csv", "tolerance_s": sc.truth.tolerance_s}}
-    path = out / "scenario.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
+    return write_doc(out, name=f"{sc.name}-dark", fps=fps, zone=[list(p) for p in sc.zone],
+                     dwell_s=sc.dwell_s, hold_s=sc.hold_s,
+                     presence_csv=sc.truth_path.read_text(), tolerance_s=sc.truth.tolerance_s)

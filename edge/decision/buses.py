@@ -44,7 +44,6 @@ class Arrival:
     vehicle_id: str | None
     route_id: str | None
     approached_at: float  # feed time it was first near (or at) the stop
-    approached_t: float  # the caller's clock then
     stopped_from: float | None = None  # feed time of the first stop report
     stopped_until: float | None = None  # feed time of the last stop report
     reached_t: float | None = None  # the caller's clock when it reached the stop (or passed)
@@ -154,7 +153,7 @@ class BusTracker:
         if o.relation is Relation.AT_STOP or o.within(s.near_s, s.near_stops):
             return Arrival(key=o.key, stop_id=snap.stop_id, trip_id=o.trip_id,
                            vehicle_id=o.vehicle_id, route_id=o.route_id,
-                           approached_at=snap.at, approached_t=t, last_t=t)
+                           approached_at=snap.at, last_t=t)
         return None
 
     def _step(self, a: Arrival, o: Observation, snap: Snapshot, t: float,

@@ -109,7 +109,6 @@ class StopState:
     pattern: LightPattern = LightPattern.STEADY  # how the light shows while on
     pressed: bool = False  # the waiting button's press is in force
     waiting_since: float | None = None  # start of the waiting episode (camera or button)
-    buses_near: int = 0  # buses within range that have not reached the stop yet
 
     @property
     def occupied(self) -> bool:
@@ -176,9 +175,12 @@ class _Press:
 class _Came:
     """The stop when a bus reached it (kept until its arrival is over)."""
 
-    waiting: bool
-    waited_s: float | None
+    waited_s: float | None  # None: nobody was waiting
     light_on: bool
+
+    @property
+    def waiting(self) -> bool:
+        return self.waited_s is not None
 
 
 class StopController:
@@ -304,9 +306,8 @@ class StopController:
                 fs = self._failsafe.blind(t, self._light,
                                           immediate=tick.kind is TickKind.PICTURE_FAULT)
         service = True if tick.wall is None else in_service(self._s.windows, tick.wall)
+        self._episodes(t, self._last.waiting, events)
         state = self._state(t, service, self._last, fs, seeing=tick.kind.sees)
-        self._episodes(state, events)
-        state = dataclasses.replace(state, waiting_since=self._waiting_since())
         if state.light != self._light:
             events.append(LightSwitched(t, state.light, state.reason, state.mode, state.waiting))
         self._light = state.light
@@ -337,34 +338,37 @@ class StopController:
 
     def _state(self, t: float, service: bool, d: Decision, fs: FailSafeState, *,
                seeing: bool = True) -> StopState:
-        near = len(self._buses.approaching()) if self._buses is not None else 0
+        near = self._buses is not None and bool(self._buses.approaching())
         pressed = self._press is not None
-        w = light_wanted(self._mode.mode, service, fs, d.light, pressed, near > 0)
+        w = light_wanted(self._mode.mode, service, fs, d.light, pressed, near)
         return StopState(t=t, light=w.on, reason=w.reason, mode=self._mode.mode,
                          in_service=service, occupancy=d.occupancy, waiting=d.waiting,
                          people=d.people, tentative=d.tentative, seeing=seeing,
                          blind_s=fs.blind_s, failsafe=fs.active,
                          static_objects=d.static_objects, light_max_on=d.light_max_on,
-                         pattern=w.pattern, pressed=pressed, buses_near=near)
+                         pattern=w.pattern, pressed=pressed,
+                         waiting_since=self._waiting_since())
 
     def _waiting_since(self) -> float | None:
         """When the present wait began: the camera's episode or the button's press."""
         starts = [x.since for x in (self._episode, self._press) if x is not None]
         return min(starts) if starts else None
 
+    def _came_now(self, t: float) -> _Came:
+        """The stop as a bus reaches it at ``t``: how long anyone had waited, the light."""
+        since = self._waiting_since()
+        return _Came(None if since is None else max(0.0, t - since), self._light)
+
     def _watch_kerb(self, tick: Tick, t: float, events: list[StopEvent]) -> bool:
         """The camera's bus arrivals; whether a bus in the kerb zone hides the people now."""
         if self._kerb is None:
             return False
         was = self._kerb.visit
-        _, ended = self._kerb.update(tick.buses, t)
+        ended = self._kerb.update(tick.buses, t)
         if was is None and self._kerb.visit is not None:  # a bus came: who was waiting then
-            since = self._waiting_since()
-            self._came["kerb"] = _Came(since is not None,
-                                       None if since is None else max(0.0, t - since),
-                                       self._light)
+            self._came["kerb"] = self._came_now(t)
         if ended is not None:
-            came = self._came.pop("kerb", _Came(False, None, self._light))
+            came = self._came.pop("kerb", _Came(None, self._light))
             self._report(BusArrived(
                 t=t, route_id=None, vehicle_id=None, trip_id=None, stop_id="kerb",
                 outcome=(BusOutcome.STOPPED if ended.stopped else BusOutcome.PASSED).value,
@@ -376,10 +380,7 @@ class StopController:
 
     def _bus_change(self, change: BusChange, t: float, events: list[StopEvent]) -> None:
         for a in change.reached:
-            since = self._waiting_since()
-            self._came[a.key] = _Came(since is not None,
-                                      None if since is None else max(0.0, t - since),
-                                      self._light)
+            self._came[a.key] = self._came_now(t)
         for a in change.closed:
             came = self._came.pop(a.key, None)
             if came is None:  # lost from the feed before it came: no arrival to report
@@ -394,17 +395,17 @@ class StopController:
         else:
             events.extend(self._pairing.offer(event, span, t))
 
-    def _episodes(self, state: StopState, events: list[StopEvent]) -> None:
+    def _episodes(self, t: float, waiting: int, events: list[StopEvent]) -> None:
         ep = self._episode
-        if state.waiting > 0:
+        if waiting > 0:
             if ep is None:
-                self._episode = _Episode(state.t, state.waiting)
-                events.append(WaitingStarted(state.t, state.waiting))
+                self._episode = _Episode(t, waiting)
+                events.append(WaitingStarted(t, waiting))
             else:
-                ep.peak = max(ep.peak, state.waiting)
+                ep.peak = max(ep.peak, waiting)
         elif ep is not None:
             self._episode = None
-            events.append(WaitingEnded(state.t, state.t - ep.since, ep.peak))
+            events.append(WaitingEnded(t, t - ep.since, ep.peak))
 
 
 

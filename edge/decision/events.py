@@ -108,7 +108,7 @@ class BusArrived:
     vehicle_id: str | None
     trip_id: str | None
     stop_id: str
-    outcome: str  # edge.decision.buses.BusOutcome's value
+    outcome: str  # edge.wire.BusOutcome's value
     approached_at: float | None  # None from the camera (it has no feed time)
     stopped_from: float | None
     stopped_until: float | None

@@ -40,7 +40,11 @@ class KerbVisit:
     box: Detection
     still_since: float
     stopped_from: float | None = None
-    stopped: bool | None = None  # the outcome, once it has left
+
+    @property
+    def stopped(self) -> bool:
+        """It stood for ``stop_s`` (the outcome, once it has left)."""
+        return self.stopped_from is not None
 
     @property
     def dwell_s(self) -> float | None:
@@ -58,34 +62,28 @@ class KerbWatch:
         return any(abs(p - q) > tol for p, q in
                    ((a.x1, b.x1), (a.y1, b.y1), (a.x2, b.x2), (a.y2, b.y2)))
 
-    def update(self, buses: Sequence[Detection], t: float
-               ) -> tuple[KerbVisit | None, KerbVisit | None]:
-        """(the visit that just began standing, or None; the visit that just ended, or None)."""
+    def update(self, buses: Sequence[Detection], t: float) -> KerbVisit | None:
+        """The visit that just ended (the bus left), or None."""
         s = self.settings
         inside = [b for b in buses if self.zone.contains(b.bottom_centre)]
         v = self.visit
         if not inside:
             if v is not None and lasted(v.last_seen, t, s.gone_s):
                 self.visit = None
-                return None, replace(v, stopped=v.stopped_from is not None)
-            return None, None
+                return v
+            return None
         box = max(inside, key=lambda b: b.width * b.height)
         if v is None:
             self.visit = KerbVisit(since=t, last_seen=t, box=box, still_since=t)
-            return None, None
+            return None
         still_since = t if self._moved(v.box, box) else v.still_since
         anchor = box if still_since == t else v.box  # compare with where it came to rest
-        began = None
         stopped_from = v.stopped_from
         if stopped_from is None and lasted(still_since, t, s.stop_s):
             stopped_from = still_since
-        v = replace(v, last_seen=t, box=anchor, still_since=still_since,
-                    stopped_from=stopped_from)
-        if v.stopped_from is not None and self.visit is not None and (
-                self.visit.stopped_from is None):
-            began = v
-        self.visit = v
-        return began, None
+        self.visit = replace(v, last_seen=t, box=anchor, still_since=still_since,
+                             stopped_from=stopped_from)
+        return None
 
     def hiding(self, t: float) -> bool:
         """A bus is in the zone (and has not been there longer than max_hide_s)."""

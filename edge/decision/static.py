@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.base import SIGNATURE_WH, Detection
+from edge.decision.timing import TIME_EPS
 from edge.decision.tracker import Track
 
 CONTRAST_FLOOR = 8.0  # grey levels: a flat patch's noise is not blown up by normalising
@@ -80,13 +81,6 @@ def picture_change(a: bytes, b: bytes) -> float | None:
     if not a or not b or len(a) != len(b):
         return None
     return float(np.abs(_normalised(a) - _normalised(b)).mean())
-
-
-def unchanged(a: Detection, b: Detection, s: StaticSettings) -> bool:
-    """Box ``b`` is the same thing as ``a``, unmoved and looking the same."""
-    pic = picture_change(a.signature, b.signature)
-    return (pic is not None and pic <= s.picture_tolerance
-            and box_change(a, b) <= s.box_tolerance)
 
 
 def part_change(whole: Detection, part: Detection) -> float | None:
@@ -159,8 +153,9 @@ class Place:
     missed: bool = False  # a detector run has not seen it since ``last``
 
     @classmethod
-    def new(cls, box: Detection, still_s: float, now: float, lit: bool = False) -> Place:
-        return cls(box, still_s, now, {lit: _normalised(box.signature)})
+    def new(cls, box: Detection, still_s: float, now: float) -> Place:
+        """A place restored from a file (its picture taken as the light's off state)."""
+        return cls(box, still_s, now, {False: _normalised(box.signature)})
 
     def still_at(self, now: float, s: StaticSettings) -> float:
         """The stillness if it were seen again at ``now``: the time since it was last seen
@@ -204,10 +199,11 @@ class StaticWatch:
         tracks = list(tracks)
         self.left = set()
         seen = [t for t in tracks if t.seen_now and t.box.signature]
+        sigs = [_normalised(t.box.signature) for t in seen]  # once a box and run
         s = self.settings
         pairs = []
         for ti, t in enumerate(seen):
-            for pi, value, part in self._matches(t.box, now, lit):
+            for pi, value, part in self._matches(t.box, sigs[ti], now, lit):
                 pairs.append((-self.places[pi].still_at(now, s), value, part, ti, pi))
         pairs.sort()
         used_t: set[int] = set()
@@ -221,10 +217,10 @@ class StaticWatch:
             if not part:  # a part of a thing stands on it, but only the whole is seen again
                 used_p.add(pi)
                 place.still_s, place.last, place.missed = place.still_at(now, s), now, False
-                place.norms.setdefault(lit, _normalised(seen[ti].box.signature))
+                place.norms.setdefault(lit, sigs[ti])
         for ti, t in enumerate(seen):
             if ti not in found:
-                found[ti] = Place.new(t.box, 0.0, now, lit)
+                found[ti] = Place(t.box, 0.0, now, {lit: sigs[ti]})
                 self.places.append(found[ti])
                 used_p.add(len(self.places) - 1)
             self._stand(t.id, found[ti], now)
@@ -255,16 +251,14 @@ class StaticWatch:
                 self.left.add(track_id)
 
     def _static(self, place: Place, now: float) -> bool:
-        return place.still_at(now, self.settings) >= self.settings.after_s - 1e-6
+        return place.still_at(now, self.settings) >= self.settings.after_s - TIME_EPS
 
-    def _matches(self, box: Detection, now: float, lit: bool
+    def _matches(self, box: Detection, sig: np.ndarray, now: float, lit: bool
                  ) -> list[tuple[int, float, bool]]:
-        """(index, picture change, a part) of every place ``box`` is unchanged from, or is a
-        part of (a static place only: see :func:`part_change`)."""
-        if not self.places or not box.signature:
-            return []
+        """(index, picture change, a part) of every place ``box`` (``sig``: its normalised
+        signature) is unchanged from, or is a part of (a static place only: see
+        :func:`part_change`)."""
         s = self.settings
-        sig = _normalised(box.signature)
         out = []
         for i, p in enumerate(self.places):
             norm = p.norms.get(lit)
@@ -303,7 +297,7 @@ class StaticWatch:
         s = self.settings
         still = sorted(((p.still_at(now, s), p) for p in self.places), key=lambda v: -v[0])
         return tuple(StaticPlace(p.box, round(v, 1)) for v, p in still
-                     if v >= s.after_s - 1e-6)
+                     if v >= s.after_s - TIME_EPS)
 
     def restore(self, places: Sequence[StaticPlace], now: float) -> None:
         """Places saved before a restart, as last seen at ``now``."""
