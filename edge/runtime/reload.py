@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from edge.config import Config, LightConfig
+from edge.config import Config
+from edge.config.light import LightConfig
 
 
 class Update(str, Enum):
