@@ -11,23 +11,13 @@ monochrome camera (one channel) are treated as luma directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import cv2
 import numpy as np
 
+from detector.settings import EnhanceMethod, EnhanceMode
+
 METER_WIDTH = 64  # the brightness meter samples about this many columns: cheap, and plenty
-
-
-class EnhanceMode(str, Enum):
-    OFF = "off"
-    DARK = "dark"  # only on frames darker than the dark threshold
-    ALWAYS = "always"
-
-
-class EnhanceMethod(str, Enum):
-    GAMMA = "gamma"
-    CLAHE = "clahe"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,20 @@ from pathlib import Path
 from detector.base import Detection
 
 
+class EnhanceMode(str, Enum):
+    """When a dark picture is brightened before the model (``detector/enhance.py``); here, beside
+    the other tunables, so the config can name it without loading OpenCV."""
+
+    OFF = "off"
+    DARK = "dark"  # only on frames darker than the dark threshold
+    ALWAYS = "always"
+
+
+class EnhanceMethod(str, Enum):
+    GAMMA = "gamma"
+    CLAHE = "clahe"
+
+
 class Kernels(str, Enum):
     """Which LiteRT kernels run a TFLite model (measured: README, "arm64").
 

@@ -9,9 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from detector.enhance import EnhanceMethod, EnhanceMode
 from detector.registry import Backend
-from detector.settings import Kernels, OnnxProvider, OnnxSettings
+from detector.settings import EnhanceMethod, EnhanceMode, Kernels, OnnxProvider, OnnxSettings
 from edge.config.base import REPO_ROOT, Fraction, Section, state_dir
 
 # the back-ends are the detector registry's one list: detector.backend is that enum
