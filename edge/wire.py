@@ -10,10 +10,12 @@ the stop's, so the fleet tools (``fleet/``) import it without the daemon.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -224,6 +226,17 @@ class Topics:
             return None
         name = topic[len(head):]
         return None if "/" in name else name
+
+
+def parse_json(text: str | bytes, **options: Any) -> Any:
+    """``json.loads`` of a payload off the wire that fails with ValueError whatever it holds:
+    anyone on the broker can send a 200,000-deep array, which makes the parser give up with
+    RecursionError, and that would end the thread reading it (the stop's link, the collector,
+    the console). ``options`` go to ``json.loads``."""
+    try:
+        return json.loads(text, **options)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def fleet_filter(prefix: str, leaf: Leaf | State | str) -> str:

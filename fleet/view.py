@@ -25,7 +25,16 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from edge.wire import EventKind, Leaf, OnOff, State, Status, fleet_filter, split_stop_topic
+from edge.wire import (
+    EventKind,
+    Leaf,
+    OnOff,
+    State,
+    Status,
+    fleet_filter,
+    parse_json,
+    split_stop_topic,
+)
 
 SUBSCRIBED = (Leaf.STATUS.value, *(s.value for s in State), Leaf.TELE.value, Leaf.EVENT.value)
 RESULTS = f"{Leaf.RESULT.value}/+"  # command answers (the console's and anyone's)
@@ -305,7 +314,7 @@ def _event(row: StopRow, text: str) -> None:
 
 def _json_obj(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
@@ -313,7 +322,7 @@ def _json_obj(text: str) -> dict[str, Any]:
 
 def _json_list(text: str) -> list[str]:
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except ValueError:
         return [text]
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]

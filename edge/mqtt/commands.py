@@ -9,7 +9,6 @@ that has to wait for the frame thread (reload, selftest, snapshot) comes back as
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from pydantic import (
 from edge.config.messages import error_words, show_value
 from edge.decision.light_rules import LightMode
 from edge.runtime.control import CommandFailed, Control
-from edge.wire import CommandName, Failure, Rejection
+from edge.wire import CommandName, Failure, Rejection, parse_json
 
 log = structlog.get_logger("stopsafe.mqtt.commands")
 
@@ -210,8 +209,8 @@ class CommandHandler:
             data = {"mode": stripped}  # a word that is no mode is answered as such, below
         else:
             try:
-                data = json.loads(stripped, parse_constant=_no_constant)
-            except (ValueError, RecursionError) as exc:
+                data = parse_json(stripped, parse_constant=_no_constant)
+            except ValueError as exc:
                 return self._reject(Rejection.MALFORMED_JSON, name,
                                     f"{str(exc)[:200]}; {name} accepts {accepts(command)}")
             if command is CommandName.LIGHT and isinstance(data, str):

@@ -54,6 +54,7 @@ from edge.wire import (
     Status,
     Topics,
     entity_key,
+    parse_json,
 )
 
 ORIGIN_NAME = "stopsafe"
@@ -422,7 +423,7 @@ def parse_config(payload: bytes) -> dict[str, Any] | None:
     if not payload:
         return None
     try:
-        data = json.loads(payload)
+        data = parse_json(payload)
     except ValueError:
         return None
     return data if isinstance(data, dict) else None

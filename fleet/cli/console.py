@@ -103,7 +103,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     from edge.config import MqttProtocol
     from edge.mqtt.client import Connected, broker_config, connect_client
-    from edge.wire import Topics
+    from edge.wire import Topics, parse_json
     from fleet.view import new_correlation
 
     cfg = broker_config(args)
@@ -135,7 +135,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         if their is not None and their != corr:
             return  # someone else's answer
         try:
-            body = json.loads(msg.payload)
+            body = parse_json(msg.payload)
         except ValueError:
             return
         if not isinstance(body, dict) or (their is None and ours is not None

@@ -23,7 +23,6 @@ history starts with the first change after the collector first subscribed.
 
 from __future__ import annotations
 
-import json
 import queue
 import re
 import threading
@@ -48,6 +47,7 @@ from edge.wire import (
     Leaf,
     State,
     fleet_filter,
+    parse_json,
     shared_filter,
     split_stop_topic,
 )
@@ -102,15 +102,6 @@ class Refused:
     @property
     def kept(self) -> bool:
         return self.reason in KEPT_ASIDE
-
-
-def parse_json(text: str) -> Any:
-    """``json.loads`` that fails with ValueError whatever the text: a 200,000-deep array makes
-    the parser give up with RecursionError, which would otherwise end the collector."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 def _first_error(exc: ValidationError) -> str:
