@@ -95,9 +95,8 @@ def refused(cfg: Config, reason_code: Any) -> BrokerUnavailable:
 
 def new_client(cfg: Config, role: str, on_connect=None, on_message=None) -> paho.Client:
     """A paho client for a tool (its own random client id), not connected."""
-    from edge.mqtt.link import ignore_sigpipe, paho_client
+    from edge.mqtt.link import paho_client
 
-    ignore_sigpipe()
     m = cfg.mqtt
     user, password = resolve_credentials(cfg, os.environ)
     client = paho_client(f"stopsafe-{role}-{uuid.uuid4().hex[:8]}", m.protocol, user, password,

@@ -18,7 +18,6 @@ import contextlib
 import json
 import random
 import selectors
-import signal
 import socket
 import ssl
 import threading
@@ -83,21 +82,6 @@ class LinkOwner(Protocol):
     def on_message(self, link: Link, msg: paho.MQTTMessage) -> None: ...
 
     def tick(self, link: Link, now: float) -> None: ...
-
-
-def ignore_sigpipe() -> None:
-    """For the tools (console, fleet-sim): a broker that drops the connection while we write
-    must not kill the process. The CLI restores SIGPIPE's default (for ``stopsafe ... | head``),
-    which ends a process on a write to a closed socket; ignored, the write fails with EPIPE."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-
-
-def block_sigpipe_in_this_thread() -> None:
-    """The link's own guard: with SIGPIPE blocked in the thread that does every socket write, a
-    write to a connection the broker has closed fails with EPIPE (and the link reconnects)
-    instead of killing the daemon, while the rest of the process keeps the CLI's SIGPIPE."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
 
 
 def backoff_s(attempt: int, lo: float, hi: float, rng: random.Random) -> float:
@@ -454,7 +438,6 @@ class LinkRunner(threading.Thread):
         self.wake()
 
     def run(self) -> None:
-        block_sigpipe_in_this_thread()
         next_tick = 0.0
         while not self._halt.is_set():
             timeout = max(0.0, next_tick - time.monotonic())

@@ -22,8 +22,8 @@ import structlog
 log = structlog.get_logger("stopsafe.signals")
 
 RELOAD = signal.SIGHUP
-# every catchable signal whose default action ends the process (signal(7)), except SIGPIPE:
-# the link thread blocks it for itself, and the CLI keeps its default for `stopsafe ... | head`
+# every catchable signal whose default action ends the process (signal(7)), except SIGPIPE,
+# which stays ignored (Python's start-up setting, see edge.cli.main): a closed socket is EPIPE
 TERMINATING: tuple[signal.Signals, ...] = tuple(
     getattr(signal, name) for name in (
         "SIGTERM", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM",

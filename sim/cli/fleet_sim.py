@@ -57,9 +57,7 @@ def cmd_fleet_sim(args: argparse.Namespace) -> int:
     from sim.fleet import raise_open_files
 
     configure_logging(args.log_level, LogFormat.AUTO)
-    from edge.mqtt.link import ignore_sigpipe
 
-    ignore_sigpipe()
     cfg = broker_config(args)
     cfg.mqtt.telemetry_s = args.telemetry_s
     cfg.mqtt.discovery = args.discovery
