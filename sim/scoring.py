@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.bus_figures import bus_figures
 from sim.truth import Truth, expected_light, waits
 
 
@@ -236,12 +237,10 @@ def bus_scores(events: Sequence[Any], presses: int, truth: Sequence[Any],
                  stopped_from_s=clip(e.stopped_from), stopped_until_s=clip(e.stopped_until),
                  left_s=clip(e.left_at))
         per.append(p)
+    fig = bus_figures(per)  # the telemetry's and the fleet's counting rule
     out: dict[str, Any] = {
-        "arrivals": len(per),
-        "stopped": sum(p["outcome"] == "stopped" for p in per),
-        "passed": sum(p["outcome"] == "passed" for p in per),
-        "unknown": sum(p["outcome"] == "unknown" for p in per),
-        "passed_while_waiting": sum(p["outcome"] == "passed" and p["waiting"] for p in per),
+        "arrivals": fig["buses"],
+        **{k: fig[k] for k in ("stopped", "passed", "unknown", "passed_while_waiting")},
         "button_presses": presses,
         "per_arrival": per,
     }

@@ -13,6 +13,9 @@ from edge.config import SERVICE_KEY_ENV, SERVICE_URLS, ArrivalsConfig, ConfigErr
 from edge.decision.buses import BusSettings
 from edge.decision.feed import FeedKind
 
+# each service's response reader, for the source and for ``stopsafe arrivals`` on saved answers
+PARSERS = {FeedKind.TAGO: tago.parse, FeedKind.SEOUL: seoul.parse}
+
 
 def bus_settings(a: ArrivalsConfig) -> BusSettings:
     return BusSettings(near_s=a.near_s, near_stops=a.near_stops, stale_s=a.stale_s)
@@ -46,11 +49,11 @@ def make_source(a: ArrivalsConfig, env: Mapping[str, str] | None = None,
         base = a.service_url or SERVICE_URLS[a.kind]
         if a.kind is FeedKind.SEOUL:
             return ServiceSource(seoul.request_url(base, key, a.stop_id), key, a.stop_id,
-                                 seoul.parse, a.timeout_s)
+                                 PARSERS[a.kind], a.timeout_s)
         if a.city_code is None:
             raise ConfigError(f"{where}: arrivals.city_code: a tago feed needs it")
         return ServiceSource(tago.request_url(base, key, a.city_code, a.stop_id), key,
-                             a.stop_id, tago.parse, a.timeout_s)
+                             a.stop_id, PARSERS[a.kind], a.timeout_s)
     if not a.urls:
         raise ConfigError(f"{where}: arrivals.urls: a gtfs_rt feed needs at least one")
     return GtfsRtSource(a.urls, a.stop_id, a.timeout_s)

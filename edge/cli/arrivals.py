@@ -73,8 +73,8 @@ def _replay(snaps: list[Snapshot], a: ArrivalsConfig, as_json: bool) -> None:
 
 
 def cmd_arrivals(args: argparse.Namespace) -> int:
-    from edge.arrivals import gtfs_rt, seoul, tago
-    from edge.arrivals.build import make_source
+    from edge.arrivals import gtfs_rt
+    from edge.arrivals.build import PARSERS, make_source
     from edge.arrivals.gtfs_rt import FeedError
     from edge.arrivals.source import fetch, replay_folder
 
@@ -97,11 +97,10 @@ def cmd_arrivals(args: argparse.Namespace) -> int:
             return 0
         bodies = [Path(f).read_bytes() if Path(f).is_file() else fetch(f, a.timeout_s)
                   for f in args.feed]
-        if a.kind in (FeedKind.TAGO, FeedKind.SEOUL):
+        if a.kind in PARSERS:
             import time
 
-            parse = tago.parse if a.kind is FeedKind.TAGO else seoul.parse
-            _now(parse(bodies[0], a.stop_id, time.time()), args.json)
+            _now(PARSERS[a.kind](bodies[0], a.stop_id, time.time()), args.json)
         else:
             _now(gtfs_rt.snapshot([gtfs_rt.parse_message(b) for b in bodies], a.stop_id),
                  args.json)

@@ -11,12 +11,17 @@ from pydantic import Field, field_validator
 
 from edge.config.base import NonNegSeconds, Polygon, Section
 
+# a stop id is one MQTT topic level and a column of the fleet's history: the fleet's list of
+# known stops and its database take it from here
+STOP_ID_CHARS = r"[A-Za-z0-9_-]+"
+STOP_ID_MAX = 64
+
 
 class StopConfig(Section):
     """Which stop this box serves."""
 
     id: str = Field(
-        "stop-0001", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+        "stop-0001", min_length=1, max_length=STOP_ID_MAX, pattern=f"^{STOP_ID_CHARS}$",
         description="Stop id: letters, digits, '-' and '_' (used in MQTT topics).",
     )
     name: str = Field("", max_length=200, description="Human-readable name of the stop.")

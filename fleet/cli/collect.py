@@ -18,12 +18,11 @@ DEFAULT_SESSION_EXPIRY_S = 3600
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from edge.config import EX_CONFIG
+    from edge.extras import EX_UNAVAILABLE
     from edge.mqtt.client import apply_credentials_and_tls, broker_config
-    from edge.mqtt.link import ignore_sigpipe
     from fleet.history.collector import Collector
     from fleet.history.store import Store, StoreError
 
-    ignore_sigpipe()
     cfg = broker_config(args)
     try:
         known = _known_stops(args)
@@ -61,7 +60,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"stopsafe collect: broker {cfg.mqtt.host}:{cfg.mqtt.port}: {exc}",
               file=sys.stderr)
-        return 69  # EX_UNAVAILABLE
+        return EX_UNAVAILABLE
     finally:
         store.close()
     print(json.dumps({"collect": collector.stats.as_dict(collector.dropped)}), file=sys.stderr)
@@ -74,6 +73,7 @@ def _known_stops(args: argparse.Namespace) -> Any:
     two ids that would be the same entity in Home Assistant."""
     import re
 
+    from edge.config.stop import STOP_ID_CHARS, STOP_ID_MAX
     from edge.wire import folded_clash
     from fleet.history.collector import known_stops
 
@@ -85,10 +85,11 @@ def _known_stops(args: argparse.Namespace) -> Any:
             raise ValueError(f"--stops-file {args.stops_file}: cannot read: {exc}") from None
         ids += [line.split("#")[0].strip() for line in text.splitlines()
                 if line.split("#")[0].strip()]
-    bad = next((i for i in ids if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", i)), None)
+    bad = next((i for i in ids if len(i) > STOP_ID_MAX or not re.fullmatch(STOP_ID_CHARS, i)),
+               None)
     if bad is not None:
         raise ValueError(f"known stops: {bad!r} is not a stop id (letters, digits, '-', '_', "
-                         "at most 64)")
+                         f"at most {STOP_ID_MAX})")
     clash = folded_clash(ids)
     if clash is not None:
         raise ValueError(f"known stops: {clash}")

@@ -14,9 +14,11 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from edge.config.stop import STOP_ID_MAX
+
 metadata = sa.MetaData()
 
-STOP_ID_LEN = 64  # a stop id is one MQTT topic level; longer ones are refused by the collector
+STOP_ID_LEN = STOP_ID_MAX  # longer ones are refused by the collector
 
 schema_version = sa.Table(
     "schema_version", metadata,
