@@ -135,7 +135,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
         run_selftest,
     )
     from edge.install.through_daemon import DaemonPage, PageError, checks_through
-    from edge.install.walk import DEFAULT_WALK_S
+    from edge.install.walk import DEFAULT_WALK_S, WalkStatus
     from edge.pictures import draw_snapshot
 
     cfg = load(args.config)
@@ -171,8 +171,6 @@ def cmd_commission(args: argparse.Namespace) -> int:
         if args.walk:
             walk = run_walk(cfg, args.walk_seconds or DEFAULT_WALK_S)
     if walk is not None:
-        from edge.install.walk import WalkStatus
-
         checks.append(Check("walk", Verdict.PASS if walk.status is WalkStatus.PASSED
                             else Verdict.FAIL, walk.message(), walk.as_json()))
     passed = all(c.status is not Verdict.FAIL for c in checks)

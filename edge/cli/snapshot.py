@@ -17,11 +17,12 @@ def write_snapshot(cfg: Config, out: Path, *, blur: bool = False, warmup_s: floa
     import cv2
 
     from edge.decision.zones import Zone
-    from edge.install.commissioning import detect_once, grab_frame, people
+    from edge.install.commissioning import grab_frame, people
     from edge.pictures import draw_snapshot
+    from edge.runtime.assembly import detect_once
 
     image = grab_frame(cfg, warmup_s)
-    dets = detect_once(cfg, image)
+    dets = detect_once(cfg)(image)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), draw_snapshot(image, dets, cfg, blur=blur)):
         raise OSError(f"cannot write {out}")

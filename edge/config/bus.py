@@ -116,7 +116,8 @@ class ButtonConfig(Section):
 
 class KerbConfig(Section):
     """The camera's own "did the bus stop?": the detector's bus boxes in a kerb zone. With a
-    polygon, every detector run also looks for buses on the whole frame (one more model run)."""
+    polygon, every detector run also looks for buses on the whole frame (one more model run,
+    unless the person pass already ran the day model on the whole, unenhanced frame)."""
 
     polygon: Polygon | None = Field(
         None, description="Where a bus stands when it serves the stop, points as for "

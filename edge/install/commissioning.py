@@ -523,13 +523,3 @@ def grab_frame(cfg: Config, warmup_s: float = 1.0) -> np.ndarray:
     if image is None:
         raise CameraError(f"{cfg.camera.source} delivered no frame")
     return image
-
-
-def detect_once(cfg: Config, image: np.ndarray) -> list[Detection]:
-    from edge.runtime.assembly import build_detector
-
-    detector = build_detector(cfg)
-    try:
-        return detector.detect(image).detections
-    finally:
-        detector.close()
