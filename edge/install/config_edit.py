@@ -11,13 +11,13 @@ never half of one.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from edge.config import Config, ConfigError, parse_config
+from edge.files import write_atomic
 
 
 def _flow(polygon: Sequence[Sequence[float]]) -> str:
@@ -95,25 +95,9 @@ def write_zone(path: Path, polygon: Sequence[Sequence[float]],
             != [_rounded(m) for m in masks]):
         raise ConfigError(f"{path}: the zone did not come out as set; file left as it was")
     backup = path.with_name(path.name + ".bak")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     st = path.stat()
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(new_text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, st.st_mode & 0o7777)
-        if hasattr(os, "chown") and os.geteuid() == 0:
-            os.chown(tmp, st.st_uid, st.st_gid)
-        shutil.copy2(path, backup)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, new_text, mode=st.st_mode & 0o7777, backup=backup, sync_dir=True,
+                 owner=(st.st_uid, st.st_gid) if os.geteuid() == 0 else None)
     return cfg, backup
 
 

@@ -6,12 +6,12 @@ bad edit, a half-copied file) still leaves the stop a config to run on, with the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import structlog
 
 from edge.config import Config, ConfigError, load_config, state_dir
+from edge.files import write_atomic
 
 log = structlog.get_logger("stopsafe.last_good")
 
@@ -43,13 +43,7 @@ def keep(config_path: Path, running: Config) -> bool:
         data = config_path.read_bytes()
         target = last_good_path()
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may hold secrets
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(target)
+        write_atomic(target, data, mode=0o600)  # it may hold secrets
     except (OSError, ConfigError) as exc:
         log.warning("last_good_config_not_kept", error=str(exc)[:300])
         return False

@@ -19,6 +19,8 @@ from typing import Any
 
 import structlog
 
+from edge.files import write_atomic
+
 log = structlog.get_logger("stopsafe.run_marker")
 
 
@@ -85,13 +87,9 @@ class RunMarker:
         return PreviousRun(end, data.get("started"), data.get("ended"), data.get("reason"))
 
     def _write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(data, f)
-                f.flush()
-                os.fsync(f.fileno())  # a power cut right after must not leave an empty file
-            tmp.replace(self.path)
+            # a power cut right after must not leave an empty file
+            write_atomic(self.path, json.dumps(data))
         except OSError as exc:
             log.warning("run_marker_unwritable", path=str(self.path), error=str(exc)[:200])

@@ -14,7 +14,6 @@ Writes go to a temporary file renamed over the old one, so a power cut leaves ei
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import structlog
 from detector.base import Detection
 from edge.config import Config, state_dir
 from edge.decision.static import StaticPlace
+from edge.files import write_atomic
 
 log = structlog.get_logger("stopsafe.static")
 
@@ -100,14 +100,11 @@ class StaticPlacesFile:
         if key == self._key:
             return
         doc = {"version": VERSION, "places": [_place_doc(p) for p in places]}
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(doc))
         except OSError as exc:
             log.warning("static_file_not_written", path=str(self.path), error=str(exc))
-            tmp.unlink(missing_ok=True)
             return
         self._key = key
         log.info("static_places_kept", path=str(self.path), places=len(places))

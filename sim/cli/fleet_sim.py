@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from edge.files import write_atomic
+
 
 def _run_part(cfg, args, k: int, first: int, count: int, width: int, ready, stop) -> None:
     """One process's share of the fleet (stops ``first`` .. ``first + count - 1``)."""
@@ -43,9 +45,7 @@ def write_summary(path: Path, parts: int) -> None:
         if part.exists():
             stops += json.loads(part.read_text())
             part.unlink()
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"stops": stops}, indent=0))
-    tmp.replace(path)
+    write_atomic(path, json.dumps({"stops": stops}, indent=0))
 
 
 def cmd_fleet_sim(args: argparse.Namespace) -> int:
