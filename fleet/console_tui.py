@@ -18,7 +18,6 @@ the selected stop, ``F`` forget it, ``q`` quit.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from typing import Any, ClassVar
 
@@ -118,36 +117,24 @@ def forget_stop(cfg: Config, stop: str, scan_s: float = FORGET_SCAN_S) -> list[s
     """Clear every retained topic of ``stop``: its states and status below its root and its
     Home Assistant discovery configs (both forms). Returns the topics cleared. Raises
     BrokerUnavailable when the broker cannot be used."""
-    from edge.mqtt.client import Connected, connect_client
+    from edge.mqtt.client import tool_session
     from edge.mqtt.discovery import own_filters
 
     root = Topics(cfg.mqtt.prefix, stop).root
     filters = [f"{root}/#", *own_filters(cfg.mqtt.discovery_prefix, stop)]
     found: set[str] = set()
-    subscribed = threading.Event()
-    connected = Connected(cfg)
-
-    def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if connected.on_connect(rc):
-            client.subscribe([(f, 1) for f in filters])
 
     def on_message(_c: Any, _u: Any, msg: Any) -> None:
         if msg.retain and msg.payload:
             found.add(msg.topic)
 
-    client = connect_client(cfg, "console-forget", on_connect, on_message)
-    client.on_subscribe = lambda *_a: subscribed.set()
-    client.loop_start()
-    try:
-        connected.wait(10.0)
+    with tool_session(cfg, "console-forget", [(f, 1) for f in filters], on_message,
+                      10.0) as (client, subscribed):
         subscribed.wait(10.0)
         time.sleep(scan_s)
         infos = [client.publish(t, b"", qos=1, retain=True) for t in sorted(found)]
         for info in infos:
             info.wait_for_publish(10.0)
-    finally:
-        client.loop_stop()
-        client.disconnect()
     return sorted(found)
 
 

@@ -13,7 +13,8 @@ import os
 import ssl
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,32 @@ class Connected:
             raise BrokerUnavailable(f"{broker_name(self.cfg)}: no answer within {timeout:g} s")
         if self._error is not None:
             raise self._error
+
+
+@contextmanager
+def tool_session(cfg: Config, role: str, subscriptions: list[tuple[str, int]], on_message: Any,
+                 timeout_s: float) -> Iterator[tuple[paho.Client, threading.Event]]:
+    """A tool's short session: connect, subscribe to ``subscriptions`` once the broker accepts,
+    and yield ``(client, subscribed)`` (``subscribed`` is set when the broker confirmed it; the
+    caller decides how long to wait for that). A broker that is down, refuses or gives no answer
+    within ``timeout_s`` is a BrokerUnavailable. The loop stops and the client disconnects on
+    the way out."""
+    connected = Connected(cfg)
+    subscribed = threading.Event()
+
+    def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if connected.on_connect(rc):
+            client.subscribe(subscriptions)
+
+    client = connect_client(cfg, role, on_connect, on_message)
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.loop_start()
+    try:
+        connected.wait(timeout_s)
+        yield client, subscribed
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def apply_credentials_and_tls(client: paho.Client, cfg: Config) -> None:

@@ -29,24 +29,14 @@ def _open_store(args: argparse.Namespace) -> Any:
 def _collect_once(args: argparse.Namespace, cfg: Any, table: Any) -> None:
     """Connect, take the retained states (until no new stop showed up for ``--settle`` s, or
     ``--wait`` s in all), disconnect. A broker that is down or refuses: BrokerUnavailable."""
-    from edge.mqtt.client import Connected, connect_client
-
-    subscribed = threading.Event()
-    connected = Connected(cfg)
-
-    def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if connected.on_connect(rc):
-            client.subscribe(table.subscriptions())
+    from edge.mqtt.client import tool_session
 
     def on_message(_c: Any, _u: Any, msg: Any) -> None:
         table.update(msg.topic, msg.payload, retained=bool(msg.retain))
 
-    client = connect_client(cfg, "console", on_connect, on_message)
-    client.on_subscribe = lambda *_a: subscribed.set()
-    client.loop_start()
-    try:
-        start = time.monotonic()
-        connected.wait(args.wait)
+    start = time.monotonic()
+    with tool_session(cfg, "console", table.subscriptions(), on_message,
+                      args.wait) as (_client, subscribed):
         subscribed.wait(max(0.0, args.wait - (time.monotonic() - start)))
         seen, quiet_since = -1, time.monotonic()
         while time.monotonic() - start < args.wait:
@@ -56,9 +46,6 @@ def _collect_once(args: argparse.Namespace, cfg: Any, table: Any) -> None:
             elif time.monotonic() - quiet_since >= args.settle:
                 break
             time.sleep(0.05)
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -102,7 +89,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from paho.mqtt.properties import Properties
 
     from edge.config import MqttProtocol
-    from edge.mqtt.client import Connected, broker_config, connect_client
+    from edge.mqtt.client import broker_config, tool_session
     from edge.wire import Topics, parse_json
     from fleet.view import new_correlation
 
@@ -120,15 +107,6 @@ def cmd_send(args: argparse.Namespace) -> int:
     v5 = cfg.mqtt.protocol is MqttProtocol.V5
     answer: dict[str, Any] = {}
     got = threading.Event()
-    ready = threading.Event()
-    connected = Connected(cfg)
-
-    def on_connect(client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if connected.on_connect(rc):
-            client.subscribe(result_topic, qos=1)
-
-    def on_subscribe(*_a: Any) -> None:
-        ready.set()
 
     def on_message(_c: Any, _u: Any, msg: Any) -> None:
         their = getattr(getattr(msg, "properties", None), "CorrelationData", None)
@@ -145,11 +123,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         got.set()
 
     start = time.monotonic()
-    client = connect_client(cfg, "console", on_connect, on_message)
-    client.on_subscribe = on_subscribe
-    client.loop_start()
-    try:
-        connected.wait(args.timeout)
+    with tool_session(cfg, "console", [(result_topic, 1)], on_message,
+                      args.timeout) as (client, ready):
         if not ready.wait(max(0.0, args.timeout - (time.monotonic() - start))):
             print(f"stopsafe console send: no subscription within {args.timeout:g} s",
                   file=sys.stderr)
@@ -167,9 +142,6 @@ def cmd_send(args: argparse.Namespace) -> int:
             return EXIT_NO_ANSWER
         print(json.dumps(answer))
         return EXIT_OK if answer.get("ok") is True else EXIT_REFUSED
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 def register(p: argparse.ArgumentParser) -> None:
