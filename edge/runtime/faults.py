@@ -97,7 +97,6 @@ class FaultRegistry:
         self._active: dict[Fault, ActiveFault] = {}
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
-        self.history: list[FaultEvent] = []  # the last few events, newest last
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(event)`` on every raise and clear (from the frame loop's thread)."""
@@ -141,7 +140,6 @@ class FaultRegistry:
             return dict(self._active)
 
     def _emit(self, event: FaultEvent) -> None:
-        self.history = [*self.history[-49:], event]
         for listener in list(self._listeners):
             try:
                 listener(event)
