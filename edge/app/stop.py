@@ -22,7 +22,7 @@ from edge.runtime.assembly import build_detector, build_health, controller_setti
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.gate import build_gate
 from edge.runtime.pipeline import Pipeline
-from edge.runtime.reload import SECTION_USERS, ConfigDiff, RunningConfig, Update, diff
+from edge.runtime.reload import ConfigDiff, RunningConfig, Update, diff
 
 log = structlog.get_logger("stopsafe.build")
 
@@ -78,7 +78,7 @@ class Stop:
         detector), build the new one now; a missing or altered model raises ModelError and the
         running stop is left as it is."""
         prepared = PreparedReload(new)
-        if self.owns_detector and Update.DETECTOR in diff(self.cfg, new).updates:
+        if Update.DETECTOR in self._diff(new).updates:
             prepared.detector = build_detector(new)
         return prepared
 
@@ -87,13 +87,9 @@ class Stop:
         re-configured or rebuilt (:data:`edge.runtime.reload.SECTION_USERS`); sections that need
         a restart stay as they run. Compared against the running config *now* (another reload
         may have come first)."""
-        change = diff(self.cfg, prepared.cfg)
+        change = self._diff(prepared.cfg)
         new, updates = change.running, change.updates
         p = self.pipeline
-        if Update.DETECTOR in updates and not self.owns_detector:
-            # a detector given by the caller (the simulator's, a script) is not rebuilt here
-            change = _needs_restart(change, "detector", self.cfg)
-            new, updates = change.running, change.updates
         if Update.DETECTOR in updates:
             fresh = prepared.detector or build_detector(new)
             prepared.detector = None
@@ -115,6 +111,11 @@ class Stop:
         log.info("config_reloaded", **change.answer())
         return change
 
+    def _diff(self, new: Config) -> ConfigDiff:
+        """``new`` against the running config; a detector given by the caller (the
+        simulator's, a script) is not rebuilt here, so its section waits for a restart."""
+        return diff(self.cfg, new, frozenset() if self.owns_detector else frozenset({"detector"}))
+
     def close(self) -> None:
         """Light off and sinks closed first (the pipeline's shutdown), then the rest."""
         try:
@@ -127,10 +128,3 @@ class Stop:
             for close in self.closers:
                 close()
 
-
-def _needs_restart(change: ConfigDiff, section: str, running: Config) -> ConfigDiff:
-    """``change`` with ``section`` moved from applied to restart_needed (kept as it runs)."""
-    old = change.running.model_copy(update={section: getattr(running, section)})
-    return ConfigDiff(tuple(a for a in change.applied if a != section),
-                      (*change.restart_needed, section),
-                      change.updates - SECTION_USERS[section], old)

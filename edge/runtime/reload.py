@@ -67,10 +67,11 @@ class ConfigDiff:
         return {"applied": list(self.applied), "restart_needed": list(self.restart_needed)}
 
 
-def diff(old: Config, new: Config) -> ConfigDiff:
+def diff(old: Config, new: Config, fixed: frozenset[str] = frozenset()) -> ConfigDiff:
     """Compare by section; the running config keeps ``old``'s value of every section (or
     field of a live section) that needs a restart, so a later reload still reports it as
-    pending."""
+    pending. ``fixed``: live sections that need a restart in this stop all the same (the
+    detector section where the detector was given, not built by the stop)."""
     applied: list[str] = []
     restart: list[str] = []
     updates: set[Update] = set()
@@ -79,7 +80,7 @@ def diff(old: Config, new: Config) -> ConfigDiff:
         a, b = getattr(old, name), getattr(new, name)
         if a == b:
             continue
-        users = SECTION_USERS.get(name)
+        users = None if name in fixed else SECTION_USERS.get(name)
         if users is None:
             restart.append(name)
             keep[name] = a
