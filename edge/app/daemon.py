@@ -19,7 +19,7 @@ from edge.runtime.frames import CameraFileEnded
 from edge.runtime.last_good import KeepWhenClean, keep
 from edge.runtime.notify import SystemdSink
 from edge.runtime.parts import Backoff, RetryingPart
-from edge.runtime.pipeline import Sink, fault_reporter
+from edge.runtime.pipeline import Sink
 from edge.runtime.run_marker import PreviousRun, RunEnd, RunMarker
 from edge.runtime.signals import SignalWatch
 from edge.runtime.static_file import static_file_path
@@ -82,7 +82,6 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
     from edge.wire import Status
 
     registry = FaultRegistry()  # the stop's, written only through its pipeline's report
-    report = fault_reporter(registry)  # the pipeline's report_fault, before it exists
     for problem in check_daemon_files(config_path, cfg.mqtt.password_file):
         log.warning("insecure_permissions", file=problem.what, path=str(problem.path),
                     problem=problem.problem)
@@ -94,15 +93,11 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
         raise
     started = {"kind": EventKind.STARTED.value, **previous.payload()}
     fs = cfg.failsafe
-    broker: RetryingPart[Any] | None = None
+    unusable: ConfigError | None = None  # why the broker cannot be used (retried, below)
     try:
         mqtt = start_mqtt(cfg, config_path)  # never waits for the broker
     except ConfigError as exc:  # its password file unreadable: the light runs without it
-        mqtt = None
-        broker = RetryingPart("mqtt", lambda: start_mqtt(cfg, config_path), report,
-                              Backoff(fs.retry_min_s, fs.retry_max_s),
-                              fault=Fault.MQTT_UNUSABLE)
-        broker.reason = str(exc)
+        mqtt, unusable = None, exc
     except BaseException:
         light.close()
         raise
@@ -119,10 +114,12 @@ def _run(cfg: Config, config_path: Path | None, extra_sinks: list[Sink] | None,
                     retry=lambda: Backoff(fs.retry_min_s, fs.retry_max_s),
                     static_file=static_file_path(cfg, default=True))
     pipeline = stop.pipeline
-    if broker is not None:
-        broker.on_ready = lambda svc: _attach_mqtt(stop, svc, loader, started)
-        broker.down({"error": broker.reason})
-        broker.backoff.failed(time.monotonic())
+    if unusable is not None:  # its first try's fault, now that the sinks hear it
+        broker: RetryingPart[Any] = RetryingPart(
+            "mqtt", lambda: start_mqtt(cfg, config_path), pipeline.report_fault,
+            Backoff(fs.retry_min_s, fs.retry_max_s), fault=Fault.MQTT_UNUSABLE,
+            on_ready=lambda svc: _attach_mqtt(stop, svc, loader, started))
+        broker.failed(unusable, time.monotonic())
         pipeline.upkeep.append(broker.upkeep)
     if rejected is not None:
         pipeline.report_fault(Fault.CONFIG_REJECTED, True, error=rejected)

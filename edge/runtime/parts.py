@@ -96,15 +96,7 @@ class RetryingPart(Generic[T]):
         try:
             part = self._make()
         except Exception as exc:
-            detail = describe(exc)
-            if self.where is not None:
-                detail["file"] = self.where
-            retry_in = self.backoff.failed(now)
-            if detail["error"] != self.reason:  # said once per reason, not every try
-                log.warning("part_unavailable", part=self.name, retry_in_s=round(retry_in, 1),
-                            **detail)
-            self.reason = detail["error"]
-            self.down(detail)
+            self.failed(exc, now)
             return None
         self.part = part
         log.info("part_ready", part=self.name, attempts=self.attempts,
@@ -116,6 +108,19 @@ class RetryingPart(Generic[T]):
         if self.on_ready is not None:
             self.on_ready(part)
         return part
+
+    def failed(self, exc: Exception, now: float) -> None:
+        """A try failed with ``exc`` (here, or the caller's own first one): the fault with
+        its reason, and the next try scheduled."""
+        detail = describe(exc)
+        if self.where is not None:
+            detail["file"] = self.where
+        retry_in = self.backoff.failed(now)
+        if detail["error"] != self.reason:  # said once per reason, not every try
+            log.warning("part_unavailable", part=self.name, retry_in_s=round(retry_in, 1),
+                        **detail)
+        self.reason = detail["error"]
+        self.down(detail)
 
     def down(self, detail: dict[str, Any]) -> None:
         """Raise the part's fault with ``detail`` (cleared first when what is wrong changed, so

@@ -104,7 +104,7 @@ class FrameGate(Protocol):
 def fault_reporter(faults: FaultRegistry) -> FaultReport:
     """The one way into ``faults`` from outside the frame loop (``Pipeline.report_fault`` is
     this on its own registry): for a part built before the pipeline that is given ``faults``
-    (a retried model, lamp input or broker, the webhook). Any thread (the registry locks)."""
+    (a retried model or lamp input, the webhook). Any thread (the registry locks)."""
     return faults.set
 
 
