@@ -109,16 +109,21 @@ PIXEL_HINT = 'for pixels use "stopsafe zone --set ... --px"'
 
 
 def parse_config(data: Any, source: Path | str = "<config>") -> Config:
-    """Validate an already-parsed YAML document."""
+    """Validate an already-parsed YAML document; whatever is wrong with it, a ConfigError (one
+    line), never a traceback."""
     path = Path(source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping of sections")
     try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe(path, exc, Config, data, PIXEL_HINT)) from None
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:  # (its words may recurse into the document too)
+            raise ConfigError(describe(path, exc, Config, data, PIXEL_HINT)) from None
+    except (RecursionError, MemoryError, OverflowError) as exc:
+        raise ConfigError(f"{path}: (top level): cannot be checked: {type(exc).__name__}"
+                          ) from None
 
 
 # libyaml's parser where PyYAML has it: 50x faster, and it refuses absurd nesting itself instead
@@ -192,12 +197,6 @@ def load_config(path: Path | str | None) -> Config:
     traceback, which systemd would restart for ever."""
     if path is None:
         return Config()
-    path = Path(path)
-    data = read_document(path)
-    try:
-        return parse_config(data, path)
-    except (RecursionError, MemoryError, OverflowError) as exc:
-        raise ConfigError(f"{path}: (top level): cannot be checked: {type(exc).__name__}"
-                          ) from None
+    return parse_config(read_document(path), path)
 
 

@@ -41,7 +41,7 @@ def broker_config(path: Path) -> Config | None:
         return None
     try:
         return parse_config({k: doc[k] for k in ("stop", "mqtt") if k in doc}, path)
-    except (ConfigError, RecursionError, MemoryError):
+    except ConfigError:
         return None
 
 
