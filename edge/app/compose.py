@@ -20,7 +20,6 @@ from edge.app.control import PipelineControl
 from edge.app.stop import Stop
 from edge.config import Config
 from edge.decision.zones import Zone
-from edge.mqtt.service import MqttService
 from edge.runtime.assembly import (
     build_attention,
     build_button,
@@ -47,6 +46,7 @@ from edge.runtime.static_file import StaticPlacesFile
 
 if TYPE_CHECKING:
     from actuators.light import Light
+    from edge.mqtt.service import MqttService
 
 
 def assemble(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -17,12 +17,14 @@ from detector.frontend import ZoneDetector
 from edge.config import Config
 from edge.decision.controller import StopController
 from edge.decision.zones import Zone
-from edge.mqtt.service import MqttService
 from edge.runtime.assembly import build_detector, build_health, controller_settings, zone_bounds
 from edge.runtime.faults import FaultRegistry
 from edge.runtime.gate import build_gate
 from edge.runtime.pipeline import Pipeline
 from edge.runtime.reload import ConfigDiff, RunningConfig, Update, diff
+
+if TYPE_CHECKING:
+    from edge.mqtt.service import MqttService
 
 log = structlog.get_logger("stopsafe.build")
 

@@ -25,7 +25,6 @@ from detector.models import verify_model
 from detector.registry import create
 from detector.settings import DetectorSettings
 from detector.tiling import TilingSettings
-from edge.arrivals.build import bus_settings
 from edge.config import AttentionKind, Config, DetectorConfig, ProfileConfig, pin_factory_name
 from edge.decision.controller import ControllerSettings, StopController
 from edge.decision.core import CoreSettings
@@ -161,10 +160,14 @@ def core_settings(cfg: Config) -> CoreSettings:
 
 def controller_settings(cfg: Config) -> ControllerSettings:
     a = cfg.arrivals
+    buses = None
+    if a.enabled:  # the feeds' parsers (protobuf, XML) are loaded only for a stop that has one
+        from edge.arrivals.build import bus_settings
+
+        buses = bus_settings(a)
     return ControllerSettings(core=core_settings(cfg), windows=tuple(cfg.schedule.windows),
                               fail_state=cfg.failsafe.fail_state,
-                              failsafe_after_s=cfg.failsafe.after_s,
-                              buses=bus_settings(a) if a.enabled else None,
+                              failsafe_after_s=cfg.failsafe.after_s, buses=buses,
                               kerb=kerb_settings(cfg))
 
 
