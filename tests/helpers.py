@@ -1,13 +1,18 @@
 """Small helpers of the tests: scripted detections for the decision core, a link runner that
-runs nothing, and the end of a fleet-sim subprocess."""
+runs nothing, the end of a fleet-sim subprocess, and a scenario's clip cut short."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detector.base import Detection
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 
 def person(x: float, y_feet: float, h: float = 0.3, w: float = 0.1, score: float = 0.9
@@ -70,3 +75,25 @@ def detector_settings(**over):
     from edge.runtime.assembly import detector_settings as from_config
 
     return dataclasses.replace(from_config(DetectorConfig()), **over)
+
+
+def cut_scenario(sc: Scenario, folder: Path, seconds: float, presence: str | None = None
+                 ) -> Scenario:
+    """``sc`` on its clip's first ``seconds``, cut at run time into ``folder`` (never committed),
+    with ``presence`` as its presence.csv (the scenario's own truth when None)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(sc.clip_path))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    ok, frame = cap.read()
+    out = cv2.VideoWriter(str(folder / "cut.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                          (frame.shape[1], frame.shape[0]))
+    for _ in range(int(seconds * fps)):
+        out.write(frame)
+        ok, frame = cap.read()
+        assert ok
+    out.release()
+    cap.release()
+    (folder / "presence.csv").write_text(sc.truth_path.read_text() if presence is None
+                                         else presence)
+    return sc.model_copy(update={"base_dir": folder, "clip": "cut.mp4", "name": "cut"})

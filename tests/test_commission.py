@@ -22,9 +22,9 @@ import yaml
 from edge.cli import main
 from edge.config import load_config, parse_config
 from edge.install.commissioning import Verdict, check_broker, check_model
-from tests.conftest import CLIPS
+from sim.synth import read_frame
+from tests.daemon_proc import CLIP
 
-CLIP = CLIPS / "one-by-one" / "one-by-one-person-detection.mp4"
 FAST = ["--seconds", "2", "--pulse", "0.2"]
 
 
@@ -51,20 +51,11 @@ def write_config(path: Path, models_dir: Path, source: Path | str, **extra) -> P
     return path
 
 
-def clip_frame(t_s: float) -> np.ndarray:
-    cap = cv2.VideoCapture(str(CLIP))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, int(t_s * 10))
-    ok, image = cap.read()
-    cap.release()
-    assert ok
-    return image
-
-
 @pytest.fixture
 def person_png(tmp_path, shared) -> Path:
     """A frame of the clip at 10 s, when one person stands at the table (presence.csv)."""
     path = tmp_path / "person.png"
-    cv2.imwrite(str(path), clip_frame(10.0))
+    cv2.imwrite(str(path), read_frame(CLIP, 10.0))
     return path
 
 
@@ -115,7 +106,7 @@ def make_black_clip(path: Path) -> Path:
 def make_frozen_clip(folder: Path) -> Path:
     """40 frames (4 s at 10 fps) that are all the same picture of the stop."""
     folder.mkdir()
-    cv2.imwrite(str(folder / "000.png"), clip_frame(10.0))
+    cv2.imwrite(str(folder / "000.png"), read_frame(CLIP, 10.0))
     for i in range(1, 40):
         os.symlink(folder / "000.png", folder / f"{i:03d}.png")
     return folder
@@ -246,7 +237,7 @@ def test_snapshot_blur_pixelates_people(tmp_path, shared):
     from detector.base import Detection
     from edge.pictures import PIXELATE_MARGIN, blur_people
 
-    image = clip_frame(10.0)
+    image = read_frame(CLIP, 10.0)
     box = Detection(0.5, 0.1, 0.65, 0.9, 0.9)
     out = blur_people(image, [box])
     y1, y2, x1, x2 = int(0.1 * 432), int(0.9 * 432), int(0.5 * 768), int(0.65 * 768)

@@ -14,6 +14,7 @@ from edge.runtime.camera import frame_files
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 from tests.conftest import scenario_path
+from tests.helpers import cut_scenario
 
 
 @pytest.fixture(scope="module")
@@ -132,19 +133,7 @@ def test_tiles_only_where_people_can_be_on_a_mostly_still_clip(defaults: Config,
     be cost at most half the runs a detector frame of the full sweep, with the same scores. (The
     clip is cut at run time into the test's temporary folder, never committed.)"""
     sc = load_scenario(scenario_path("one-by-one"))
-    cap = cv2.VideoCapture(str(sc.clip_path))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    ok, frame = cap.read()
-    out = cv2.VideoWriter(str(tmp_path / "cut.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                          (frame.shape[1], frame.shape[0]))
-    for _ in range(int(22 * fps)):
-        out.write(frame)
-        ok, frame = cap.read()
-        assert ok
-    out.release()
-    cap.release()
-    (tmp_path / "presence.csv").write_text("start_s,end_s\n6.0,20.2\n")
-    cut = sc.model_copy(update={"base_dir": tmp_path, "clip": "cut.mp4", "name": "cut"})
+    cut = cut_scenario(sc, tmp_path, 22.0, "start_s,end_s\n6.0,20.2\n")
     runs = {}
     for attention in (True, False):
         cfg = defaults.model_copy(deep=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from sim.synth import read_frame
 from tests.daemon_proc import (
     CLIP,
     daemon_config,
@@ -37,14 +38,7 @@ STOP = "k1"
 def scene_folder(folder: Path, cycles: int = 20) -> Path:
     """Someone there for 1.5 s, then nobody for 1.5 s, ``cycles`` times, at 10 frames a second
     (pictures from the shared clip, written at run time)."""
-    cap = cv2.VideoCapture(str(CLIP))
-    frames = {}
-    for name, t in (("empty", 2.0), ("person", 13.0)):
-        cap.set(cv2.CAP_PROP_POS_FRAMES, int(t * 10))
-        ok, image = cap.read()
-        assert ok
-        frames[name] = image
-    cap.release()
+    frames = {name: read_frame(CLIP, t) for name, t in (("empty", 2.0), ("person", 13.0))}
     folder.mkdir()
     n = 0
     for _ in range(cycles):

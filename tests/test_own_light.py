@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -15,8 +14,9 @@ from edge.config import Config
 from edge.runtime.frames import Frame
 from sim.own_light import OwnLight, OwnLightCamera
 from sim.runner import run_scenario
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import load_scenario
 from tests.conftest import scenario_path
+from tests.helpers import cut_scenario
 
 CLIPS = ("one-by-one", "tud-campus", "mot17-04", "llvip-night-dev", "intel-carpark-empty")
 SWITCH_TOLERANCE_S = 0.4  # two frames at 5 fps
@@ -88,26 +88,10 @@ def test_the_light_changes_the_picture_while_the_relay_is_on():
     assert np.array_equal(back, grey)
 
 
-def _cut(sc: Scenario, tmp_path: Path, seconds: float) -> Scenario:
-    cap = cv2.VideoCapture(str(sc.clip_path))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    ok, frame = cap.read()
-    out = cv2.VideoWriter(str(tmp_path / "cut.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                          (frame.shape[1], frame.shape[0]))
-    for _ in range(int(seconds * fps)):
-        out.write(frame)
-        ok, frame = cap.read()
-        assert ok
-    out.release()
-    cap.release()
-    (tmp_path / "presence.csv").write_text(sc.truth_path.read_text())
-    return sc.model_copy(update={"base_dir": tmp_path, "clip": "cut.mp4", "name": "cut"})
-
-
 def test_the_own_light_in_the_loop_on_the_first_visits(defaults: Config, tmp_path: Path):
     """one-by-one's first 30 s (a visit, the light off, the next visit: on, off, on), cut at
     run time: with its own light in the picture the light switches as on the clip as filmed."""
-    sc = _cut(load_scenario(scenario_path("one-by-one")), tmp_path, 30.0)
+    sc = cut_scenario(load_scenario(scenario_path("one-by-one")), tmp_path, 30.0)
     plain = run_scenario(sc, defaults)
     lit = run_scenario(sc.model_copy(update={"own_light": OwnLight()}), defaults)
     assert lit["own_light"]["lit_frames"] > 50  # the picture did change

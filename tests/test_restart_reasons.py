@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from edge.config import ConfigError, load_config
+from sim.synth import read_frame
 from tests.conftest import REPO
 from tests.daemon_proc import (
     CLIP,
@@ -34,11 +35,7 @@ pytestmark = pytest.mark.mqtt
 
 def person_folder(folder: Path, frames: int = 300) -> Path:
     """A person standing in the zone, ``frames`` pictures (30 s at the camera's 10 a second)."""
-    cap = cv2.VideoCapture(str(CLIP))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 130)
-    ok, image = cap.read()
-    cap.release()
-    assert ok
+    image = read_frame(CLIP, 13.0)
     folder.mkdir()
     for n in range(frames):
         cv2.imwrite(str(folder / f"{n:05d}.jpg"), image)

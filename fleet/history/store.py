@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -237,43 +238,48 @@ class Store:
             return out
 
     def rows_for(self, stops: Iterable[str], since: float, until: float) -> list[StopRows]:
-        """Each stop's events and status changes in [since, until), and its state at since."""
-        out = []
+        """Each stop's events and status changes in [since, until), and its state at since.
+
+        The window's events, the faults raised before it and the three leaves' changes are
+        read for every stop at once (three queries); only the last value before a time is
+        asked stop by stop."""
         stops = list(stops)
         first = self.first_seen(stops)
         fault_kind, light_kind = EventKind.FAULT.value, EventKind.LIGHT.value
+        leaves = (Leaf.STATUS.value, State.LIGHT.value, State.FAULTS.value)
+        evs: dict[str, list[tuple[str, float, dict[str, Any]]]] = defaultdict(list)
+        faults_before: dict[str, dict[str, float]] = defaultdict(dict)
+        leaf_rows: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
         with self.engine.connect() as conn:
+            for stop, k, ts, b in conn.execute(
+                    sa.select(events.c.stop, events.c.kind, events.c.ts, events.c.body)
+                    .where(events.c.stop.in_(stops), events.c.ts >= since, events.c.ts < until)
+                    .order_by(events.c.stop, events.c.ts, events.c.seq)):
+                evs[stop].append((k, float(ts), _json(b)))
+            for stop, ts, body in conn.execute(
+                    sa.select(events.c.stop, events.c.ts, events.c.body)
+                    .where(events.c.stop.in_(stops), events.c.kind == fault_kind,
+                           events.c.ts < since)
+                    .order_by(events.c.stop, events.c.ts, events.c.seq)):
+                ev = _json(body)
+                name = str(ev.get("fault"))
+                if ev.get("active"):
+                    faults_before[stop].setdefault(name, float(ts))
+                else:
+                    faults_before[stop].pop(name, None)
+            for stop, leaf, at, v in conn.execute(
+                    sa.select(states.c.stop, states.c.leaf, states.c.at, states.c.value)
+                    .where(states.c.stop.in_(stops), states.c.leaf.in_(leaves),
+                           states.c.at >= since, states.c.at < until)
+                    .order_by(states.c.stop, states.c.leaf, states.c.at, states.c.id)):
+                leaf_rows[stop, leaf].append((float(at), v))
+            out = []
             for stop in stops:
-                evs = [(k, float(ts), _json(b)) for k, ts, b in conn.execute(
-                    sa.select(events.c.kind, events.c.ts, events.c.body)
-                    .where(events.c.stop == stop, events.c.ts >= since, events.c.ts < until)
-                    .order_by(events.c.ts, events.c.seq))]
                 last_light = conn.execute(
                     sa.select(events.c.body).where(events.c.stop == stop,
                                                    events.c.kind == light_kind,
                                                    events.c.ts < since)
                     .order_by(events.c.ts.desc(), events.c.seq.desc()).limit(1)).scalar()
-                faults_before: dict[str, float] = {}
-                for ts, body in conn.execute(
-                        sa.select(events.c.ts, events.c.body)
-                        .where(events.c.stop == stop, events.c.kind == fault_kind,
-                               events.c.ts < since)
-                        .order_by(events.c.ts, events.c.seq)):
-                    ev = _json(body)
-                    name = str(ev.get("fault"))
-                    if ev.get("active"):
-                        faults_before.setdefault(name, float(ts))
-                    else:
-                        faults_before.pop(name, None)
-
-                def leaf_rows(leaf: str, stop: str = stop) -> list[tuple[float, str]]:
-                    return [(float(at), v) for at, v in conn.execute(
-                        sa.select(states.c.at, states.c.value)
-                        .where(states.c.stop == stop, states.c.leaf == leaf,
-                               states.c.at >= since, states.c.at < until)
-                        .order_by(states.c.at, states.c.id))]
-
-                status = leaf_rows(Leaf.STATUS.value)
                 before = conn.execute(
                     sa.select(states.c.value)
                     .where(states.c.stop == stop, states.c.leaf == Leaf.STATUS.value,
@@ -283,10 +289,12 @@ class Store:
                     sa.select(tele.c.body).where(tele.c.stop == stop, tele.c.at < until)
                     .order_by(tele.c.at.desc(), tele.c.id.desc()).limit(1)).scalar()
                 offset = _json(last_tele).get("utc_offset_s")
-                out.append(StopRows(stop, evs, status,
+                out.append(StopRows(stop, list(evs.get(stop, ())),
+                                    list(leaf_rows.get((stop, Leaf.STATUS.value), ())),
                                     bool(_json(last_light).get("on")) if last_light else False,
-                                    faults_before, before, leaf_rows(State.LIGHT.value),
-                                    leaf_rows(State.FAULTS.value),
+                                    dict(faults_before.get(stop, {})), before,
+                                    list(leaf_rows.get((stop, State.LIGHT.value), ())),
+                                    list(leaf_rows.get((stop, State.FAULTS.value), ())),
                                     float(offset) if isinstance(offset, (int, float)) else 0.0,
                                     first.get(stop)))
         return out
